@@ -1,0 +1,13 @@
+"""Pipeline model, workloads, simulators and the Gymnasium env.
+
+``import envs`` registers the versioned env ids (lazily, "module:Class"):
+
+* ``ipa/Pipeline-v0``: `envs.pipeline_env.PipelineEnv`.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+ENV_IDS = ("ipa/Pipeline-v0",)
+
+if "ipa/Pipeline-v0" not in registry:
+    register(id="ipa/Pipeline-v0", entry_point="envs.pipeline_env:PipelineEnv")

@@ -1,0 +1,99 @@
+"""The `Backend` protocol that the simulators and the live pipeline implement."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from envs.spec import Decision, Pipeline
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Serving behaviour shared by every backend.
+
+    Attributes:
+        interval_s: Adaptation interval (seconds per env step).
+        cold_start_s: Delay before an added replica, or a replica of a new variant, serves.
+        drop_limit_s: Requests older than this (since entering the pipeline) are dropped
+            instead of being served; drops count as SLA violations.
+        batch_timeout_ms: A partial batch is dispatched when its oldest request has waited
+            this long.
+    """
+
+    interval_s: int = 10
+    cold_start_s: float = 2.0
+    drop_limit_s: float = 8.0
+    batch_timeout_ms: float = 500.0
+
+
+@dataclass(frozen=True)
+class IntervalStats:
+    """What a backend reports for one adaptation interval.
+
+    Requests are attributed to the interval in which they arrived.
+    """
+
+    seconds: float
+    arrived: int
+    served: int
+    dropped: int
+    sla_violations: int
+    p50_ms: float
+    p99_ms: float
+    accuracy_sum: float
+    accuracy_product: float
+    cores: float
+    cost_core_s: float
+    energy_j: float
+    energy_estimated: bool
+    stage_utilisation: tuple[float, ...]
+    stage_queue: tuple[float, ...]
+    stage_dropped: tuple[int, ...]
+    latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def sla_violation_rate(self) -> float:
+        return self.sla_violations / self.arrived if self.arrived else 0.0
+
+    @property
+    def power_w(self) -> float:
+        return self.energy_j / self.seconds if self.seconds else 0.0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A pipeline the env can drive: the simulators, or real servers.
+
+    ``apply`` takes effect at the start of the next interval; ``run_interval`` plays one
+    interval of per-second arrival rates (length ``settings.interval_s``).
+    """
+
+    pipeline: Pipeline
+    settings: SimSettings
+
+    def reset(self, decision: Decision, seed: int | None = None) -> None:
+        """Start over at time 0 with ``decision`` warm (no cold start)."""
+
+    def apply(self, decision: Decision) -> None:
+        """Reconfigure the pipeline; cold starts apply."""
+
+    def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
+        """Serve one interval of arrivals and report it."""
+
+    def close(self) -> None:
+        """Release processes and resources."""
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Quantile ``q`` in [0, 1] of ``values`` weighted by ``weights`` (nan if no weight)."""
+    total = float(weights.sum())
+    if total <= 0.0:
+        return math.nan
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, q * total, side="left"))
+    return float(values[order][min(index, len(values) - 1)])

@@ -1,0 +1,80 @@
+"""Replica groups: how a stage's replicas come and go when a decision is applied.
+
+Shared by both simulators so that cold starts and allocation cost are modelled once:
+
+* a batch-size change takes effect at once on every replica;
+* added replicas are allocated (and cost cores) from the decision time and serve
+  ``cold_start_s`` later; removed replicas stop at once (newest first);
+* a variant or cores change is a rolling update: the old replicas keep serving until the
+  new ones are ready ``cold_start_s`` later, and both are allocated meanwhile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+from envs.spec import StageDecision
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class ReplicaGroup:
+    """``count`` identical replicas, allocated from ``allocated_s``, serving in
+    [``online_s``, ``until_s``)."""
+
+    variant: int
+    batch: int
+    cores: int
+    count: int
+    allocated_s: float
+    online_s: float
+    until_s: float = math.inf
+    id: int = -1
+
+    def overlap_s(self, start: float, end: float, *, allocated: bool) -> float:
+        """Seconds of [start, end) during which the group is allocated / serving."""
+        begin = self.allocated_s if allocated else self.online_s
+        return max(0.0, min(end, self.until_s) - max(start, begin))
+
+
+def _new(choice: StageDecision, count: int, now: float, ready: float) -> ReplicaGroup:
+    return ReplicaGroup(choice.variant, choice.batch, choice.cores, count, now, ready,
+                        math.inf, next(_ids))
+
+
+def warm_groups(choice: StageDecision, now: float = 0.0) -> list[ReplicaGroup]:
+    """The groups of a stage that starts warm with ``choice``."""
+    return [_new(choice, choice.replicas, now, now)]
+
+
+def apply_choice(
+    groups: list[ReplicaGroup], choice: StageDecision, now: float, cold_start_s: float
+) -> list[ReplicaGroup]:
+    """The stage's groups after ``choice`` is applied at time ``now``."""
+    live = [g for g in groups if g.until_s > now]
+    same = [g for g in live if (g.variant, g.cores) == (choice.variant, choice.cores)
+            and g.until_s == math.inf]
+    others = [g for g in live if g not in same]
+    retired = [replace(g, until_s=min(g.until_s, now + cold_start_s)) for g in others]
+    same = [replace(g, batch=choice.batch) for g in same]
+    have = sum(g.count for g in same)
+    if choice.replicas > have:
+        same.append(_new(choice, choice.replicas - have, now, now + cold_start_s))
+    elif choice.replicas < have:
+        excess = have - choice.replicas
+        trimmed = []
+        for g in sorted(same, key=lambda g: g.online_s, reverse=True):
+            cut = min(excess, g.count)
+            excess -= cut
+            if g.count - cut > 0:
+                trimmed.append(replace(g, count=g.count - cut))
+        same = sorted(trimmed, key=lambda g: g.online_s)
+    return retired + same
+
+
+def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> float:
+    """Core-seconds the groups hold during [start, end)."""
+    return sum(g.count * g.cores * g.overlap_s(start, end, allocated=True) for g in groups)

@@ -1,0 +1,195 @@
+"""Performance math: the one place where latency, throughput, cost and energy are derived.
+
+Pure functions with units in their names. The simulator backends, the ILP (which builds
+its linear coefficients by calling these functions for every candidate), the agents and
+the reports all import them; nothing else may re-derive these quantities.
+
+The model (IPA's, arXiv 2308.12871, section 4):
+
+* a replica of variant ``v`` at batch ``b`` and ``c`` cores finishes a batch in
+  ``latency_mean_ms(v, b, c)`` on average, ``latency_p99_ms(v, b, c)`` at the 99th
+  percentile; its throughput is ``b / latency_mean``;
+* a request waits ``(b - 1) / arrival_rps`` for its batch to fill (IPA's queueing term,
+  bounded by the batching timeout where there is one);
+* the end-to-end latency is the sum over stages of p99 batch latency plus that delay;
+* cost is the number of allocated cores (times seconds for core-seconds);
+* energy over an interval is the idle power of every allocated core for the whole
+  interval plus the dynamic energy of every batch computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+
+
+def batch_latency_mean_ms(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Mean time one replica takes to compute one batch."""
+    return variant.profile.row(batch, cores).latency_mean_ms
+
+
+def batch_latency_p99_ms(variant: ModelVariant, batch: int, cores: int) -> float:
+    """99th-percentile time one replica takes to compute one batch."""
+    return variant.profile.row(batch, cores).latency_p99_ms
+
+
+def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Dynamic energy of computing one batch (above the allocated cores' idle power)."""
+    return variant.profile.row(batch, cores).energy_per_batch_j
+
+
+def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Requests per second one busy replica completes."""
+    return batch * 1000.0 / batch_latency_mean_ms(variant, batch, cores)
+
+
+def stage_throughput_rps(variant: ModelVariant, batch: int, cores: int, replicas: int) -> float:
+    """Requests per second a stage of ``replicas`` busy replicas completes."""
+    return replicas * replica_throughput_rps(variant, batch, cores)
+
+
+def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
+    """Worst-case wait of a request for its batch to fill: (b - 1) / rate, capped by timeout.
+
+    A batch of one never waits; with no arrivals a larger batch waits for the timeout.
+    """
+    if batch <= 1:
+        return 0.0
+    if arrival_rps <= 0.0:
+        return timeout_ms
+    return min((batch - 1) * 1000.0 / arrival_rps, timeout_ms)
+
+
+def backlog_delay_ms(queued_requests: float, throughput_rps: float) -> float:
+    """Time to drain ``queued_requests`` at ``throughput_rps`` (infinite with no capacity)."""
+    if queued_requests <= 0.0:
+        return 0.0
+    if throughput_rps <= 0.0:
+        return math.inf
+    return queued_requests * 1000.0 / throughput_rps
+
+
+def stage_latency_ms(
+    variant: ModelVariant, batch: int, cores: int, arrival_rps: float,
+    timeout_ms: float = math.inf,
+) -> float:
+    """IPA's per-stage latency: p99 batch latency plus the batch-filling delay."""
+    return batch_latency_p99_ms(variant, batch, cores) + batch_fill_delay_ms(
+        batch, arrival_rps, timeout_ms
+    )
+
+
+def stage_choice_latency_ms(
+    stage: Stage, choice: StageDecision, arrival_rps: float, timeout_ms: float = math.inf
+) -> float:
+    """`stage_latency_ms` of the variant a `StageDecision` picks."""
+    variant = stage.variants[choice.variant]
+    return stage_latency_ms(variant, choice.batch, choice.cores, arrival_rps, timeout_ms)
+
+
+def e2e_latency_ms(
+    pipeline: Pipeline, decision: Decision, arrival_rps: float, timeout_ms: float = math.inf
+) -> float:
+    """IPA's end-to-end latency model: the sum of the stages' latencies."""
+    return sum(
+        stage_choice_latency_ms(stage, choice, arrival_rps, timeout_ms)
+        for stage, choice in zip(pipeline.stages, decision.stages, strict=True)
+    )
+
+
+def decision_throughput_rps(pipeline: Pipeline, decision: Decision) -> float:
+    """Throughput of the whole pipeline: that of its slowest stage."""
+    return min(
+        stage_throughput_rps(stage.variants[c.variant], c.batch, c.cores, c.replicas)
+        for stage, c in zip(pipeline.stages, decision.stages, strict=True)
+    )
+
+
+def stage_cores(choice: StageDecision) -> int:
+    """Cores allocated to one stage."""
+    return choice.replicas * choice.cores
+
+
+def decision_cores(decision: Decision) -> int:
+    """Cores allocated to the whole pipeline (IPA's cost)."""
+    return sum(stage_cores(c) for c in decision.stages)
+
+
+def cost_core_s(cores: float, seconds: float) -> float:
+    """Cost of holding ``cores`` for ``seconds``, in core-seconds."""
+    return cores * seconds
+
+
+def idle_energy_j(hardware: Hardware, core_seconds: float) -> float:
+    """Idle energy of allocated cores: idle power per core x core-seconds."""
+    return hardware.idle_w_per_core * core_seconds
+
+
+def dynamic_energy_j(variant: ModelVariant, batch: int, cores: int, requests: float) -> float:
+    """Dynamic energy of serving ``requests`` in full batches of ``batch``."""
+    return requests / batch * batch_energy_j(variant, batch, cores)
+
+
+def stage_interval_energy_j(
+    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float
+) -> float:
+    """Energy of one stage over an interval: idle of its cores + dynamic of its batches."""
+    variant = stage.variants[choice.variant]
+    return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
+        dynamic_energy_j(variant, choice.batch, choice.cores, requests)
+    )
+
+
+def interval_energy_j(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float
+) -> float:
+    """Predicted energy of the pipeline when every stage serves ``requests`` in ``seconds``."""
+    return sum(
+        stage_interval_energy_j(pipeline.hardware, stage, choice, requests, seconds)
+        for stage, choice in zip(pipeline.stages, decision.stages, strict=True)
+    )
+
+
+def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> float:
+    """IPA's "sum" accuracy: the sum of the stages' rank-normalised accuracies."""
+    return sum(
+        stage.accuracy_ranks[v] for stage, v in zip(pipeline.stages, variants, strict=True)
+    )
+
+
+def accuracy_product(pipeline: Pipeline, variants: Sequence[int]) -> float:
+    """IPA's "product" accuracy: the product of raw accuracies as fractions (% / 100)."""
+    return math.prod(
+        stage.variants[v].accuracy / 100.0
+        for stage, v in zip(pipeline.stages, variants, strict=True)
+    )
+
+
+def decision_accuracy(pipeline: Pipeline, decision: Decision, mode: str = "sum") -> float:
+    """Pipeline accuracy of a decision in IPA's ``sum`` or ``product`` mode."""
+    variants = [c.variant for c in decision.stages]
+    if mode == "sum":
+        return accuracy_sum_normalised(pipeline, variants)
+    if mode == "product":
+        return accuracy_product(pipeline, variants)
+    raise ValueError(f"accuracy mode must be 'sum' or 'product', got {mode!r}")
+
+
+LN_100 = math.log(100.0)
+
+
+def service_time_shape_ms(latency_mean_ms: float, latency_p99_ms: float) -> tuple[float, float]:
+    """Shifted-exponential service time with the profile's mean and p99.
+
+    Returns ``(shift_ms, scale_ms)`` such that ``shift + scale * Exp(1)`` has mean
+    ``latency_mean_ms`` and 99th percentile ``latency_p99_ms`` (deterministic when they are
+    equal). Where p99 is so far above the mean that the shift would be negative, the shift
+    is 0 and only the mean is kept.
+    """
+    scale = (latency_p99_ms - latency_mean_ms) / (LN_100 - 1.0)
+    shift = latency_mean_ms - scale
+    if shift < 0.0:
+        return 0.0, latency_mean_ms
+    return shift, scale

@@ -1,0 +1,326 @@
+"""`PipelineEnv`: a Gymnasium environment over a profiled inference pipeline."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs import perf
+from envs.backends.base import Backend, IntervalStats, SimSettings
+from envs.config import apply_overrides, from_dict, to_dict
+from envs.env_config import EnvConfig
+from envs.errors import ActionError, ConfigError
+from envs.predictors import Predictor, make_predictor
+from envs.profiles import load_pipeline
+from envs.reward import RewardScales, reward_terms, weighted_reward
+from envs.spec import Decision, Pipeline, StageDecision
+from envs.workloads import load_trace, synthetic_trace
+
+OBS_CLIP = 10.0
+PREDICTOR_HISTORY_S = 600
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """Where each quantity sits in the observation vector (and its scale)."""
+
+    history_intervals: int
+    n_stages: int
+    rate_scale: float
+
+    @property
+    def size(self) -> int:
+        return self.history_intervals + 2 + 9 * self.n_stages + 4
+
+    def forecast_rps(self, obs: np.ndarray) -> float:
+        """The predictor's forecast, in requests per second, read back from ``obs``."""
+        return float(obs[self.history_intervals + 1]) * self.rate_scale
+
+
+def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backend:
+    """The backend called ``name`` over ``pipeline``."""
+    if name == "fluid":
+        from envs.backends.fluid import FluidBackend
+
+        return FluidBackend(pipeline, settings)
+    if name == "requests":
+        from envs.backends.requests import RequestBackend
+
+        return RequestBackend(pipeline, settings)
+    raise ConfigError(f"unknown backend {name!r}; choose 'fluid' or 'requests'")
+
+
+def config_from_kwargs(config: EnvConfig | None, overrides: dict[str, Any]) -> EnvConfig:
+    """Merge ``gymnasium.make`` keyword arguments into a config, strictly.
+
+    ``workload="bursty"`` is short for a synthetic pattern and ``workload="path.txt"``
+    for a trace file; other keys are config fields (dotted keys reach nested ones).
+    """
+    base = to_dict(config or EnvConfig())
+    items = []
+    for key, value in overrides.items():
+        if key == "workload" and isinstance(value, str):
+            if value.endswith((".txt", ".csv")) or "/" in value:
+                items += ["workload.source=trace", f"workload.trace_path={value}"]
+            else:
+                items += ["workload.source=synthetic", f"workload.pattern={value}"]
+        elif key == "reward_preset" and value is not None:
+            base.pop("reward", None)
+            items.append(f"reward_preset={value}")
+        else:
+            items.append(f"{key}={value}")
+    return from_dict(EnvConfig, apply_overrides(base, items))
+
+
+class PipelineEnv(gym.Env):
+    """Adapt a multi-stage inference pipeline every interval.
+
+    Spec (``ipa/Pipeline-v0``):
+
+    ======================  =================================================================
+    step                    one adaptation interval (``interval_s``, 10 s by default)
+    episode                 one window of the workload (``workload.window_s``); it ends with
+                            ``truncated=True`` (never ``terminated``)
+    action                  ``MultiDiscrete`` of ``[variants, batch sizes, max_replicas]`` per
+                            stage: variant index, index into ``batch_sizes``, replicas - 1;
+                            cores per replica are the variant's base allocation
+    action_masks()          all values valid unless ``max_cores`` is set; replica counts that
+                            cannot fit the budget are masked; what still exceeds it is
+                            repaired (replicas removed) and counted in ``info["repairs"]``
+    observation (Box)       ``history_intervals`` past mean rates, last interval's max rate,
+                            the forecast (all / ``rate_scale``); per stage: variant, batch,
+                            replicas (normalised), utilisation, queue, drops, cores (9 values
+                            with a one-hot-free encoding); then p99 / SLA, violation rate,
+                            power / max power, accuracy; clipped to [0, 10]
+    reward                  weighted sum of ``info["reward_terms"]``: accuracy (mean
+                            rank-normalised), sla_violation (rate), cost (cores / max),
+                            energy (power / max power), switching (variant changes / stages),
+                            batch (mean batch / max batch); weights from ``RewardWeights``
+    info                    reward_terms, stats (`IntervalStats`), decision, forecast_rps,
+                            repairs, energy_estimated
+    ======================  =================================================================
+
+    Version history: v0, first release.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: EnvConfig | None = None, **overrides: Any) -> None:
+        self.config = config_from_kwargs(config, overrides) if overrides else (
+            config or EnvConfig())
+        cfg = self.config
+        self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes)
+        n_stages = len(self.pipeline.stages)
+        self.settings = SimSettings(
+            interval_s=cfg.interval_s,
+            cold_start_s=cfg.cold_start_s,
+            drop_limit_s=cfg.drop_limit_s or 2.0 * self.pipeline.sla_ms / 1e3,
+            batch_timeout_ms=cfg.batch_timeout_ms or self.pipeline.sla_ms / (2 * n_stages),
+        )
+        self.trace = self._load_workload()
+        if len(self.trace) < cfg.workload.window_s:
+            raise ConfigError(f"the workload has {len(self.trace)} s, shorter than "
+                              f"workload.window_s={cfg.workload.window_s}; shorten the window")
+        self.scales = RewardScales.for_pipeline(self.pipeline, cfg.max_replicas)
+        self.layout = ObsLayout(cfg.history_intervals, n_stages,
+                                rate_scale=max(float(self.trace.max()), 1.0))
+        self.predictor: Predictor = (
+            make_predictor("lstm", path=cfg.predictor_path) if cfg.predictor == "lstm"
+            else make_predictor("reactive", window_s=cfg.interval_s))
+        self.backend = build_backend(cfg.backend, self.pipeline, self.settings)
+        self.action_space = spaces.MultiDiscrete(
+            [n for s in self.pipeline.stages
+             for n in (len(s.variants), len(self.pipeline.batch_sizes), cfg.max_replicas)])
+        self.observation_space = spaces.Box(0.0, OBS_CLIP, (self.layout.size,), np.float32)
+        self._window = np.zeros(0)
+        self._window_start = 0
+        self._t = 0
+        self._decision: Decision | None = None
+        self._last_stats: IntervalStats | None = None
+
+    def _load_workload(self) -> np.ndarray:
+        w = self.config.workload
+        if w.source == "trace":
+            assert w.trace_path is not None
+            trace = load_trace(w.trace_path, w.damping, w.start_s, w.end_s)
+            return np.floor(trace * w.scale) if w.scale != 1.0 else trace
+        return synthetic_trace(w.pattern, w.window_s * w.synthetic_windows, w.seed, w.scale)
+
+    # -- decisions -------------------------------------------------------------------------
+    def decode(self, action: np.ndarray) -> Decision:
+        """The `Decision` an action stands for; ActionError when it is out of range."""
+        action = np.asarray(action).reshape(-1)
+        if action.shape != self.action_space.shape or not self.action_space.contains(
+                action.astype(self.action_space.dtype)):
+            raise ActionError(
+                f"action {action.tolist()} is outside {self.action_space}; give one "
+                "[variant, batch index, replicas - 1] triple per stage")
+        choices = []
+        for i, stage in enumerate(self.pipeline.stages):
+            v, b, r = (int(x) for x in action[3 * i: 3 * i + 3])
+            choices.append(StageDecision(v, self.pipeline.batch_sizes[b], r + 1,
+                                         stage.variants[v].base_cores))
+        return Decision(tuple(choices))
+
+    def encode(self, decision: Decision) -> np.ndarray:
+        """The action that stands for ``decision`` (inverse of `decode`)."""
+        out = []
+        for c in decision.stages:
+            if c.replicas > self.config.max_replicas:
+                raise ActionError(f"{c.replicas} replicas exceed max_replicas="
+                                  f"{self.config.max_replicas}")
+            out += [c.variant, self.pipeline.batch_sizes.index(c.batch), c.replicas - 1]
+        return np.array(out, dtype=self.action_space.dtype)
+
+    def action_masks(self) -> np.ndarray:
+        """Valid values of each action dimension, flattened (for sb3-contrib MaskablePPO)."""
+        masks = [np.ones(n, dtype=bool) for n in self.action_space.nvec]
+        budget = self.config.max_cores
+        if budget is not None:
+            min_cores = [min(v.base_cores for v in s.variants) for s in self.pipeline.stages]
+            for i, stage_min in enumerate(min_cores):
+                others = sum(min_cores) - stage_min
+                r = np.arange(1, self.config.max_replicas + 1)
+                masks[3 * i + 2] = r * stage_min <= budget - others
+        return np.concatenate(masks)
+
+    def _repair(self, decision: Decision) -> tuple[Decision, int]:
+        budget = self.config.max_cores
+        if budget is None:
+            return decision, 0
+        stages = list(decision.stages)
+        repairs = 0
+        while sum(perf.stage_cores(c) for c in stages) > budget:
+            i = max(range(len(stages)), key=lambda k: perf.stage_cores(stages[k]))
+            if stages[i].replicas == 1:
+                raise ActionError(f"even one replica per stage exceeds max_cores={budget}; "
+                                  "raise max_cores")
+            c = stages[i]
+            stages[i] = StageDecision(c.variant, c.batch, c.replicas - 1, c.cores)
+            repairs += 1
+        return Decision(tuple(stages)), repairs
+
+    def initial_decision(self, rate_rps: float) -> Decision:
+        """Cheapest variants at the smallest batch, with enough replicas for ``rate_rps``."""
+        b = self.pipeline.batch_sizes[0]
+        choices = []
+        for stage in self.pipeline.stages:
+            v = stage.variants[0]
+            tp = perf.replica_throughput_rps(v, b, v.base_cores)
+            replicas = int(min(max(math.ceil(rate_rps / tp), 1), self.config.max_replicas))
+            choices.append(StageDecision(0, b, replicas, v.base_cores))
+        return self._repair(Decision(tuple(choices)))[0]
+
+    # -- gym API ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        window_s = self.config.workload.window_s
+        interval = self.config.interval_s
+        if options and "window_start" in options:
+            start = int(options["window_start"])
+            if not 0 <= start <= len(self.trace) - window_s:
+                raise ConfigError(f"window_start {start} outside 0..{len(self.trace) - window_s}")
+        else:
+            slots = (len(self.trace) - window_s) // interval + 1
+            start = int(self.np_random.integers(slots)) * interval
+        self._window_start = start
+        self._window = self.trace[start: start + window_s]
+        self._t = 0
+        self.predictor.reset()
+        self._decision = self.initial_decision(float(self._window[:interval].max()))
+        backend_seed = int(self.np_random.integers(2**31 - 1))
+        self.backend.reset(self._decision, seed=backend_seed)
+        self._last_stats = None
+        return self._observation(), {"decision": self._decision, "window_start": start}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._decision is None:
+            raise RuntimeError("call reset() before step()")
+        decision, repairs = self._repair(self.decode(action))
+        previous = self._decision
+        if decision != previous:
+            self.backend.apply(decision)
+        interval = self.config.interval_s
+        arrivals = self._window[self._t: self._t + interval]
+        stats = self.backend.run_interval(arrivals)
+        self._t += interval
+        self._decision = decision
+        self._last_stats = stats
+        terms = reward_terms(self.pipeline, stats, decision, previous, self.scales)
+        reward = weighted_reward(terms, self.config.reward)
+        obs = self._observation()
+        truncated = self._t >= len(self._window)
+        info = {
+            "reward_terms": terms,
+            "stats": stats,
+            "decision": decision,
+            "forecast_rps": self.layout.forecast_rps(obs),
+            "repairs": repairs,
+            "energy_estimated": stats.energy_estimated,
+        }
+        return obs, float(reward), False, truncated, info
+
+    def history(self) -> np.ndarray:
+        """Per-second rates seen so far (including trace before the window)."""
+        begin = max(0, self._window_start - PREDICTOR_HISTORY_S)
+        return self.trace[begin: self._window_start + self._t]
+
+    def upcoming_rates(self) -> np.ndarray:
+        """The next interval's true rates (for oracle baselines only)."""
+        return self._window[self._t: self._t + self.config.interval_s]
+
+    def _observation(self) -> np.ndarray:
+        layout = self.layout
+        interval = self.config.interval_s
+        h = layout.history_intervals
+        obs = np.zeros(layout.size, dtype=np.float32)
+        seen = self.history()
+        if len(seen):
+            tail = seen[-h * interval:]
+            means = np.zeros(h)
+            n_full = len(tail) // interval
+            if n_full:
+                means[h - n_full:] = tail[len(tail) - n_full * interval:].reshape(
+                    n_full, interval).mean(axis=1)
+            obs[:h] = means / layout.rate_scale
+            obs[h] = seen[-interval:].max() / layout.rate_scale
+        obs[h + 1] = self.predictor.predict(seen) / layout.rate_scale
+        stats = self._last_stats
+        assert self._decision is not None
+        pos = h + 2
+        n_batches = max(len(self.pipeline.batch_sizes) - 1, 1)
+        for i, (stage, c) in enumerate(zip(self.pipeline.stages, self._decision.stages,
+                                           strict=True)):
+            obs[pos: pos + 9] = (
+                c.variant / max(len(stage.variants) - 1, 1),
+                self.pipeline.batch_sizes.index(c.batch) / n_batches,
+                c.replicas / self.config.max_replicas,
+                perf.stage_throughput_rps(stage.variants[c.variant], c.batch, c.cores,
+                                          c.replicas) / layout.rate_scale,
+                stats.stage_utilisation[i] if stats else 0.0,
+                stats.stage_queue[i] / (layout.rate_scale * interval) if stats else 0.0,
+                stats.stage_dropped[i] / max(stats.arrived, 1) if stats else 0.0,
+                perf.stage_cores(c) / self.scales.max_cores,
+                stage.accuracy_ranks[c.variant],
+            )
+            pos += 9
+        if stats is not None:
+            p99 = stats.p99_ms if not math.isnan(stats.p99_ms) else 0.0
+            obs[pos: pos + 4] = (p99 / self.pipeline.sla_ms, stats.sla_violation_rate,
+                                 stats.power_w / self.scales.max_power_w,
+                                 stats.accuracy_sum / len(self.pipeline.stages))
+        np.clip(obs, 0.0, OBS_CLIP, out=obs)
+        return obs
+
+    @property
+    def decision(self) -> Decision | None:
+        return self._decision
+
+    def close(self) -> None:
+        self.backend.close()

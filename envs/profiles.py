@@ -1,0 +1,251 @@
+"""Load and validate profile files (``profiles/<pipeline>.yaml``) into a `Pipeline`.
+
+The file format is what `energy.profiler` writes::
+
+    pipeline: video
+    sla_ms: 2000
+    batch_sizes: [1, 2, 4, 8]          # what policies may choose; each must be measured
+    hardware: {name: ..., idle_w_per_core: 1.0, source: idle}
+    sources: {latency: {kind: measured, description: ...}, ...}
+    row_columns: [batch, cores, latency_mean_ms, latency_p99_ms, energy_per_batch_j,
+                  latency_source, energy_source]
+    stages:
+      - name: detector
+        variants:
+          - {name: ..., accuracy: 21.3, accuracy_metric: ..., accuracy_source: ...,
+             base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
+
+Unmeasured batch sizes between measured ones are filled in here, once, by linear
+interpolation, and marked with the ``interpolated`` source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from envs.config import from_dict, read_yaml_file
+from envs.errors import ConfigError, ProfileError
+from envs.spec import (
+    Hardware,
+    ModelVariant,
+    Pipeline,
+    Profile,
+    ProfileRow,
+    Source,
+    Stage,
+)
+from envs.suggest import did_you_mean
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+ROW_COLUMNS = ("batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
+               "latency_source", "energy_source")
+INTERPOLATED = Source(
+    "interpolated", "interpolated",
+    "linear interpolation in batch size between the two nearest measured rows, at load time",
+)
+
+RowTuple = tuple[int, int, float, float, float, str, str]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    kind: Literal["measured", "estimated", "cited"]
+    description: str
+
+
+@dataclass(frozen=True)
+class HardwareFile:
+    name: str
+    idle_w_per_core: float
+    source: str
+
+
+@dataclass(frozen=True)
+class VariantFile:
+    name: str
+    accuracy: float
+    accuracy_metric: str
+    accuracy_source: str
+    base_cores: int
+    rows: tuple[RowTuple, ...]
+
+
+@dataclass(frozen=True)
+class StageFile:
+    name: str
+    variants: tuple[VariantFile, ...]
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    pipeline: str
+    sla_ms: float
+    batch_sizes: tuple[int, ...]
+    hardware: HardwareFile
+    sources: dict[str, SourceFile]
+    row_columns: tuple[str, ...]
+    stages: tuple[StageFile, ...]
+    notes: str = ""
+
+
+def available_pipelines() -> list[str]:
+    """Names of the profiles shipped in ``profiles/``."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def resolve_profile_path(name_or_path: str | Path) -> Path:
+    """A shipped pipeline's name or a path to a profile file -> the file's path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ProfileError(f"profile file {candidate} does not exist; check the path")
+        return candidate
+    path = PROFILES_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = available_pipelines()
+        raise ProfileError(
+            f"unknown pipeline {str(name_or_path)!r}{did_you_mean(str(name_or_path), names)}; "
+            f"shipped pipelines: {names}, or give a path to a profile .yaml"
+        )
+    return path
+
+
+def load_pipeline(
+    name_or_path: str | Path, sla_ms: float | None = None,
+    batch_sizes: tuple[int, ...] | None = None,
+) -> Pipeline:
+    """Load, validate and densify a profile into a `Pipeline`.
+
+    Args:
+        name_or_path: A shipped pipeline name (``video``) or a profile file path.
+        sla_ms: Override of the file's SLA.
+        batch_sizes: Override of the batch sizes policies may choose.
+
+    Raises:
+        ProfileError: Malformed file, missing rows, dangling sources.
+        ConfigError: An SLA below the fastest possible end-to-end latency.
+    """
+    path = resolve_profile_path(name_or_path)
+    try:
+        spec = from_dict(ProfileFile, read_yaml_file(path))
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {err}") from None
+    if spec.row_columns != ROW_COLUMNS:
+        raise ProfileError(f"{path}: row_columns must be {list(ROW_COLUMNS)}")
+    sources = {k: Source(k, v.kind, v.description) for k, v in spec.sources.items()}
+    if INTERPOLATED.id in sources:
+        raise ProfileError(f"{path}: source id 'interpolated' is reserved for the loader")
+    sources[INTERPOLATED.id] = INTERPOLATED
+    if spec.hardware.source not in sources:
+        raise ProfileError(f"{path}: hardware.source {spec.hardware.source!r} is not in sources")
+    chosen_batches = batch_sizes or spec.batch_sizes
+    stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
+    if not stages:
+        raise ProfileError(f"{path}: no stages")
+    pipeline = Pipeline(
+        name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
+        batch_sizes=tuple(sorted(chosen_batches)),
+        hardware=Hardware(spec.hardware.name, spec.hardware.idle_w_per_core,
+                          spec.hardware.source),
+        sources=sources,
+    )
+    check_sla_feasible(pipeline)
+    return pipeline
+
+
+def fastest_latency_ms(pipeline: Pipeline) -> float:
+    """The lowest end-to-end latency any decision can reach (batch 1, fastest variants)."""
+    from envs.perf import batch_latency_p99_ms
+
+    return sum(
+        min(batch_latency_p99_ms(v, 1, c) for v in stage.variants
+            for c in v.profile.core_counts if v.profile.has(1, c))
+        for stage in pipeline.stages
+    )
+
+
+def check_sla_feasible(pipeline: Pipeline) -> None:
+    """ConfigError when the SLA is below the fastest possible end-to-end latency."""
+    fastest = fastest_latency_ms(pipeline)
+    if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:
+        raise ConfigError(
+            f"SLA {pipeline.sla_ms:.1f} ms of pipeline {pipeline.name!r} is below the fastest "
+            f"possible end-to-end p99 latency {fastest:.1f} ms (batch 1, fastest variants); "
+            f"raise sla_ms to at least {fastest:.0f}"
+        )
+
+
+def _stage(
+    path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...]
+) -> Stage:
+    if not spec.variants:
+        raise ProfileError(f"{path}: stage {spec.name!r} has no variants")
+    names = [v.name for v in spec.variants]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")
+    variants = tuple(_variant(path, spec.name, v, sources, batch_sizes) for v in spec.variants)
+    return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)))
+
+
+def _variant(
+    path: Path, stage: str, spec: VariantFile, sources: dict[str, Source],
+    batch_sizes: tuple[int, ...],
+) -> ModelVariant:
+    where = f"{path}: {stage}/{spec.name}"
+    rows = [ProfileRow(*r) for r in spec.rows]
+    seen: set[tuple[int, int]] = set()
+    for row in rows:
+        if (row.batch, row.cores) in seen:
+            raise ProfileError(f"{where}: duplicate row for batch {row.batch}, cores {row.cores}")
+        seen.add((row.batch, row.cores))
+        for ref in (row.latency_source, row.energy_source):
+            if ref not in sources:
+                raise ProfileError(f"{where}: row source {ref!r} is not in sources "
+                                   f"{sorted(sources)}{did_you_mean(ref, sources)}")
+        if row.batch < 1 or row.cores < 1:
+            raise ProfileError(f"{where}: batch and cores must be >= 1 in {row}")
+        if not 0 < row.latency_mean_ms <= row.latency_p99_ms:
+            raise ProfileError(f"{where}: need 0 < latency_mean_ms <= latency_p99_ms in {row}")
+        if row.energy_per_batch_j < 0:
+            raise ProfileError(f"{where}: negative energy in {row}")
+    if spec.base_cores not in {r.cores for r in rows}:
+        raise ProfileError(f"{where}: no rows at its base allocation of {spec.base_cores} cores")
+    for cores in sorted({r.cores for r in rows}):
+        measured = {r.batch for r in rows if r.cores == cores}
+        if 1 not in measured:
+            raise ProfileError(f"{where}: batch 1 at {cores} cores is not profiled")
+        missing = sorted(set(batch_sizes) - measured)
+        if missing:
+            raise ProfileError(
+                f"{where}: batch sizes {missing} at {cores} cores are allowed by the "
+                f"configuration but not profiled; profile them (python -m energy.profiler) "
+                f"or remove them from batch_sizes"
+            )
+    return ModelVariant(
+        name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
+        accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
+        profile=Profile(tuple(_densify(rows)), sources),
+    )
+
+
+def _densify(rows: list[ProfileRow]) -> list[ProfileRow]:
+    """Add interpolated rows for every missing batch size between measured ones."""
+    dense = list(rows)
+    for cores in sorted({r.cores for r in rows}):
+        measured = sorted((r for r in rows if r.cores == cores), key=lambda r: r.batch)
+        for lo, hi in zip(measured, measured[1:], strict=False):
+            for b in range(lo.batch + 1, hi.batch):
+                w = (b - lo.batch) / (hi.batch - lo.batch)
+
+                def mix(a: float, c: float, w: float = w) -> float:
+                    return a + w * (c - a)
+
+                dense.append(ProfileRow(
+                    b, cores, mix(lo.latency_mean_ms, hi.latency_mean_ms),
+                    mix(lo.latency_p99_ms, hi.latency_p99_ms),
+                    mix(lo.energy_per_batch_j, hi.energy_per_batch_j),
+                    INTERPOLATED.id, INTERPOLATED.id,
+                ))
+    return sorted(dense, key=lambda r: (r.cores, r.batch))

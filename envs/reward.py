@@ -1,0 +1,72 @@
+"""Named reward terms, each scaled to about [0, 1], and their weighted sum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envs import perf
+from envs.backends.base import IntervalStats
+from envs.env_config import RewardWeights
+from envs.spec import Decision, Pipeline
+
+
+@dataclass(frozen=True)
+class RewardScales:
+    """Normalisers that bring every term to about [0, 1] for a pipeline.
+
+    Attributes:
+        max_cores: Cores of the largest decision.
+        max_power_w: Power of the largest decision with every core busy.
+        max_batch: Largest batch size a policy may choose.
+    """
+
+    max_cores: float
+    max_power_w: float
+    max_batch: int
+
+    @staticmethod
+    def for_pipeline(pipeline: Pipeline, max_replicas: int) -> RewardScales:
+        max_cores = 0.0
+        busiest_w_per_core = 0.0
+        for stage in pipeline.stages:
+            stage_cores = 0
+            for v in stage.variants:
+                stage_cores = max(stage_cores, v.base_cores * max_replicas)
+                for b in pipeline.batch_sizes:
+                    for c in v.profile.core_counts:
+                        dynamic_w = perf.batch_energy_j(v, b, c) * 1e3 / (
+                            perf.batch_latency_mean_ms(v, b, c) * c)
+                        busiest_w_per_core = max(busiest_w_per_core, dynamic_w)
+            max_cores += stage_cores
+        power = max_cores * (pipeline.hardware.idle_w_per_core + busiest_w_per_core)
+        return RewardScales(max_cores, power, max(pipeline.batch_sizes))
+
+
+def reward_terms(
+    pipeline: Pipeline, stats: IntervalStats, decision: Decision, previous: Decision | None,
+    scales: RewardScales,
+) -> dict[str, float]:
+    """The unweighted terms of one interval (larger is better for accuracy only)."""
+    n = len(pipeline.stages)
+    switches = 0 if previous is None else sum(
+        a.variant != b.variant for a, b in zip(decision.stages, previous.stages, strict=True))
+    return {
+        "accuracy": stats.accuracy_sum / n,
+        "sla_violation": stats.sla_violation_rate,
+        "cost": stats.cores / scales.max_cores,
+        "energy": stats.power_w / scales.max_power_w,
+        "switching": switches / n,
+        "batch": sum(c.batch for c in decision.stages) / (n * scales.max_batch),
+    }
+
+
+def weighted_reward(terms: dict[str, float], weights: RewardWeights) -> float:
+    """accuracy is a gain; every other term is a penalty."""
+    return (
+        weights.accuracy * terms["accuracy"]
+        - weights.sla_violation * terms["sla_violation"]
+        - weights.cost * terms["cost"]
+        - weights.energy * terms["energy"]
+        - weights.switching * terms["switching"]
+        - weights.batch * terms["batch"]
+    )

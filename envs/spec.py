@@ -1,0 +1,271 @@
+"""The pipeline model: the one definition shared by the simulator, the ILP, the agents
+and the reports.
+
+A `Pipeline` is an ordered tuple of `Stage`s with an end-to-end SLA. Each stage offers
+`ModelVariant`s; each variant carries its accuracy (with the source of the number) and
+a `Profile` of measured rows. A `Decision` picks, per stage, a variant, a batch size,
+a replica count and the cores of each replica.
+
+Profiles are dense after loading: for every profiled core count the latency and energy
+of every integer batch size from 1 to the largest measured one is available, and rows
+that were filled in by interpolation are marked as such (the request-level simulator
+needs them for partial batches). Batch sizes a policy may choose must be measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from envs.errors import ActionError, ProfileError
+
+SourceKind = Literal["measured", "estimated", "cited", "interpolated"]
+SOURCE_KINDS: tuple[str, ...] = ("measured", "estimated", "cited", "interpolated")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a number came from.
+
+    Attributes:
+        id: Short key that rows refer to.
+        kind: ``measured`` (on named hardware with a named meter), ``estimated`` (by a
+            named method), ``cited`` (from a publication) or ``interpolated``.
+        description: Hardware, meter, software versions, method or citation.
+    """
+
+    id: str
+    kind: SourceKind
+    description: str
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One measured (or interpolated) operating point of a model variant.
+
+    ``energy_per_batch_j`` is the dynamic energy of one batch: the energy above the idle
+    power of the cores allocated to the replica, spent while it computes the batch.
+    """
+
+    batch: int
+    cores: int
+    latency_mean_ms: float
+    latency_p99_ms: float
+    energy_per_batch_j: float
+    latency_source: str
+    energy_source: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """All rows of one variant, indexed by (batch, cores)."""
+
+    rows: tuple[ProfileRow, ...]
+    sources: Mapping[str, Source]
+    _index: dict[tuple[int, int], ProfileRow] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {(r.batch, r.cores): r for r in self.rows}
+        object.__setattr__(self, "_index", index)
+
+    def row(self, batch: int, cores: int) -> ProfileRow:
+        """The row for ``batch`` at ``cores``; ProfileError names what is missing."""
+        try:
+            return self._index[(batch, cores)]
+        except KeyError:
+            have = sorted(self._index)
+            raise ProfileError(
+                f"no profile row for batch={batch}, cores={cores}; profiled (batch, cores) "
+                f"pairs: {have}. Profile this point (python -m energy.profile) or choose "
+                "a profiled batch size / core count."
+            ) from None
+
+    def has(self, batch: int, cores: int) -> bool:
+        return (batch, cores) in self._index
+
+    @property
+    def core_counts(self) -> tuple[int, ...]:
+        return tuple(sorted({r.cores for r in self.rows}))
+
+    def measured_batches(self, cores: int) -> tuple[int, ...]:
+        """Batch sizes at ``cores`` whose latency was measured or cited, not interpolated."""
+        return tuple(
+            sorted(
+                r.batch
+                for r in self.rows
+                if r.cores == cores and self.sources[r.latency_source].kind != "interpolated"
+            )
+        )
+
+    def max_batch(self, cores: int) -> int:
+        return max(r.batch for r in self.rows if r.cores == cores)
+
+    @property
+    def energy_estimated(self) -> bool:
+        """True when any row's energy is estimated rather than measured."""
+        return any(self.sources[r.energy_source].kind == "estimated" for r in self.rows)
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """A model that can serve a stage.
+
+    Attributes:
+        name: Variant name, unique within its stage.
+        accuracy: Task accuracy in the metric's own units (e.g. top-1 %, mAP).
+        accuracy_metric: What ``accuracy`` measures.
+        accuracy_source: Citation of the number.
+        base_cores: Cores per replica in IPA's base allocation.
+        profile: Latency and energy rows.
+    """
+
+    name: str
+    accuracy: float
+    accuracy_metric: str
+    accuracy_source: str
+    base_cores: int
+    profile: Profile
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline and its candidate variants (ordered by accuracy)."""
+
+    name: str
+    variants: tuple[ModelVariant, ...]
+
+    def variant_index(self, name: str) -> int:
+        for i, variant in enumerate(self.variants):
+            if variant.name == name:
+                return i
+        from envs.suggest import did_you_mean
+
+        names = [v.name for v in self.variants]
+        raise ProfileError(
+            f"stage {self.name!r} has no variant {name!r}{did_you_mean(name, names)}; "
+            f"variants: {names}"
+        )
+
+    @property
+    def accuracy_ranks(self) -> tuple[float, ...]:
+        """IPA's rank-normalised accuracy of each variant: (rank + 1) / n, in (0, 1]."""
+        order = np.argsort([v.accuracy for v in self.variants], kind="stable")
+        ranks = np.empty(len(order))
+        ranks[order] = np.arange(1, len(order) + 1) / len(order)
+        return tuple(float(r) for r in ranks)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The machine the profile describes, for the idle part of the energy model.
+
+    Attributes:
+        name: CPU or GPU model.
+        idle_w_per_core: Idle power attributed to one allocated core.
+        source: Id of the `Source` of the idle figure.
+    """
+
+    name: str
+    idle_w_per_core: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Ordered stages with an end-to-end latency SLA.
+
+    Attributes:
+        name: Pipeline name (e.g. ``video``).
+        stages: The stages in request order.
+        sla_ms: End-to-end latency objective.
+        batch_sizes: Batch sizes a policy may choose (each must be measured).
+        hardware: Idle-power model of the profiled machine.
+        sources: Every `Source` the profile rows and hardware refer to.
+    """
+
+    name: str
+    stages: tuple[Stage, ...]
+    sla_ms: float
+    batch_sizes: tuple[int, ...]
+    hardware: Hardware
+    sources: Mapping[str, Source]
+
+    def stage_index(self, name: str) -> int:
+        for i, stage in enumerate(self.stages):
+            if stage.name == name:
+                return i
+        from envs.suggest import did_you_mean
+
+        names = [s.name for s in self.stages]
+        raise ProfileError(
+            f"pipeline {self.name!r} has no stage {name!r}{did_you_mean(name, names)}"
+        )
+
+    @property
+    def energy_estimated(self) -> bool:
+        hw_estimated = self.sources[self.hardware.source].kind == "estimated"
+        return hw_estimated or any(
+            v.profile.energy_estimated for s in self.stages for v in s.variants
+        )
+
+    def validate(self, decision: Decision) -> None:
+        """Raise ActionError when ``decision`` does not fit this pipeline."""
+        if len(decision.stages) != len(self.stages):
+            raise ActionError(
+                f"decision has {len(decision.stages)} stages, pipeline {self.name!r} has "
+                f"{len(self.stages)}; give one StageDecision per stage"
+            )
+        for stage, choice in zip(self.stages, decision.stages, strict=True):
+            if not 0 <= choice.variant < len(stage.variants):
+                raise ActionError(
+                    f"stage {stage.name!r}: variant index {choice.variant} out of range "
+                    f"0..{len(stage.variants) - 1}"
+                )
+            if choice.replicas < 1:
+                raise ActionError(f"stage {stage.name!r}: replicas must be >= 1")
+            variant = stage.variants[choice.variant]
+            if not variant.profile.has(choice.batch, choice.cores):
+                raise ActionError(
+                    f"stage {stage.name!r}, variant {variant.name!r}: batch {choice.batch} "
+                    f"at {choice.cores} cores is not profiled; profiled core counts: "
+                    f"{variant.profile.core_counts}, policy batch sizes: {self.batch_sizes}"
+                )
+
+
+@dataclass(frozen=True)
+class StageDecision:
+    """The configuration of one stage: variant index, batch size, replicas, cores each."""
+
+    variant: int
+    batch: int
+    replicas: int
+    cores: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One `StageDecision` per stage, in pipeline order."""
+
+    stages: tuple[StageDecision, ...]
+
+    def describe(self, pipeline: Pipeline) -> str:
+        parts = []
+        for stage, c in zip(pipeline.stages, self.stages, strict=True):
+            name = stage.variants[c.variant].name
+            parts.append(f"{stage.name}={name} b{c.batch} x{c.replicas} ({c.cores}c)")
+        return ", ".join(parts)
+
+    @staticmethod
+    def base(pipeline: Pipeline, variants: tuple[int, ...], batches: tuple[int, ...],
+             replicas: tuple[int, ...]) -> Decision:
+        """A decision whose cores per replica are each variant's base allocation."""
+        return Decision(
+            tuple(
+                StageDecision(v, b, r, stage.variants[v].base_cores)
+                for stage, v, b, r in zip(pipeline.stages, variants, batches, replicas,
+                                          strict=True)
+            )
+        )

@@ -1,0 +1,68 @@
+"""Shared fixtures: a small synthetic pipeline profile written to a temp file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from envs.profiles import load_pipeline
+from envs.spec import Pipeline
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tiny_profile_doc(sla_ms: float = 1000.0) -> dict:
+    """Two stages, two or three variants each, batch 1/2/4 at 1 and 2 cores.
+
+    Latency mean grows sub-linearly with batch (batching pays), p99 is 20 % above the
+    mean, dynamic energy is 3 W per busy core.
+    """
+
+    def rows(base_ms: float) -> list[list]:
+        out = []
+        for cores in (1, 2):
+            for b in (1, 2, 4):
+                mean = base_ms * (0.4 + 0.6 * b) / (0.6 * cores + 0.4)
+                out.append([b, cores, round(mean, 3), round(1.2 * mean, 3),
+                            round(3.0 * cores * mean / 1e3, 5), "lat", "en"])
+        return out
+
+    def variant(name: str, acc: float, base_ms: float) -> dict:
+        return {"name": name, "accuracy": acc, "accuracy_metric": "top-1 (%)",
+                "accuracy_source": "made up for tests", "base_cores": 1,
+                "rows": rows(base_ms)}
+
+    return {
+        "pipeline": "tiny",
+        "sla_ms": sla_ms,
+        "batch_sizes": [1, 2, 4],
+        "hardware": {"name": "test CPU", "idle_w_per_core": 1.0, "source": "idle"},
+        "sources": {
+            "lat": {"kind": "cited", "description": "synthetic numbers for tests"},
+            "en": {"kind": "estimated", "description": "3 W per busy core, for tests"},
+            "idle": {"kind": "estimated", "description": "1 W per core, for tests"},
+        },
+        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
+                        "energy_per_batch_j", "latency_source", "energy_source"],
+        "stages": [
+            {"name": "first", "variants": [variant("small", 60.0, 20.0),
+                                           variant("medium", 70.0, 40.0),
+                                           variant("large", 80.0, 80.0)]},
+            {"name": "second", "variants": [variant("fast", 50.0, 10.0),
+                                            variant("slow", 75.0, 50.0)]},
+        ],
+    }
+
+
+@pytest.fixture
+def tiny_profile_path(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_profile_doc(), sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_pipeline(tiny_profile_path: Path) -> Pipeline:
+    return load_pipeline(tiny_profile_path)
