@@ -35,7 +35,7 @@ class ObsLayout:
 
     @property
     def size(self) -> int:
-        return self.history_intervals + 2 + 9 * self.n_stages + 4
+        return self.history_intervals + 2 + 10 * self.n_stages + 4
 
     def forecast_rps(self, obs: np.ndarray) -> float:
         """The predictor's forecast, in requests per second, read back from ``obs``."""
@@ -93,10 +93,11 @@ class PipelineEnv(gym.Env):
                             cannot fit the budget are masked; what still exceeds it is
                             repaired (replicas removed) and counted in ``info["repairs"]``
     observation (Box)       ``history_intervals`` past mean rates, last interval's max rate,
-                            the forecast (all / ``rate_scale``); per stage: variant, batch,
-                            replicas (normalised), utilisation, queue, drops, cores (9 values
-                            with a one-hot-free encoding); then p99 / SLA, violation rate,
-                            power / max power, accuracy; clipped to [0, 10]
+                            the forecast (all / ``rate_scale``); per stage 10 values: variant,
+                            batch, replicas (normalised), capacity / rate_scale, utilisation,
+                            queue, drops, cores / max, rank accuracy, stage p99 / SLA; then
+                            end-to-end p99 / SLA, violation rate, power / max power, accuracy;
+                            clipped to [0, 10]
     reward                  weighted sum of ``info["reward_terms"]``: accuracy (mean
                             rank-normalised), sla_violation (rate), cost (cores / max),
                             energy (power / max power), switching (variant changes / stages),
@@ -297,7 +298,8 @@ class PipelineEnv(gym.Env):
         n_batches = max(len(self.pipeline.batch_sizes) - 1, 1)
         for i, (stage, c) in enumerate(zip(self.pipeline.stages, self._decision.stages,
                                            strict=True)):
-            obs[pos: pos + 9] = (
+            stage_p99 = stats.stage_p99_ms[i] if stats else 0.0
+            obs[pos: pos + 10] = (
                 c.variant / max(len(stage.variants) - 1, 1),
                 self.pipeline.batch_sizes.index(c.batch) / n_batches,
                 c.replicas / self.config.max_replicas,
@@ -308,8 +310,9 @@ class PipelineEnv(gym.Env):
                 stats.stage_dropped[i] / max(stats.arrived, 1) if stats else 0.0,
                 perf.stage_cores(c) / self.scales.max_cores,
                 stage.accuracy_ranks[c.variant],
+                0.0 if math.isnan(stage_p99) else stage_p99 / self.pipeline.sla_ms,
             )
-            pos += 9
+            pos += 10
         if stats is not None:
             p99 = stats.p99_ms if not math.isnan(stats.p99_ms) else 0.0
             obs[pos: pos + 4] = (p99 / self.pipeline.sla_ms, stats.sla_violation_rate,

@@ -14,6 +14,7 @@ needs them for partial batches). Batch sizes a policy may choose must be measure
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -149,7 +150,7 @@ class Stage:
             f"variants: {names}"
         )
 
-    @property
+    @functools.cached_property
     def accuracy_ranks(self) -> tuple[float, ...]:
         """IPA's rank-normalised accuracy of each variant: (rank + 1) / n, in (0, 1]."""
         order = np.argsort([v.accuracy for v in self.variants], kind="stable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +54,7 @@ class IntervalStats:
     stage_utilisation: tuple[float, ...]
     stage_queue: tuple[float, ...]
     stage_dropped: tuple[int, ...]
+    stage_p99_ms: tuple[float, ...]
     latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -88,12 +90,19 @@ class Backend(Protocol):
         """Release processes and resources."""
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Quantile ``q`` in [0, 1] of ``values`` weighted by ``weights`` (nan if no weight)."""
-    total = float(weights.sum())
+def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: float) -> float:
+    """Quantile ``q`` in [0, 1] of ``values`` weighted by ``weights`` (nan if no weight).
+
+    Plain Python: the fluid simulator calls it on ten values per interval.
+    """
+    total = sum(weights)
     if total <= 0.0:
         return math.nan
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    index = int(np.searchsorted(cumulative, q * total, side="left"))
-    return float(values[order][min(index, len(values) - 1)])
+    target = q * total
+    cumulative = 0.0
+    pairs = sorted(zip(values, weights, strict=True))
+    for value, weight in pairs:
+        cumulative += weight
+        if cumulative >= target and weight > 0.0:
+            return float(value)
+    return float(pairs[-1][0])

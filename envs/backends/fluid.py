@@ -66,50 +66,67 @@ class FluidBackend:
                     g.batch, g.online_s, g.until_s,
                 ))
             self._rates.append(rates)
+        assert self.decision is not None
+        self._accuracy_sum = perf.decision_accuracy(self.pipeline, self.decision, "sum")
+        self._accuracy_product = perf.decision_accuracy(self.pipeline, self.decision, "product")
+
+    def _per_second(self, s: int, seconds: int) -> list[tuple[float, float, float, float, int]]:
+        """Capacity (req/s), p99 ms, mean ms, J per request and batch of stage ``s`` for
+        each second of the coming interval (capacity-weighted over online groups)."""
+        out = []
+        constant = all(online <= self.now and until >= self.now + seconds
+                       for *_, online, until in self._rates[s])
+        for j in range(1 if constant else seconds):
+            t0 = self.now + j
+            t1 = t0 + 1.0
+            cap = p99 = mean = e_req = 0.0
+            batch = 1
+            for tp, g_p99, g_mean, g_e, g_batch, online, until in self._rates[s]:
+                frac = min(t1, until) - max(t0, online)
+                if frac <= 0.0:
+                    continue
+                c = tp * min(frac, 1.0)
+                cap += c
+                p99 += c * g_p99
+                mean += c * g_mean
+                e_req += c * g_e
+                batch = g_batch
+            if cap > 0.0:
+                p99, mean, e_req = p99 / cap, mean / cap, e_req / cap
+            out.append((cap, p99, mean, e_req, batch))
+        return out * seconds if constant else out
 
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
         if self.decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         n_stages = len(self.pipeline.stages)
-        seconds = len(arrivals_rps)
+        rates = arrivals_rps.tolist()
+        seconds = len(rates)
         timeout_ms = self.settings.batch_timeout_ms
         drop_limit_s = self.settings.drop_limit_s
-        sla_ms = self.pipeline.sla_ms
-        served_out = np.zeros(seconds)
-        e2e_p99 = np.zeros(seconds)
-        e2e_p50 = np.zeros(seconds)
+        per_second = [self._per_second(s, seconds) for s in range(n_stages)]
+        served_out = [0.0] * seconds
+        e2e_p99 = [0.0] * seconds
+        e2e_p50 = [0.0] * seconds
         stage_dropped = [0.0] * n_stages
         stage_served = [0.0] * n_stages
         stage_capacity = [0.0] * n_stages
+        stage_lat99 = [[0.0] * seconds for _ in range(n_stages)]
+        stage_out = [[0.0] * seconds for _ in range(n_stages)]
         dynamic_j = 0.0
         queues = self.queues
-        for j, arriving in enumerate(arrivals_rps.tolist()):
-            t0 = self.now + j
-            t1 = t0 + 1.0
-            inflow = float(arriving)
+        fill_delay = perf.batch_fill_delay_ms
+        backlog_delay = perf.backlog_delay_ms
+        for j in range(seconds):
+            inflow = rates[j]
             lat99 = lat50 = 0.0
             for s in range(n_stages):
-                cap = p99 = mean = e_req = 0.0
-                batch = 1
-                for tp, g_p99, g_mean, g_e, g_batch, online, until in self._rates[s]:
-                    frac = min(t1, until) - max(t0, online)
-                    if frac <= 0.0:
-                        continue
-                    c = tp * min(frac, 1.0)
-                    cap += c
-                    p99 += c * g_p99
-                    mean += c * g_mean
-                    e_req += c * g_e
-                    batch = g_batch
-                if cap > 0.0:
-                    p99 /= cap
-                    mean /= cap
-                    e_req /= cap
+                cap, p99, mean, e_req, batch = per_second[s][j]
                 backlog = queues[s]
                 waiting = backlog + inflow
-                served = min(waiting, cap)
+                served = waiting if waiting < cap else cap
                 left = waiting - served
-                limit = max(cap, inflow) * drop_limit_s
+                limit = (cap if cap > inflow else inflow) * drop_limit_s
                 if left > limit:
                     stage_dropped[s] += left - limit
                     left = limit
@@ -117,9 +134,12 @@ class FluidBackend:
                 stage_served[s] += served
                 stage_capacity[s] += cap
                 dynamic_j += served * e_req
-                wait_ms = perf.backlog_delay_ms(backlog, cap) if cap > 0.0 else 0.0
-                fill_ms = perf.batch_fill_delay_ms(batch, inflow, timeout_ms)
-                lat99 += wait_ms + fill_ms + p99
+                wait_ms = backlog_delay(backlog, cap) if cap > 0.0 else 0.0
+                fill_ms = fill_delay(batch, inflow, timeout_ms)
+                stage_ms = wait_ms + fill_ms + p99
+                stage_lat99[s][j] = stage_ms
+                stage_out[s][j] = served
+                lat99 += stage_ms
                 lat50 += wait_ms + 0.5 * fill_ms + mean
                 inflow = served
             served_out[j] = inflow
@@ -127,35 +147,25 @@ class FluidBackend:
             e2e_p50[j] = lat50
         start, end = self.now, self.now + seconds
         self.now = end
-        return self._stats(arrivals_rps, served_out, e2e_p50, e2e_p99, stage_served,
-                           stage_capacity, stage_dropped, dynamic_j, start, end, sla_ms)
-
-    def _stats(
-        self, arrivals: np.ndarray, served_out: np.ndarray, e2e_p50: np.ndarray,
-        e2e_p99: np.ndarray, stage_served: list[float], stage_capacity: list[float],
-        stage_dropped: list[float], dynamic_j: float, start: float, end: float, sla_ms: float,
-    ) -> IntervalStats:
-        assert self.decision is not None
-        served = float(served_out.sum())
-        dropped = float(sum(stage_dropped))
-        late_fraction = np.where(
-            e2e_p99 <= sla_ms, 0.0,
-            np.where(e2e_p50 >= sla_ms, 1.0,
-                     0.01 + 0.49 * (e2e_p99 - sla_ms) / np.maximum(e2e_p99 - e2e_p50, 1e-9)),
-        )
-        late = float((served_out * late_fraction).sum())
+        sla_ms = self.pipeline.sla_ms
+        late = 0.0
+        for served, p50, p99 in zip(served_out, e2e_p50, e2e_p99, strict=True):
+            if p99 > sla_ms:
+                late += served * (1.0 if p50 >= sla_ms else
+                                  0.01 + 0.49 * (p99 - sla_ms) / max(p99 - p50, 1e-9))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
-        seconds = end - start
+        dropped = sum(stage_dropped)
+        assert self.decision is not None
         return IntervalStats(
-            seconds=seconds,
-            arrived=int(round(float(arrivals.sum()))),
-            served=int(round(served)),
+            seconds=float(seconds),
+            arrived=int(round(sum(rates))),
+            served=int(round(sum(served_out))),
             dropped=int(round(dropped)),
             sla_violations=int(round(dropped + late)),
             p50_ms=weighted_quantile(e2e_p50, served_out, 0.5),
             p99_ms=weighted_quantile(e2e_p99, served_out, 0.99),
-            accuracy_sum=perf.decision_accuracy(self.pipeline, self.decision, "sum"),
-            accuracy_product=perf.decision_accuracy(self.pipeline, self.decision, "product"),
+            accuracy_sum=self._accuracy_sum,
+            accuracy_product=self._accuracy_product,
             cores=core_s / seconds if seconds else 0.0,
             cost_core_s=core_s,
             energy_j=perf.idle_energy_j(self.pipeline.hardware, core_s) + dynamic_j,
@@ -164,8 +174,10 @@ class FluidBackend:
                 s / c if c > 0 else 0.0 for s, c in zip(stage_served, stage_capacity,
                                                           strict=True)
             ),
-            stage_queue=tuple(self.queues),
+            stage_queue=tuple(queues),
             stage_dropped=tuple(int(round(d)) for d in stage_dropped),
+            stage_p99_ms=tuple(weighted_quantile(lat, out, 0.99)
+                               for lat, out in zip(stage_lat99, stage_out, strict=True)),
         )
 
     def close(self) -> None:

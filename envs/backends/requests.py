@@ -11,8 +11,10 @@ profile's mean and p99 for the batch's actual size (`perf.service_time_shape_ms`
 Requests older than the drop limit when their batch would start are dropped. A request's
 end-to-end latency is its finish time at the last stage minus its arrival.
 
-Requests are attributed to the interval in which they arrived; work queued past the end
-of an interval carries over through each replica's busy-until time.
+Only batches that start before an interval's end are committed in that interval; the
+requests still waiting at a stage carry over and are batched with the next interval's
+arrivals. An interval reports the requests that completed (or were dropped) in it, like
+the fluid simulator, and the arrivals of the interval.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ def serve_stage(
     ready: np.ndarray, origin: np.ndarray, free_at: np.ndarray, rep_from: np.ndarray,
     rep_until: np.ndarray, rep_cfg: np.ndarray, rep_batch: np.ndarray, shift_s: np.ndarray,
     scale_s: np.ndarray, energy_j: np.ndarray, timeout_s: float, drop_limit_s: float,
-    exps: np.ndarray,
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """Serve requests (sorted by ``ready``) on replicas; return finish times (nan for
-    dropped), dynamic energy and busy seconds per replica. Updates ``free_at``."""
+    exps: np.ndarray, horizon: float,
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """Serve requests (sorted by ``ready``) on replicas, committing only batches that start
+    before ``horizon``. Returns finish times (nan for dropped), dynamic energy, busy seconds
+    per replica, and the index of the first request left pending. Updates ``free_at``."""
     n = ready.shape[0]
     n_rep = free_at.shape[0]
     finish = np.full(n, np.nan)
@@ -53,11 +56,13 @@ def serve_stage(
                 best_t = t
                 best = r
         if best < 0:
-            break  # no replica will ever serve: the rest is dropped
+            break  # no replica will serve again: the rest stays pending
         b = rep_batch[best]
         last = i + b - 1
         full_t = ready[last] if last < n else np.inf
         start = max(best_t, min(full_t, ready[i] + timeout_s))
+        if start >= horizon:
+            break  # decided in a later interval, with the arrivals it may batch with
         if start >= rep_until[best]:
             free_at[best] = np.inf  # this replica retires before it could start
             continue
@@ -77,7 +82,7 @@ def serve_stage(
         busy[best] += service
         energy += energy_j[c, k]
         i += k
-    return finish, energy, busy
+    return finish, energy, busy, i
 
 
 class RequestBackend:
@@ -99,6 +104,7 @@ class RequestBackend:
         self.decision: Decision | None = None
         self.groups: list[list[ReplicaGroup]] = []
         self.free_at: dict[int, np.ndarray] = {}
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._tables = [self._stage_tables(s) for s in range(len(pipeline.stages))]
 
     def _stage_tables(self, s: int) -> tuple[dict[tuple[int, int], int], np.ndarray,
@@ -128,6 +134,8 @@ class RequestBackend:
         self.decision = decision
         self.groups = [warm_groups(c) for c in decision.stages]
         self.free_at = {}
+        empty = np.empty(0)
+        self.pending = [(empty, empty) for _ in self.pipeline.stages]
 
     def apply(self, decision: Decision) -> None:
         self.pipeline.validate(decision)
@@ -172,45 +180,49 @@ class RequestBackend:
         if self.decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         start, end = self.now, self.now + len(arrivals_rps)
-        origin = self.arrivals(arrivals_rps)
-        ready = origin
-        alive = np.arange(origin.shape[0])
-        finish_all = np.full(origin.shape[0], np.nan)
+        new = self.arrivals(arrivals_rps)
+        ready, origin = new, new
         dynamic_j = 0.0
-        utilisation, queue, dropped_per_stage = [], [], []
+        dropped = 0
+        utilisation, queue, dropped_per_stage, stage_p99 = [], [], [], []
         for s in range(len(self.pipeline.stages)):
+            ready, origin = self._merge_pending(s, ready, origin)
             _, shift, scale, energy = self._tables[s]
             free_at, rep_from, rep_until, rep_cfg, rep_batch = self._replicas(s)
             exps = self.rng.standard_exponential(ready.shape[0])
-            finish, stage_j, busy = serve_stage(
-                ready, origin[alive], free_at, rep_from, rep_until, rep_cfg, rep_batch,
+            finish, stage_j, busy, stop = serve_stage(
+                ready, origin, free_at, rep_from, rep_until, rep_cfg, rep_batch,
                 shift, scale, energy, self.settings.batch_timeout_ms / 1e3,
-                self.settings.drop_limit_s, exps)
+                self.settings.drop_limit_s, exps, end)
             self._store_free(s, free_at)
+            self.pending[s] = (ready[stop:], origin[stop:])
             dynamic_j += stage_j
             online = sum(g.count * g.overlap_s(start, end, allocated=False)
                          for g in self.groups[s])
             utilisation.append(min(float(busy.sum()) / online, 1.0) if online else 0.0)
-            queue.append(float(np.count_nonzero(finish > end)))
-            kept = ~np.isnan(finish)
-            dropped_per_stage.append(int(ready.shape[0] - np.count_nonzero(kept)))
-            order = np.argsort(finish[kept], kind="stable")
-            alive = alive[kept][order]
-            ready = finish[kept][order]
-        finish_all[alive] = ready
+            queue.append(float(ready.shape[0] - stop))
+            decided = finish[:stop]
+            kept = ~np.isnan(decided)
+            stage_drops = int(stop - np.count_nonzero(kept))
+            dropped_per_stage.append(stage_drops)
+            dropped += stage_drops
+            stage_ms = (decided[kept] - ready[:stop][kept]) * 1e3
+            stage_p99.append(float(np.percentile(stage_ms, 99)) if stage_ms.size else math.nan)
+            order = np.argsort(decided[kept], kind="stable")
+            origin = origin[:stop][kept][order]
+            ready = decided[kept][order]
         self.now = end
-        latencies_ms = (ready - origin[alive]) * 1e3
-        dropped = origin.shape[0] - alive.shape[0]
+        latencies_ms = (ready - origin) * 1e3
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         seconds = end - start
         assert self.decision is not None
         return IntervalStats(
             seconds=seconds,
-            arrived=int(origin.shape[0]),
-            served=int(alive.shape[0]),
-            dropped=int(dropped),
-            sla_violations=int(dropped + late),
+            arrived=int(new.shape[0]),
+            served=int(ready.shape[0]),
+            dropped=dropped,
+            sla_violations=dropped + late,
             p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms.size else math.nan,
             p99_ms=float(np.percentile(latencies_ms, 99)) if latencies_ms.size else math.nan,
             accuracy_sum=perf.decision_accuracy(self.pipeline, self.decision, "sum"),
@@ -222,8 +234,20 @@ class RequestBackend:
             stage_utilisation=tuple(utilisation),
             stage_queue=tuple(queue),
             stage_dropped=tuple(dropped_per_stage),
+            stage_p99_ms=tuple(stage_p99),
             latencies_ms=latencies_ms,
         )
+
+    def _merge_pending(self, s: int, ready: np.ndarray, origin: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """This interval's input of stage ``s`` plus what waits there from before."""
+        old_ready, old_origin = self.pending[s]
+        if not old_ready.shape[0]:
+            return ready, origin
+        ready = np.concatenate([old_ready, ready])
+        origin = np.concatenate([old_origin, origin])
+        order = np.argsort(ready, kind="stable")
+        return ready[order], origin[order]
 
     def _store_free(self, s: int, free_at: np.ndarray) -> None:
         offset = 0
