@@ -177,7 +177,7 @@ def video_pipeline() -> CatalogPipeline:
     return CatalogPipeline(
         name="video",
         stages=(detector, classifier),
-        sla_ms=4000.0,
+        sla_ms=2000.0,
         batch_sizes=(1, 2, 4, 8),
         notes=(
             f"detectors at {DETECTOR_INPUT}x{DETECTOR_INPUT} input, classifiers at "

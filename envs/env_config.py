@@ -116,7 +116,7 @@ class EnvConfig:
     interval_s: int = 10
     sla_ms: float | None = None
     batch_sizes: tuple[int, ...] | None = None
-    max_replicas: int = 8
+    max_replicas: int = 24
     max_cores: int | None = None
     cold_start_s: float = 2.0
     drop_limit_s: float | None = None
