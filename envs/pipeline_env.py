@@ -25,6 +25,10 @@ OBS_CLIP = 10.0
 PREDICTOR_HISTORY_S = 600
 
 
+STAGE_FIELDS = ("variant", "batch", "replicas", "capacity", "utilisation", "queue", "drops",
+                "cores", "accuracy_rank", "p99")
+
+
 @dataclass(frozen=True)
 class ObsLayout:
     """Where each quantity sits in the observation vector (and its scale)."""
@@ -35,11 +39,20 @@ class ObsLayout:
 
     @property
     def size(self) -> int:
-        return self.history_intervals + 2 + 10 * self.n_stages + 4
+        return self.history_intervals + 2 + len(STAGE_FIELDS) * self.n_stages + 4
 
     def forecast_rps(self, obs: np.ndarray) -> float:
         """The predictor's forecast, in requests per second, read back from ``obs``."""
         return float(obs[self.history_intervals + 1]) * self.rate_scale
+
+    def last_rate_rps(self, obs: np.ndarray) -> float:
+        """The mean arrival rate of the last interval, in requests per second."""
+        return float(obs[self.history_intervals - 1]) * self.rate_scale
+
+    def stage(self, obs: np.ndarray, i: int) -> dict[str, float]:
+        """Stage ``i``'s normalised fields (see `PipelineEnv`'s observation table)."""
+        pos = self.history_intervals + 2 + len(STAGE_FIELDS) * i
+        return dict(zip(STAGE_FIELDS, obs[pos: pos + len(STAGE_FIELDS)].tolist(), strict=True))
 
 
 def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backend:
@@ -299,7 +312,7 @@ class PipelineEnv(gym.Env):
         for i, (stage, c) in enumerate(zip(self.pipeline.stages, self._decision.stages,
                                            strict=True)):
             stage_p99 = stats.stage_p99_ms[i] if stats else 0.0
-            obs[pos: pos + 10] = (
+            obs[pos: pos + len(STAGE_FIELDS)] = (
                 c.variant / max(len(stage.variants) - 1, 1),
                 self.pipeline.batch_sizes.index(c.batch) / n_batches,
                 c.replicas / self.config.max_replicas,
@@ -312,7 +325,7 @@ class PipelineEnv(gym.Env):
                 stage.accuracy_ranks[c.variant],
                 0.0 if math.isnan(stage_p99) else stage_p99 / self.pipeline.sla_ms,
             )
-            pos += 10
+            pos += len(STAGE_FIELDS)
         if stats is not None:
             p99 = stats.p99_ms if not math.isnan(stats.p99_ms) else 0.0
             obs[pos: pos + 4] = (p99 / self.pipeline.sla_ms, stats.sla_violation_rate,
@@ -323,7 +336,13 @@ class PipelineEnv(gym.Env):
 
     @property
     def decision(self) -> Decision | None:
+        """The decision in force."""
         return self._decision
+
+    @property
+    def last_stats(self) -> IntervalStats | None:
+        """The last interval's statistics (None right after reset)."""
+        return self._last_stats
 
     def close(self) -> None:
         self.backend.close()

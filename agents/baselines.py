@@ -1,0 +1,182 @@
+"""Non-learned autoscalers, all through stable-baselines3's ``predict()`` protocol.
+
+* `HpaPolicy`: Kubernetes' Horizontal Pod Autoscaler rule per stage,
+  ``desired = ceil(current * metric / target)`` with a tolerance of 0.1 and a scale-down
+  stabilisation window (the largest recommendation of the window wins);
+  the metric is the stage's utilisation, the variant and batch are fixed.
+* `RayServePolicy`: Ray Serve's request-based autoscaling per stage,
+  ``desired = ceil(ongoing requests / target_ongoing_requests)`` with upscale and
+  downscale delays; ongoing requests are the stage's queue plus those in service
+  (arrival rate x stage latency, Little's law).
+* `StaticPolicy`: one fixed decision (``static_low``: cheapest variants; ``static_high``:
+  most accurate variants; both sized for the workload's peak).
+* `RandomPolicy`: uniformly random actions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Literal
+
+import numpy as np
+
+from envs import perf
+from envs.pipeline_env import PipelineEnv
+from envs.spec import Decision, StageDecision
+
+VariantChoice = Literal["lowest", "highest"] | tuple[int, ...]
+
+
+class EnvPolicy:
+    """Base of policies that decide from the observation and the env's pipeline model.
+
+    Subclasses implement `decide`; `predict` wraps it in the sb3 protocol (a single
+    observation or a batch of one).
+    """
+
+    def __init__(self, env: Any) -> None:
+        self.env: PipelineEnv = env.unwrapped
+        self.pipeline = self.env.pipeline
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget per-episode state."""
+
+    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        obs = np.asarray(obs)
+        batched = obs.ndim == 2
+        if batched and obs.shape[0] != 1:
+            raise ValueError(f"{type(self).__name__} decides for one env at a time, got a "
+                             f"batch of {obs.shape[0]} observations")
+        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+            self.reset()
+        action = self.env.encode(self.decide(obs[0] if batched else obs))
+        return (action[None] if batched else action), state
+
+    def variants(self, choice: VariantChoice) -> tuple[int, ...]:
+        if choice == "lowest":
+            return tuple(0 for _ in self.pipeline.stages)
+        if choice == "highest":
+            return tuple(len(s.variants) - 1 for s in self.pipeline.stages)
+        return tuple(choice)
+
+    def replicas_for(self, variant: int, stage: int, batch: int, rate_rps: float) -> int:
+        """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas)."""
+        v = self.pipeline.stages[stage].variants[variant]
+        need = math.ceil(rate_rps / perf.replica_throughput_rps(v, batch, v.base_cores))
+        return int(min(max(need, 1), self.env.config.max_replicas))
+
+
+class HpaPolicy(EnvPolicy):
+    """Kubernetes HPA on stage utilisation (variant and batch fixed)."""
+
+    def __init__(self, env: Any, target_utilisation: float = 0.7, tolerance: float = 0.1,
+                 stabilisation_s: float = 300.0, variants: VariantChoice = "lowest",
+                 batch: int | None = None) -> None:
+        super().__init__(env)
+        if not 0.0 < target_utilisation <= 1.0:
+            raise ValueError(f"target_utilisation must be in (0, 1], got {target_utilisation}")
+        self.target = target_utilisation
+        self.tolerance = tolerance
+        self.window = max(1, int(round(stabilisation_s / self.env.config.interval_s)))
+        self.fixed_variants = self.variants(variants)
+        self.batch = batch or self.pipeline.batch_sizes[0]
+        self.reset()
+
+    def reset(self) -> None:
+        self.recommendations = [deque(maxlen=self.window) for _ in self.pipeline.stages]
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        current = self.env.decision
+        choices = []
+        for i, stage in enumerate(self.pipeline.stages):
+            v = self.fixed_variants[i]
+            replicas = current.stages[i].replicas if current is not None else 1
+            if current is not None and current.stages[i].variant != v:
+                replicas = self.replicas_for(v, i, self.batch, self.env.layout.last_rate_rps(obs))
+            ratio = self.env.layout.stage(obs, i)["utilisation"] / self.target
+            desired = replicas if abs(ratio - 1.0) <= self.tolerance else math.ceil(
+                replicas * ratio)
+            self.recommendations[i].append(max(desired, 1))
+            stabilised = max(self.recommendations[i])  # scale down only after the window
+            replicas = int(min(stabilised, self.env.config.max_replicas))
+            choices.append(StageDecision(v, self.batch, replicas, stage.variants[v].base_cores))
+        return Decision(tuple(choices))
+
+
+class RayServePolicy(EnvPolicy):
+    """Ray Serve's autoscaler on ongoing requests per replica (variant and batch fixed)."""
+
+    def __init__(self, env: Any, target_ongoing_requests: float = 2.0,
+                 upscale_delay_s: float = 30.0, downscale_delay_s: float = 600.0,
+                 variants: VariantChoice = "lowest", batch: int | None = None) -> None:
+        super().__init__(env)
+        self.target = target_ongoing_requests
+        interval = self.env.config.interval_s
+        self.up_after = max(1, int(round(upscale_delay_s / interval)))
+        self.down_after = max(1, int(round(downscale_delay_s / interval)))
+        self.fixed_variants = self.variants(variants)
+        self.batch = batch or self.pipeline.batch_sizes[0]
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.pipeline.stages)
+        self.want_up = [0] * n
+        self.want_down = [0] * n
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        layout = self.env.layout
+        rate = layout.last_rate_rps(obs)
+        current = self.env.decision
+        choices = []
+        for i, stage in enumerate(self.pipeline.stages):
+            v = self.fixed_variants[i]
+            variant = stage.variants[v]
+            replicas = current.stages[i].replicas if current is not None else 1
+            queue = layout.stage(obs, i)["queue"] * layout.rate_scale * self.env.config.interval_s
+            in_service = rate * perf.stage_latency_ms(
+                variant, self.batch, variant.base_cores, rate,
+                self.env.settings.batch_timeout_ms) / 1e3
+            desired = max(1, math.ceil((queue + in_service) / self.target))
+            self.want_up[i] = self.want_up[i] + 1 if desired > replicas else 0
+            self.want_down[i] = self.want_down[i] + 1 if desired < replicas else 0
+            if self.want_up[i] >= self.up_after or self.want_down[i] >= self.down_after:
+                replicas = desired
+                self.want_up[i] = self.want_down[i] = 0
+            replicas = int(min(replicas, self.env.config.max_replicas))
+            choices.append(StageDecision(v, self.batch, replicas, variant.base_cores))
+        return Decision(tuple(choices))
+
+
+class StaticPolicy(EnvPolicy):
+    """One decision for the whole episode, sized for the workload's peak rate."""
+
+    def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: int | None = None,
+                 peak_rps: float | None = None) -> None:
+        super().__init__(env)
+        batch = batch or self.pipeline.batch_sizes[0]
+        peak = peak_rps if peak_rps is not None else self.env.layout.rate_scale
+        chosen = self.variants(variants)
+        self.decision = Decision(tuple(
+            StageDecision(v, batch, self.replicas_for(v, i, batch, peak),
+                          self.pipeline.stages[i].variants[v].base_cores)
+            for i, v in enumerate(chosen)))
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        return self.decision
+
+
+class RandomPolicy(EnvPolicy):
+    """Uniformly random valid actions (seeded)."""
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        super().__init__(env)
+        self.rng = np.random.default_rng(seed)
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        nvec = self.env.action_space.nvec
+        return self.env.decode(self.rng.integers(nvec))
