@@ -127,27 +127,56 @@ def idle_energy_j(hardware: Hardware, core_seconds: float) -> float:
     return hardware.idle_w_per_core * core_seconds
 
 
-def dynamic_energy_j(variant: ModelVariant, batch: int, cores: int, requests: float) -> float:
-    """Dynamic energy of serving ``requests`` in full batches of ``batch``."""
-    return requests / batch * batch_energy_j(variant, batch, cores)
+def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
+    """Mean size of the batches a stage forms: full, unless the batching timeout fires
+    first, in which case about ``1 + rate x timeout`` requests have arrived."""
+    if batch <= 1 or math.isinf(timeout_ms):
+        return float(batch)
+    return min(float(batch), 1.0 + max(arrival_rps, 0.0) * timeout_ms / 1e3)
+
+
+def energy_per_request_j(
+    variant: ModelVariant, batch: int, cores: int, arrival_rps: float = math.inf,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy per request when batches hold `expected_batch_size` requests
+    (linear between the profile's integer batch sizes)."""
+    k = expected_batch_size(batch, arrival_rps, timeout_ms)
+    lo = max(int(math.floor(k)), 1)
+    hi = min(lo + 1, batch)
+    e_lo = batch_energy_j(variant, lo, cores)
+    e_k = e_lo if hi == lo else e_lo + (k - lo) * (batch_energy_j(variant, hi, cores) - e_lo)
+    return e_k / k
+
+
+def dynamic_energy_j(
+    variant: ModelVariant, batch: int, cores: int, requests: float,
+    arrival_rps: float = math.inf, timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy of serving ``requests`` (full batches unless a timeout is given)."""
+    return requests * energy_per_request_j(variant, batch, cores, arrival_rps, timeout_ms)
 
 
 def stage_interval_energy_j(
-    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float
+    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
 ) -> float:
     """Energy of one stage over an interval: idle of its cores + dynamic of its batches."""
     variant = stage.variants[choice.variant]
+    rate = requests / seconds if seconds > 0 else 0.0
     return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
-        dynamic_energy_j(variant, choice.batch, choice.cores, requests)
+        dynamic_energy_j(variant, choice.batch, choice.cores, requests, rate, timeout_ms)
     )
 
 
 def interval_energy_j(
-    pipeline: Pipeline, decision: Decision, requests: float, seconds: float
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
 ) -> float:
     """Predicted energy of the pipeline when every stage serves ``requests`` in ``seconds``."""
     return sum(
-        stage_interval_energy_j(pipeline.hardware, stage, choice, requests, seconds)
+        stage_interval_energy_j(pipeline.hardware, stage, choice, requests, seconds,
+                                timeout_ms)
         for stage, choice in zip(pipeline.stages, decision.stages, strict=True)
     )
 

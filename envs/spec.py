@@ -152,10 +152,15 @@ class Stage:
 
     @functools.cached_property
     def accuracy_ranks(self) -> tuple[float, ...]:
-        """IPA's rank-normalised accuracy of each variant: (rank + 1) / n, in (0, 1]."""
+        """IPA's rank-normalised accuracy of each variant: rank / (n - 1), in [0, 1]
+        (1 for a single variant), as IPA's code computes it
+        (``Task.variants_accuracies_normalized``)."""
+        n = len(self.variants)
+        if n == 1:
+            return (1.0,)
         order = np.argsort([v.accuracy for v in self.variants], kind="stable")
-        ranks = np.empty(len(order))
-        ranks[order] = np.arange(1, len(order) + 1) / len(order)
+        ranks = np.empty(n)
+        ranks[order] = np.arange(n) / (n - 1)
         return tuple(float(r) for r in ranks)
 
 

@@ -18,7 +18,8 @@ from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
 from envs.backends.replicas import ReplicaGroup, allocated_core_s, apply_choice, warm_groups
 from envs.spec import Decision, Pipeline
 
-# Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j, batch, online_s, until_s
+# Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
+# online_s, until_s
 _GroupRates = tuple[float, float, float, float, int, float, float]
 
 
@@ -62,13 +63,21 @@ class FluidBackend:
                     g.count * perf.replica_throughput_rps(v, g.batch, g.cores),
                     perf.batch_latency_p99_ms(v, g.batch, g.cores),
                     perf.batch_latency_mean_ms(v, g.batch, g.cores),
-                    perf.batch_energy_j(v, g.batch, g.cores) / g.batch,
+                    perf.energy_per_request_j(v, g.batch, g.cores),
                     g.batch, g.online_s, g.until_s,
                 ))
             self._rates.append(rates)
         assert self.decision is not None
         self._accuracy_sum = perf.decision_accuracy(self.pipeline, self.decision, "sum")
         self._accuracy_product = perf.decision_accuracy(self.pipeline, self.decision, "product")
+
+    def _partial_energy(self, s: int, inflow: float) -> float:
+        """Energy per request of stage ``s``'s serving groups when batches leave partial."""
+        stage = self.pipeline.stages[s]
+        timeout = self.settings.batch_timeout_ms
+        g = self.groups[s][-1]  # the newest group sets the batch size
+        return perf.energy_per_request_j(stage.variants[g.variant], g.batch, g.cores, inflow,
+                                         timeout)
 
     def _per_second(self, s: int, seconds: int) -> list[tuple[float, float, float, float, int]]:
         """Capacity (req/s), p99 ms, mean ms, J per request and batch of stage ``s`` for
@@ -115,6 +124,7 @@ class FluidBackend:
         stage_out = [[0.0] * seconds for _ in range(n_stages)]
         dynamic_j = 0.0
         queues = self.queues
+        timeout_s = timeout_ms / 1e3
         fill_delay = perf.batch_fill_delay_ms
         backlog_delay = perf.backlog_delay_ms
         for j in range(seconds):
@@ -133,6 +143,8 @@ class FluidBackend:
                 queues[s] = left
                 stage_served[s] += served
                 stage_capacity[s] += cap
+                if batch > 1 and inflow * timeout_s < batch - 1:  # timeout: partial batches
+                    e_req = self._partial_energy(s, inflow)
                 dynamic_j += served * e_req
                 wait_ms = backlog_delay(backlog, cap) if cap > 0.0 else 0.0
                 fill_ms = fill_delay(batch, inflow, timeout_ms)

@@ -1,0 +1,130 @@
+"""Decision time of IPA's ILP (HiGHS): median and p99 over many solves at varied rates.
+
+Two pipelines: the shipped video pipeline (``profiles/video.yaml``) and a synthetic one of
+9 stages x 9 variants (batch sizes 1, 2, 4, 8 at 1, 2 and 4 cores) generated here. A
+decision is everything `solve_ipa` does: candidates from envs.perf, the HiGHS model, the
+solve and reading the decision back.
+
+Reproduce (from the repository root)::
+
+    .venv/bin/python benchmarks/ilp_decision_time.py            # 500 solves each
+    .venv/bin/python benchmarks/ilp_decision_time.py --solves 2000 --video path/to.yaml
+
+Targets: video <= 10 ms, 9x9 <= 200 ms (median). The last three lines are
+``video_median_ms=``, ``video_p99_ms=`` and ``s9v9_median_ms=``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from envs import perf  # noqa: E402
+from envs.profiles import load_pipeline  # noqa: E402
+from envs.spec import Pipeline  # noqa: E402
+from ipa_baseline import InfeasibleError, solve_ipa  # noqa: E402
+
+BATCHES = (1, 2, 4, 8)
+CORES = (1, 2, 4)
+
+
+def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict:
+    """A profile document of ``n_stages`` x ``n_variants`` (same format as profiles/*.yaml)."""
+    rng = np.random.default_rng(seed)
+    stages = []
+    for s in range(n_stages):
+        variants = []
+        base = rng.uniform(8.0, 30.0)
+        for v in range(n_variants):
+            ms1 = base * (1.0 + 0.35 * v) * rng.uniform(0.9, 1.1)
+            rows = []
+            for cores in CORES:
+                for b in BATCHES:
+                    mean = ms1 * (0.35 + 0.65 * b) / (0.7 * cores + 0.3)
+                    p99 = mean * rng.uniform(1.1, 1.4)
+                    energy = 3.0 * cores * mean / 1e3
+                    rows.append([b, cores, round(mean, 3), round(p99, 3), round(energy, 5),
+                                 "lat", "en"])
+            variants.append({
+                "name": f"s{s}v{v}", "accuracy": round(50.0 + 4.0 * v + rng.uniform(0, 2), 2),
+                "accuracy_metric": "synthetic (%)", "accuracy_source": "generated",
+                "base_cores": int(rng.choice(CORES[:2])), "rows": rows})
+        stages.append({"name": f"stage{s}", "variants": variants})
+    return {
+        "pipeline": f"synthetic{n_stages}x{n_variants}", "sla_ms": 150.0 * n_stages,
+        "batch_sizes": list(BATCHES),
+        "hardware": {"name": "synthetic CPU", "idle_w_per_core": 1.0, "source": "idle"},
+        "sources": {
+            "lat": {"kind": "estimated", "description": "generated for the benchmark"},
+            "en": {"kind": "estimated", "description": "3 W per busy core"},
+            "idle": {"kind": "estimated", "description": "1 W per core"},
+        },
+        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
+                        "energy_per_batch_j", "latency_source", "energy_source"],
+        "stages": stages,
+    }
+
+
+def peak_rate(pipeline: Pipeline, max_replicas: int) -> float:
+    """The highest rate every stage can serve at its base allocation."""
+    return min(
+        max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
+            for v in stage.variants for b in pipeline.batch_sizes)
+        for stage in pipeline.stages)
+
+
+def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int) -> np.ndarray:
+    """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak."""
+    rng = np.random.default_rng(seed)
+    rates = rng.uniform(0.0, 0.9 * peak_rate(pipeline, max_replicas), solves)
+    times = []
+    infeasible = 0
+    for i, rate in enumerate(rates):
+        mode = "product" if i % 2 else "sum"
+        delta = 0.01 if i % 3 == 0 else 0.0
+        start = time.perf_counter()
+        try:
+            solve_ipa(pipeline, float(rate), mode=mode, delta=delta, max_replicas=max_replicas)
+        except InfeasibleError:
+            infeasible += 1
+        times.append((time.perf_counter() - start) * 1e3)
+    print(f"  {pipeline.name}: {solves} solves, rates 0..{rates.max():.1f} rps, "
+          f"{infeasible} infeasible; sum/product modes alternate, delta > 0 every third")
+    return np.asarray(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", default="video", help="shipped pipeline name or profile path")
+    parser.add_argument("--solves", type=int, default=500)
+    parser.add_argument("--max-replicas", type=int, default=8)
+    args = parser.parse_args()
+
+    video = load_pipeline(args.video)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "synthetic9x9.yaml"
+        path.write_text(yaml.safe_dump(synthetic_doc(), sort_keys=False))
+        s9v9 = load_pipeline(path)
+    solve_ipa(video, 1.0)  # warm-up: imports and HiGHS's first start
+    print(f"command: python benchmarks/ilp_decision_time.py --video {args.video} "
+          f"--solves {args.solves} --max-replicas {args.max_replicas}")
+    video_ms = time_solves(video, args.solves, args.max_replicas, seed=1)
+    s9v9_ms = time_solves(s9v9, args.solves, args.max_replicas, seed=2)
+    for name, t in (("video", video_ms), ("9x9", s9v9_ms)):
+        print(f"  {name}: median {np.median(t):.2f} ms, p99 {np.percentile(t, 99):.2f} ms, "
+              f"max {t.max():.2f} ms")
+    print(f"video_median_ms={np.median(video_ms):.3f}")
+    print(f"video_p99_ms={np.percentile(video_ms, 99):.3f}")
+    print(f"s9v9_median_ms={np.median(s9v9_ms):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The candidates of IPA's ILP: every (variant, batch, cores) of every stage, with the
+coefficients the model needs, each obtained by calling `envs.perf`.
+
+This module also diagnoses infeasibility exactly, before any solver runs. The ILP's two
+coupling-free constraint families make this possible: throughput binds each stage on its
+own, and the latency SLA is a sum of per-stage terms, so the problem is feasible if and only
+if every stage has a candidate that reaches the rate within the replica limit and the sum of
+the stages' fastest such candidates is within the SLA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from envs import perf
+from envs.errors import ConfigError, IpaEnergyError
+from envs.spec import Pipeline, Stage, StageDecision
+
+AccuracyMode = Literal["sum", "product"]
+CoresMode = Literal["base", "profiled"]
+ReplicasMode = Literal["minimal", "free"]
+
+
+class InfeasibleError(IpaEnergyError, RuntimeError):
+    """No decision meets IPA's constraints; the message names the binding constraint.
+
+    Attributes:
+        constraint: ``throughput`` (a stage cannot reach the rate within its replicas),
+            ``latency`` (the SLA is below the fastest possible end-to-end latency) or
+            ``solver`` (the solver reported infeasibility the diagnosis did not predict).
+        stage: Name of the stage that binds, for ``throughput``.
+    """
+
+    def __init__(self, message: str, constraint: str, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """What a baseline may not change: the ILP restricted, not a copy of it.
+
+    Attributes:
+        variants: Per stage, the variant indices allowed (None: all). FA2 allows one.
+        replicas: Per stage, a fixed replica count (None: replicas adapt). RIM fixes them.
+    """
+
+    variants: tuple[tuple[int, ...] | None, ...] | None = None
+    replicas: tuple[int, ...] | None = None
+
+    def allowed_variants(self, stage_index: int, stage: Stage) -> tuple[int, ...]:
+        allowed = None if self.variants is None else self.variants[stage_index]
+        return tuple(range(len(stage.variants))) if allowed is None else tuple(allowed)
+
+    def fixed_replicas(self, stage_index: int) -> int | None:
+        return None if self.replicas is None else int(self.replicas[stage_index])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (variant, batch, cores) of one stage and its linear coefficients.
+
+    Attributes:
+        stage: Stage index.
+        variant: Variant index within the stage.
+        batch: Batch size.
+        cores: Cores per replica.
+        replica_rps: `perf.replica_throughput_rps`.
+        latency_ms: `perf.stage_latency_ms` at the predicted rate (p99 + batch fill).
+        replicas_lo: Fewest replicas the model allows when chosen.
+        replicas_hi: Most replicas the model allows when chosen.
+        accuracy: The accuracy term: rank-normalised accuracy (``sum``) or the log of the
+            accuracy as a fraction (``product``).
+        energy_fixed_j: Energy over the interval that does not scale with replicas.
+        energy_per_replica_j: Energy over the interval added by each replica.
+        cores_per_replica: `perf.stage_cores` of one replica.
+    """
+
+    stage: int
+    variant: int
+    batch: int
+    cores: int
+    replica_rps: float
+    latency_ms: float
+    replicas_lo: int
+    replicas_hi: int
+    accuracy: float
+    energy_fixed_j: float
+    energy_per_replica_j: float
+    cores_per_replica: int
+
+    def choice(self, replicas: int) -> StageDecision:
+        return StageDecision(self.variant, self.batch, replicas, self.cores)
+
+
+def min_replicas(stage: Stage, choice: StageDecision, rate_rps: float) -> int:
+    """Fewest replicas whose `perf.stage_throughput_rps` reaches ``rate_rps`` (at least 1)."""
+    variant = stage.variants[choice.variant]
+    per_replica = perf.replica_throughput_rps(variant, choice.batch, choice.cores)
+    n = max(1, math.ceil(rate_rps / per_replica))
+    # Guard both directions against rounding in rate / throughput.
+    while perf.stage_throughput_rps(variant, choice.batch, choice.cores, n) < rate_rps:
+        n += 1
+    while n > 1 and perf.stage_throughput_rps(variant, choice.batch, choice.cores,
+                                              n - 1) >= rate_rps:
+        n -= 1
+    return n
+
+
+def accuracy_terms(stage: Stage, mode: AccuracyMode) -> tuple[float, ...]:
+    """Per-variant accuracy term: IPA's rank (``sum``) or log(accuracy / 100) (``product``).
+
+    Maximising the sum of logs has the same argmax as maximising the product of
+    accuracies (log is increasing), and it is linear in the variant indicators.
+    """
+    if mode == "sum":
+        return stage.accuracy_ranks
+    if mode == "product":
+        bad = [v.name for v in stage.variants if v.accuracy <= 0]
+        if bad:
+            raise ConfigError(
+                f"accuracy mode 'product' needs positive accuracies; stage {stage.name!r} "
+                f"has {bad} (a negated error rate?); use mode='sum'")
+        return tuple(math.log(v.accuracy / 100.0) for v in stage.variants)
+    raise ConfigError(f"accuracy mode must be 'sum' or 'product', got {mode!r}")
+
+
+def stage_candidates(
+    pipeline: Pipeline, stage_index: int, rate_rps: float, *, mode: AccuracyMode,
+    max_replicas: int, interval_s: float, timeout_ms: float, cores: CoresMode,
+    replica_mode: ReplicasMode, restriction: Restriction,
+) -> list[Candidate]:
+    """Every candidate of one stage, feasible or not (``replicas_lo > replicas_hi`` or an
+    infinite latency marks an infeasible one)."""
+    stage = pipeline.stages[stage_index]
+    hw = pipeline.hardware
+    acc = accuracy_terms(stage, mode)
+    fixed = restriction.fixed_replicas(stage_index)
+    requests = rate_rps * interval_s
+    out = []
+    for v in restriction.allowed_variants(stage_index, stage):
+        variant = stage.variants[v]
+        core_counts = (variant.base_cores,) if cores == "base" else variant.profile.core_counts
+        for c in core_counts:
+            for b in pipeline.batch_sizes:
+                if not variant.profile.has(b, c):
+                    continue
+                one = StageDecision(v, b, 1, c)
+                need = min_replicas(stage, one, rate_rps)
+                if fixed is not None:
+                    lo, hi = (fixed, fixed) if need <= fixed else (need, fixed)
+                elif replica_mode == "minimal":
+                    lo, hi = need, (need if need <= max_replicas else max_replicas)
+                else:
+                    lo, hi = (1 if need <= max_replicas else need), max_replicas
+                e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s)
+                e2 = perf.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
+                                                  requests, interval_s)
+                out.append(Candidate(
+                    stage=stage_index, variant=v, batch=b, cores=c,
+                    replica_rps=perf.replica_throughput_rps(variant, b, c),
+                    latency_ms=perf.stage_latency_ms(variant, b, c, rate_rps, timeout_ms),
+                    replicas_lo=lo, replicas_hi=hi, accuracy=acc[v],
+                    energy_fixed_j=2.0 * e1 - e2, energy_per_replica_j=e2 - e1,
+                    cores_per_replica=perf.stage_cores(one),
+                ))
+    return out
+
+
+def reaches_rate(cand: Candidate) -> bool:
+    """Whether the candidate reaches the rate within its replica limit."""
+    return cand.replicas_lo <= cand.replicas_hi
+
+
+def usable(cand: Candidate) -> bool:
+    """Whether the candidate can be part of a feasible decision on its own."""
+    return reaches_rate(cand) and math.isfinite(cand.latency_ms)
+
+
+def _name(pipeline: Pipeline, cand: Candidate) -> str:
+    stage = pipeline.stages[cand.stage]
+    return f"{stage.variants[cand.variant].name} b{cand.batch} ({cand.cores}c)"
+
+
+def check_feasible(
+    pipeline: Pipeline, cands: Sequence[Sequence[Candidate]], rate_rps: float,
+    max_replicas: int, restriction: Restriction,
+) -> None:
+    """Raise InfeasibleError, naming the binding constraint, when no decision is feasible.
+
+    Args:
+        pipeline: The pipeline.
+        cands: Per stage, every candidate from `stage_candidates`.
+        rate_rps: The predicted arrival rate.
+        max_replicas: The replica limit per stage.
+        restriction: The baseline's restriction (for the message).
+    """
+    fastest: list[Candidate] = []
+    for s, stage_cands in enumerate(cands):
+        stage = pipeline.stages[s]
+        if not stage_cands:
+            raise InfeasibleError(f"stage {stage.name!r} has no profiled candidate at the "
+                                  "allowed variants, batch sizes and cores", "throughput",
+                                  stage.name)
+        ok = [c for c in stage_cands if usable(c)]
+        if not ok:
+            best = max(stage_cands, key=lambda c: c.replica_rps)
+            fixed = restriction.fixed_replicas(s)
+            limit = fixed if fixed is not None else max_replicas
+            what = f"the fixed {fixed} replicas" if fixed is not None else (
+                f"max_replicas={max_replicas}")
+            raise InfeasibleError(
+                f"throughput: stage {stage.name!r} cannot serve {rate_rps:.1f} rps within "
+                f"{what}: its highest-throughput candidate {_name(pipeline, best)} serves "
+                f"{best.replica_rps:.1f} rps per replica, {best.replica_rps * limit:.1f} rps "
+                f"with {limit}; raise the replica limit or expect drops",
+                "throughput", stage.name)
+        fastest.append(min(ok, key=lambda c: c.latency_ms))
+    best_ms = sum(c.latency_ms for c in fastest)
+    if best_ms > pipeline.sla_ms:
+        ignoring = sum(min(c.latency_ms for c in sc) for sc in cands)
+        why = "" if ignoring >= best_ms else (
+            f"; faster configurations (down to {ignoring:.0f} ms) cannot reach the rate within "
+            "the replica limit")
+        per_stage = ", ".join(
+            f"{pipeline.stages[c.stage].name}={_name(pipeline, c)} {c.latency_ms:.0f} ms"
+            for c in fastest)
+        raise InfeasibleError(
+            f"latency SLA: SLA {pipeline.sla_ms:.0f} ms < fastest possible {best_ms:.0f} ms "
+            f"at {rate_rps:.1f} rps (p99 batch latency + batch fill per stage: {per_stage})"
+            f"{why}", "latency")

@@ -1,0 +1,229 @@
+"""IPA's integer program (arXiv 2308.12871, section 4), solved with HiGHS.
+
+Variables, per stage ``s`` and candidate ``k = (variant, batch, cores)`` of that stage
+(`ipa_baseline.candidates`): a binary ``x_k`` (the stage runs ``k``) and an integer
+``r_k`` (its replicas; 0 unless chosen). Constraints::
+
+    sum_k x_k = 1                                   per stage: one variant, one batch
+    lo_k x_k <= r_k <= hi_k x_k                     replicas only for the chosen candidate
+    sum_k tp_k r_k >= rate                          per stage: throughput
+    sum_s sum_k lat_k x_k <= SLA                    end to end: p99 batch latency + fill
+
+Objective (maximised)::
+
+    alpha * sum_k acc_k x_k - beta * sum_k cores_k r_k - gamma * sum_k batch_k x_k
+    - delta * sum_k (energy_fixed_k x_k + energy_per_replica_k r_k)
+
+``tp``, ``lat``, ``cores`` and the energy terms come from `envs.perf` for each candidate.
+``replica_mode="free"`` is the faithful model (``lo = 1``, ``hi = max_replicas``);
+``replica_mode="minimal"`` (the default) fixes ``lo = hi`` = the fewest replicas that reach
+the rate, which is optimal for a fixed candidate whenever beta or delta is positive (the
+objective falls with replicas and nothing else depends on them) and makes the choice
+unique when both are 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from envs.errors import ConfigError
+from envs.spec import Decision, Pipeline
+from ipa_baseline.candidates import (
+    AccuracyMode,
+    Candidate,
+    CoresMode,
+    InfeasibleError,
+    ReplicasMode,
+    Restriction,
+    check_feasible,
+    stage_candidates,
+    usable,
+)
+
+_INF = highspy.kHighsInf
+_OPTIONS = {"output_flag": False, "mip_rel_gap": 0.0, "mip_abs_gap": 1e-9,
+            "threads": 1, "presolve": "on"}
+
+
+@dataclass(frozen=True)
+class IlpResult:
+    """The optimal decision and what the model predicts for it.
+
+    Attributes:
+        decision: One `StageDecision` per stage.
+        objective: The model's objective value (in ``product`` mode its accuracy term is the
+            sum of log accuracies).
+        predicted_latency_ms: The latency constraint's row value: sum over stages of p99
+            batch latency plus batch-fill delay.
+        predicted_cores: Allocated cores.
+        predicted_energy_j: Energy over the interval when every stage serves the rate.
+        solve_ms: Wall time of the decision (building the model and solving it).
+    """
+
+    decision: Decision
+    objective: float
+    predicted_latency_ms: float
+    predicted_cores: float
+    predicted_energy_j: float
+    solve_ms: float
+
+
+def solve_ipa(
+    pipeline: Pipeline, rate_rps: float, *, mode: AccuracyMode = "sum", alpha: float = 2.0,
+    beta: float = 1.0, gamma: float = 1e-6, delta: float = 0.0, max_replicas: int = 8,
+    interval_s: float = 10.0, timeout_ms: float = math.inf, cores: CoresMode = "base",
+    replica_mode: ReplicasMode = "minimal", restriction: Restriction | None = None,
+) -> IlpResult:
+    """Solve IPA's ILP (plus an optional energy term) for one predicted rate.
+
+    Args:
+        pipeline: The profiled pipeline.
+        rate_rps: Predicted arrival rate (the same at every stage, as in IPA).
+        mode: ``sum`` of rank-normalised accuracies or ``product`` of raw accuracies
+            (linearised as the sum of their logs: same argmax).
+        alpha: Weight of accuracy (IPA's video configuration: 2).
+        beta: Weight of allocated cores (IPA: 1).
+        gamma: Weight of the sum of batch sizes (IPA: 1e-6).
+        delta: Weight of the interval's energy in joules (0: plain IPA).
+        max_replicas: Most replicas per stage.
+        interval_s: Adaptation interval, for the energy term.
+        timeout_ms: Cap on the batch-fill delay (IPA's paper has none: ``inf``).
+        cores: ``base``: each variant's base allocation (IPA); ``profiled``: every
+            profiled core count is a candidate.
+        replica_mode: ``minimal`` or ``free`` (see the module docstring).
+        restriction: Fixed variants (FA2) or replicas (RIM).
+
+    Returns:
+        The optimal decision and the model's predictions for it.
+
+    Raises:
+        InfeasibleError: No decision meets the constraints; the message names which.
+        ConfigError: Invalid arguments.
+    """
+    start = time.perf_counter()
+    restriction = restriction or Restriction()
+    _check_args(pipeline, rate_rps, max_replicas, interval_s, (alpha, beta, gamma, delta),
+                restriction)
+    all_cands = [
+        stage_candidates(pipeline, s, rate_rps, mode=mode, max_replicas=max_replicas,
+                         interval_s=interval_s, timeout_ms=timeout_ms, cores=cores,
+                         replica_mode=replica_mode, restriction=restriction)
+        for s in range(len(pipeline.stages))
+    ]
+    check_feasible(pipeline, all_cands, rate_rps, max_replicas, restriction)
+    cands = [c for stage_cands in all_cands for c in stage_cands
+             if usable(c) and c.latency_ms <= pipeline.sla_ms]
+    weights = (alpha, beta, gamma, delta)
+    highs, latency_row = _model(cands, len(pipeline.stages), rate_rps, pipeline.sla_ms, weights)
+    highs.run()
+    status = highs.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise InfeasibleError(
+            f"HiGHS returned {highs.modelStatusToString(status)} at {rate_rps:.1f} rps although "
+            "every stage has a feasible candidate; this is a bug, please report it", "solver")
+    solution = highs.getSolution()
+    cols = np.asarray(solution.col_value)
+    x, r = cols[0::2], np.rint(cols[1::2])
+    chosen = [k for k in range(len(cands)) if x[k] > 0.5]
+    decision = Decision(tuple(cands[k].choice(int(r[k])) for k in
+                              sorted(chosen, key=lambda k: cands[k].stage)))
+    energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
+                 for k, c in enumerate(cands))
+    return IlpResult(
+        decision=decision,
+        objective=float(highs.getInfo().objective_function_value),
+        predicted_latency_ms=float(solution.row_value[latency_row]),
+        predicted_cores=float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands))),
+        predicted_energy_j=float(energy),
+        solve_ms=(time.perf_counter() - start) * 1e3,
+    )
+
+
+def _check_args(pipeline: Pipeline, rate_rps: float, max_replicas: int, interval_s: float,
+                weights: Sequence[float], restriction: Restriction) -> None:
+    if not (math.isfinite(rate_rps) and rate_rps >= 0):
+        raise ConfigError(f"rate_rps must be a finite number >= 0, got {rate_rps!r}")
+    if max_replicas < 1 or interval_s <= 0:
+        raise ConfigError("max_replicas must be >= 1 and interval_s > 0")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ConfigError(f"alpha, beta, gamma, delta must be finite and >= 0, got {weights}")
+    n = len(pipeline.stages)
+    for name, value in (("variants", restriction.variants), ("replicas", restriction.replicas)):
+        if value is not None and len(value) != n:
+            raise ConfigError(f"restriction.{name} has {len(value)} entries for {n} stages")
+    if restriction.replicas is not None and any(r < 1 for r in restriction.replicas):
+        raise ConfigError(f"fixed replicas must be >= 1, got {restriction.replicas}")
+    for s, stage in enumerate(pipeline.stages):
+        bad = [v for v in restriction.allowed_variants(s, stage)
+               if not 0 <= v < len(stage.variants)]
+        if bad:
+            raise ConfigError(f"restriction: stage {stage.name!r} has no variant index {bad}; "
+                              f"valid 0..{len(stage.variants) - 1}")
+
+
+def _model(cands: Sequence[Candidate], n_stages: int, rate_rps: float, sla_ms: float,
+           weights: tuple[float, float, float, float]) -> tuple[highspy.Highs, int]:
+    """The HiGHS model over ``cands``; columns are (x_k, r_k) pairs. Returns the latency row."""
+    alpha, beta, gamma, delta = weights
+    n = len(cands)
+    cost = np.empty(2 * n)
+    upper = np.empty(2 * n)
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    lower_b: list[float] = []
+    upper_b: list[float] = []
+
+    def row(entries: list[tuple[int, float]], lo: float, hi: float) -> int:
+        index = len(lower_b)
+        for col, val in entries:
+            rows.append(index)
+            cols.append(col)
+            vals.append(val)
+        lower_b.append(lo)
+        upper_b.append(hi)
+        return index
+
+    by_stage: list[list[int]] = [[] for _ in range(n_stages)]
+    for k, c in enumerate(cands):
+        by_stage[c.stage].append(k)
+        cost[2 * k] = alpha * c.accuracy - gamma * c.batch - delta * c.energy_fixed_j
+        cost[2 * k + 1] = -(beta * c.cores_per_replica + delta * c.energy_per_replica_j)
+        upper[2 * k], upper[2 * k + 1] = 1.0, float(c.replicas_hi)
+        if c.replicas_lo == c.replicas_hi:
+            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_hi))], 0.0, 0.0)
+        else:
+            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_lo))], 0.0, _INF)
+            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_hi))], -_INF, 0.0)
+    for ks in by_stage:
+        row([(2 * k, 1.0) for k in ks], 1.0, 1.0)
+        row([(2 * k + 1, cands[k].replica_rps) for k in ks], rate_rps, _INF)
+    latency_row = row([(2 * k, c.latency_ms) for k, c in enumerate(cands)], -_INF, sla_ms)
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = 2 * n
+    lp.num_row_ = len(lower_b)
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.zeros(2 * n)
+    lp.col_upper_ = upper
+    lp.row_lower_ = np.asarray(lower_b)
+    lp.row_upper_ = np.asarray(upper_b)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * (2 * n)
+    col_arr = np.asarray(cols)
+    order = np.lexsort((np.asarray(rows), col_arr))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.searchsorted(col_arr[order], np.arange(2 * n + 1))
+    lp.a_matrix_.index_ = np.asarray(rows)[order]
+    lp.a_matrix_.value_ = np.asarray(vals)[order]
+    highs = highspy.Highs()
+    for key, value in _OPTIONS.items():
+        highs.setOptionValue(key, value)
+    highs.passModel(lp)
+    return highs, latency_row

@@ -1,0 +1,211 @@
+"""IPA and its baselines as policies with stable-baselines3's ``predict()``.
+
+Every policy solves the same ILP (`ipa_baseline.ilp.solve_ipa`) each interval; the
+baselines restrict it (`Restriction`) instead of copying it:
+
+* `IPAPolicy`: variant, batch and replicas adapt (``delta > 0`` adds the energy term).
+* `FA2Policy`: the variant is fixed (lowest- or highest-accuracy per stage); batch and
+  replicas adapt.
+* `RIMPolicy`: the replicas are fixed; variant and batch adapt.
+
+When the ILP is infeasible the policy applies the documented fallback (`fallback_decision`:
+per stage the allowed (variant, batch) with the highest replica throughput, at the most
+replicas allowed) and counts it in ``policy.fallbacks``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from envs import perf
+from envs.errors import ConfigError
+from envs.pipeline_env import PipelineEnv
+from envs.spec import Decision, Pipeline, StageDecision
+from ipa_baseline.candidates import AccuracyMode, InfeasibleError, Restriction, min_replicas
+from ipa_baseline.ilp import IlpResult, solve_ipa
+
+Forecast = Literal["predictor", "oracle", "reactive"]
+FORECASTS: tuple[str, ...] = ("predictor", "oracle", "reactive")
+
+
+def fallback_decision(pipeline: Pipeline, max_replicas: int,
+                      restriction: Restriction | None = None) -> Decision:
+    """The highest-throughput decision the restriction allows (base cores).
+
+    Per stage: the allowed (variant, batch) with the highest `perf.replica_throughput_rps`,
+    at ``max_replicas`` (or the restriction's fixed replicas).
+    """
+    restriction = restriction or Restriction()
+    choices = []
+    for s, stage in enumerate(pipeline.stages):
+        options = [(v, b) for v in restriction.allowed_variants(s, stage)
+                   for b in pipeline.batch_sizes]
+        v, b = max(options, key=lambda vb: perf.replica_throughput_rps(
+            stage.variants[vb[0]], vb[1], stage.variants[vb[0]].base_cores))
+        replicas = restriction.fixed_replicas(s) or max_replicas
+        choices.append(StageDecision(v, b, replicas, stage.variants[v].base_cores))
+    return Decision(tuple(choices))
+
+
+class IPAPolicy:
+    """IPA's adapter: forecast the rate, solve the ILP, return the env action.
+
+    Attributes:
+        fallbacks: How many decisions fell back because the ILP was infeasible.
+        decision_times_ms: Wall time of every decision (forecast, solve, fallback).
+        last_result: The last `IlpResult` (None after a fallback).
+        last_error: The last `InfeasibleError`, if any.
+    """
+
+    def __init__(
+        self, env: gym.Env, mode: AccuracyMode = "sum", alpha: float = 2.0, beta: float = 1.0,
+        gamma: float = 1e-6, delta: float = 0.0, forecast: Forecast = "predictor", *,
+        use_batch_timeout: bool = False,
+    ) -> None:
+        """Create the policy.
+
+        Args:
+            env: A `PipelineEnv` (wrappers allowed; its ``unwrapped`` is used).
+            mode: IPA's accuracy mode, ``sum`` or ``product``.
+            alpha: Weight of accuracy.
+            beta: Weight of allocated cores.
+            gamma: Weight of the sum of batch sizes.
+            delta: Weight of the interval's predicted energy in joules (IPA + energy).
+            forecast: ``predictor`` (the env's forecast, read from the observation),
+                ``oracle`` (the maximum of the next interval's true rates) or ``reactive``
+                (the maximum of the last interval's rates).
+            use_batch_timeout: Cap the batch-fill delay at the env's batch timeout (IPA's
+                paper has no cap).
+        """
+        unwrapped = env.unwrapped
+        if not isinstance(unwrapped, PipelineEnv):
+            raise ConfigError(f"IPA policies drive a PipelineEnv, got {type(unwrapped).__name__}")
+        if forecast not in FORECASTS:
+            raise ConfigError(f"forecast must be one of {FORECASTS}, got {forecast!r}")
+        self.env: PipelineEnv = unwrapped
+        self.mode = mode
+        self.weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
+        self.forecast = forecast
+        self.timeout_ms = unwrapped.settings.batch_timeout_ms if use_batch_timeout else math.inf
+        self.fallbacks = 0
+        self.decision_times_ms: list[float] = []
+        self.last_result: IlpResult | None = None
+        self.last_error: InfeasibleError | None = None
+
+    @property
+    def restriction(self) -> Restriction:
+        """What this policy may not change (nothing for IPA)."""
+        return Restriction()
+
+    def forecast_rps(self, obs: np.ndarray) -> float:
+        """The rate the next decision plans for."""
+        env = self.env
+        if self.forecast == "predictor":
+            return env.layout.forecast_rps(obs)
+        if self.forecast == "oracle":
+            upcoming = env.upcoming_rates()
+            return float(upcoming.max()) if len(upcoming) else env.layout.forecast_rps(obs)
+        seen = env.history()
+        return float(seen[-env.config.interval_s:].max()) if len(seen) else 0.0
+
+    def decide(self, obs: np.ndarray) -> Decision:
+        """Solve for one observation; fall back (and count it) when infeasible."""
+        start = time.perf_counter()
+        env = self.env
+        try:
+            self.last_result = solve_ipa(
+                env.pipeline, self.forecast_rps(obs), mode=self.mode, **self.weights,
+                max_replicas=env.config.max_replicas, interval_s=env.config.interval_s,
+                timeout_ms=self.timeout_ms, restriction=self.restriction)
+            decision = self.last_result.decision
+        except InfeasibleError as err:
+            self.fallbacks += 1
+            self.last_result, self.last_error = None, err
+            decision = fallback_decision(env.pipeline, env.config.max_replicas,
+                                         self.restriction)
+        self.decision_times_ms.append((time.perf_counter() - start) * 1e3)
+        return decision
+
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        """stable-baselines3's protocol: one action per observation (batched or not)."""
+        obs = np.asarray(observation)
+        if obs.ndim == 1:
+            return self.env.encode(self.decide(obs)), state
+        return np.stack([self.env.encode(self.decide(row)) for row in obs]), state
+
+
+class FA2Policy(IPAPolicy):
+    """FA2: the variant is fixed per stage (lowest or highest accuracy); batch and replicas
+    adapt through the same ILP restricted to that variant."""
+
+    def __init__(self, env: gym.Env, level: Literal["low", "high"] = "low",
+                 **kwargs: Any) -> None:
+        """Create the policy; ``kwargs`` are `IPAPolicy`'s."""
+        if level not in ("low", "high"):
+            raise ConfigError(f"FA2 level must be 'low' or 'high', got {level!r}")
+        super().__init__(env, **kwargs)
+        self.level = level
+        pick = min if level == "low" else max
+        self._variants = tuple(
+            (pick(range(len(s.variants)), key=lambda i, s=s: s.variants[i].accuracy),)
+            for s in self.env.pipeline.stages)
+
+    @property
+    def restriction(self) -> Restriction:
+        return Restriction(variants=self._variants)
+
+
+class RIMPolicy(IPAPolicy):
+    """RIM: the replicas are fixed per stage; variant and batch adapt through the same ILP
+    with replicas fixed."""
+
+    def __init__(self, env: gym.Env, replicas: int | Sequence[int] | None = None,
+                 **kwargs: Any) -> None:
+        """Create the policy.
+
+        Args:
+            env: The env.
+            replicas: Fixed replicas, one count or one per stage. Default: per stage, the
+                fewest replicas with which the lowest-accuracy variant serves the trace's
+                peak rate at the smallest batch size (capped at ``max_replicas``).
+            **kwargs: `IPAPolicy`'s arguments.
+        """
+        super().__init__(env, **kwargs)
+        n = len(self.env.pipeline.stages)
+        cap = self.env.config.max_replicas
+        if replicas is None:
+            fixed = default_rim_replicas(self.env.pipeline, float(self.env.trace.max()), cap)
+        elif isinstance(replicas, int):
+            fixed = (replicas,) * n
+        else:
+            fixed = tuple(int(r) for r in replicas)
+        if len(fixed) != n or not all(1 <= r <= cap for r in fixed):
+            raise ConfigError(f"RIM replicas {fixed} must be {n} counts in 1..{cap}")
+        self.replicas = fixed
+
+    @property
+    def restriction(self) -> Restriction:
+        return Restriction(replicas=self.replicas)
+
+
+def default_rim_replicas(pipeline: Pipeline, peak_rps: float,
+                         max_replicas: int) -> tuple[int, ...]:
+    """Per stage, replicas for ``peak_rps`` with the lowest-accuracy variant at the smallest
+    batch size, capped at ``max_replicas``."""
+    out = []
+    b = min(pipeline.batch_sizes)
+    for stage in pipeline.stages:
+        v = min(range(len(stage.variants)), key=lambda i, s=stage: s.variants[i].accuracy)
+        need = min_replicas(stage, StageDecision(v, b, 1, stage.variants[v].base_cores),
+                            peak_rps)
+        out.append(min(need, max_replicas))
+    return tuple(out)
