@@ -157,9 +157,10 @@ def stage_candidates(
                     lo, hi = need, (need if need <= max_replicas else max_replicas)
                 else:
                     lo, hi = (1 if need <= max_replicas else need), max_replicas
-                e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s)
+                e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s,
+                                                  timeout_ms)
                 e2 = perf.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
-                                                  requests, interval_s)
+                                                  requests, interval_s, timeout_ms)
                 out.append(Candidate(
                     stage=stage_index, variant=v, batch=b, cores=c,
                     replica_rps=perf.replica_throughput_rps(variant, b, c),

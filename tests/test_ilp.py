@@ -50,13 +50,14 @@ def random_pipeline(tmp_path: Path, seed: int) -> Pipeline:
 
 
 def objective(pipeline: Pipeline, decision: Decision, rate: float, mode: str, alpha: float,
-              beta: float, gamma: float, delta: float) -> float:
+              beta: float, gamma: float, delta: float, timeout_ms: float = math.inf) -> float:
     """IPA's objective of a full decision, from envs.perf only."""
     acc = perf.decision_accuracy(pipeline, decision, mode)
     acc_term = math.log(acc) if mode == "product" else acc
     return (alpha * acc_term - beta * perf.decision_cores(decision)
             - gamma * sum(c.batch for c in decision.stages)
-            - delta * perf.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S))
+            - delta * perf.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S,
+                                             timeout_ms))
 
 
 def brute_force(pipeline: Pipeline, rate: float, weights: dict, *, cores: str = "base",
@@ -80,7 +81,7 @@ def brute_force(pipeline: Pipeline, rate: float, weights: dict, *, cores: str = 
         decision = Decision(tuple(choice))
         if perf.e2e_latency_ms(pipeline, decision, rate, timeout_ms) > pipeline.sla_ms:
             continue
-        value = objective(pipeline, decision, rate, **weights)
+        value = objective(pipeline, decision, rate, **weights, timeout_ms=timeout_ms)
         best = value if best is None else max(best, value)
     return best
 
@@ -100,7 +101,7 @@ def check_against_brute_force(
             solve_ipa(pipeline, rate, **solve)
         return
     result = solve_ipa(pipeline, rate, **solve)
-    got = objective(pipeline, result.decision, rate, **weights)
+    got = objective(pipeline, result.decision, rate, **weights, timeout_ms=timeout_ms)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
     assert result.objective == pytest.approx(expected, rel=1e-7, abs=1e-7)
     pipeline.validate(result.decision)
@@ -145,7 +146,7 @@ def test_predictions_equal_perf(tmp_path: Path, seed: int) -> None:
         assert result.predicted_latency_ms <= pipeline.sla_ms + 1e-6
         assert result.predicted_cores == perf.decision_cores(d)
         assert result.predicted_energy_j == pytest.approx(
-            perf.interval_energy_j(pipeline, d, rate * INTERVAL_S, INTERVAL_S), rel=1e-9)
+            perf.interval_energy_j(pipeline, d, rate * INTERVAL_S, INTERVAL_S, timeout), rel=1e-9)
         assert perf.decision_throughput_rps(pipeline, d) >= rate
         assert result.solve_ms > 0
 
