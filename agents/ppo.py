@@ -1,0 +1,369 @@
+"""Train PPO (or MaskablePPO) on `PipelineEnv` into a run folder; resume killed runs.
+
+A run folder ``<output_dir>/<name>/`` holds::
+
+    config.yaml          resolved TrainConfig (load it back with load_train_config)
+    command.txt          every command line that wrote to the folder, one a line
+    git_commit.txt       git rev-parse HEAD at the first start ("unknown" outside git)
+    metrics.csv          charts/, losses/ and eval/ metrics by env step
+    model.zip            final model          vecnormalize.pkl  its VecNormalize stats
+    best/                best validation model (model.zip, vecnormalize.pkl, eval.json)
+    checkpoints/step_*/  model.zip, vecnormalize.pkl, state.json (step counter, ...)
+    summary.json         final step count, throughput, last evaluation
+    wandb/               the W&B run (offline runs upload with ``wandb sync``)
+    wandb.json           its id (a resumed run continues it) and how far it is complete
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
+
+from agents.callbacks import (
+    LogWriter,
+    MetricsLog,
+    Progress,
+    TrainingCallback,
+    latest_checkpoint,
+    read_state,
+)
+from agents.policy import EvalResult
+from agents.train_config import TrainConfig, eval_window_starts, split_env_configs, with_run
+from envs.config import to_dict
+from envs.env_config import EnvConfig
+from envs.errors import ConfigError
+from envs.pipeline_env import PipelineEnv
+from envs.workloads import load_trace, split_by_day
+
+__all__ = ["Prepared", "TrainResult", "check_wandb_reachable", "git_commit", "prepare",
+           "new_run_dir", "train"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WANDB_PROBE_TIMEOUT_S = 3.0
+WANDB_STATE = "wandb.json"
+"""W&B run id, and the step up to which the W&B record is known complete (cleanly finished)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare` checked and built before any training starts."""
+
+    train_env: EnvConfig
+    val_env: EnvConfig
+    eval_starts: list[int]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a call to `train` ended."""
+
+    run_dir: Path
+    num_timesteps: int
+    interrupted: bool
+    last_eval: EvalResult | None
+
+
+def prepare(cfg: TrainConfig) -> Prepared:
+    """Check everything a run needs before any training starts or any file is written.
+
+    Builds the training and validation envs (profile, trace files, the split) and, for
+    ``tracking.mode=online``, checks that the W&B server answers.
+
+    Raises:
+        ConfigError, ProfileError, TraceError: What is wrong, naming the key or file.
+    """
+    train_env, val_env = split_env_configs(cfg)
+    w = cfg.env.workload
+    if cfg.split == "days":
+        assert w.trace_path is not None
+        split_by_day(load_trace(w.trace_path, w.damping), cfg.eval.train_days,
+                     cfg.eval.val_days, day_s=cfg.eval.day_s)
+    PipelineEnv(train_env).close()
+    val = PipelineEnv(val_env)
+    starts = eval_window_starts(len(val.trace), w.window_s, cfg.env.interval_s,
+                                cfg.run.n_eval_episodes)
+    val.close()
+    if cfg.tracking.mode == "online":
+        check_wandb_reachable()
+    return Prepared(train_env, val_env, starts)
+
+
+def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig, Path]:
+    """The config with its run name filled in, and its (not yet existing) run folder.
+
+    Args:
+        cfg: The config; ``run.name`` None becomes ``<label>-s<seed>-<date>-<time>``.
+        label: Prefix of generated names (the config file's stem); None: the pipeline's.
+
+    Raises:
+        ConfigError: The folder exists (resume it or choose another run.name).
+    """
+    label = label or Path(cfg.env.pipeline).stem
+    name = cfg.run.name or f"{label}-s{cfg.run.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(cfg.run.output_dir) / name
+    if run_dir.exists():
+        raise ConfigError(f"run folder {run_dir} already exists; continue it with "
+                          f"--resume {run_dir} or set another run.name")
+    return with_run(cfg, name=name), run_dir
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the package's repository, or ``unknown``."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def check_wandb_reachable(timeout_s: float = WANDB_PROBE_TIMEOUT_S) -> None:
+    """Fail fast when W&B's server (``WANDB_BASE_URL`` or api.wandb.ai:443) is unreachable.
+
+    Raises:
+        ConfigError: No TCP connection within ``timeout_s`` (name resolution included).
+    """
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    host = url.hostname or "api.wandb.ai"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    outcome: dict[str, Any] = {}
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            outcome["ok"] = True
+        except OSError as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome.get("ok"):
+        why = outcome.get("error") or f"no answer within {timeout_s:.0f} s"
+        raise ConfigError(f"tracking.mode=online but {host}:{port} is unreachable ({why}); "
+                          "use tracking.mode=offline (upload later with `wandb sync "
+                          "<run>/wandb/offline-run-*`) or tracking.mode=disabled")
+
+
+def init_wandb(cfg: TrainConfig, run_dir: Path, meta: dict[str, str]) -> Any | None:
+    """Start (or resume) the run's W&B run inside ``run_dir``; None when disabled."""
+    mode = cfg.tracking.mode
+    if mode == "disabled":
+        return None
+    os.environ.setdefault("WANDB_SILENT", "true")
+    import wandb
+
+    state = _wandb_state(run_dir)
+    resuming = "id" in state
+    run_id = state.get("id") or secrets.token_hex(4)
+    _write_wandb_state(run_dir, run_id, state.get("logged_until", 0))
+    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True,
+                              disable_git=True, x_save_requirements=False, init_timeout=60)
+    try:
+        return wandb.init(
+            project=cfg.tracking.project, entity=cfg.tracking.entity,
+            group=cfg.tracking.group, tags=list(cfg.tracking.tags), name=run_dir.name,
+            id=run_id, resume="allow" if resuming else None, dir=str(run_dir), mode=mode,
+            config={**to_dict(cfg), "meta": meta}, settings=settings)
+    except Exception as err:  # noqa: BLE001 - wandb raises many types; name the fix
+        raise ConfigError(f"wandb.init failed in tracking.mode={mode}: {err}; use "
+                          "tracking.mode=offline or tracking.mode=disabled") from err
+
+
+def _wandb_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / WANDB_STATE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_wandb_state(run_dir: Path, run_id: str, logged_until: int) -> None:
+    state = {"id": run_id, "logged_until": logged_until}
+    (run_dir / WANDB_STATE).write_text(json.dumps(state) + "\n")
+
+
+def _make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) -> Any:
+    a = cfg.agent
+    if a.masked:
+        from sb3_contrib import MaskablePPO as algo
+    else:
+        algo = PPO
+    if resume_from is not None:
+        return algo.load(resume_from / "model.zip", env=venv, device=a.device)
+    activation = torch.nn.Tanh if a.activation == "tanh" else torch.nn.ReLU
+    arch = list(a.net_arch)
+    return algo(
+        "MlpPolicy", venv, learning_rate=a.learning_rate, n_steps=a.n_steps,
+        batch_size=a.batch_size, n_epochs=a.n_epochs, gamma=a.gamma, gae_lambda=a.gae_lambda,
+        clip_range=a.clip_range, ent_coef=a.ent_coef, vf_coef=a.vf_coef,
+        max_grad_norm=a.max_grad_norm, target_kl=a.target_kl, seed=cfg.run.seed,
+        device=a.device, verbose=0,
+        policy_kwargs={"net_arch": {"pi": arch, "vf": arch}, "activation_fn": activation},
+    )
+
+
+class InfoSharingDummyVecEnv(DummyVecEnv):
+    """DummyVecEnv that hands out the envs' info dicts instead of deep copies of them.
+
+    `PipelineEnv` builds fresh info dicts every step, so nothing is shared between steps;
+    the deep copy of `IntervalStats` and `Decision` objects cost more than the simulator.
+    """
+
+    def step_wait(self) -> VecEnvStepReturn:
+        for i, env in enumerate(self.envs):
+            obs, self.buf_rews[i], terminated, truncated, info = env.step(self.actions[i])
+            self.buf_dones[i] = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            if self.buf_dones[i]:
+                info["terminal_observation"] = obs
+                obs, self.reset_infos[i] = env.reset()
+            self.buf_infos[i] = info
+            self._save_obs(i, obs)
+        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones),
+                list(self.buf_infos))
+
+
+def _make_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
+               resume_from: Path | None) -> VecNormalize:
+    venv = make_vec_env(partial(PipelineEnv, env_cfg), n_envs=cfg.run.n_envs, seed=seed,
+                        vec_env_cls=InfoSharingDummyVecEnv)
+    norm = resume_from / "vecnormalize.pkl" if resume_from is not None else None
+    if norm is not None and norm.is_file():
+        venv = VecNormalize.load(str(norm), venv)
+        venv.training = True
+        return venv
+    return VecNormalize(venv, norm_obs=cfg.agent.normalize_obs,
+                        norm_reward=cfg.agent.normalize_reward, gamma=cfg.agent.gamma)
+
+
+def _write_run_files(cfg: TrainConfig, run_dir: Path, command: str, fresh: bool) -> str:
+    import yaml
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    with (run_dir / "command.txt").open("a") as f:
+        f.write(command + "\n")
+    commit_file = run_dir / "git_commit.txt"
+    if fresh or not commit_file.is_file():
+        commit_file.write_text(git_commit() + "\n")
+    return commit_file.read_text().strip()
+
+
+def train(cfg: TrainConfig, run_dir: Path, command: str, resume: bool = False,
+          prepared: Prepared | None = None) -> TrainResult:
+    """Train into ``run_dir``; on ``resume``, continue from its latest checkpoint.
+
+    Args:
+        cfg: The resolved config (run.name set).
+        run_dir: The run folder (created for a fresh run).
+        command: The command line, recorded in ``command.txt``.
+        resume: Continue the run in ``run_dir`` (same VecNormalize stats, step counter).
+        prepared: The result of `prepare` (computed here when None).
+
+    Returns:
+        How the run ended; ``interrupted`` when Ctrl-C stopped it (a checkpoint was saved).
+    """
+    prepared = prepared or prepare(cfg)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    state = read_state(checkpoint) if checkpoint is not None else {}
+    start_step = int(state.get("num_timesteps", 0))
+    if start_step >= cfg.run.total_timesteps:
+        print(f"{run_dir} already reached {start_step} of {cfg.run.total_timesteps} steps; "
+              "raise run.total_timesteps to train further", file=sys.stderr)
+        return TrainResult(run_dir, start_step, False, None)
+    if resume and checkpoint is None:
+        print(f"{run_dir} has no checkpoint yet; starting it over", file=sys.stderr)
+    commit = _write_run_files(cfg, run_dir, command, fresh=not resume)
+    wandb_run = init_wandb(cfg, run_dir, {"git_commit": commit, "command": command})
+
+    threads, validate = torch.get_num_threads(), torch.distributions.Distribution._validate_args
+    try:
+        torch.set_num_threads(cfg.run.torch_threads)
+        # Argument checks of torch distributions cost more than the small MLP; same values.
+        torch.distributions.Distribution.set_default_validate_args(False)
+        return _train(cfg, run_dir, resume, prepared, checkpoint, state, wandb_run)
+    finally:
+        torch.set_num_threads(threads)
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: Prepared,
+           checkpoint: Path | None, state: dict[str, Any], wandb_run: Any | None
+           ) -> TrainResult:
+    start_step = int(state.get("num_timesteps", 0))
+    set_random_seed(cfg.run.seed + start_step)
+    venv = _make_venv(cfg, prepared.train_env, cfg.run.seed + start_step, checkpoint)
+    model = _make_model(cfg, venv, checkpoint)
+    log = MetricsLog(run_dir / "metrics.csv", wandb_run,
+                     resume_step=start_step if resume else None)
+    model.set_logger(Logger(folder=None, output_formats=[LogWriter(log)]))
+    progress = Progress(cfg.run.total_timesteps, start_step, cfg.run.progress_bar)
+    callback = TrainingCallback(
+        run_dir, log, progress, partial(PipelineEnv, prepared.val_env), prepared.eval_starts,
+        eval_seed=cfg.run.seed + 10_000, eval_freq=cfg.run.eval_freq,
+        checkpoint_freq=cfg.run.checkpoint_freq, keep_checkpoints=cfg.run.keep_checkpoints,
+        deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state)
+    if wandb_run is not None and resume:
+        # A killed process loses what W&B had not flushed; replay it from metrics.csv.
+        log.replay_to_wandb(after_step=_wandb_state(run_dir).get("logged_until", 0))
+    t0 = time.perf_counter()
+    interrupted = completed = False
+    try:
+        model.learn(cfg.run.total_timesteps - start_step, callback=callback, log_interval=1,
+                    reset_num_timesteps=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        folder = callback.save_checkpoint()
+        print(f"\ninterrupted at step {model.num_timesteps}; checkpoint saved to {folder}; "
+              f"continue with: python train.py --resume {run_dir}", file=sys.stderr)
+    else:
+        if callback.last_checkpoint_step != model.num_timesteps:
+            callback.save_checkpoint()
+        model.save(run_dir / "model.zip")
+        venv.save(str(run_dir / "vecnormalize.pkl"))
+        _write_summary(run_dir, model.num_timesteps, model.num_timesteps - start_step,
+                       time.perf_counter() - t0, callback)
+        completed = True
+    finally:
+        exit_code = 130 if interrupted else 0 if completed else 1
+        progress.close()
+        log.close()
+        venv.close()
+        callback.eval_env.close()
+        if wandb_run is not None:
+            wandb_run.finish(exit_code=exit_code)
+            if exit_code != 1:
+                _write_wandb_state(run_dir, wandb_run.id, model.num_timesteps)
+    return TrainResult(run_dir, model.num_timesteps, interrupted, callback.last_eval)
+
+
+def _write_summary(run_dir: Path, num_timesteps: int, steps: int, wall_s: float,
+                   callback: TrainingCallback) -> None:
+    last = callback.last_eval
+    summary = {
+        "num_timesteps": num_timesteps,
+        "steps_this_session": steps,
+        "wall_s": round(wall_s, 3),
+        "steps_per_s": round(steps / wall_s, 1) if wall_s > 0 else None,
+        "best_eval_reward": callback.best_reward,
+        "last_eval": last.metrics() if last is not None else None,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

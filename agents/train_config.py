@@ -1,0 +1,337 @@
+"""Typed configuration of a PPO training run: env, validation split, agent, run, tracking.
+
+A YAML file maps one-to-one onto `TrainConfig` through the strict loader of `envs.config`
+(unknown keys, wrong types and failed cross-field checks raise `ConfigError` at load).
+Everything here is importable without torch, so a bad config fails in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from envs.config import load_config
+from envs.env_config import EnvConfig
+from envs.errors import ConfigError
+
+__all__ = [
+    "RESUME_CHANGEABLE",
+    "AgentConfig",
+    "EvalConfig",
+    "RunConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "check_resume_changes",
+    "eval_window_starts",
+    "load_train_config",
+    "split_env_configs",
+    "with_run",
+]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """PPO hyperparameters (stable-baselines3 names and meanings).
+
+    Attributes:
+        masked: Use sb3-contrib MaskablePPO with ``env.action_masks()``.
+        learning_rate: Adam step size (constant).
+        n_steps: Steps collected per env per rollout (rollout = n_steps x run.n_envs).
+        batch_size: Minibatch size of each gradient step.
+        n_epochs: Passes over each rollout.
+        gamma: Discount factor.
+        gae_lambda: GAE bias/variance trade-off.
+        clip_range: PPO policy clip.
+        ent_coef: Entropy bonus weight.
+        vf_coef: Value loss weight.
+        max_grad_norm: Gradient clipping norm.
+        target_kl: Stop an update's epochs early past this KL (None: never).
+        net_arch: Hidden layer sizes of the policy and value networks (separate nets).
+        activation: Hidden activation.
+        normalize_obs: Running mean/std normalisation of observations (VecNormalize).
+        normalize_reward: Scale rewards by the running std of the discounted return.
+        device: Torch device; the MLPs are small, so cpu is usually fastest.
+    """
+
+    masked: bool = False
+    learning_rate: float = 3.0e-4
+    n_steps: int = 256
+    batch_size: int = 256
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    net_arch: tuple[int, ...] = (64, 64)
+    activation: Literal["tanh", "relu"] = "tanh"
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+    def __post_init__(self) -> None:
+        positive = ("learning_rate", "n_steps", "batch_size", "n_epochs", "clip_range",
+                    "max_grad_norm")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"agent.gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError(f"agent.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.ent_coef < 0 or self.vf_coef < 0:
+            raise ConfigError("agent.ent_coef and agent.vf_coef must be >= 0")
+        if self.batch_size < 2:
+            raise ConfigError("agent.batch_size must be >= 2 (advantages are normalised per "
+                              "minibatch)")
+        if self.target_kl is not None and self.target_kl <= 0:
+            raise ConfigError("agent.target_kl must be > 0 or null")
+        if not self.net_arch or any(n <= 0 for n in self.net_arch):
+            raise ConfigError(f"agent.net_arch must be a non-empty list of positive sizes, "
+                              f"got {list(self.net_arch)}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Which workload the validation env sees, kept apart from the training workload.
+
+    Attributes:
+        split: ``seed``: a synthetic trace generated with ``eval.seed`` (training uses
+            ``env.workload.seed``); ``days``: a trace cut into training days then validation
+            days (`envs.workloads.split_by_day`); ``range``: validation on trace seconds
+            [``eval.start_s``, ``eval.end_s``), training on ``env.workload.start_s/end_s``,
+            which must not overlap; ``auto``: ``seed`` for synthetic, ``days`` for traces.
+        seed: Seed of the synthetic validation trace.
+        train_days: Days of the trace used for training (split ``days``).
+        val_days: Days after those used for validation (split ``days``).
+        day_s: Seconds per day (smaller for short test traces).
+        start_s: First validation second (split ``range``).
+        end_s: One past the last validation second (split ``range``).
+        deterministic: Evaluate the greedy policy (no action sampling).
+    """
+
+    split: Literal["auto", "seed", "days", "range"] = "auto"
+    seed: int = 10_000
+    train_days: int = 1
+    val_days: int = 1
+    day_s: int = 86_400
+    start_s: int | None = None
+    end_s: int | None = None
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.train_days < 1 or self.val_days < 1 or self.day_s < 1:
+            raise ConfigError("eval.train_days, eval.val_days and eval.day_s must be >= 1")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Budget, seeding and bookkeeping of a run.
+
+    Attributes:
+        name: Run folder name under ``output_dir`` (None: ``<pipeline>-s<seed>-<time>``).
+        seed: Seeds Python, NumPy, torch, the envs and the evaluation windows.
+        total_timesteps: Env steps (summed over envs) to train for.
+        n_envs: Parallel training envs (DummyVecEnv, one process).
+        eval_freq: Env steps between evaluations (checked at rollout boundaries).
+        n_eval_episodes: Validation windows per evaluation (the same windows every time).
+        checkpoint_freq: Env steps between checkpoints (checked at rollout boundaries).
+        keep_checkpoints: How many of the latest checkpoints to keep.
+        output_dir: Parent folder of run folders.
+        progress_bar: Show a progress bar with steps/s and the latest evaluation.
+        torch_threads: Torch intra-op threads (1 is fastest for small MLPs and reproducible).
+    """
+
+    name: str | None = None
+    seed: int = 0
+    total_timesteps: int = 100_000
+    n_envs: int = 8
+    eval_freq: int = 20_480
+    n_eval_episodes: int = 4
+    checkpoint_freq: int = 20_480
+    keep_checkpoints: int = 3
+    output_dir: str = "runs"
+    progress_bar: bool = True
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("total_timesteps", "n_envs", "eval_freq", "n_eval_episodes",
+                     "checkpoint_freq", "keep_checkpoints", "torch_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"run.{name} must be >= 1, got {getattr(self, name)}")
+        if self.name is not None and (not self.name or "/" in self.name or
+                                      self.name in (".", "..")):
+            raise ConfigError(f"run.name {self.name!r} must be a plain folder name")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Experiment tracking with Weights & Biases.
+
+    Attributes:
+        mode: ``offline`` (default: a local run under the run folder, upload later with
+            ``wandb sync``), ``online`` (needs network; checked before training) or
+            ``disabled``.
+        project: W&B project.
+        entity: W&B entity (user or team); None uses the logged-in default.
+        group: W&B run group.
+        tags: W&B run tags.
+    """
+
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "ipa-energy"
+    entity: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run; ``configs/train/default.yaml`` spells out the defaults."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        rollout = self.rollout_size
+        if self.agent.batch_size > rollout:
+            raise ConfigError(
+                f"agent.batch_size ({self.agent.batch_size}) exceeds the rollout "
+                f"agent.n_steps x run.n_envs = {self.agent.n_steps} x {self.run.n_envs} = "
+                f"{rollout}; lower batch_size or raise n_steps")
+        if self.run.total_timesteps < rollout:
+            raise ConfigError(
+                f"run.total_timesteps ({self.run.total_timesteps}) is below one rollout "
+                f"({rollout} = agent.n_steps x run.n_envs); no update would happen")
+        split_env_configs(self)  # the split's own cross-field checks
+
+    @property
+    def rollout_size(self) -> int:
+        """Env steps per PPO update (n_steps x n_envs)."""
+        return self.agent.n_steps * self.run.n_envs
+
+    @property
+    def split(self) -> Literal["seed", "days", "range"]:
+        """The validation split in force (``auto`` resolved)."""
+        if self.eval.split != "auto":
+            return self.eval.split
+        return "seed" if self.env.workload.source == "synthetic" else "days"
+
+
+def split_env_configs(cfg: TrainConfig) -> tuple[EnvConfig, EnvConfig]:
+    """The training and validation env configs of ``cfg``'s split (see `EvalConfig`).
+
+    Raises:
+        ConfigError: The split does not fit the workload source, or the training and
+            validation data would overlap.
+    """
+    w, e = cfg.env.workload, cfg.eval
+    split = cfg.split
+    synthetic = w.source == "synthetic"
+    if split == "seed":
+        if not synthetic:
+            raise ConfigError("eval.split 'seed' needs env.workload.source=synthetic; use "
+                              "'days' or 'range' for traces")
+        if e.seed == w.seed:
+            raise ConfigError(f"eval.seed equals env.workload.seed ({w.seed}): validation would "
+                              "replay the training trace; choose another eval.seed")
+        return cfg.env, cfg.env.with_workload(seed=e.seed)
+    if synthetic:
+        raise ConfigError(f"eval.split {split!r} needs env.workload.source=trace; use 'seed' "
+                          "(or 'auto') for synthetic workloads")
+    if split == "days":
+        if w.start_s is not None or w.end_s is not None:
+            raise ConfigError("eval.split 'days' cuts the whole trace into days; unset "
+                              "env.workload.start_s/end_s or use eval.split=range")
+        train_end = e.train_days * e.day_s
+        val_end = train_end + e.val_days * e.day_s
+        return (cfg.env.with_workload(start_s=0, end_s=train_end),
+                cfg.env.with_workload(start_s=train_end, end_s=val_end))
+    if e.start_s is None or e.end_s is None:
+        raise ConfigError("eval.split 'range' needs eval.start_s and eval.end_s")
+    if e.end_s <= e.start_s:
+        raise ConfigError(f"eval.end_s ({e.end_s}) must be greater than eval.start_s "
+                          f"({e.start_s})")
+    train_start = w.start_s or 0
+    train_end = w.end_s if w.end_s is not None else float("inf")
+    if train_start < e.end_s and e.start_s < train_end:
+        raise ConfigError(
+            f"training seconds [{train_start}, {train_end}) overlap validation seconds "
+            f"[{e.start_s}, {e.end_s}); set env.workload.start_s/end_s to a disjoint range")
+    return cfg.env, cfg.env.with_workload(start_s=e.start_s, end_s=e.end_s)
+
+
+def eval_window_starts(trace_len_s: int, window_s: int, interval_s: int, n: int) -> list[int]:
+    """``n`` window starts spread evenly over a validation trace, on interval boundaries.
+
+    The same starts are used at every evaluation, so evaluations are comparable.
+    """
+    slots = (trace_len_s - window_s) // interval_s + 1
+    if slots < 1:
+        raise ConfigError(f"the validation workload ({trace_len_s} s) is shorter than one "
+                          f"window ({window_s} s)")
+    if n == 1:
+        return [0]
+    return [round(i * (slots - 1) / (n - 1)) * interval_s for i in range(n)]
+
+
+def load_train_config(path: str | Path | None = None, overrides: Sequence[str] = (),
+                      base: TrainConfig | None = None) -> TrainConfig:
+    """Load a `TrainConfig` strictly from an optional YAML file plus ``key=value`` overrides.
+
+    Args:
+        path: YAML file; None starts from ``base`` (or the embedded defaults).
+        overrides: ``section.key=value`` strings, parsed like YAML values.
+        base: Config to start from when ``path`` is None (e.g. a run's saved config).
+
+    Raises:
+        ConfigError: Unknown keys, wrong types, failed cross-field checks.
+    """
+    from envs.config import to_dict
+
+    defaults = to_dict(base) if base is not None else None
+    if defaults is not None and defaults["env"].get("reward_preset") is not None:
+        defaults["env"].pop("reward")  # the preset fills it in again
+    return load_config(TrainConfig, path, overrides, defaults=defaults)
+
+
+RESUME_CHANGEABLE = frozenset({
+    "run.total_timesteps", "run.eval_freq", "run.checkpoint_freq", "run.keep_checkpoints",
+    "run.progress_bar", "run.torch_threads", "tracking.mode",
+})
+"""Keys an override may change on ``--resume``; the rest are fixed by the checkpoint."""
+
+
+def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
+    """Reject ``--resume`` overrides the checkpointed model or data would silently ignore.
+
+    Raises:
+        ConfigError: A key outside `RESUME_CHANGEABLE` differs from the saved config.
+    """
+    from envs.config import to_dict
+
+    def flat(node: object, prefix: str = "") -> dict[str, object]:
+        if isinstance(node, dict):
+            out: dict[str, object] = {}
+            for key, value in node.items():
+                out.update(flat(value, f"{prefix}{key}."))
+            return out
+        return {prefix[:-1]: node}
+
+    before, after = flat(to_dict(saved)), flat(to_dict(new))
+    changed = sorted(k for k in before if before[k] != after[k] and k not in RESUME_CHANGEABLE)
+    if changed:
+        raise ConfigError(f"--resume cannot change {changed} (the checkpoint fixes them); "
+                          f"start a new run instead, or change only {sorted(RESUME_CHANGEABLE)}")
+
+
+def with_run(cfg: TrainConfig, **changes: object) -> TrainConfig:
+    """A copy with run fields changed."""
+    return replace(cfg, run=replace(cfg.run, **changes))

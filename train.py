@@ -1,0 +1,89 @@
+"""Train a PPO autoscaler on the pipeline simulator.
+
+Usage::
+
+    python train.py                                      # embedded defaults, a few minutes
+    python train.py --config configs/train/video_ppo.yaml agent.learning_rate=1e-4 \\
+        env.reward.energy=2.0                            # file + overrides, strictly checked
+    python train.py --resume runs/<name>                 # continue a killed or stopped run
+    python train.py --dry-run [--config ...] [key=value ...]   # check the config and exit
+
+Exit codes: 0 done, 2 bad configuration (nothing trained), 130 interrupted (checkpoint saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from agents.train_config import check_resume_changes, load_train_config
+from envs.errors import ConfigError, IpaEnergyError
+
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments (``key.sub=value`` overrides are positional)."""
+    parser = argparse.ArgumentParser(
+        description="Train PPO on ipa/Pipeline-v0 into runs/<name>/.",
+        epilog="Overrides use the config's dotted keys, e.g. agent.learning_rate=1e-4 "
+               "run.total_timesteps=50000 env.reward.energy=2.0 tracking.mode=disabled.")
+    parser.add_argument("--config", type=Path, help="YAML TrainConfig (default: embedded)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its latest checkpoint")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the config, profile and workload files, then exit")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    return parser.parse_args(argv)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = parse_args(argv)
+    command = shlex.join(["python", "train.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        if args.resume is not None:
+            if args.config is not None:
+                raise ConfigError("--resume uses the run's saved config.yaml; drop --config "
+                                  "(overrides are allowed)")
+            run_dir = args.resume
+            cfg = load_train_config(run_dir / "config.yaml", args.overrides)
+            check_resume_changes(load_train_config(run_dir / "config.yaml"), cfg)
+        else:
+            cfg = load_train_config(args.config, args.overrides)
+        from agents import ppo  # torch and sb3 load only once the config is valid
+
+        prepared = ppo.prepare(cfg)
+        if args.resume is None:
+            cfg, run_dir = ppo.new_run_dir(cfg, args.config.stem if args.config else None)
+        if args.dry_run:
+            print(f"config OK; would train into {run_dir}")
+            return 0
+        # Ctrl-C, and SIGINT/SIGTERM even where a shell started us with SIGINT ignored,
+        # stop training with a checkpoint.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        result = ppo.train(cfg, run_dir, command, resume=args.resume is not None,
+                           prepared=prepared)
+    except IpaEnergyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("interrupted before training started", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    print(f"done: {result.num_timesteps} steps; run folder {result.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
