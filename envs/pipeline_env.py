@@ -169,8 +169,10 @@ class PipelineEnv(gym.Env):
     def decode(self, action: np.ndarray) -> Decision:
         """The `Decision` an action stands for; ActionError when it is out of range."""
         action = np.asarray(action).reshape(-1)
-        if action.shape != self.action_space.shape or not self.action_space.contains(
-                action.astype(self.action_space.dtype)):
+        nvec = self.action_space.nvec
+        if action.shape != nvec.shape or not (
+                np.issubdtype(action.dtype, np.integer) or np.all(action == np.round(action))
+        ) or not np.all((action >= 0) & (action < nvec)):
             raise ActionError(
                 f"action {action.tolist()} is outside {self.action_space}; give one "
                 "[variant, batch index, replicas - 1] triple per stage")

@@ -16,7 +16,7 @@ import numpy as np
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
 from envs.backends.replicas import ReplicaGroup, allocated_core_s, apply_choice, warm_groups
-from envs.spec import Decision, Pipeline
+from envs.spec import Decision, Pipeline, Stage
 
 # Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
 # online_s, until_s
@@ -35,6 +35,7 @@ class FluidBackend:
         self.queues: list[float] = []
         self.decision: Decision | None = None
         self._rates: list[list[_GroupRates]] = []
+        self._cache: dict[tuple[str, int, int, int], tuple[float, float, float, float]] = {}
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
         self.pipeline.validate(decision)
@@ -58,18 +59,27 @@ class FluidBackend:
         for stage, groups in zip(self.pipeline.stages, self.groups, strict=True):
             rates = []
             for g in groups:
-                v = stage.variants[g.variant]
-                rates.append((
-                    g.count * perf.replica_throughput_rps(v, g.batch, g.cores),
-                    perf.batch_latency_p99_ms(v, g.batch, g.cores),
-                    perf.batch_latency_mean_ms(v, g.batch, g.cores),
-                    perf.energy_per_request_j(v, g.batch, g.cores),
-                    g.batch, g.online_s, g.until_s,
-                ))
+                tp, p99, mean, e_req = self._config_rates(stage, g.variant, g.batch, g.cores)
+                rates.append((g.count * tp, p99, mean, e_req, g.batch, g.online_s, g.until_s))
             self._rates.append(rates)
         assert self.decision is not None
         self._accuracy_sum = perf.decision_accuracy(self.pipeline, self.decision, "sum")
         self._accuracy_product = perf.decision_accuracy(self.pipeline, self.decision, "product")
+
+    def _config_rates(self, stage: Stage, variant: int, batch: int, cores: int
+                      ) -> tuple[float, float, float, float]:
+        """Per-replica throughput, p99 ms, mean ms and J per request (full batches), cached."""
+        key = (stage.name, variant, batch, cores)
+        rates = self._cache.get(key)
+        if rates is None:
+            v = stage.variants[variant]
+            rates = self._cache[key] = (
+                perf.replica_throughput_rps(v, batch, cores),
+                perf.batch_latency_p99_ms(v, batch, cores),
+                perf.batch_latency_mean_ms(v, batch, cores),
+                perf.energy_per_request_j(v, batch, cores),
+            )
+        return rates
 
     def _partial_energy(self, s: int, inflow: float) -> float:
         """Energy per request of stage ``s``'s serving groups when batches leave partial."""

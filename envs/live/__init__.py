@@ -1,0 +1,22 @@
+"""The live pipeline: real stage servers on this machine or on Kubernetes.
+
+* `envs.live.server`: one replica of one stage, an HTTP inference server with dynamic
+  batching, health and readiness probes, Prometheus metrics and run-time reconfiguration.
+* `envs.live.local`: starts and stops replica processes on 127.0.0.1.
+* `envs.live.driver`: the load generator that sends every request through the stages.
+* `envs.live.backend`: `LiveBackend`, the `Backend` the env drives.
+* `envs.live.energy`: energy estimated from the replicas' CPU time.
+* `envs.live.k8s`: renders Deployments and Services and applies decisions by patching them.
+
+Submodules are imported on use (``from envs.live.backend import LiveBackend``); this
+package itself imports nothing heavy.
+"""
+
+from envs.errors import IpaEnergyError
+
+
+class LiveError(IpaEnergyError, RuntimeError):
+    """A live replica, request or cluster call failed; the message says what to check."""
+
+
+__all__ = ["LiveError"]

@@ -1,0 +1,66 @@
+"""Energy of live replicas estimated from their CPU time, for machines without counters.
+
+The model is the simulators' (`envs.perf`): the idle power of every allocated core for the
+time it is allocated, plus a dynamic power for every second a core is busy::
+
+    energy_j = idle_w_per_core * allocated_core_s + dynamic_w_per_core * busy_cpu_s
+
+``busy_cpu_s`` is the user + system CPU time of the replica processes (all their threads),
+read from ``/proc/<pid>/stat`` while they run and from ``wait4``'s resource usage once they
+have exited. The default ``dynamic_w_per_core`` of 3 W is what the profiler's TDP meter
+charges per busy core with its defaults (4 W per core at full load minus 1 W idle), so an
+estimate here and a profile measured with that meter use the same figures. Every value
+this module produces is an estimate (``energy_estimated=True``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process (None when it is gone).
+
+    Reads fields 14 and 15 (``utime``, ``stime``) of ``/proc/<pid>/stat``, in clock ticks;
+    the fields are counted after the command name, which may itself hold spaces.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14, stime field 15
+    try:
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class CpuTimeEnergy:
+    """The utilisation-based energy estimate.
+
+    Attributes:
+        idle_w_per_core: Idle power of one allocated core (the profile's hardware figure).
+        dynamic_w_per_core: Extra power of one fully busy core.
+    """
+
+    idle_w_per_core: float
+    dynamic_w_per_core: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.idle_w_per_core < 0 or self.dynamic_w_per_core < 0:
+            raise ValueError(f"power figures must be >= 0, got {self}")
+
+    def energy_j(self, allocated_core_s: float, busy_cpu_s: float) -> float:
+        """Energy of ``allocated_core_s`` core-seconds of which ``busy_cpu_s`` were busy."""
+        return (self.idle_w_per_core * allocated_core_s
+                + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
+
+    def describe(self) -> str:
+        return (f"estimated: {self.idle_w_per_core:g} W per allocated core + "
+                f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")
