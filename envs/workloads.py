@@ -34,7 +34,8 @@ __all__ = [
 DAY_S = 86_400
 """Seconds in one trace day."""
 
-PATTERNS: tuple[str, ...] = ("steady_low", "steady_high", "fluctuating", "bursty")
+PATTERNS: tuple[str, ...] = ("steady_low", "steady_high", "fluctuating", "bursty", "mixed")
+MIXED_SEGMENT_S = 1200
 """Names of the synthetic workload patterns, after IPA's four evaluation windows."""
 
 _FORMAT_HINT = "a trace holds non-negative requests/s values separated by whitespace"
@@ -211,7 +212,9 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
 
     Patterns (at scale 1): "steady_low" 3..8 req/s, mean ~5; "steady_high" 23..34, mean
     ~29; "fluctuating" 3..34, mean ~16.5 with ten-minute swings; "bursty" 3..34, mean ~12,
-    quiet periods broken by bursts of several minutes.
+    quiet periods broken by bursts of several minutes; "mixed" cycles through the four,
+    1,200 s of each in turn (each segment seeded from ``seed``), for training one agent
+    on all of them.
 
     Args:
         pattern: One of PATTERNS.
@@ -225,7 +228,7 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
     Raises:
         ConfigError: Unknown pattern (with a suggestion), non-positive duration or scale.
     """
-    if pattern not in _SPECS:
+    if pattern not in _SPECS and pattern != "mixed":
         raise ConfigError(
             f"unknown workload pattern {pattern!r}{did_you_mean(str(pattern), PATTERNS)}: "
             f"choose one of {', '.join(PATTERNS)}"
@@ -234,6 +237,12 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
         raise ConfigError(f"duration_s={duration_s!r} must be a positive integer of seconds")
     if not (isinstance(scale, Real) and math.isfinite(scale) and scale > 0):
         raise ConfigError(f"scale={scale!r} must be a positive finite number")
+    if pattern == "mixed":
+        basic = PATTERNS[:4]
+        n_segments = -(-int(duration_s) // MIXED_SEGMENT_S)
+        parts = [synthetic_trace(basic[i % 4], MIXED_SEGMENT_S, seed * 1_000 + i, scale)
+                 for i in range(n_segments)]
+        return np.concatenate(parts)[: int(duration_s)]
     spec = _SPECS[pattern]
     rng = np.random.default_rng(seed)
     n = int(duration_s)

@@ -290,3 +290,13 @@ def test_windows_stride() -> None:
         windows(trace, 0)
     with pytest.raises(ConfigError):
         windows(trace, 4, 0)
+
+
+def test_mixed_pattern_cycles_through_the_four() -> None:
+    from envs.workloads import MIXED_SEGMENT_S
+
+    mixed = synthetic_trace("mixed", 4 * MIXED_SEGMENT_S + 10, seed=3)
+    assert mixed.shape == (4 * MIXED_SEGMENT_S + 10,)
+    means = mixed[: 4 * MIXED_SEGMENT_S].reshape(4, MIXED_SEGMENT_S).mean(axis=1)
+    assert means[0] < 9 and means[1] > 22  # steady_low, then steady_high
+    np.testing.assert_array_equal(mixed, synthetic_trace("mixed", 4 * MIXED_SEGMENT_S + 10, 3))
