@@ -67,8 +67,8 @@ class EnvPolicy:
     def replicas_for(self, variant: int, stage: int, batch: int, rate_rps: float) -> int:
         """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas)."""
         v = self.pipeline.stages[stage].variants[variant]
-        need = math.ceil(rate_rps / perf.replica_throughput_rps(v, batch, v.base_cores))
-        return int(min(max(need, 1), self.env.config.max_replicas))
+        return min(perf.replicas_for_rate(v, batch, v.base_cores, rate_rps),
+                   self.env.config.max_replicas)
 
 
 class HpaPolicy(EnvPolicy):

@@ -106,6 +106,10 @@ class EnvConfig:
         predictor: Load forecaster for the observation: ``reactive`` or ``lstm``.
         predictor_path: A trained LSTM predictor (``LSTMPredictor.save``).
         history_intervals: How many past intervals' rates the observation shows.
+        action_mode: ``absolute``: the third action of a stage is replicas - 1;
+            ``headroom``: it picks a factor from ``headroom_levels`` and the stage gets the
+            fewest replicas that serve forecast x factor (`perf.replicas_for_rate`).
+        headroom_levels: Over-provisioning factors of the ``headroom`` action mode.
         reward: Reward weights (ignored fields of a preset are an error).
         reward_preset: ``ipa``, ``ipa_energy`` or ``energy``; replaces ``reward``.
     """
@@ -124,6 +128,8 @@ class EnvConfig:
     predictor: Literal["reactive", "lstm"] = "reactive"
     predictor_path: str | None = None
     history_intervals: int = 6
+    action_mode: Literal["absolute", "headroom"] = "absolute"
+    headroom_levels: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
     reward: RewardWeights = field(default_factory=RewardWeights)
     reward_preset: str | None = None
 
@@ -147,6 +153,8 @@ class EnvConfig:
                     self.reward_preset]:
                 raise ConfigError("set either reward_preset or reward weights, not both")
             object.__setattr__(self, "reward", REWARD_PRESETS[self.reward_preset])
+        if not self.headroom_levels or min(self.headroom_levels) <= 0:
+            raise ConfigError("headroom_levels must be a non-empty list of positive factors")
         if self.history_intervals < 1:
             raise ConfigError("history_intervals must be >= 1")
 

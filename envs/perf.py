@@ -50,6 +50,17 @@ def stage_throughput_rps(variant: ModelVariant, batch: int, cores: int, replicas
     return replicas * replica_throughput_rps(variant, batch, cores)
 
 
+def replicas_for_rate(variant: ModelVariant, batch: int, cores: int, rate_rps: float) -> int:
+    """Fewest replicas (at least one) whose `stage_throughput_rps` reaches ``rate_rps``."""
+    n = max(1, math.ceil(rate_rps / replica_throughput_rps(variant, batch, cores)))
+    # Guard both directions against rounding in rate / throughput.
+    while stage_throughput_rps(variant, batch, cores, n) < rate_rps:
+        n += 1
+    while n > 1 and stage_throughput_rps(variant, batch, cores, n - 1) >= rate_rps:
+        n -= 1
+    return n
+
+
 def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
     """Worst-case wait of a request for its batch to fill: (b - 1) / rate, capped by timeout.
 

@@ -18,7 +18,7 @@ from envs.errors import ActionError, ConfigError
 from envs.predictors import Predictor, make_predictor
 from envs.profiles import load_pipeline
 from envs.reward import RewardScales, reward_terms, weighted_reward
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.spec import Decision, ModelVariant, Pipeline, StageDecision
 from envs.workloads import load_trace, synthetic_trace
 
 OBS_CLIP = 10.0
@@ -100,8 +100,10 @@ class PipelineEnv(gym.Env):
     episode                 one window of the workload (``workload.window_s``); it ends with
                             ``truncated=True`` (never ``terminated``)
     action                  ``MultiDiscrete`` of ``[variants, batch sizes, max_replicas]`` per
-                            stage: variant index, index into ``batch_sizes``, replicas - 1;
-                            cores per replica are the variant's base allocation
+                            stage: variant index, index into ``batch_sizes``, replicas - 1
+                            (``action_mode: headroom``: an index into ``headroom_levels``,
+                            replicas = fewest that serve forecast x level); cores per
+                            replica are the variant's base allocation
     action_masks()          all values valid unless ``max_cores`` is set; replica counts that
                             cannot fit the budget are masked; what still exceeds it is
                             repaired (replicas removed) and counted in ``info["repairs"]``
@@ -147,9 +149,11 @@ class PipelineEnv(gym.Env):
             make_predictor("lstm", path=cfg.predictor_path) if cfg.predictor == "lstm"
             else make_predictor("reactive", window_s=cfg.interval_s))
         self.backend = build_backend(cfg.backend, self.pipeline, self.settings)
+        third = cfg.max_replicas if cfg.action_mode == "absolute" else len(cfg.headroom_levels)
         self.action_space = spaces.MultiDiscrete(
             [n for s in self.pipeline.stages
-             for n in (len(s.variants), len(self.pipeline.batch_sizes), cfg.max_replicas)])
+             for n in (len(s.variants), len(self.pipeline.batch_sizes), third)])
+        self._forecast_rps = 0.0
         self.observation_space = spaces.Box(0.0, OBS_CLIP, (self.layout.size,), np.float32)
         self._window = np.zeros(0)
         self._window_start = 0
@@ -179,25 +183,43 @@ class PipelineEnv(gym.Env):
         choices = []
         for i, stage in enumerate(self.pipeline.stages):
             v, b, r = (int(x) for x in action[3 * i: 3 * i + 3])
-            choices.append(StageDecision(v, self.pipeline.batch_sizes[b], r + 1,
-                                         stage.variants[v].base_cores))
+            variant = stage.variants[v]
+            batch = self.pipeline.batch_sizes[b]
+            replicas = r + 1 if self.config.action_mode == "absolute" else self._headroom_replicas(
+                variant, batch, self.config.headroom_levels[r])
+            choices.append(StageDecision(v, batch, replicas, variant.base_cores))
         return Decision(tuple(choices))
 
+    def _headroom_replicas(self, variant: ModelVariant, batch: int, level: float) -> int:
+        need = perf.replicas_for_rate(variant, batch, variant.base_cores,
+                                      self._forecast_rps * level)
+        return min(need, self.config.max_replicas)
+
     def encode(self, decision: Decision) -> np.ndarray:
-        """The action that stands for ``decision`` (inverse of `decode`)."""
+        """The action that stands for ``decision`` (inverse of `decode`).
+
+        In ``headroom`` mode replicas are only approximated (the level whose replica count
+        is closest); baselines that must apply exact decisions run in ``absolute`` mode.
+        """
         out = []
-        for c in decision.stages:
+        for stage, c in zip(self.pipeline.stages, decision.stages, strict=True):
             if c.replicas > self.config.max_replicas:
                 raise ActionError(f"{c.replicas} replicas exceed max_replicas="
                                   f"{self.config.max_replicas}")
-            out += [c.variant, self.pipeline.batch_sizes.index(c.batch), c.replicas - 1]
+            third = c.replicas - 1
+            if self.config.action_mode == "headroom":
+                variant = stage.variants[c.variant]
+                third = min(range(len(self.config.headroom_levels)), key=lambda k: abs(
+                    self._headroom_replicas(variant, c.batch, self.config.headroom_levels[k])
+                    - c.replicas))
+            out += [c.variant, self.pipeline.batch_sizes.index(c.batch), third]
         return np.array(out, dtype=self.action_space.dtype)
 
     def action_masks(self) -> np.ndarray:
         """Valid values of each action dimension, flattened (for sb3-contrib MaskablePPO)."""
         masks = [np.ones(n, dtype=bool) for n in self.action_space.nvec]
         budget = self.config.max_cores
-        if budget is not None:
+        if budget is not None and self.config.action_mode == "absolute":
             min_cores = [min(v.base_cores for v in s.variants) for s in self.pipeline.stages]
             for i, stage_min in enumerate(min_cores):
                 others = sum(min_cores) - stage_min
@@ -227,8 +249,8 @@ class PipelineEnv(gym.Env):
         choices = []
         for stage in self.pipeline.stages:
             v = stage.variants[0]
-            tp = perf.replica_throughput_rps(v, b, v.base_cores)
-            replicas = int(min(max(math.ceil(rate_rps / tp), 1), self.config.max_replicas))
+            replicas = min(perf.replicas_for_rate(v, b, v.base_cores, rate_rps),
+                           self.config.max_replicas)
             choices.append(StageDecision(0, b, replicas, v.base_cores))
         return self._repair(Decision(tuple(choices)))[0]
 
@@ -306,7 +328,8 @@ class PipelineEnv(gym.Env):
                     n_full, interval).mean(axis=1)
             obs[:h] = means / layout.rate_scale
             obs[h] = seen[-interval:].max() / layout.rate_scale
-        obs[h + 1] = self.predictor.predict(seen) / layout.rate_scale
+        self._forecast_rps = self.predictor.predict(seen)
+        obs[h + 1] = self._forecast_rps / layout.rate_scale
         stats = self._last_stats
         assert self._decision is not None
         pos = h + 2

@@ -99,16 +99,8 @@ class Candidate:
 
 def min_replicas(stage: Stage, choice: StageDecision, rate_rps: float) -> int:
     """Fewest replicas whose `perf.stage_throughput_rps` reaches ``rate_rps`` (at least 1)."""
-    variant = stage.variants[choice.variant]
-    per_replica = perf.replica_throughput_rps(variant, choice.batch, choice.cores)
-    n = max(1, math.ceil(rate_rps / per_replica))
-    # Guard both directions against rounding in rate / throughput.
-    while perf.stage_throughput_rps(variant, choice.batch, choice.cores, n) < rate_rps:
-        n += 1
-    while n > 1 and perf.stage_throughput_rps(variant, choice.batch, choice.cores,
-                                              n - 1) >= rate_rps:
-        n -= 1
-    return n
+    return perf.replicas_for_rate(stage.variants[choice.variant], choice.batch, choice.cores,
+                                  rate_rps)
 
 
 def accuracy_terms(stage: Stage, mode: AccuracyMode) -> tuple[float, ...]:

@@ -73,7 +73,7 @@ def test_reward_is_the_weighted_sum_of_named_terms(tiny_profile_path: Path) -> N
     assert set(terms) == {"accuracy", "sla_violation", "cost", "energy", "switching", "batch"}
     assert reward == pytest.approx(weighted_reward(terms, REWARD_PRESETS["ipa_energy"]))
     assert info["energy_estimated"] is True
-    assert 0.0 < terms["accuracy"] <= 1.0
+    assert 0.0 <= terms["accuracy"] <= 1.0
 
 
 def test_decode_encode_round_trip(tiny_profile_path: Path) -> None:
@@ -135,3 +135,21 @@ def test_trace_workload_by_path(tiny_profile_path: Path, tmp_path: Path) -> None
     assert info["window_start"] == 50
     np.testing.assert_array_equal(env.unwrapped.upcoming_rates(),
                                   [10 + i % 7 for i in range(50, 60)])
+
+
+def test_headroom_action_mode_sizes_replicas_from_the_forecast(tiny_profile_path: Path) -> None:
+    from envs import perf
+
+    env = make(tiny_profile_path, workload="steady_high", action_mode="headroom",
+               headroom_levels=[1.0, 2.0]).unwrapped
+    obs, _ = env.reset(seed=0)
+    forecast = env.layout.forecast_rps(obs)
+    assert env.action_space.nvec.tolist() == [3, 3, 2, 2, 3, 2]
+    decision = env.decode(np.array([2, 0, 1, 1, 0, 0]))
+    large = env.pipeline.stages[0].variants[2]
+    assert decision.stages[0].replicas == perf.replicas_for_rate(large, 1, 1, 2.0 * forecast)
+    slow = env.pipeline.stages[1].variants[1]
+    assert decision.stages[1].replicas == perf.replicas_for_rate(slow, 1, 1, forecast)
+    np.testing.assert_array_equal(env.encode(decision), [2, 0, 1, 1, 0, 0])
+    _, _, _, _, info = env.step(np.array([2, 0, 1, 1, 0, 1]))
+    assert info["stats"].dropped == 0

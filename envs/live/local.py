@@ -119,6 +119,7 @@ class LocalLauncher:
         self._numbers = itertools.count(1)
         self._groups: set[int] = set()
         self.replicas: list[Replica] = []
+        self._reap_lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _kill_groups, self._groups)
 
     def start(self, stage: int, stage_name: str, variant: str, batch: int,
@@ -198,23 +199,30 @@ class LocalLauncher:
 
         Records ``stopped_at``, ``exit_code`` and ``final_cpu_s`` (from ``wait4``).
         """
-        if replica.exit_code is not None:
-            return replica.exit_code
-        try:
-            pid, status, usage = os.wait4(replica.pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere; no usage to read
-            pid, status, usage = replica.pid, 0, None
-        if pid == 0:
-            return None
+        with self._reap_lock:
+            if replica.exit_code is not None:
+                return replica.exit_code
+            try:
+                flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+                if os.waitid(os.P_PID, replica.pid, flags) is None:
+                    return None  # still running
+                # exited but not reaped: the zombie holds the group id, so killing the group
+                # cannot hit a recycled one; whatever the leader left behind dies with it
+                with contextlib.suppress(OSError):
+                    os.killpg(replica.pid, signal.SIGKILL)
+                _, status, usage = os.wait4(replica.pid, 0)
+            except ChildProcessError:  # reaped elsewhere; no usage to read
+                status, usage = 0, None
+            return self._record_exit(replica, status, usage)
+
+    def _record_exit(self, replica: Replica, status: int, usage: object) -> int:
         code = os.waitstatus_to_exitcode(status)
         replica.popen.returncode = code
         replica.exit_code = code
         replica.stopped_at = replica.stopped_at or time.monotonic()
-        replica.final_cpu_s = (usage.ru_utime + usage.ru_stime) if usage else None
+        replica.final_cpu_s = (usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
+                               if usage is not None else None)
         with _GROUPS_LOCK:
-            # the leader is gone; anything left in its group is killed with it
-            with contextlib.suppress(OSError):
-                os.killpg(replica.pid, signal.SIGKILL)
             self._groups.discard(replica.pid)
             _LIVE_GROUPS.discard(replica.pid)
         return code

@@ -1,0 +1,426 @@
+"""`LiveBackend`: the `Backend` protocol over real stage servers on this machine.
+
+Each replica is a `envs.live.server` process on 127.0.0.1 (`envs.live.local`); a
+`envs.live.driver.PipelineDriver` replays the trace against them in real time. The
+statistics follow the request-level simulator (`envs.backends.requests`):
+
+* arrivals: each second's count (``rint(rate x load_scale)``) at uniformly random times
+  within the second; an interval lasts ``len(arrivals_rps)`` seconds of wall-clock time;
+* an interval reports the requests that completed (or were dropped) during it, latency
+  = last stage's answer minus arrival; ``stage_p99_ms`` from each stage's send-to-answer
+  time; drops are requests whose budget (``drop_limit_s``) ran out before a batch took
+  them, or while no replica of a stage could take them;
+* utilisation = busy compute seconds (the servers' counter) / ready replica-seconds;
+  queue = requests waiting for a batch (servers' gauge) or for a replica, at the end;
+* cores and cost count each replica process from its start to its stop;
+* energy: the meter's reading over the interval when a meter is given (RAPL, NVML, ...),
+  else `envs.live.energy.CpuTimeEnergy` from the replicas' CPU time (estimated).
+
+Reconfiguration (`apply`), and where it differs from the simulators' replica model
+(`envs.backends.replicas`):
+
+* a batch-size change is sent to every replica at once (``POST /config``);
+* a variant or cores change is applied in place by each replica: the old model serves
+  until the new one is built and warm, then takes over the queue (no second allocation,
+  and the switch takes the real build time rather than ``cold_start_s``);
+* added replicas are real processes: they cost cores from their start and take requests
+  once ``/readyz`` answers (the real cold start; ``cold_start_s`` is not used);
+* removed replicas (newest first) stop taking requests at once and are stopped when their
+  in-flight requests are done (at most ``drop_limit_s`` later).
+
+A supervisor thread checks the replicas every 50 ms: one whose process exited is reported
+in `last_events`, replaced by a new replica with the stage's configuration, and the
+requests it held are retried on the others.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from energy.meters.base import Meter
+from energy.reading import EnergyReading
+from envs import perf
+from envs.backends.base import IntervalStats, SimSettings
+from envs.errors import ConfigError
+from envs.live import LiveError
+from envs.live.driver import PipelineDriver, RequestRecord, StageSample, arrival_offsets, http_json
+from envs.live.energy import CpuTimeEnergy, proc_cpu_seconds
+from envs.live.local import LocalLauncher, Replica
+from envs.live.server import metric_sum, parse_metrics
+from envs.spec import Decision, Pipeline
+
+_Want = tuple[str, int, int]  # variant name, batch, cores
+
+
+class LiveBackend:
+    """Serve a pipeline with real models in local processes.
+
+    Args:
+        pipeline: The profiled pipeline (its stage and variant names must exist in the
+            catalog; its profile is only used to validate decisions and for accuracy).
+        settings: Drop limit and batching timeout (``interval_s``, ``cold_start_s`` are not
+            used: intervals last ``len(arrivals_rps)`` s, cold starts are real).
+        catalog: `energy.catalog` pipeline the servers build models from (default: the
+            pipeline's name, e.g. ``video`` or ``tiny``).
+        meter: An energy meter (RAPL, NVML, ...) read over every interval; None: estimate
+            from the replicas' CPU time.
+        load_scale: Multiplies the trace's rates, to what this machine can serve.
+        dynamic_w_per_core: Busy-core power of the CPU-time estimate.
+        workers: Requests the driver keeps in flight at most.
+        startup_timeout_s: How long `reset` waits for replicas to be ready.
+        log_dir: Where replica logs go (default: a temporary directory, removed on close).
+    """
+
+    def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None,
+                 catalog: str | None = None, meter: Meter | None = None,
+                 load_scale: float = 1.0, dynamic_w_per_core: float = 3.0, workers: int = 64,
+                 startup_timeout_s: float = 120.0, log_dir: Path | None = None) -> None:
+        if not load_scale > 0:
+            raise ConfigError(f"load_scale must be > 0, got {load_scale}")
+        self.pipeline = pipeline
+        self.settings = settings or SimSettings()
+        self.catalog = catalog or pipeline.name
+        _check_catalog(pipeline, self.catalog)
+        self.meter = meter
+        self.load_scale = load_scale
+        self.energy_model = CpuTimeEnergy(pipeline.hardware.idle_w_per_core, dynamic_w_per_core)
+        self.energy_estimated = meter is None
+        self.workers = workers
+        self.startup_timeout_s = startup_timeout_s
+        self.log_dir = log_dir
+        self.last_events: list[str] = []
+        self.rng = np.random.default_rng()
+        self._events: list[str] = []
+        self._lock = threading.RLock()
+        self._stages: list[list[Replica]] = [[] for _ in pipeline.stages]
+        self._routable: list[tuple[Replica, ...]] = [() for _ in pipeline.stages]
+        self._want: list[_Want] = []
+        self._decision: Decision | None = None
+        self._launcher: LocalLauncher | None = None
+        self._driver: PipelineDriver | None = None
+        self._stop = threading.Event()
+        self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
+
+    # -- life cycle ------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._launcher = LocalLauncher(self.catalog, self.settings.batch_timeout_ms,
+                                       log_dir=self.log_dir)
+        self._driver = PipelineDriver(len(self.pipeline.stages), self._targets,
+                                      self.settings.drop_limit_s, workers=self.workers)
+        supervisor = threading.Thread(target=_supervise, args=(weakref.ref(self), self._stop),
+                                      name="live-supervisor", daemon=True)
+        supervisor.start()
+        self._finalizer = weakref.finalize(self, _shutdown, self._stop, self._driver,
+                                           self._launcher)
+
+    def reset(self, decision: Decision, seed: int | None = None) -> None:
+        """Bring the servers to ``decision`` and wait until all are ready (no cold start)."""
+        self.pipeline.validate(decision)
+        self.rng = np.random.default_rng(seed)
+        if self._launcher is None:
+            self._start()
+        assert self._launcher is not None and self._driver is not None
+        with self._lock:
+            self._configure(decision)
+            for replicas in self._stages:
+                for r in [r for r in replicas if r.retiring]:
+                    self._launcher.stop(r)
+            self._prune()
+            active = [r for replicas in self._stages for r in replicas]
+            self._launcher.wait_ready(active, self.startup_timeout_s)
+            for r in active:
+                self._sync(r, wait=True)
+            now = time.monotonic()
+            for r in active:
+                r.ready_at = now
+            self._refresh_routes()
+        self._driver.clear()
+        self._events.clear()
+        self.last_events = []
+
+    def apply(self, decision: Decision) -> None:
+        """Reconfigure: batch and variant changes are sent to the servers, replicas are
+        started (serving once ready) or retired (newest first)."""
+        self.pipeline.validate(decision)
+        if self._launcher is None:
+            raise RuntimeError("call reset(decision) before apply()")
+        with self._lock:
+            self._configure(decision)
+            for replicas in self._stages:
+                for r in replicas:
+                    if r.ready_at is not None and not r.retiring:
+                        self._sync(r, wait=False)
+            self._refresh_routes()
+
+    def _configure(self, decision: Decision) -> None:
+        """Record the wanted configuration; start or retire replicas to match its counts."""
+        assert self._launcher is not None
+        self._decision = decision
+        self._want = [(stage.variants[c.variant].name, c.batch, c.cores)
+                      for stage, c in zip(self.pipeline.stages, decision.stages, strict=True)]
+        now = time.monotonic()
+        for s, choice in enumerate(decision.stages):
+            active = [r for r in self._stages[s] if r.alive and not r.retiring]
+            for r in sorted(active, key=lambda r: r.started_at)[choice.replicas:]:
+                r.retiring, r.retire_since = True, now
+            for _ in range(choice.replicas - len(active)):
+                self._stages[s].append(self._launcher.start(
+                    s, self.pipeline.stages[s].name, *self._want[s]))
+
+    def _sync(self, replica: Replica, wait: bool) -> None:
+        """Send the stage's wanted configuration to a ready replica if it differs."""
+        want = self._want[replica.stage]
+        if replica.config_sent == want:
+            return
+        variant, batch, cores = want
+        body = {"variant": variant, "batch": batch, "cores": cores, "wait": wait}
+        try:
+            status, answer = http_json(replica.host, replica.port, "POST", "/config", body,
+                                       timeout_s=self.startup_timeout_s if wait else 5.0)
+        except OSError as err:
+            replica.healthy = False
+            self._events.append(f"replica {replica.name}: POST /config failed ({err})")
+            return
+        if status >= 300:
+            raise LiveError(f"replica {replica.name} refused {body}: {status} {answer}")
+        replica.config_sent = want
+        replica.variant, replica.batch, replica.cores = want
+
+    def _targets(self, stage: int) -> tuple[Replica, ...]:
+        return self._routable[stage]  # read without the lock: replaced, never mutated
+
+    def _refresh_routes(self) -> None:
+        self._routable = [tuple(r for r in replicas if r.routable) for replicas in self._stages]
+
+    def _prune(self) -> None:
+        self._stages = [[r for r in replicas if r.alive] for replicas in self._stages]
+
+    # -- supervision -----------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Detect exits, readiness, recoveries and finished retirements (every 50 ms)."""
+        launcher = self._launcher
+        if launcher is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            for s, replicas in enumerate(self._stages):
+                for r in list(replicas):
+                    if r.retiring:
+                        if r.inflight == 0 or now - r.retire_since > self.settings.drop_limit_s:
+                            launcher.stop(r, grace_s=0.5)
+                        continue
+                    code = launcher.reap(r, block=False)
+                    if code is not None:
+                        new = launcher.start(s, r.stage_name, *self._want[s])
+                        replicas.append(new)
+                        self._events.append(f"replica {r.name} died (exit {code}); "
+                                            f"restarted as {new.name}")
+                    elif r.ready_at is None:
+                        if launcher.poll_ready(r, timeout_s=0.2):
+                            self._sync(r, wait=False)
+                    elif not r.healthy:
+                        r.healthy = _answers(r)
+            self._prune()
+            self._refresh_routes()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Block until every replica is ready and serves the wanted configuration."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                pending = [r for replicas in self._stages for r in replicas
+                           if not r.retiring and not _serves(r, self._want[r.stage])]
+                retiring = [r for replicas in self._stages for r in replicas if r.retiring]
+            if not pending and not retiring:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(r.name for r in pending + retiring)
+                raise LiveError(f"replicas {names} not settled after {timeout_s:g} s")
+            time.sleep(0.05)
+
+    # -- intervals -------------------------------------------------------------------------
+    def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
+        """Replay one interval of the trace in real time and report it."""
+        if self._decision is None or self._driver is None:
+            raise RuntimeError("call reset(decision) before run_interval()")
+        counts = np.rint(np.asarray(arrivals_rps, dtype=np.float64) * self.load_scale)
+        offsets = arrival_offsets(counts, self.rng)
+        seconds = len(counts)
+        before = self._snapshot()
+        if self.meter is not None:
+            self.meter.begin("live-interval")
+        t0 = time.monotonic()
+        arrived = self._driver.schedule(t0 + offsets)
+        time.sleep(max(t0 + seconds - time.monotonic(), 0.0))
+        t1 = time.monotonic()
+        reading = self.meter.end("live-interval") if self.meter is not None else None
+        after = self._snapshot()
+        records, samples = self._driver.collect(t1)
+        with self._lock:
+            self.last_events, self._events = self._events, []
+            replicas = [r for r in self._launcher.replicas  # type: ignore[union-attr]
+                        if r.started_at < t1 and (r.stopped_at is None or r.stopped_at > t0)]
+        return self._stats(t0, t1, arrived, records, samples, replicas, before, after, reading)
+
+    def _snapshot(self) -> dict[int, tuple[float, float, float]]:
+        """Per replica pid: (busy s, queue length, CPU s) now, for live replicas."""
+        with self._lock:
+            replicas = [r for replicas in self._stages for r in replicas if r.alive]
+        out = {}
+        for r in replicas:
+            busy = queue = math.nan
+            if r.ready_at is not None and r.port:
+                try:
+                    status, text = http_json(r.host, r.port, "GET", "/metrics", timeout_s=1.0)
+                    if status == 200:
+                        samples = parse_metrics(text)
+                        busy = metric_sum(samples, "stage_server_busy_seconds_total")
+                        queue = metric_sum(samples, "stage_server_queue_length")
+                except OSError:
+                    pass
+            cpu = proc_cpu_seconds(r.pid)
+            out[r.pid] = (busy, queue, math.nan if cpu is None else cpu)
+        return out
+
+    def _stats(self, t0: float, t1: float, arrived: int, records: list[RequestRecord],
+               samples: list[StageSample], replicas: list[Replica],
+               before: dict[int, tuple[float, float, float]],
+               after: dict[int, tuple[float, float, float]],
+               reading: EnergyReading | None) -> IntervalStats:
+        n = len(self.pipeline.stages)
+        seconds = t1 - t0
+        served = [r for r in records if r.outcome == "served"]
+        latencies_ms = np.array([r.latency_ms for r in served], dtype=np.float64)
+        stage_dropped = [0] * n
+        for r in records:
+            if r.outcome == "dropped" and r.dropped_at is not None:
+                stage_dropped[r.dropped_at] += 1
+        dropped = sum(stage_dropped)
+        late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
+        stage_p99 = []
+        for s in range(n):
+            ms = [(x.received - x.sent) * 1e3 for x in samples
+                  if x.stage == s and x.outcome == "served"]
+            stage_p99.append(float(np.percentile(ms, 99)) if ms else math.nan)
+        core_s = cpu_s = 0.0
+        busy = [0.0] * n
+        online = [0.0] * n
+        queue = [float(w) for w in self._driver.waiting]  # type: ignore[union-attr]
+        for r in replicas:
+            end = min(r.stopped_at or t1, t1)
+            core_s += r.cores * max(0.0, end - max(r.started_at, t0))
+            if r.ready_at is not None:
+                online[r.stage] += max(0.0, end - max(r.ready_at, t0))
+            busy0, _, cpu0 = before.get(r.pid, (0.0, 0.0, 0.0))
+            busy1, queue1, cpu1 = after.get(r.pid, (math.nan, 0.0, math.nan))
+            if math.isnan(cpu1):
+                cpu1 = r.final_cpu_s if r.final_cpu_s is not None else cpu0
+            cpu_s += max(cpu1 - (0.0 if math.isnan(cpu0) else cpu0), 0.0)
+            if not math.isnan(busy1):
+                busy[r.stage] += max(busy1 - (0.0 if math.isnan(busy0) else busy0), 0.0)
+            if not math.isnan(queue1):
+                queue[r.stage] += queue1
+        if reading is not None:
+            energy_j = reading.total_j
+            estimated = reading.estimated
+        else:
+            energy_j = self.energy_model.energy_j(core_s, cpu_s)
+            estimated = True
+        decision = self._decision
+        assert decision is not None
+        return IntervalStats(
+            seconds=seconds,
+            arrived=arrived,
+            served=len(served),
+            dropped=dropped,
+            sla_violations=dropped + late,
+            p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms.size else math.nan,
+            p99_ms=float(np.percentile(latencies_ms, 99)) if latencies_ms.size else math.nan,
+            accuracy_sum=perf.decision_accuracy(self.pipeline, decision, "sum"),
+            accuracy_product=perf.decision_accuracy(self.pipeline, decision, "product"),
+            cores=core_s / seconds if seconds else 0.0,
+            cost_core_s=core_s,
+            energy_j=energy_j,
+            energy_estimated=estimated,
+            stage_utilisation=tuple(min(b / o, 1.0) if o > 0 else 0.0
+                                    for b, o in zip(busy, online, strict=True)),
+            stage_queue=tuple(queue),
+            stage_dropped=tuple(stage_dropped),
+            stage_p99_ms=tuple(stage_p99),
+            latencies_ms=latencies_ms,
+        )
+
+    # -- inspection ------------------------------------------------------------------------
+    def replicas(self, stage: int) -> list[Replica]:
+        """The stage's live replicas (starting, ready or retiring)."""
+        with self._lock:
+            return list(self._stages[stage])
+
+    def all_pids(self) -> list[int]:
+        """Every replica process this backend started, running or not."""
+        return [] if self._launcher is None else [r.pid for r in self._launcher.replicas]
+
+    def close(self) -> None:
+        """Stop the driver and every replica (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _check_catalog(pipeline: Pipeline, catalog: str) -> None:
+    from energy.catalog import catalog_pipeline
+
+    spec = catalog_pipeline(catalog)
+    stages = {s.name: {v.name for v in s.variants} for s in spec.stages}
+    for stage in pipeline.stages:
+        if stage.name not in stages:
+            raise ConfigError(f"pipeline stage {stage.name!r} is not in catalog {catalog!r} "
+                              f"(stages {sorted(stages)}); pass catalog= the pipeline was "
+                              "profiled from")
+        missing = [v.name for v in stage.variants if v.name not in stages[stage.name]]
+        if missing:
+            raise ConfigError(f"variants {missing} of stage {stage.name!r} are not in catalog "
+                              f"{catalog!r}; it has {sorted(stages[stage.name])}")
+
+
+def _answers(replica: Replica) -> bool:
+    try:
+        return http_json(replica.host, replica.port, "GET", "/readyz", timeout_s=0.2)[0] == 200
+    except OSError:
+        return False
+
+
+def _serves(replica: Replica, want: _Want) -> bool:
+    """Whether a replica is ready and its server reports the wanted configuration."""
+    if replica.ready_at is None or not replica.port:
+        return False
+    try:
+        status, config = http_json(replica.host, replica.port, "GET", "/config", timeout_s=1.0)
+    except OSError:
+        return False
+    return status == 200 and config.get("switching") is None and (
+        config["variant"], config["batch"], config["cores"]) == want
+
+
+def _supervise(ref: Callable[[], LiveBackend | None], stop: threading.Event) -> None:
+    while not stop.wait(0.05):
+        backend = ref()
+        if backend is None:
+            return
+        try:
+            backend._tick()
+        except Exception as err:  # noqa: BLE001 - keep supervising; report the failure
+            backend._events.append(f"supervisor error: {err!r}")
+        del backend
+
+
+def _shutdown(stop: threading.Event, driver: PipelineDriver, launcher: LocalLauncher) -> None:
+    stop.set()
+    driver.close()
+    launcher.close()

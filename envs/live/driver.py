@@ -1,0 +1,295 @@
+"""Load generator and pipeline driver: sends every request through the stages.
+
+A dispatcher thread releases each request at its arrival time to a fixed pool of worker
+threads (each keeps one HTTP/1.1 keep-alive connection per replica). A worker posts the
+request to stage 0, then stage 1, ..., choosing a replica of each stage round-robin among
+the routable ones, and records the send and receive time of every stage and the end.
+
+* A request's remaining budget (drop limit minus its age) travels with it; a server
+  answers 504 when it ran out before its batch started: the request is dropped there.
+* A connection failure marks the replica unhealthy (the backend's supervisor checks it)
+  and the request is retried on another replica of the stage.
+* While a stage has no routable replica (all starting), the request waits for one until
+  its budget runs out.
+
+All times are ``time.monotonic()`` seconds.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+def http_json(host: str, port: int, method: str, path: str, body: dict[str, Any] | None = None,
+              timeout_s: float = 5.0) -> tuple[int, Any]:
+    """One HTTP request on a fresh connection; returns (status, parsed JSON or text)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        return _exchange(conn, method, path, body)
+    finally:
+        conn.close()
+
+
+def _exchange(conn: http.client.HTTPConnection, method: str, path: str,
+              body: dict[str, Any] | None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    conn.request(method, path, body=data, headers=headers)
+    response = conn.getresponse()
+    raw = response.read()
+    if response.getheader("Content-Type", "").startswith("application/json"):
+        return response.status, json.loads(raw)
+    return response.status, raw.decode(errors="replace")
+
+
+def arrival_offsets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s from the interval start) of ``counts[j]`` requests in second ``j``,
+    uniformly random within each second (Poisson conditioned on the count), sorted; the
+    request-level simulator's arrival process."""
+    counts = np.asarray(counts, dtype=np.int64)
+    seconds = np.repeat(np.arange(len(counts), dtype=np.float64), counts)
+    times = seconds + rng.random(seconds.shape[0])
+    times.sort()
+    return times
+
+
+class Target(Protocol):
+    """A replica the driver can send to (`envs.live.local.Replica` is one)."""
+
+    host: str
+    port: int
+    name: str
+    inflight: int
+    healthy: bool
+
+
+@dataclass
+class StageSample:
+    """One stage visit of one request: when it was sent and answered, and the outcome."""
+
+    request: int
+    stage: int
+    sent: float
+    received: float
+    outcome: str  # "served" | "dropped" | "error"
+    replica: str
+
+
+@dataclass
+class RequestRecord:
+    """One request's journey. ``outcome`` is "served" or "dropped" once ``done`` is set."""
+
+    id: int
+    arrival: float
+    done: float | None = None
+    outcome: str = ""
+    dropped_at: int | None = None
+    stages: list[StageSample] = field(default_factory=list)
+
+    @property
+    def latency_ms(self) -> float:
+        assert self.done is not None
+        return (self.done - self.arrival) * 1e3
+
+
+class PipelineDriver:
+    """Sends scheduled requests through the stages of a live pipeline.
+
+    Args:
+        n_stages: Number of stages.
+        targets: ``targets(stage)`` lists the stage's replicas that may take requests now.
+        drop_limit_s: A request older than this is dropped (the budget sent to servers).
+        workers: Concurrent requests in flight (worker threads).
+        request_timeout_s: Socket timeout of one stage call beyond the request's budget.
+    """
+
+    def __init__(self, n_stages: int, targets: Callable[[int], Sequence[Target]],
+                 drop_limit_s: float, workers: int = 64, request_timeout_s: float = 30.0) -> None:
+        self.n_stages = n_stages
+        self.targets = targets
+        self.drop_limit_s = drop_limit_s
+        self.request_timeout_s = request_timeout_s
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._schedule: list[RequestRecord] = []
+        self._wake = threading.Condition(self._lock)
+        self._work: queue.SimpleQueue[RequestRecord | None] = queue.SimpleQueue()
+        self._done: list[RequestRecord] = []
+        self._samples: list[StageSample] = []
+        self._round_robin = [0] * n_stages
+        self._first_id = 0  # records with a smaller id belong to a previous episode
+        self.waiting = [0] * n_stages  # requests waiting for a routable replica, per stage
+        self.inflight = 0  # released requests not yet done
+        self._closed = False
+        self._threads = [threading.Thread(target=self._dispatch, name="dispatch", daemon=True)]
+        self._threads += [threading.Thread(target=self._worker, name=f"driver-{i}", daemon=True)
+                          for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    # -- scheduling ------------------------------------------------------------------------
+    def schedule(self, times: np.ndarray) -> int:
+        """Release one request at each monotonic time in ``times``; returns how many."""
+        records = [RequestRecord(next(self._ids), float(t)) for t in np.sort(times)]
+        with self._wake:
+            self._schedule.extend(records)
+            self._schedule.sort(key=lambda r: r.arrival)
+            self._wake.notify()
+        return len(records)
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and not self._schedule:
+                    self._wake.wait(0.5)
+                if self._closed:
+                    return
+                delay = self._schedule[0].arrival - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                record = self._schedule.pop(0)
+                self.inflight += 1
+            self._work.put(record)
+
+    def _worker(self) -> None:
+        conns: dict[str, http.client.HTTPConnection] = {}
+        while True:
+            record = self._work.get()
+            if record is None:
+                break
+            try:
+                self._serve(record, conns)
+            finally:
+                with self._lock:
+                    self.inflight -= 1
+                    if record.done is not None:
+                        self._done.append(record)
+        for conn in conns.values():
+            conn.close()
+
+    # -- one request -----------------------------------------------------------------------
+    def _pick(self, stage: int, avoid: set[str]) -> Target | None:
+        candidates = [t for t in self.targets(stage) if t.healthy and t.name not in avoid]
+        if not candidates:
+            return None
+        with self._lock:
+            self._round_robin[stage] += 1
+            return candidates[self._round_robin[stage] % len(candidates)]
+
+    def _serve(self, record: RequestRecord,
+               conns: dict[str, http.client.HTTPConnection]) -> None:
+        for stage in range(self.n_stages):
+            avoid: set[str] = set()
+            waiting = False
+            while True:
+                budget_s = record.arrival + self.drop_limit_s - time.monotonic()
+                if budget_s <= 0 or self._closed:
+                    self._finish(record, "dropped", stage, waiting)
+                    return
+                target = self._pick(stage, avoid)
+                if target is None:
+                    if avoid and not [t for t in self.targets(stage) if t.name not in avoid]:
+                        avoid.clear()  # every replica failed once: start over
+                    if not waiting:
+                        waiting = True
+                        with self._lock:
+                            self.waiting[stage] += 1
+                    time.sleep(0.01)
+                    continue
+                if waiting:
+                    waiting = False
+                    with self._lock:
+                        self.waiting[stage] -= 1
+                outcome = self._call(record, stage, target, budget_s, conns)
+                if outcome == "served":
+                    break
+                if outcome == "dropped":
+                    self._finish(record, "dropped", stage, False)
+                    return
+                avoid.add(target.name)  # connection failed: try another replica
+        self._finish(record, "served", None, False)
+
+    def _call(self, record: RequestRecord, stage: int, target: Target, budget_s: float,
+              conns: dict[str, http.client.HTTPConnection]) -> str:
+        with self._lock:
+            target.inflight += 1
+        sent = time.monotonic()
+        outcome = "error"
+        try:
+            for attempt in range(2):
+                reused = target.name in conns
+                conn = conns.get(target.name) or http.client.HTTPConnection(
+                    target.host, target.port, timeout=budget_s + self.request_timeout_s)
+                conns[target.name] = conn
+                try:
+                    status, _ = _exchange(conn, "POST", "/infer", {"budget_ms": budget_s * 1e3})
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    del conns[target.name]
+                    if reused and attempt == 0:
+                        continue  # a kept-alive connection may be stale: one fresh try
+                    target.healthy = False
+                    break
+                outcome = "served" if status == 200 else "dropped" if status == 504 else "error"
+                break
+        finally:
+            with self._lock:
+                target.inflight -= 1
+        received = time.monotonic()
+        sample = StageSample(record.id, stage, sent, received, outcome, target.name)
+        record.stages.append(sample)
+        with self._lock:
+            self._samples.append(sample)
+        return outcome
+
+    def _finish(self, record: RequestRecord, outcome: str, stage: int | None,
+                waiting: bool) -> None:
+        if waiting:
+            with self._lock:
+                self.waiting[stage or 0] -= 1
+        record.outcome = outcome
+        record.dropped_at = stage
+        record.done = time.monotonic()
+
+    # -- results ---------------------------------------------------------------------------
+    def collect(self, until: float) -> tuple[list[RequestRecord], list[StageSample]]:
+        """Requests done, and stage visits answered, before ``until`` (not yet collected)."""
+        with self._lock:
+            done = [r for r in self._done if r.done is not None and r.done < until
+                    and r.id >= self._first_id]
+            self._done = [r for r in self._done if r.done is None or r.done >= until]
+            samples = [s for s in self._samples if s.received < until
+                       and s.request >= self._first_id]
+            self._samples = [s for s in self._samples if s.received >= until]
+        return done, samples
+
+    def clear(self) -> None:
+        """Forget scheduled, finished and sampled requests (in-flight ones are not counted)."""
+        with self._lock:
+            self._schedule.clear()
+            self._done.clear()
+            self._samples.clear()
+            self._first_id = next(self._ids)
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop releasing requests and end the worker threads."""
+        with self._wake:
+            self._closed = True
+            self._schedule.clear()
+            self._wake.notify_all()
+        for _ in self._threads[1:]:
+            self._work.put(None)
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(deadline - time.monotonic(), 0.0))
