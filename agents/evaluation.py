@@ -225,7 +225,11 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         path = write_window(rates, report_dir / "workloads" / f"{spec.name}.txt")
         for seed in config.seeds:
             for name, factory in policy_factories(config, tuned, agent_dir).items():
-                env = window_env(config.env, path, len(rates))
+                # Baselines apply exact decisions: they act in absolute mode, whatever
+                # action mode the agent was trained with (same simulator, same windows).
+                base = config.env if name == "ppo" else replace(config.env,
+                                                                action_mode="absolute")
+                env = window_env(base, path, len(rates))
                 if progress:
                     progress(f"{spec.name} seed {seed} {name}")
                 yield run_episode(env, factory(env), name, spec.name, seed)

@@ -240,7 +240,10 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
     if pattern == "mixed":
         basic = PATTERNS[:4]
         n_segments = -(-int(duration_s) // MIXED_SEGMENT_S)
-        parts = [synthetic_trace(basic[i % 4], MIXED_SEGMENT_S, seed * 1_000 + i, scale)
+        # Segment seeds come from a SeedSequence, so they never equal a small plain seed
+        # that an evaluation window uses.
+        seeds = np.random.SeedSequence([seed, 0x6D6978]).generate_state(n_segments)
+        parts = [synthetic_trace(basic[i % 4], MIXED_SEGMENT_S, int(seeds[i]), scale)
                  for i in range(n_segments)]
         return np.concatenate(parts)[: int(duration_s)]
     spec = _SPECS[pattern]
