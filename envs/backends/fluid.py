@@ -15,43 +15,28 @@ import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
-from envs.backends.replicas import ReplicaGroup, allocated_core_s, apply_choice, warm_groups
-from envs.spec import Decision, Pipeline, Stage
+from envs.backends.replicas import SimulatedBackend, allocated_core_s
+from envs.spec import Pipeline, Stage
 
 # Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
 # online_s, until_s
 _GroupRates = tuple[float, float, float, float, int, float, float]
 
 
-class FluidBackend:
+class FluidBackend(SimulatedBackend):
     """Per-second fluid-queue simulation of a profiled pipeline."""
 
     def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None) -> None:
-        self.pipeline = pipeline
-        self.settings = settings or SimSettings()
-        self.energy_estimated = pipeline.energy_estimated
-        self.now = 0.0
-        self.groups: list[list[ReplicaGroup]] = []
+        super().__init__(pipeline, settings)
         self.queues: list[float] = []
-        self.decision: Decision | None = None
         self._rates: list[list[_GroupRates]] = []
         self._cache: dict[tuple[str, int, int, int], tuple[float, float, float, float]] = {}
 
-    def reset(self, decision: Decision, seed: int | None = None) -> None:
-        self.pipeline.validate(decision)
-        self.now = 0.0
-        self.decision = decision
-        self.groups = [warm_groups(c) for c in decision.stages]
+    def _on_reset(self, seed: int | None) -> None:
         self.queues = [0.0] * len(self.pipeline.stages)
         self._prepare()
 
-    def apply(self, decision: Decision) -> None:
-        self.pipeline.validate(decision)
-        self.decision = decision
-        self.groups = [
-            apply_choice(groups, choice, self.now, self.settings.cold_start_s)
-            for groups, choice in zip(self.groups, decision.stages, strict=True)
-        ]
+    def _on_apply(self) -> None:
         self._prepare()
 
     def _prepare(self) -> None:
@@ -202,5 +187,3 @@ class FluidBackend:
                                for lat, out in zip(stage_lat99, stage_out, strict=True)),
         )
 
-    def close(self) -> None:
-        """Nothing to release."""

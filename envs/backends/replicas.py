@@ -15,7 +15,8 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from envs.spec import StageDecision
+from envs.backends.base import SimSettings
+from envs.spec import Decision, Pipeline, StageDecision
 
 _ids = itertools.count()
 
@@ -78,3 +79,44 @@ def apply_choice(
 def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> float:
     """Core-seconds the groups hold during [start, end)."""
     return sum(g.count * g.cores * g.overlap_s(start, end, allocated=True) for g in groups)
+
+
+class SimulatedBackend:
+    """What both simulators share: the pipeline, the settings, the clock, the decision in
+    force and its replica groups. Subclasses add their state in `_on_reset` / `_on_apply`.
+    """
+
+    def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings = settings or SimSettings()
+        self.energy_estimated = pipeline.energy_estimated
+        self.now = 0.0
+        self.decision: Decision | None = None
+        self.groups: list[list[ReplicaGroup]] = []
+
+    def reset(self, decision: Decision, seed: int | None = None) -> None:
+        """Start over at time 0 with ``decision`` warm (no cold start)."""
+        self.pipeline.validate(decision)
+        self.now = 0.0
+        self.decision = decision
+        self.groups = [warm_groups(c) for c in decision.stages]
+        self._on_reset(seed)
+
+    def apply(self, decision: Decision) -> None:
+        """Reconfigure at the current time; cold starts and rolling updates apply."""
+        self.pipeline.validate(decision)
+        self.decision = decision
+        self.groups = [
+            apply_choice(groups, choice, self.now, self.settings.cold_start_s)
+            for groups, choice in zip(self.groups, decision.stages, strict=True)
+        ]
+        self._on_apply()
+
+    def _on_reset(self, seed: int | None) -> None:
+        self._on_apply()
+
+    def _on_apply(self) -> None:
+        """Refresh state derived from the groups."""
+
+    def close(self) -> None:
+        """Nothing to release."""

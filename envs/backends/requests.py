@@ -26,8 +26,8 @@ import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
-from envs.backends.replicas import ReplicaGroup, allocated_core_s, apply_choice, warm_groups
-from envs.spec import Decision, Pipeline
+from envs.backends.replicas import SimulatedBackend, allocated_core_s
+from envs.spec import Pipeline
 
 
 @numba.njit(cache=True)
@@ -85,7 +85,7 @@ def serve_stage(
     return finish, energy, busy, i
 
 
-class RequestBackend:
+class RequestBackend(SimulatedBackend):
     """Request-level discrete-event simulation of a profiled pipeline."""
 
     def __init__(
@@ -95,14 +95,9 @@ class RequestBackend:
         if arrival_process not in ("poisson", "uniform"):
             raise ValueError(f"arrival_process must be 'poisson' or 'uniform', got "
                              f"{arrival_process!r}")
-        self.pipeline = pipeline
-        self.settings = settings or SimSettings()
+        super().__init__(pipeline, settings)
         self.arrival_process = arrival_process
-        self.energy_estimated = pipeline.energy_estimated
         self.rng = np.random.default_rng()
-        self.now = 0.0
-        self.decision: Decision | None = None
-        self.groups: list[list[ReplicaGroup]] = []
         self.free_at: dict[int, np.ndarray] = {}
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._tables = [self._stage_tables(s) for s in range(len(pipeline.stages))]
@@ -127,23 +122,11 @@ class RequestBackend:
                 energy[i, k] = perf.batch_energy_j(variant, k, c)
         return {cfg: i for i, cfg in enumerate(configs)}, shift, scale, energy
 
-    def reset(self, decision: Decision, seed: int | None = None) -> None:
-        self.pipeline.validate(decision)
+    def _on_reset(self, seed: int | None) -> None:
         self.rng = np.random.default_rng(seed)
-        self.now = 0.0
-        self.decision = decision
-        self.groups = [warm_groups(c) for c in decision.stages]
         self.free_at = {}
         empty = np.empty(0)
         self.pending = [(empty, empty) for _ in self.pipeline.stages]
-
-    def apply(self, decision: Decision) -> None:
-        self.pipeline.validate(decision)
-        self.decision = decision
-        self.groups = [
-            apply_choice(groups, choice, self.now, self.settings.cold_start_s)
-            for groups, choice in zip(self.groups, decision.stages, strict=True)
-        ]
 
     def _replicas(self, s: int) -> tuple[np.ndarray, ...]:
         index = self._tables[s][0]
@@ -255,5 +238,3 @@ class RequestBackend:
             self.free_at[g.id] = free_at[offset:offset + g.count]
             offset += g.count
 
-    def close(self) -> None:
-        """Nothing to release."""
