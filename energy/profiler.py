@@ -229,7 +229,7 @@ def write_profile(
     doc: dict[str, Any] = {
         "pipeline": spec.name,
         "sla_ms": spec.sla_ms,
-        "batch_sizes": list(spec.batch_sizes),
+        "batch_sizes": list(batch_sizes),
         "notes": spec.notes,
         "hardware": {
             "name": f"{cpu_model()} ({cores_total} logical CPUs)",

@@ -93,7 +93,7 @@ class EnvConfig:
         pipeline: A shipped pipeline name (``video``) or the path of a profile file.
         workload: Arrival rates.
         backend: ``fluid`` (fast, for training), ``requests`` (request level, for reports)
-(the live pipeline is issue 7).
+            or ``live`` (real model servers on this machine, `envs.live`).
         interval_s: Adaptation interval; one env step.
         sla_ms: Override of the profile's end-to-end SLA.
         batch_sizes: Override of the batch sizes policies may choose.
@@ -116,7 +116,7 @@ class EnvConfig:
 
     pipeline: str = "video"
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
-    backend: Literal["fluid", "requests"] = "fluid"
+    backend: Literal["fluid", "requests", "live"] = "fluid"
     interval_s: int = 10
     sla_ms: float | None = None
     batch_sizes: tuple[int, ...] | None = None

@@ -65,7 +65,11 @@ def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backe
         from envs.backends.requests import RequestBackend
 
         return RequestBackend(pipeline, settings)
-    raise ConfigError(f"unknown backend {name!r}; choose 'fluid' or 'requests'")
+    if name == "live":
+        from envs.live.backend import LiveBackend
+
+        return LiveBackend(pipeline, settings)
+    raise ConfigError(f"unknown backend {name!r}; choose 'fluid', 'requests' or 'live'")
 
 
 def config_from_kwargs(config: EnvConfig | None, overrides: dict[str, Any]) -> EnvConfig:
@@ -118,7 +122,8 @@ class PipelineEnv(gym.Env):
                             energy (power / max power), switching (variant changes / stages),
                             batch (mean batch / max batch); weights from ``RewardWeights``
     info                    reward_terms, stats (`IntervalStats`), decision, forecast_rps,
-                            repairs, energy_estimated
+                            repairs, energy_estimated, events (the backend's, e.g. a live
+                            replica that died and was restarted)
     ======================  =================================================================
 
     Version history: v0, first release.
@@ -301,6 +306,7 @@ class PipelineEnv(gym.Env):
             "forecast_rps": self.layout.forecast_rps(obs),
             "repairs": repairs,
             "energy_estimated": stats.energy_estimated,
+            "events": list(self.backend.last_events),
         }
         return obs, float(reward), False, truncated, info
 

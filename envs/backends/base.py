@@ -35,7 +35,8 @@ class SimSettings:
 class IntervalStats:
     """What a backend reports for one adaptation interval.
 
-    Requests are attributed to the interval in which they arrived.
+    Counts are of the requests that completed, or were dropped, during the interval;
+    ``arrived`` counts the interval's new arrivals.
     """
 
     seconds: float
@@ -76,6 +77,7 @@ class Backend(Protocol):
 
     pipeline: Pipeline
     settings: SimSettings
+    last_events: list[str]
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
         """Start over at time 0 with ``decision`` warm (no cold start)."""

@@ -93,6 +93,7 @@ class SimulatedBackend:
         self.now = 0.0
         self.decision: Decision | None = None
         self.groups: list[list[ReplicaGroup]] = []
+        self.last_events: list[str] = []  # simulators have none; the live backend does
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
         """Start over at time 0 with ``decision`` warm (no cold start)."""

@@ -112,7 +112,9 @@ class LiveBackend:
     def _start(self) -> None:
         self._launcher = LocalLauncher(self.catalog, self.settings.batch_timeout_ms,
                                        log_dir=self.log_dir)
-        self._driver = PipelineDriver(len(self.pipeline.stages), self._targets,
+        # the driver reads the routes list, not the backend, so that it keeps no reference
+        # to the backend (its finalizer holds the driver)
+        self._driver = PipelineDriver(len(self.pipeline.stages), self._routable.__getitem__,
                                       self.settings.drop_limit_s, workers=self.workers)
         supervisor = threading.Thread(target=_supervise, args=(weakref.ref(self), self._stop),
                                       name="live-supervisor", daemon=True)
@@ -193,11 +195,10 @@ class LiveBackend:
         replica.config_sent = want
         replica.variant, replica.batch, replica.cores = want
 
-    def _targets(self, stage: int) -> tuple[Replica, ...]:
-        return self._routable[stage]  # read without the lock: replaced, never mutated
-
     def _refresh_routes(self) -> None:
-        self._routable = [tuple(r for r in replicas if r.routable) for replicas in self._stages]
+        # items are replaced, never mutated: the driver reads them without the lock
+        for s, replicas in enumerate(self._stages):
+            self._routable[s] = tuple(r for r in replicas if r.routable)
 
     def _prune(self) -> None:
         self._stages = [[r for r in replicas if r.alive] for replicas in self._stages]

@@ -170,6 +170,10 @@ class PipelineDriver:
                 break
             try:
                 self._serve(record, conns)
+            except Exception:  # noqa: BLE001 - a bad answer must not kill the worker
+                if record.done is None:
+                    stage = record.stages[-1].stage if record.stages else 0
+                    self._finish(record, "dropped", stage, False)
             finally:
                 with self._lock:
                     self.inflight -= 1
