@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
                   f"Backend: {config.env.backend}; pipeline: {config.env.pipeline}; SLA "
                   f"{sla_ms:.0f} ms; seeds: {list(config.seeds)}.")
+        header += "\n\n" + workload_table(config, args.trace)
         rows, _ = write_report(episodes, sla_ms, report_dir, header)
         log_to_wandb(config, report_dir, rows)
     except IpaEnergyError as err:
@@ -108,6 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {report_dir / 'report.md'}")
     return 0
+
+
+def workload_table(config: EvalConfig, trace: Path | None) -> str:
+    """Where each window comes from, and its rates, for the report."""
+    from agents.evaluation import window_rates
+
+    lines = ["| workload | source | seconds | mean req/s | max req/s |", "|---|---|---|---|---|"]
+    for spec in config.windows:
+        rates = window_rates(spec, trace, config.trace_damping)
+        source = (f"trace {trace.name if trace else '?'} seconds {list(spec.segments)}, "
+                  f"damping {config.trace_damping:g}" if spec.segments
+                  else f"synthetic {spec.pattern}, seed {spec.seed}")
+        lines.append(f"| {spec.name} | {source} | {len(rates)} | {rates.mean():.1f} | "
+                     f"{rates.max():.0f} |")
+    return "\n".join(lines)
 
 
 def _sla_ms(config: EvalConfig) -> float:

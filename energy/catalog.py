@@ -215,9 +215,27 @@ def tiny_pipeline() -> CatalogPipeline:
     )
 
 
+def _lazy(module: str, function: str) -> Callable[[], CatalogPipeline]:
+    """A builder that imports ``module`` (which imports this one) only when called."""
+
+    def build() -> CatalogPipeline:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)()
+
+    build.__name__ = function
+    return build
+
+
 PIPELINES: dict[str, Callable[[], CatalogPipeline]] = {
     "video": video_pipeline,
     "tiny": tiny_pipeline,
+    "sam": _lazy("energy.catalog_sam", "sam_pipeline"),
+    "llm": _lazy("energy.catalog_llm", "llm_pipeline"),
+    "audio_qa": _lazy("energy.catalog_ipa", "audio_qa_pipeline"),
+    "audio_sent": _lazy("energy.catalog_ipa", "audio_sent_pipeline"),
+    "sum_qa": _lazy("energy.catalog_ipa", "sum_qa_pipeline"),
+    "nlp": _lazy("energy.catalog_ipa", "nlp_pipeline"),
 }
 
 

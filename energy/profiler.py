@@ -174,6 +174,10 @@ def profile_pipeline(
     ]
     bar = tqdm(todo, desc=f"profiling {spec.name}", disable=not progress, unit="point")
     models: dict[str, torch.nn.Module] = {}
+    text = partial.read_text()
+    if text and not text.endswith("\n"):  # a line cut short by a kill: start a fresh one
+        with partial.open("a") as log:
+            log.write("\n")
     with partial.open("a") as log:
         for stage, variant, t, b in bar:
             key = f"{stage.name}/{variant.name}/t{t}/b{b}"
