@@ -120,7 +120,7 @@ def workload_table(config: EvalConfig, trace: Path | None) -> str:
         rates = window_rates(spec, trace, config.trace_damping)
         source = (f"trace {trace.name if trace else '?'} seconds {list(spec.segments)}, "
                   f"damping {config.trace_damping:g}" if spec.segments
-                  else f"synthetic {spec.pattern}, seed {spec.seed}")
+                  else f"synthetic {spec.pattern}, seed {spec.seed}, scale {spec.scale:g}")
         lines.append(f"| {spec.name} | {source} | {len(rates)} | {rates.mean():.1f} | "
                      f"{rates.max():.0f} |")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ class WindowSpec:
         segments: ``[start_s, end_s)`` pieces of the trace given with ``--trace``,
             concatenated (IPA's steady_high plays one piece twice).
         window_s: Length of a synthetic window.
+        scale: Multiplies a synthetic window's rates (e.g. 0.25 for slow LLM stages).
     """
 
     name: str
@@ -35,6 +36,7 @@ class WindowSpec:
     seed: int = 1000
     segments: tuple[tuple[int, int], ...] = ()
     window_s: int = 1200
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float) -> n
                                   f"the trace's {len(full)} seconds")
             pieces.append(full[start:end])
         return np.concatenate(pieces)
-    return synthetic_trace(spec.pattern, spec.window_s, spec.seed)
+    return synthetic_trace(spec.pattern, spec.window_s, spec.seed, spec.scale)
 
 
 def write_window(rates: np.ndarray, path: Path) -> Path:
