@@ -8,6 +8,11 @@ actions; the vectorised, normalised env without a policy), then training steps/s
 ``agent`` defaults for each ``n_envs``: ``train()`` into a temporary run folder with W&B
 disabled, one evaluation (4 validation windows) and one checkpoint at the end. The last
 line is ``steps_per_s=<best training configuration>``.
+
+With ``--run DIR`` (default: the committed agent in ``results/agents/``, when present) it
+also reports the time that run took to reach the energy-aware ILP's validation reward:
+the ILP (IPA + energy, same reward weights) is played on the run's own validation
+windows, and the run's ``metrics.csv`` gives the first evaluation at or above it.
 """
 
 from __future__ import annotations
@@ -81,11 +86,60 @@ def train_rate(pipeline: str, n_envs: int, steps: int, out: Path) -> float:
     return result.num_timesteps / (time.perf_counter() - t0)
 
 
+DEFAULT_RUN = ROOT / "results" / "agents" / "video_mixed_e12_headroom_1m"
+
+
+def time_to_ilp_reward(run_dir: Path) -> None:
+    """Print the energy-aware ILP's validation reward and when ``run_dir`` reached it."""
+    import csv
+    from dataclasses import replace
+
+    from agents.eval_config import IpaWeights
+    from agents.policy import evaluate_windows
+    from agents.train_config import eval_window_starts, split_env_configs
+    from envs.config import from_dict, read_yaml_file
+    from ipa_baseline.policies import IPAPolicy
+
+    cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))
+    _, val_cfg = split_env_configs(cfg)
+    env = PipelineEnv(replace(val_cfg, action_mode="absolute"))
+    starts = eval_window_starts(len(env.trace), val_cfg.workload.window_s, val_cfg.interval_s,
+                                cfg.run.n_eval_episodes)
+    w = IpaWeights()
+    ilp = IPAPolicy(env, mode=w.mode, alpha=w.alpha, beta=w.beta, gamma=w.gamma,
+                    delta=w.delta, use_batch_timeout=True)
+    target = evaluate_windows(ilp, env, starts).mean_reward
+    with (run_dir / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    evals = [(int(r["step"]), float(r["eval/mean_reward"])) for r in rows
+             if r.get("eval/mean_reward")]
+    rates = [float(r["charts/steps_per_s"]) for r in rows if r.get("charts/steps_per_s")]
+    steps_per_s = float(np.median(rates)) if rates else float("nan")
+    best = max(v for _, v in evals)
+    print(f"run {run_dir.name}: energy-aware ILP validation reward {target:.2f}, PPO best "
+          f"{best:.2f} over {len(evals)} evaluations")
+    reached = next((step for step, value in evals if value >= target), None)
+    print(f"ilp_energy_val_reward={target:.3f}")
+    print(f"ppo_best_val_reward={best:.3f}")
+    if reached is None:
+        print("steps_to_ilp_reward=nan (not reached)")
+        print("seconds_to_ilp_reward=nan")
+    else:
+        print(f"steps_to_ilp_reward={reached}")
+        print(f"seconds_to_ilp_reward={reached / steps_per_s:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16_384)
     parser.add_argument("--n-envs", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--run", type=Path, default=DEFAULT_RUN,
+                        help="train.py run folder for the time-to-ILP-reward figure")
     args = parser.parse_args()
+    if args.run.is_dir():
+        time_to_ilp_reward(args.run)
+    else:
+        print(f"no run folder {args.run}: skipping the time-to-ILP-reward figure")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         pipeline = pipeline_arg(tmp)
