@@ -90,7 +90,7 @@ class LiveBackend:
         _check_catalog(pipeline, self.catalog)
         self.meter = meter
         self.load_scale = load_scale
-        self.energy_model = CpuTimeEnergy(pipeline.hardware.idle_w_per_core, dynamic_w_per_core)
+        self.energy_model = CpuTimeEnergy(pipeline.hardware, dynamic_w_per_core)
         self.energy_estimated = meter is None
         self.workers = workers
         self.startup_timeout_s = startup_timeout_s

@@ -18,6 +18,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from envs import perf
+from envs.spec import Hardware
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -45,22 +48,22 @@ class CpuTimeEnergy:
     """The utilisation-based energy estimate.
 
     Attributes:
-        idle_w_per_core: Idle power of one allocated core (the profile's hardware figure).
+        hardware: The profile's hardware (its idle power per allocated core).
         dynamic_w_per_core: Extra power of one fully busy core.
     """
 
-    idle_w_per_core: float
+    hardware: Hardware
     dynamic_w_per_core: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.idle_w_per_core < 0 or self.dynamic_w_per_core < 0:
-            raise ValueError(f"power figures must be >= 0, got {self}")
+        if self.dynamic_w_per_core < 0:
+            raise ValueError(f"dynamic_w_per_core must be >= 0, got {self.dynamic_w_per_core}")
 
     def energy_j(self, allocated_core_s: float, busy_cpu_s: float) -> float:
         """Energy of ``allocated_core_s`` core-seconds of which ``busy_cpu_s`` were busy."""
-        return (self.idle_w_per_core * allocated_core_s
+        return (perf.idle_energy_j(self.hardware, allocated_core_s)
                 + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:
-        return (f"estimated: {self.idle_w_per_core:g} W per allocated core + "
+        return (f"estimated: {self.hardware.idle_w_per_core:g} W per allocated core + "
                 f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")
