@@ -210,3 +210,19 @@ def test_make_predictor_errors() -> None:
         make_predictor("lstn")
     with pytest.raises(ConfigError, match="bad arguments"):
         make_predictor("reactive", windows=3)
+
+
+def test_fit_predictor_cli_then_the_env_uses_it(tmp_path, tiny_profile_path) -> None:
+    import gymnasium
+
+    import envs  # noqa: F401
+    from envs.fit_predictor import main
+
+    out = tmp_path / "lstm.pt"
+    assert main(["--pattern", "fluctuating", "--days", "0.1", "--epochs", "2",
+                 "--out", str(out)]) == 0
+    env = gymnasium.make("ipa/Pipeline-v0", pipeline=str(tiny_profile_path),
+                         predictor="lstm", predictor_path=str(out))
+    obs, _ = env.reset(seed=0)
+    assert env.unwrapped.layout.forecast_rps(obs) > 0
+    assert main(["--trace", str(tmp_path / "missing.txt"), "--out", str(out)]) == 2
