@@ -31,8 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, help="evaluation config (YAML)")
     parser.add_argument("--trace", type=Path, help="per-second rate trace for trace windows")
     parser.add_argument("--agent", type=Path, help="train.py run folder of the PPO agent")
-    parser.add_argument("--backend", choices=["fluid", "requests"],
-                        help="simulator to evaluate on (default: the config's, requests)")
+    parser.add_argument("--backend", choices=["fluid", "requests", "live"],
+                        help="backend to evaluate on (default: the config's, requests); live "
+                             "plays every window in real time on model servers")
     parser.add_argument("--name", help="report name (default: the config's)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
     return parser.parse_args(argv)
