@@ -168,10 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# profiled {spec.name} in {time.monotonic() - started:.0f} s; "
               f"idle {pipeline.hardware.idle_w_per_core:.3f} W/core; command: "
               f"python benchmarks/sim_to_real.py {' '.join(sys.argv[1:])}")
-        n_stages = len(pipeline.stages)
-        settings = SimSettings(interval_s=args.interval_s, cold_start_s=0.5,
-                               drop_limit_s=2 * pipeline.sla_ms / 1e3,
-                               batch_timeout_ms=pipeline.sla_ms / (2 * n_stages))
+        settings = SimSettings.for_pipeline(pipeline, args.interval_s, cold_start_s=0.5)
         plan = decisions(pipeline, args.per_phase)
         trace = [np.full(args.interval_s, args.rate) for _ in plan]
         results: dict[str, list[IntervalStats]] = {}

@@ -40,6 +40,12 @@ def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
     return variant.profile.row(batch, cores).energy_per_batch_j
 
 
+def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Dynamic power per core while a replica computes batches back to back."""
+    return batch_energy_j(variant, batch, cores) * 1000.0 / (
+        batch_latency_mean_ms(variant, batch, cores) * cores)
+
+
 def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:
     """Requests per second one busy replica completes."""
     return batch * 1000.0 / batch_latency_mean_ms(variant, batch, cores)

@@ -137,12 +137,9 @@ class PipelineEnv(gym.Env):
         cfg = self.config
         self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes)
         n_stages = len(self.pipeline.stages)
-        self.settings = SimSettings(
-            interval_s=cfg.interval_s,
-            cold_start_s=cfg.cold_start_s,
-            drop_limit_s=cfg.drop_limit_s or 2.0 * self.pipeline.sla_ms / 1e3,
-            batch_timeout_ms=cfg.batch_timeout_ms or self.pipeline.sla_ms / (2 * n_stages),
-        )
+        self.settings = SimSettings.for_pipeline(
+            self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
+            cfg.batch_timeout_ms)
         self.trace = self._load_workload()
         if len(self.trace) < cfg.workload.window_s:
             raise ConfigError(f"the workload has {len(self.trace)} s, shorter than "

@@ -34,9 +34,8 @@ class RewardScales:
                 stage_cores = max(stage_cores, v.base_cores * max_replicas)
                 for b in pipeline.batch_sizes:
                     for c in v.profile.core_counts:
-                        dynamic_w = perf.batch_energy_j(v, b, c) * 1e3 / (
-                            perf.batch_latency_mean_ms(v, b, c) * c)
-                        busiest_w_per_core = max(busiest_w_per_core, dynamic_w)
+                        busiest_w_per_core = max(busiest_w_per_core,
+                                                 perf.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
         power = max_cores * (pipeline.hardware.idle_w_per_core + busiest_w_per_core)
         return RewardScales(max_cores, power, max(pipeline.batch_sizes))

@@ -30,6 +30,20 @@ class SimSettings:
     drop_limit_s: float = 8.0
     batch_timeout_ms: float = 500.0
 
+    @staticmethod
+    def for_pipeline(
+        pipeline: Pipeline, interval_s: int = 10, cold_start_s: float = 2.0,
+        drop_limit_s: float | None = None, batch_timeout_ms: float | None = None,
+    ) -> SimSettings:
+        """Settings whose unset limits derive from the pipeline's SLA: drops after
+        2 x SLA, partial batches leave after SLA / (2 x stages)."""
+        return SimSettings(
+            interval_s=interval_s,
+            cold_start_s=cold_start_s,
+            drop_limit_s=drop_limit_s or 2.0 * pipeline.sla_ms / 1e3,
+            batch_timeout_ms=batch_timeout_ms or pipeline.sla_ms / (2 * len(pipeline.stages)),
+        )
+
 
 @dataclass(frozen=True)
 class IntervalStats:
