@@ -28,6 +28,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs import perf  # noqa: E402
+from envs.profile_doc import hardware_entry  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from envs.spec import Pipeline  # noqa: E402
 from ipa_baseline import InfeasibleError, solve_ipa  # noqa: E402
@@ -61,8 +62,9 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
     return {
         "pipeline": f"synthetic{n_stages}x{n_variants}", "sla_ms": 150.0 * n_stages,
         "batch_sizes": list(BATCHES),
-        "hardware": {"name": "synthetic CPU", "idle_w_per_core": 1.0, "source": "idle"},
+        "hardware": hardware_entry("synthetic CPU", devices_per_node=64, device_idle_w=1.0),
         "sources": {
+            "static": {"kind": "assumed", "description": "no node static power"},
             "lat": {"kind": "estimated", "description": "generated for the benchmark"},
             "en": {"kind": "estimated", "description": "3 W per busy core"},
             "idle": {"kind": "estimated", "description": "1 W per core"},

@@ -35,6 +35,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers ipa/Pipeline-v0)
+from envs.profile_doc import hardware_entry  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -121,9 +122,11 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
         "pipeline": "ipa_video_fragments",
         "sla_ms": round(float(SLA_FACTOR * sum(b1_p99)), 1),
         "batch_sizes": list(BATCHES),
-        "hardware": {"name": "Intel Xeon Gold 6126 (IPA's)", "idle_w_per_core":
-                     round(IDLE_W_PER_CORE, 3), "source": "idle"},
+        "hardware": hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
+                                   device_idle_w=round(IDLE_W_PER_CORE, 3)),
         "sources": {
+            "static": {"kind": "assumed", "description": "idle package power is all "
+                       "attributed to allocated cores in this benchmark"},
             "ipa": {"kind": "cited", "description": "IPA CPU profile fragments (notebooks)"},
             "ipa_scaled": {"kind": "estimated", "description":
                            "derived from IPA's fragments by reference ratios / GFLOPs^k"},

@@ -178,7 +178,7 @@ def write_gpu_profile(
     """Write the NVML measurements as a profile `envs.profiles.load_pipeline` reads.
 
     ``cores`` is 1 in every row (one GPU; host threads are not varied), and the hardware
-    entry names the GPU with its idle power as ``idle_w_per_core``.
+    entry names the GPU with its measured idle power as ``device_idle_w``.
     """
     import torch
     import yaml
@@ -207,7 +207,7 @@ def write_gpu_profile(
     write_profile(spec, points, out, description, False, idle_w, (1,), batches)
     doc = yaml.safe_load(out.read_text())
     doc["hardware"]["name"] = f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})"
-    doc["hardware"]["idle_w_per_core"] = round(idle_w, 3)
+    doc["hardware"].update(device="gpu", devices_per_node=1, device_idle_w=round(idle_w, 3))
     doc["sources"]["idle"]["description"] = "GPU idle power from NVML over a sleep window"
     out.write_text(yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
 

@@ -36,6 +36,7 @@ from envs.errors import ConfigError
 LATENCY_SOURCE = "latency"
 ENERGY_SOURCE = "energy"
 IDLE_SOURCE = "idle"
+STATIC_SOURCE = "static"
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,14 @@ def write_profile(
         "notes": spec.notes,
         "hardware": {
             "name": f"{cpu_model()} ({cores_total} logical CPUs)",
-            "idle_w_per_core": round(idle_w / cores_total, 4),
-            "source": IDLE_SOURCE,
+            "device": "cpu_core",
+            "devices_per_node": cores_total,
+            "node_static_w": 0.0,
+            "device_idle_w": round(idle_w / cores_total, 4),
+            "static_source": STATIC_SOURCE,
+            "idle_source": IDLE_SOURCE,
+            "fleet": "fixed",
+            "fleet_nodes": 1,
         },
         "sources": {
             LATENCY_SOURCE: {
@@ -254,6 +261,13 @@ def write_profile(
                 "kind": energy_kind,
                 "description": f"dynamic energy per batch from meter {meter_description} "
                 "minus idle power x wall time, per batch",
+            },
+            STATIC_SOURCE: {
+                "kind": "assumed",
+                "description": "node static power not separated by the profiler: the "
+                "whole idle power measured over a sleep window is attributed to the "
+                "devices (device_idle_w); calibrate a node/device split on whole-run "
+                "measurements (benchmarks/energy_calibration.py) where one is needed",
             },
             IDLE_SOURCE: {
                 "kind": energy_kind,

@@ -13,14 +13,17 @@ The model (IPA's, arXiv 2308.12871, section 4):
   bounded by the batching timeout where there is one);
 * the end-to-end latency is the sum over stages of p99 batch latency plus that delay;
 * cost is the number of allocated cores (times seconds for core-seconds);
-* energy over an interval is the idle power of every allocated core for the whole
-  interval plus the dynamic energy of every batch computed.
+* energy over an interval (the power model, `Hardware`) is the static power of every
+  powered node, plus the idle power of every allocated device (core or GPU), plus the
+  dynamic energy of every batch computed (partial batches under the batching timeout);
+  whether nodes without allocated devices are powered is the fleet setting.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
@@ -41,7 +44,7 @@ def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
 
 
 def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
-    """Dynamic power per core while a replica computes batches back to back."""
+    """Dynamic power per device while a replica computes batches back to back."""
     return batch_energy_j(variant, batch, cores) * 1000.0 / (
         batch_latency_mean_ms(variant, batch, cores) * cores)
 
@@ -139,9 +142,69 @@ def cost_core_s(cores: float, seconds: float) -> float:
     return cores * seconds
 
 
-def idle_energy_j(hardware: Hardware, core_seconds: float) -> float:
-    """Idle energy of allocated cores: idle power per core x core-seconds."""
-    return hardware.idle_w_per_core * core_seconds
+def powered_nodes(hardware: Hardware, devices: float) -> int:
+    """Nodes powered while ``devices`` are allocated.
+
+    Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
+    nodes as possible), none when nothing is allocated. Fixed fleet: all
+    ``fleet_nodes``, or more if the allocation needs more.
+    """
+    needed = math.ceil(devices / hardware.devices_per_node - 1e-9) if devices > 0 else 0
+    if hardware.fleet == "fixed":
+        return max(hardware.fleet_nodes, needed)
+    return needed
+
+
+def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) -> float:
+    """Powered node-seconds over ``segments`` of ``(seconds, allocated devices)``."""
+    return sum(seconds * powered_nodes(hardware, devices) for seconds, devices in segments)
+
+
+def static_energy_j(hardware: Hardware, node_s: float) -> float:
+    """Static energy of powered nodes: static power per node x node-seconds."""
+    return hardware.node_static_w * node_s
+
+
+def idle_energy_j(hardware: Hardware, device_seconds: float) -> float:
+    """Idle energy of allocated devices: idle power per device x device-seconds."""
+    return hardware.device_idle_w * device_seconds
+
+
+@dataclass(frozen=True)
+class EnergyParts:
+    """An interval's energy split as the power model defines it, in joules.
+
+    Attributes:
+        static_j: Powered nodes x static power x seconds.
+        idle_j: Allocated devices x idle power x seconds.
+        dynamic_j: Dynamic energy of the batches served.
+    """
+
+    static_j: float
+    idle_j: float
+    dynamic_j: float
+
+    @property
+    def total_j(self) -> float:
+        return self.static_j + self.idle_j + self.dynamic_j
+
+
+def energy_parts(
+    hardware: Hardware, segments: Sequence[tuple[float, float]], dynamic_j: float
+) -> EnergyParts:
+    """The power model over one interval.
+
+    Args:
+        hardware: The static and idle power model.
+        segments: ``(seconds, allocated devices)`` pieces covering the interval.
+        dynamic_j: Dynamic energy of the batches served in it.
+
+    Returns:
+        The interval's static, idle and dynamic energy.
+    """
+    device_s = sum(seconds * devices for seconds, devices in segments)
+    return EnergyParts(static_energy_j(hardware, node_seconds(hardware, segments)),
+                       idle_energy_j(hardware, device_s), dynamic_j)
 
 
 def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
@@ -178,7 +241,8 @@ def stage_interval_energy_j(
     hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float,
     timeout_ms: float = math.inf,
 ) -> float:
-    """Energy of one stage over an interval: idle of its cores + dynamic of its batches."""
+    """Energy one stage adds over an interval: idle power of its devices + dynamic
+    energy of its batches (static power belongs to the nodes: `powered_nodes`)."""
     variant = stage.variants[choice.variant]
     rate = requests / seconds if seconds > 0 else 0.0
     return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
@@ -186,16 +250,44 @@ def stage_interval_energy_j(
     )
 
 
+def decision_dynamic_energy_j(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy when every stage serves ``requests`` in ``seconds``."""
+    rate = requests / seconds if seconds > 0 else 0.0
+    return sum(
+        dynamic_energy_j(stage.variants[c.variant], c.batch, c.cores, requests, rate,
+                         timeout_ms)
+        for stage, c in zip(pipeline.stages, decision.stages, strict=True)
+    )
+
+
+def interval_energy_parts(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> EnergyParts:
+    """Predicted energy split of the pipeline holding ``decision`` for ``seconds`` while
+    every stage serves ``requests`` (the model the ILP optimises and the simulators play).
+
+    Args:
+        pipeline: Stages and the power model.
+        decision: The configuration held for the whole interval.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout (partial batches leave after it).
+    """
+    segments = [(seconds, float(decision_cores(decision)))]
+    dynamic = decision_dynamic_energy_j(pipeline, decision, requests, seconds, timeout_ms)
+    return energy_parts(pipeline.hardware, segments, dynamic)
+
+
 def interval_energy_j(
     pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
     timeout_ms: float = math.inf,
 ) -> float:
-    """Predicted energy of the pipeline when every stage serves ``requests`` in ``seconds``."""
-    return sum(
-        stage_interval_energy_j(pipeline.hardware, stage, choice, requests, seconds,
-                                timeout_ms)
-        for stage, choice in zip(pipeline.stages, decision.stages, strict=True)
-    )
+    """Total of `interval_energy_parts`."""
+    return interval_energy_parts(pipeline, decision, requests, seconds, timeout_ms).total_j
 
 
 def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> float:

@@ -5,7 +5,9 @@ The file format is what `energy.profiler` writes::
     pipeline: video
     sla_ms: 2000
     batch_sizes: [1, 2, 4, 8]          # what policies may choose; each must be measured
-    hardware: {name: ..., idle_w_per_core: 1.0, source: idle}
+    hardware: {name: ..., device: cpu_core, devices_per_node: 12, node_static_w: 40.0,
+               device_idle_w: 0.5, static_source: static, idle_source: idle,
+               fleet: fixed, fleet_nodes: 1}
     sources: {latency: {kind: measured, description: ...}, ...}
     row_columns: [batch, cores, latency_mean_ms, latency_p99_ms, energy_per_batch_j,
                   latency_source, energy_source]
@@ -16,7 +18,9 @@ The file format is what `energy.profiler` writes::
              base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
 
 Unmeasured batch sizes between measured ones are filled in here, once, by linear
-interpolation, and marked with the ``interpolated`` source.
+interpolation, and marked with the ``interpolated`` source; batch sizes below the
+smallest measured one (an LLM's concurrency caps start at 8) take that batch's latency
+and energy, marked ``below_min_batch``.
 """
 
 from __future__ import annotations
@@ -46,20 +50,33 @@ INTERPOLATED = Source(
     "linear interpolation in batch size between the two nearest measured rows, at load time",
 )
 
+BELOW_MIN_BATCH = Source(
+    "below_min_batch", "interpolated",
+    "below the smallest measured batch size: that batch's latency and energy (a partial "
+    "batch is taken to cost the full batch's time and energy), at load time",
+)
+RESERVED_SOURCES = (INTERPOLATED, BELOW_MIN_BATCH)
+
 RowTuple = tuple[int, int, float, float, float, str, str]
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    kind: Literal["measured", "estimated", "cited"]
+    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
     description: str
 
 
 @dataclass(frozen=True)
 class HardwareFile:
     name: str
-    idle_w_per_core: float
-    source: str
+    device: Literal["cpu_core", "gpu"]
+    devices_per_node: int
+    node_static_w: float
+    device_idle_w: float
+    static_source: str
+    idle_source: str
+    fleet: Literal["elastic", "fixed"]
+    fleet_nodes: int
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,8 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
 
 def load_pipeline(
     name_or_path: str | Path, sla_ms: float | None = None,
-    batch_sizes: tuple[int, ...] | None = None,
+    batch_sizes: tuple[int, ...] | None = None, fleet: str | None = None,
+    idle_power_scale: float = 1.0,
 ) -> Pipeline:
     """Load, validate and densify a profile into a `Pipeline`.
 
@@ -122,6 +140,9 @@ def load_pipeline(
         name_or_path: A shipped pipeline name (``video``) or a profile file path.
         sla_ms: Override of the file's SLA.
         batch_sizes: Override of the batch sizes policies may choose.
+        fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
+        idle_power_scale: Factor on the device idle and node static power (the
+            sensitivity runs of an assumed idle power use 0.5 and 2).
 
     Raises:
         ProfileError: Malformed file, missing rows, dangling sources.
@@ -135,11 +156,11 @@ def load_pipeline(
     if spec.row_columns != ROW_COLUMNS:
         raise ProfileError(f"{path}: row_columns must be {list(ROW_COLUMNS)}")
     sources = {k: Source(k, v.kind, v.description) for k, v in spec.sources.items()}
-    if INTERPOLATED.id in sources:
-        raise ProfileError(f"{path}: source id 'interpolated' is reserved for the loader")
-    sources[INTERPOLATED.id] = INTERPOLATED
-    if spec.hardware.source not in sources:
-        raise ProfileError(f"{path}: hardware.source {spec.hardware.source!r} is not in sources")
+    for reserved in RESERVED_SOURCES:
+        if reserved.id in sources:
+            raise ProfileError(f"{path}: source id {reserved.id!r} is reserved for the loader")
+        sources[reserved.id] = reserved
+    hardware = _hardware(path, spec.hardware, sources, fleet, idle_power_scale)
     chosen_batches = batch_sizes or spec.batch_sizes
     stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
     if not stages:
@@ -147,20 +168,47 @@ def load_pipeline(
     pipeline = Pipeline(
         name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
         batch_sizes=tuple(sorted(chosen_batches)),
-        hardware=Hardware(spec.hardware.name, spec.hardware.idle_w_per_core,
-                          spec.hardware.source),
+        hardware=hardware,
         sources=sources,
     )
     check_sla_feasible(pipeline)
     return pipeline
 
 
+def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
+              fleet: str | None, idle_power_scale: float) -> Hardware:
+    for key in ("static_source", "idle_source"):
+        ref = getattr(spec, key)
+        if ref not in sources:
+            raise ProfileError(f"{path}: hardware.{key} {ref!r} is not in sources "
+                               f"{sorted(sources)}{did_you_mean(ref, sources)}")
+    if spec.devices_per_node < 1 or spec.fleet_nodes < 1:
+        raise ProfileError(f"{path}: hardware.devices_per_node and hardware.fleet_nodes "
+                           "must be >= 1")
+    if spec.node_static_w < 0 or spec.device_idle_w < 0:
+        raise ProfileError(f"{path}: hardware.node_static_w and hardware.device_idle_w "
+                           "must be >= 0 watts")
+    if fleet not in (None, "elastic", "fixed"):
+        raise ConfigError(f"fleet must be 'elastic' or 'fixed', got {fleet!r}")
+    if not idle_power_scale > 0:
+        raise ConfigError(f"idle_power_scale must be > 0, got {idle_power_scale!r}")
+    return Hardware(
+        name=spec.name, device=spec.device, devices_per_node=spec.devices_per_node,
+        node_static_w=spec.node_static_w * idle_power_scale,
+        device_idle_w=spec.device_idle_w * idle_power_scale,
+        static_source=spec.static_source, idle_source=spec.idle_source,
+        fleet=fleet or spec.fleet,  # type: ignore[arg-type]
+        fleet_nodes=spec.fleet_nodes,
+    )
+
+
 def fastest_latency_ms(pipeline: Pipeline) -> float:
-    """The lowest end-to-end latency a policy can reach: batch 1, the fastest variants at
-    their base allocation (the cores the env gives each replica)."""
+    """The lowest end-to-end latency a policy can reach: the smallest batch size, the
+    fastest variants at their base allocation (the cores the env gives each replica)."""
     from envs.perf import batch_latency_p99_ms
 
-    return sum(min(batch_latency_p99_ms(v, 1, v.base_cores) for v in stage.variants)
+    smallest = min(pipeline.batch_sizes)
+    return sum(min(batch_latency_p99_ms(v, smallest, v.base_cores) for v in stage.variants)
                for stage in pipeline.stages)
 
 
@@ -170,7 +218,8 @@ def check_sla_feasible(pipeline: Pipeline) -> None:
     if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:
         raise ConfigError(
             f"SLA {pipeline.sla_ms:.1f} ms of pipeline {pipeline.name!r} is below the fastest "
-            f"possible end-to-end p99 latency {fastest:.1f} ms (batch 1, fastest variants); "
+            f"possible end-to-end p99 latency {fastest:.1f} ms (smallest batch, fastest "
+            "variants); "
             f"raise sla_ms to at least {fastest:.0f}"
         )
 
@@ -212,8 +261,9 @@ def _variant(
         raise ProfileError(f"{where}: no rows at its base allocation of {spec.base_cores} cores")
     for cores in sorted({r.cores for r in rows}):
         measured = {r.batch for r in rows if r.cores == cores}
-        if 1 not in measured:
-            raise ProfileError(f"{where}: batch 1 at {cores} cores is not profiled")
+        if min(batch_sizes) not in measured:
+            raise ProfileError(f"{where}: the smallest allowed batch size "
+                               f"{min(batch_sizes)} at {cores} cores is not profiled")
         missing = sorted(set(batch_sizes) - measured)
         if missing:
             raise ProfileError(
@@ -229,10 +279,15 @@ def _variant(
 
 
 def _densify(rows: list[ProfileRow]) -> list[ProfileRow]:
-    """Add interpolated rows for every missing batch size between measured ones."""
+    """Add interpolated rows for every missing batch size between measured ones, and
+    rows below the smallest measured batch that repeat it."""
     dense = list(rows)
     for cores in sorted({r.cores for r in rows}):
         measured = sorted((r for r in rows if r.cores == cores), key=lambda r: r.batch)
+        first = measured[0]
+        dense.extend(ProfileRow(b, cores, first.latency_mean_ms, first.latency_p99_ms,
+                                first.energy_per_batch_j, BELOW_MIN_BATCH.id,
+                                BELOW_MIN_BATCH.id) for b in range(1, first.batch))
         for lo, hi in zip(measured, measured[1:], strict=False):
             for b in range(lo.batch + 1, hi.batch):
                 w = (b - lo.batch) / (hi.batch - lo.batch)

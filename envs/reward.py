@@ -16,7 +16,8 @@ class RewardScales:
 
     Attributes:
         max_cores: Cores of the largest decision.
-        max_power_w: Power of the largest decision with every core busy.
+        max_power_w: Power of the largest decision with every device busy (static power
+            of the nodes it needs included).
         max_batch: Largest batch size a policy may choose.
     """
 
@@ -37,7 +38,9 @@ class RewardScales:
                         busiest_w_per_core = max(busiest_w_per_core,
                                                  perf.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
-        power = max_cores * (pipeline.hardware.idle_w_per_core + busiest_w_per_core)
+        hardware = pipeline.hardware
+        power = (perf.powered_nodes(hardware, max_cores) * hardware.node_static_w
+                 + max_cores * (hardware.device_idle_w + busiest_w_per_core))
         return RewardScales(max_cores, power, max(pipeline.batch_sizes))
 
 

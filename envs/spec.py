@@ -23,8 +23,11 @@ import numpy as np
 
 from envs.errors import ActionError, ProfileError
 
-SourceKind = Literal["measured", "estimated", "cited", "interpolated"]
-SOURCE_KINDS: tuple[str, ...] = ("measured", "estimated", "cited", "interpolated")
+SourceKind = Literal["measured", "calibrated", "cited", "assumed", "estimated", "interpolated"]
+SOURCE_KINDS: tuple[str, ...] = ("measured", "calibrated", "cited", "assumed", "estimated",
+                                 "interpolated")
+DeviceKind = Literal["cpu_core", "gpu"]
+FleetMode = Literal["elastic", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class Source:
 
     Attributes:
         id: Short key that rows refer to.
-        kind: ``measured`` (on named hardware with a named meter), ``estimated`` (by a
-            named method), ``cited`` (from a publication) or ``interpolated``.
+        kind: ``measured`` (on named hardware with a named meter), ``calibrated`` (fitted
+            on named data, with its error), ``cited`` (from a publication), ``assumed``
+            (a stated value with its reason; results report its sensitivity),
+            ``estimated`` (by a named method) or ``interpolated``.
         description: Hardware, meter, software versions, method or citation.
     """
 
@@ -47,8 +52,10 @@ class Source:
 class ProfileRow:
     """One measured (or interpolated) operating point of a model variant.
 
-    ``energy_per_batch_j`` is the dynamic energy of one batch: the energy above the idle
-    power of the cores allocated to the replica, spent while it computes the batch.
+    ``cores`` is the number of devices one replica holds: CPU cores or GPUs (tensor
+    parallel), as the pipeline's `Hardware.device` says. ``energy_per_batch_j`` is the
+    dynamic energy of one batch: the energy above the idle power of the devices
+    allocated to the replica, spent while it computes the batch.
     """
 
     batch: int
@@ -105,9 +112,10 @@ class Profile:
         return max(r.batch for r in self.rows if r.cores == cores)
 
     @property
-    def energy_estimated(self) -> bool:
-        """True when any row's energy is estimated rather than measured."""
-        return any(self.sources[r.energy_source].kind == "estimated" for r in self.rows)
+    def energy_kinds(self) -> frozenset[str]:
+        """Provenance kinds of the rows' dynamic energy (``interpolated`` excluded)."""
+        kinds = {self.sources[r.energy_source].kind for r in self.rows}
+        return frozenset(kinds - {"interpolated"})
 
 
 @dataclass(frozen=True)
@@ -166,17 +174,36 @@ class Stage:
 
 @dataclass(frozen=True)
 class Hardware:
-    """The machine the profile describes, for the idle part of the energy model.
+    """What a replica runs on, and the static and idle parts of the power model.
+
+    Energy of an interval = powered nodes x ``node_static_w`` x seconds + allocated
+    devices x ``device_idle_w`` x seconds + the dynamic energy of the batches served
+    (`envs.perf.interval_energy_parts`).
 
     Attributes:
         name: CPU or GPU model.
-        idle_w_per_core: Idle power attributed to one allocated core.
-        source: Id of the `Source` of the idle figure.
+        device: What a profile row's ``cores`` counts: ``cpu_core`` or ``gpu``.
+        devices_per_node: Devices one node holds (cores per socket, GPUs per server).
+        node_static_w: Power of a powered node beyond its devices' idle power (uncore,
+            DRAM, host, fans), in watts.
+        device_idle_w: Idle power of one allocated device, in watts.
+        static_source: Id of the `Source` of ``node_static_w``.
+        idle_source: Id of the `Source` of ``device_idle_w``.
+        fleet: ``elastic`` (nodes holding no allocated device are powered off) or
+            ``fixed`` (all ``fleet_nodes`` stay powered, as in IPA's cluster).
+        fleet_nodes: Nodes in the fleet: always powered when fixed, the most that can be
+            powered when elastic (more are powered if the allocation needs them).
     """
 
     name: str
-    idle_w_per_core: float
-    source: str
+    device: DeviceKind
+    devices_per_node: int
+    node_static_w: float
+    device_idle_w: float
+    static_source: str
+    idle_source: str
+    fleet: FleetMode
+    fleet_nodes: int
 
 
 @dataclass(frozen=True)
@@ -211,11 +238,20 @@ class Pipeline:
         )
 
     @property
+    def energy_kinds(self) -> tuple[str, ...]:
+        """Provenance kinds of every number in the power model (static, idle, dynamic),
+        in `SOURCE_KINDS` order."""
+        kinds = {self.sources[self.hardware.static_source].kind,
+                 self.sources[self.hardware.idle_source].kind}
+        for stage in self.stages:
+            for variant in stage.variants:
+                kinds |= variant.profile.energy_kinds
+        return tuple(k for k in SOURCE_KINDS if k in kinds)
+
+    @property
     def energy_estimated(self) -> bool:
-        hw_estimated = self.sources[self.hardware.source].kind == "estimated"
-        return hw_estimated or any(
-            v.profile.energy_estimated for s in self.stages for v in s.variants
-        )
+        """True unless every number of the power model was measured."""
+        return self.energy_kinds != ("measured",)
 
     def validate(self, decision: Decision) -> None:
         """Raise ActionError when ``decision`` does not fit this pipeline."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from envs.profile_doc import hardware_entry
 from envs.profiles import load_pipeline
 from envs.spec import Pipeline
 
@@ -38,8 +39,9 @@ def tiny_profile_doc(sla_ms: float = 1000.0) -> dict:
         "pipeline": "tiny",
         "sla_ms": sla_ms,
         "batch_sizes": [1, 2, 4],
-        "hardware": {"name": "test CPU", "idle_w_per_core": 1.0, "source": "idle"},
+        "hardware": hardware_entry("test CPU", devices_per_node=4, device_idle_w=1.0),
         "sources": {
+            "static": {"kind": "assumed", "description": "no node static power, for tests"},
             "lat": {"kind": "cited", "description": "synthetic numbers for tests"},
             "en": {"kind": "estimated", "description": "3 W per busy core, for tests"},
             "idle": {"kind": "estimated", "description": "1 W per core, for tests"},

@@ -196,7 +196,8 @@ def test_gpu_profile_writer_output_loads(tmp_path: Path) -> None:
     pipeline = load_pipeline(out)
     assert pipeline.batch_sizes == (1, 8, 32)
     assert "Test GPU" in pipeline.hardware.name
-    assert pipeline.hardware.idle_w_per_core == 70.0
+    assert pipeline.hardware.device_idle_w == 70.0
+    assert pipeline.hardware.device == "gpu"
     [variant] = pipeline.stages[0].variants
     assert variant.name == "resnet50"
     measured = [r for r in variant.profile.rows if r.latency_source != "interpolated"]

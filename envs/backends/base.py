@@ -50,7 +50,9 @@ class IntervalStats:
     """What a backend reports for one adaptation interval.
 
     Counts are of the requests that completed, or were dropped, during the interval;
-    ``arrived`` counts the interval's new arrivals.
+    ``arrived`` counts the interval's new arrivals. ``energy_j`` is the total;
+    ``static_j``, ``idle_j`` and ``dynamic_j`` are its parts under the power model
+    (nan where a backend measures only the total, e.g. a meter on live servers).
     """
 
     seconds: float
@@ -70,6 +72,9 @@ class IntervalStats:
     stage_queue: tuple[float, ...]
     stage_dropped: tuple[int, ...]
     stage_p99_ms: tuple[float, ...]
+    static_j: float = math.nan
+    idle_j: float = math.nan
+    dynamic_j: float = math.nan
     latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property

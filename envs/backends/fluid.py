@@ -15,7 +15,7 @@ import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
-from envs.backends.replicas import SimulatedBackend, allocated_core_s
+from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.spec import Pipeline, Stage
 
 # Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
@@ -161,6 +161,7 @@ class FluidBackend(SimulatedBackend):
                 late += served * (1.0 if p50 >= sla_ms else
                                   0.01 + 0.49 * (p99 - sla_ms) / max(p99 - p50, 1e-9))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
+        energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
         dropped = sum(stage_dropped)
         assert self.decision is not None
         return IntervalStats(
@@ -175,7 +176,7 @@ class FluidBackend(SimulatedBackend):
             accuracy_product=self._accuracy_product,
             cores=core_s / seconds if seconds else 0.0,
             cost_core_s=core_s,
-            energy_j=perf.idle_energy_j(self.pipeline.hardware, core_s) + dynamic_j,
+            energy_j=energy.total_j,
             energy_estimated=self.energy_estimated,
             stage_utilisation=tuple(
                 s / c if c > 0 else 0.0 for s, c in zip(stage_served, stage_capacity,
@@ -183,6 +184,9 @@ class FluidBackend(SimulatedBackend):
             ),
             stage_queue=tuple(queues),
             stage_dropped=tuple(int(round(d)) for d in stage_dropped),
+            static_j=energy.static_j,
+            idle_j=energy.idle_j,
+            dynamic_j=energy.dynamic_j,
             stage_p99_ms=tuple(weighted_quantile(lat, out, 0.99)
                                for lat, out in zip(stage_lat99, stage_out, strict=True)),
         )

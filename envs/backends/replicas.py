@@ -15,6 +15,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
+from envs import perf
 from envs.backends.base import SimSettings
 from envs.spec import Decision, Pipeline, StageDecision
 
@@ -79,6 +80,30 @@ def apply_choice(
 def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> float:
     """Core-seconds the groups hold during [start, end)."""
     return sum(g.count * g.cores * g.overlap_s(start, end, allocated=True) for g in groups)
+
+
+def allocation_segments(
+    stages: list[list[ReplicaGroup]], start: float, end: float
+) -> list[tuple[float, float]]:
+    """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
+    group is allocated or released (what `envs.perf.energy_parts` integrates)."""
+    groups = [g for stage in stages for g in stage]
+    cuts = sorted({start, end, *(t for g in groups for t in (g.allocated_s, g.until_s)
+                                 if start < t < end)})
+    segments = []
+    for t0, t1 in zip(cuts, cuts[1:], strict=False):
+        devices = sum(g.count * g.cores for g in groups if g.allocated_s <= t0 < g.until_s)
+        segments.append((t1 - t0, float(devices)))
+    return segments
+
+
+def interval_energy(
+    pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float,
+    dynamic_j: float,
+) -> perf.EnergyParts:
+    """The power model over [start, end) for the groups held then."""
+    return perf.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
+                             dynamic_j)
 
 
 class SimulatedBackend:

@@ -26,7 +26,7 @@ import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
-from envs.backends.replicas import SimulatedBackend, allocated_core_s
+from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.spec import Pipeline
 
 
@@ -198,6 +198,7 @@ class RequestBackend(SimulatedBackend):
         latencies_ms = (ready - origin) * 1e3
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
+        energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
         seconds = end - start
         assert self.decision is not None
         return IntervalStats(
@@ -212,11 +213,14 @@ class RequestBackend(SimulatedBackend):
             accuracy_product=perf.decision_accuracy(self.pipeline, self.decision, "product"),
             cores=core_s / seconds if seconds else 0.0,
             cost_core_s=core_s,
-            energy_j=perf.idle_energy_j(self.pipeline.hardware, core_s) + dynamic_j,
+            energy_j=energy.total_j,
             energy_estimated=self.energy_estimated,
             stage_utilisation=tuple(utilisation),
             stage_queue=tuple(queue),
             stage_dropped=tuple(dropped_per_stage),
+            static_j=energy.static_j,
+            idle_j=energy.idle_j,
+            dynamic_j=energy.dynamic_j,
             stage_p99_ms=tuple(stage_p99),
             latencies_ms=latencies_ms,
         )

@@ -3,7 +3,7 @@
 The model is the simulators' (`envs.perf`): the idle power of every allocated core for the
 time it is allocated, plus a dynamic power for every second a core is busy::
 
-    energy_j = idle_w_per_core * allocated_core_s + dynamic_w_per_core * busy_cpu_s
+    energy_j = device_idle_w * allocated_core_s + dynamic_w_per_core * busy_cpu_s
 
 ``busy_cpu_s`` is the user + system CPU time of the replica processes (all their threads),
 read from ``/proc/<pid>/stat`` while they run and from ``wait4``'s resource usage once they
@@ -65,5 +65,5 @@ class CpuTimeEnergy:
                 + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:
-        return (f"estimated: {self.hardware.idle_w_per_core:g} W per allocated core + "
+        return (f"estimated: {self.hardware.device_idle_w:g} W per allocated core + "
                 f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")
