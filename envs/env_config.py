@@ -112,6 +112,10 @@ class EnvConfig:
         headroom_levels: Over-provisioning factors of the ``headroom`` action mode.
         reward: Reward weights (ignored fields of a preset are an error).
         reward_preset: ``ipa``, ``ipa_energy`` or ``energy``; replaces ``reward``.
+        fleet: Override of the profile's fleet mode: ``elastic`` (nodes without allocated
+            devices power off) or ``fixed`` (all stay on). None keeps the profile's.
+        idle_power_scale: Factor on the profile's node static and device idle power
+            (sensitivity runs of an assumed idle power use 0.5 and 2).
     """
 
     pipeline: str = "video"
@@ -132,8 +136,13 @@ class EnvConfig:
     headroom_levels: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
     reward: RewardWeights = field(default_factory=RewardWeights)
     reward_preset: str | None = None
+    fleet: Literal["elastic", "fixed"] | None = None
+    idle_power_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.idle_power_scale > 0:
+            raise ConfigError(f"idle_power_scale must be > 0 (a factor on the profile's "
+                              f"static and idle power), got {self.idle_power_scale}")
         if self.interval_s <= 0:
             raise ConfigError("interval_s must be > 0")
         if self.workload.window_s % self.interval_s:

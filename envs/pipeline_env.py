@@ -135,7 +135,8 @@ class PipelineEnv(gym.Env):
         self.config = config_from_kwargs(config, overrides) if overrides else (
             config or EnvConfig())
         cfg = self.config
-        self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes)
+        self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes, cfg.fleet,
+                                      cfg.idle_power_scale)
         n_stages = len(self.pipeline.stages)
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,

@@ -1,0 +1,116 @@
+"""Apply a calibrated CPU power model to a profile: ``python -m energy.apply_calibration``.
+
+A calibration file (written by ``benchmarks/energy_calibration.py --out``) holds three
+fitted parameters: the node's static power, the idle power of an allocated core, and the
+power of a busy core. Applied to a CPU profile, the hardware entry takes the first two
+and every row's dynamic energy becomes ``busy_w_per_core x cores x mean batch latency``
+(a replica keeps all its cores busy while it computes a batch). Latencies are untouched.
+Every figure is labelled ``calibrated`` with the calibration's own description; the
+profile's notes say that the parameters come from another machine where they do.
+
+Usage::
+
+    python -m energy.apply_calibration profiles/video.yaml \\
+        --calibration profiles/calibration/xeon_gold_6126_rapl.yaml --devices-per-node 12
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from envs.config import from_dict, read_yaml_file
+from envs.errors import ConfigError, ProfileError
+from envs.profiles import load_pipeline
+
+CALIBRATED_DYNAMIC = "calibrated_dynamic"
+CALIBRATED_STATIC = "calibrated_static"
+CALIBRATED_IDLE = "calibrated_idle"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted CPU power model (see the module docstring)."""
+
+    hardware: str
+    node_static_w: float
+    device_idle_w: float
+    busy_w_per_core: float
+    description: str
+
+
+def read_calibration(path: Path) -> Calibration:
+    """Load a calibration file.
+
+    Raises:
+        ConfigError: Missing file, missing or mistyped keys, or negative powers.
+    """
+    calibration = from_dict(Calibration, read_yaml_file(path))
+    if min(calibration.node_static_w, calibration.device_idle_w,
+           calibration.busy_w_per_core) < 0:
+        raise ConfigError(f"{path}: calibrated powers must be >= 0 W")
+    return calibration
+
+
+def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_per_node: int,
+                       fleet_nodes: int) -> dict[str, Any]:
+    """A copy of the profile document ``doc`` with the calibrated power model.
+
+    Args:
+        doc: A CPU profile as read from YAML.
+        calibration: The fitted parameters.
+        devices_per_node: Cores of one node (the measured package's cores).
+        fleet_nodes: Nodes of the fixed fleet.
+    """
+    if doc.get("hardware", {}).get("device") != "cpu_core":
+        raise ProfileError("a CPU calibration applies only to profiles whose "
+                           "hardware.device is 'cpu_core'")
+    out = yaml.safe_load(yaml.safe_dump(doc))
+    source = f"{calibration.description} (parameters of {calibration.hardware})"
+    out["hardware"].update(
+        node_static_w=calibration.node_static_w, device_idle_w=calibration.device_idle_w,
+        static_source=CALIBRATED_STATIC, idle_source=CALIBRATED_IDLE,
+        devices_per_node=devices_per_node, fleet="fixed", fleet_nodes=fleet_nodes)
+    out["sources"][CALIBRATED_STATIC] = {"kind": "calibrated", "description":
+                                         f"node static power: {source}"}
+    out["sources"][CALIBRATED_IDLE] = {"kind": "calibrated", "description":
+                                       f"idle power per allocated core: {source}"}
+    out["sources"][CALIBRATED_DYNAMIC] = {"kind": "calibrated", "description": (
+        f"dynamic energy = {calibration.busy_w_per_core:g} W per busy core x cores x mean "
+        f"batch latency; busy power per core: {source}")}
+    used = set()
+    for stage in out["stages"]:
+        for variant in stage["variants"]:
+            for row in variant["rows"]:
+                row[4] = round(calibration.busy_w_per_core * row[1] * row[2] / 1e3, 6)
+                row[6] = CALIBRATED_DYNAMIC
+                used.add(row[5])
+    keep = used | {CALIBRATED_STATIC, CALIBRATED_IDLE, CALIBRATED_DYNAMIC}
+    out["sources"] = {k: v for k, v in out["sources"].items() if k in keep}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profiles", nargs="+", type=Path)
+    parser.add_argument("--calibration", type=Path, required=True)
+    parser.add_argument("--devices-per-node", type=int, default=12,
+                        help="cores of one node (default: the Xeon Gold 6126's 12)")
+    parser.add_argument("--fleet-nodes", type=int, default=1)
+    args = parser.parse_args(argv)
+    calibration = read_calibration(args.calibration)
+    for path in args.profiles:
+        doc = calibrated_profile(read_yaml_file(path), calibration, args.devices_per_node,
+                                 args.fleet_nodes)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False, width=100,
+                                       default_flow_style=None))
+        load_pipeline(path)  # the result must load
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
