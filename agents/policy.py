@@ -95,7 +95,7 @@ def find_model(run_dir: str | Path, which: Literal["final", "best", "latest"] = 
     """
     run_dir = Path(run_dir)
     if which == "latest":
-        from agents.callbacks import latest_checkpoint
+        from agents.checkpoints import latest_checkpoint
 
         folder = latest_checkpoint(run_dir)
         if folder is None:

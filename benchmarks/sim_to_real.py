@@ -32,7 +32,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from energy.catalog import CatalogPipeline, catalog_pipeline  # noqa: E402
 from energy.meters import make_meter  # noqa: E402
 from energy.profiler import profile_pipeline  # noqa: E402
 from envs.backends.base import Backend, IntervalStats, SimSettings  # noqa: E402
@@ -41,6 +40,7 @@ from envs.backends.requests import RequestBackend  # noqa: E402
 from envs.live.backend import LiveBackend  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from envs.spec import Decision, Pipeline, StageDecision  # noqa: E402
+from models.catalog import CatalogPipeline, catalog_pipeline  # noqa: E402
 
 # the models each catalog run uses: the two cheapest variants of every stage
 SUBSETS = {

@@ -24,7 +24,7 @@ from energy.meters import (
     ZeusMeter,
     make_meter,
 )
-from energy.reading import EnergyReading
+from envs.meter_reading import EnergyReading
 
 __all__ = [
     "METERS",

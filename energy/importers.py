@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from energy.errors import EnergyLogError
-from energy.reading import EnergyReading
+from envs.meter_reading import EnergyReading
 
 __all__ = [
     "PerfInterval",

@@ -29,9 +29,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from energy.catalog import CatalogPipeline, catalog_pipeline
 from energy.meters import Meter, make_meter
 from envs.errors import ConfigError
+from models.catalog import CatalogPipeline, catalog_pipeline
+from models.errors import CatalogError
 
 LATENCY_SOURCE = "latency"
 ENERGY_SOURCE = "energy"
@@ -351,7 +352,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-reps", type=int, default=50)
     parser.add_argument("--idle-s", type=float, default=2.0)
     args = parser.parse_args(argv)
-    spec = catalog_pipeline(args.pipeline)
+    try:
+        spec = catalog_pipeline(args.pipeline)
+    except CatalogError as err:
+        raise ConfigError(f"--pipeline: {err}") from None
     cores = os.cpu_count() or 1
     if args.meter == "tdp":
         meter = make_meter(

@@ -19,3 +19,26 @@ class TraceError(IpaEnergyError, ValueError):
 
 class ActionError(IpaEnergyError, ValueError):
     """An action or decision is out of range for the pipeline."""
+
+
+# Meter errors live here, beside the Meter protocol (envs/meter.py) that raises them;
+# energy/errors.py re-exports them for the meter implementations.
+
+
+class MeterUnavailableError(IpaEnergyError, RuntimeError):
+    """The hardware or library a meter needs is absent on this machine.
+
+    Raised at construction, so a run fails before it starts instead of recording zeros.
+    """
+
+
+class MeterPermissionError(MeterUnavailableError):
+    """The energy counters exist but this user may not read them (e.g. RAPL as non-root)."""
+
+
+class MeterReadError(IpaEnergyError, RuntimeError):
+    """A meter that was available returned no usable value for a window."""
+
+
+class MeterWindowError(IpaEnergyError, LookupError):
+    """A window key was ended before it was begun, or begun twice."""

@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from energy.catalog import PIPELINES, CatalogPipeline, catalog_pipeline
-from energy.catalog_llm import FixedLengthGenerate
-from energy.catalog_sam import SAM_ENCODERS, sam_encoder_builder
-from envs.errors import ConfigError
+from models.catalog import PIPELINES, CatalogPipeline, catalog_pipeline
+from models.errors import CatalogError
+from models.llm import FixedLengthGenerate
+from models.sam import SAM_ENCODERS, sam_encoder_builder
 
 SHIPPED = ("video", "sam", "llm", "audio_qa", "audio_sent", "sum_qa", "nlp")
 MODEL_PIPELINES = ("llm", "audio_qa", "audio_sent", "sum_qa", "nlp")
@@ -34,7 +34,7 @@ def test_pipeline_is_registered_and_cited(name: str) -> None:
 
 
 def test_unknown_pipeline_suggests_a_name() -> None:
-    with pytest.raises(ConfigError, match="audio_qa"):
+    with pytest.raises(CatalogError, match="audio_qa"):
         catalog_pipeline("audio-qa")
     assert set(SHIPPED) <= set(PIPELINES)
 

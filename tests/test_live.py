@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-from energy.catalog import catalog_pipeline
 from energy.meters import make_meter
 from energy.profiler import profile_pipeline
 from envs.backends.base import Backend, SimSettings
@@ -29,6 +28,7 @@ from envs.live.server import ServerConfig, StageServer, metric_sum, parse_metric
 from envs.pipeline_env import PipelineEnv
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
+from models.catalog import catalog_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import torch
 import yaml
 
 import energy.profiler as profiler
-from energy.catalog import tiny_pipeline
 from energy.gpu_check import SideBySide, write_gpu_profile
 from energy.meters import TdpEstimator
 from energy.profiler import profile_pipeline
 from envs.errors import ConfigError
 from envs.profiles import load_pipeline
+from models.catalog import tiny_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"idle_s": 0.05, "budget_s": 0.01, "min_reps": 2, "max_reps": 3, "warmup": 1,
@@ -132,7 +132,7 @@ def test_resume_after_sigkill_in_a_subprocess(tmp_path: Path) -> None:
     script = (
         "import os, signal, sys\n"
         "import energy.profiler as p\n"
-        "from energy.catalog import tiny_pipeline\n"
+        "from models.catalog import tiny_pipeline\n"
         "from energy.meters import TdpEstimator\n"
         "real = p.measure_point\n"
         "calls = []\n"

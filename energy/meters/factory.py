@@ -6,12 +6,12 @@ import difflib
 import inspect
 from typing import Any
 
-from energy.meters.base import Meter
 from energy.meters.estimator import TdpEstimator
 from energy.meters.nvml import NvmlMeter
 from energy.meters.rapl import RaplMeter
 from energy.meters.zeus_meter import ZeusMeter
 from envs.errors import ConfigError
+from envs.meter import Meter
 
 __all__ = ["METERS", "make_meter"]
 

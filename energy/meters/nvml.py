@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from energy.errors import MeterReadError, MeterUnavailableError
-from energy.meters.base import Meter
 from energy.meters.integrator import PowerIntegrator
-from energy.reading import EnergyReading
+from envs.meter import Meter
+from envs.meter_reading import EnergyReading
 
 __all__ = ["NvmlMeter"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from energy.errors import MeterPermissionError, MeterReadError, MeterUnavailableError
-from energy.meters.base import Meter
-from energy.reading import EnergyReading
+from envs.meter import Meter
+from envs.meter_reading import EnergyReading
 
 __all__ = ["RaplMeter", "RaplZone"]
 

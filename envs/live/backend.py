@@ -44,8 +44,6 @@ from pathlib import Path
 
 import numpy as np
 
-from energy.meters.base import Meter
-from energy.reading import EnergyReading
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
 from envs.errors import ConfigError
@@ -54,6 +52,8 @@ from envs.live.driver import PipelineDriver, RequestRecord, StageSample, arrival
 from envs.live.energy import CpuTimeEnergy, proc_cpu_seconds
 from envs.live.local import LocalLauncher, Replica
 from envs.live.server import metric_sum, parse_metrics
+from envs.meter import Meter
+from envs.meter_reading import EnergyReading
 from envs.spec import Decision, Pipeline
 
 _Want = tuple[str, int, int]  # variant name, batch, cores
@@ -67,7 +67,7 @@ class LiveBackend:
             catalog; its profile is only used to validate decisions and for accuracy).
         settings: Drop limit and batching timeout (``interval_s``, ``cold_start_s`` are not
             used: intervals last ``len(arrivals_rps)`` s, cold starts are real).
-        catalog: `energy.catalog` pipeline the servers build models from (default: the
+        catalog: `models.catalog` pipeline the servers build models from (default: the
             pipeline's name, e.g. ``video`` or ``tiny``).
         meter: An energy meter (RAPL, NVML, ...) read over every interval; None: estimate
             from the replicas' CPU time.
@@ -375,7 +375,7 @@ class LiveBackend:
 
 
 def _check_catalog(pipeline: Pipeline, catalog: str) -> None:
-    from energy.catalog import catalog_pipeline
+    from models.catalog import catalog_pipeline
 
     spec = catalog_pipeline(catalog)
     stages = {s.name: {v.name for v in s.variants} for s in spec.stages}

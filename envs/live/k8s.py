@@ -51,7 +51,7 @@ class K8sSettings:
     Attributes:
         namespace: Namespace of the Deployments and Services.
         image: Container image with this package installed (see docs/live.md).
-        catalog: `energy.catalog` pipeline the servers build models from.
+        catalog: `models.catalog` pipeline the servers build models from.
         name_prefix: Prefix of every resource name.
         port: Container and Service port.
         max_wait_ms: Batching timeout of every server.

@@ -182,13 +182,13 @@ class StageServer:
     """A replica: model, queue, batching worker and metrics (the HTTP layer is separate).
 
     Args:
-        catalog: Catalog pipeline name (``energy.catalog``).
+        catalog: Catalog pipeline name (``models.catalog``).
         stage: Stage name within it.
         config: Initial configuration.
     """
 
     def __init__(self, catalog: str, stage: str, config: ServerConfig) -> None:
-        from energy.catalog import catalog_pipeline
+        from models.catalog import catalog_pipeline
 
         spec = catalog_pipeline(catalog)
         found = [s for s in spec.stages if s.name == stage]

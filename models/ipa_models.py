@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from energy.catalog import CatalogPipeline, CatalogStage, CatalogVariant
-from energy.catalog_llm import ONE_CORE, FixedLengthGenerate, quiet_transformers, token_batch
+from models.catalog import CatalogPipeline, CatalogStage, CatalogVariant
+from models.llm import ONE_CORE, FixedLengthGenerate, quiet_transformers, token_batch
 
 IPA_FILE = "IPA repository (reconfigurable-ml-pipeline/ipa) data/configs/accuracies.yaml"
 

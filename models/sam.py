@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from energy.catalog import CatalogPipeline, CatalogStage, CatalogVariant
-from energy.catalog_llm import ONE_CORE
+from models.catalog import CatalogPipeline, CatalogStage, CatalogVariant
+from models.llm import ONE_CORE
 
 #: Input side in pixels. SAM's native 1024x1024 takes ~20 s per image for ViT-B on one
 #: core of this machine (ViT-H ~7x more); 448 = 28x28 patches of 16 px, which SAM's 14x14

@@ -6,14 +6,14 @@ on weight values); each variant's accuracy is cited next to the number.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from envs.errors import ConfigError
-from envs.suggest import did_you_mean
+from models.errors import CatalogError
 
 TORCHVISION_META = (
     "torchvision {version} weight metadata ({weights}.meta['_metrics'], read offline)"
@@ -230,21 +230,26 @@ def _lazy(module: str, function: str) -> Callable[[], CatalogPipeline]:
 PIPELINES: dict[str, Callable[[], CatalogPipeline]] = {
     "video": video_pipeline,
     "tiny": tiny_pipeline,
-    "sam": _lazy("energy.catalog_sam", "sam_pipeline"),
-    "llm": _lazy("energy.catalog_llm", "llm_pipeline"),
-    "audio_qa": _lazy("energy.catalog_ipa", "audio_qa_pipeline"),
-    "audio_sent": _lazy("energy.catalog_ipa", "audio_sent_pipeline"),
-    "sum_qa": _lazy("energy.catalog_ipa", "sum_qa_pipeline"),
-    "nlp": _lazy("energy.catalog_ipa", "nlp_pipeline"),
+    "sam": _lazy("models.sam", "sam_pipeline"),
+    "llm": _lazy("models.llm", "llm_pipeline"),
+    "audio_qa": _lazy("models.ipa_models", "audio_qa_pipeline"),
+    "audio_sent": _lazy("models.ipa_models", "audio_sent_pipeline"),
+    "sum_qa": _lazy("models.ipa_models", "sum_qa_pipeline"),
+    "nlp": _lazy("models.ipa_models", "nlp_pipeline"),
 }
 
 
 def catalog_pipeline(name: str) -> CatalogPipeline:
-    """The catalog entry ``name``; ConfigError with a hint for an unknown name."""
+    """The catalog entry ``name``; CatalogError with a hint for an unknown name."""
     try:
         return PIPELINES[name]()
     except KeyError:
-        raise ConfigError(
-            f"unknown pipeline {name!r}{did_you_mean(name, PIPELINES)}; "
+        raise CatalogError(
+            f"unknown pipeline {name!r}{_did_you_mean(name, PIPELINES)}; "
             f"the profiler can build: {sorted(PIPELINES)}"
         ) from None
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Any
 
-from energy.errors import MeterWindowError
-from energy.reading import EnergyReading
+from envs.errors import MeterWindowError
+from envs.meter_reading import EnergyReading
 
 __all__ = ["Meter"]
 
@@ -19,7 +19,7 @@ class Meter(ABC):
     """Measures energy over keyed windows.
 
     ``begin(key)`` opens a window and ``end(key)`` closes it and returns its
-    :class:`~energy.reading.EnergyReading`. Any number of windows may be open at once (e.g. one
+    :class:`~envs.meter_reading.EnergyReading`. Any number of windows may be open at once (e.g. one
     per episode and one per step); beginning an open key or ending an unknown key raises
     :class:`~energy.errors.MeterWindowError`. Window bookkeeping is thread-safe.
 

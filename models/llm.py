@@ -6,7 +6,7 @@ fixed number of tokens is generated greedily with the KV cache; a "batch" is tha
 requests generated together (same prompt length, so no padding).
 
 `FixedLengthGenerate`, `token_batch` and `ONE_CORE` are shared with the other catalog
-modules (`energy.catalog_ipa`, `energy.catalog_sam`). With random weights the
+modules (`models.ipa_models`, `models.sam`). With random weights the
 end-of-sequence token may come at any step, so every generation is forced to exactly
 ``new_tokens`` tokens to keep the work per request fixed.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from energy.catalog import CatalogPipeline, CatalogStage, CatalogVariant
+from models.catalog import CatalogPipeline, CatalogStage, CatalogVariant
 
 LLM_PROMPT_TOKENS = 32
 LLM_NEW_TOKENS = 8
