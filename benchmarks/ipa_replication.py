@@ -2,9 +2,12 @@
 
 Builds a profile of IPA's video pipeline (yolov5n..x detectors, resnet18..152 classifiers)
 from the fragments of IPA's CPU profiles (Xeon Gold 6126) in the shared reference data,
-runs IPA, FA2-low, FA2-high and RIM over IPA's bursty Twitter window (damped by 8) through
-`PipelineEnv`, and checks IPA's qualitative result: higher accuracy than FA2-low at about
-the same cost, and lower cost than FA2-high.
+applies IPA's own rules (`ipa_baseline.rules.preset("ipa")`: SLA rule, base allocation,
+keep-current on infeasibility, FA2-high = yolov5s + resnet101, RIM = 3 replicas, replica
+cap 100), runs IPA, FA2-low, FA2-high and RIM over IPA's four Twitter windows (damped by
+8) through `PipelineEnv`, and checks IPA's qualitative claims: higher accuracy than
+FA2-low at about the same cost, and lower cost than FA2-high. ``--deviations`` also runs
+the preset with one rule at a time at the package default (bursty window).
 
 The fragments are incomplete (IPA never published its full profiles), so rows are marked:
 ``ipa`` where mean and p99 latency come straight from a fragment, ``ipa_scaled`` where
@@ -16,7 +19,8 @@ fragments). The reference data is read at run time and never copied into the rep
 
 Reproduce (from the repository root)::
 
-    .venv/bin/python benchmarks/ipa_replication.py [--backend requests|fluid]
+    .venv/bin/python benchmarks/ipa_replication.py [--data ../shared/data]
+        [--backend fluid|requests] [--deviations]
 """
 
 from __future__ import annotations
