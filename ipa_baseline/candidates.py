@@ -73,8 +73,8 @@ class Candidate:
         latency_ms: `perf.stage_latency_ms` at the predicted rate (p99 + batch fill).
         replicas_lo: Fewest replicas the model allows when chosen.
         replicas_hi: Most replicas the model allows when chosen.
-        accuracy: The accuracy term: rank-normalised accuracy (``sum``) or the log of the
-            accuracy as a fraction (``product``).
+        accuracy: The accuracy term: rank-normalised accuracy (``sum``) or the accuracy
+            as a fraction (``product``).
         energy_fixed_j: Energy over the interval that does not scale with replicas.
         energy_per_replica_j: Energy over the interval added by each replica.
         cores_per_replica: `perf.stage_cores` of one replica.
@@ -104,10 +104,11 @@ def min_replicas(stage: Stage, choice: StageDecision, rate_rps: float) -> int:
 
 
 def accuracy_terms(stage: Stage, mode: AccuracyMode) -> tuple[float, ...]:
-    """Per-variant accuracy term: IPA's rank (``sum``) or log(accuracy / 100) (``product``).
+    """Per-variant accuracy term: IPA's rank (``sum``) or the accuracy as a fraction,
+    accuracy / 100 (``product``: the ILP multiplies these across stages exactly).
 
-    Maximising the sum of logs has the same argmax as maximising the product of
-    accuracies (log is increasing), and it is linear in the variant indicators.
+    Raises:
+        ConfigError: An unknown mode, or ``product`` with a non-positive accuracy.
     """
     if mode == "sum":
         return stage.accuracy_ranks
@@ -117,7 +118,7 @@ def accuracy_terms(stage: Stage, mode: AccuracyMode) -> tuple[float, ...]:
             raise ConfigError(
                 f"accuracy mode 'product' needs positive accuracies; stage {stage.name!r} "
                 f"has {bad} (a negated error rate?); use mode='sum'")
-        return tuple(math.log(v.accuracy / 100.0) for v in stage.variants)
+        return tuple(v.accuracy / 100.0 for v in stage.variants)
     raise ConfigError(f"accuracy mode must be 'sum' or 'product', got {mode!r}")
 
 
@@ -148,7 +149,7 @@ def stage_candidates(
                 elif replica_mode == "minimal":
                     lo, hi = need, (need if need <= max_replicas else max_replicas)
                 else:
-                    lo, hi = (1 if need <= max_replicas else need), max_replicas
+                    lo, hi = need, max_replicas  # valid cut: the chosen r must reach the rate
                 e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s,
                                                   timeout_ms)
                 e2 = perf.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),

@@ -11,8 +11,12 @@ Variables, per stage ``s`` and candidate ``k = (variant, batch, cores)`` of that
 
 Objective (maximised)::
 
-    alpha * sum_k acc_k x_k - beta * sum_k cores_k r_k - gamma * sum_k batch_k x_k
+    alpha * A(x) - beta * sum_k cores_k r_k - gamma * sum_k batch_k x_k
     - delta * sum_k (energy_fixed_k x_k + energy_per_replica_k r_k)
+
+``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
+over stages of the chosen variants' accuracies (as fractions), linearised exactly
+(`ipa_baseline.product`).
 
 ``tp``, ``lat``, ``cores`` and the energy terms come from `envs.perf` for each candidate.
 ``replica_mode="free"`` is the faithful model (``lo = 1``, ``hi = max_replicas``);
@@ -45,10 +49,8 @@ from ipa_baseline.candidates import (
     stage_candidates,
     usable,
 )
-
-_INF = highspy.kHighsInf
-_OPTIONS = {"output_flag": False, "mip_rel_gap": 0.0, "mip_abs_gap": 1e-9,
-            "threads": 1, "presolve": "on"}
+from ipa_baseline.lp_builder import INF, LpBuilder
+from ipa_baseline.product import ProductForm, add_product_objective
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class IlpResult:
     Attributes:
         decision: One `StageDecision` per stage.
         objective: The model's objective value (in ``product`` mode its accuracy term is the
-            sum of log accuracies).
+            product of the stages' accuracies as fractions).
         predicted_latency_ms: The latency constraint's row value: sum over stages of p99
             batch latency plus batch-fill delay.
         predicted_cores: Allocated cores.
@@ -79,6 +81,7 @@ def solve_ipa(
     beta: float = 1.0, gamma: float = 1e-6, delta: float = 0.0, max_replicas: int = 8,
     interval_s: float = 10.0, timeout_ms: float = math.inf, cores: CoresMode = "base",
     replica_mode: ReplicasMode = "minimal", restriction: Restriction | None = None,
+    product_form: ProductForm = "auto",
 ) -> IlpResult:
     """Solve IPA's ILP (plus an optional energy term) for one predicted rate.
 
@@ -86,7 +89,7 @@ def solve_ipa(
         pipeline: The profiled pipeline.
         rate_rps: Predicted arrival rate (the same at every stage, as in IPA).
         mode: ``sum`` of rank-normalised accuracies or ``product`` of raw accuracies
-            (linearised as the sum of their logs: same argmax).
+            (as fractions; linearised exactly, see `ipa_baseline.product`).
         alpha: Weight of accuracy (IPA's video configuration: 2).
         beta: Weight of allocated cores (IPA: 1).
         gamma: Weight of the sum of batch sizes (IPA: 1e-6).
@@ -98,6 +101,8 @@ def solve_ipa(
             profiled core count is a candidate.
         replica_mode: ``minimal`` or ``free`` (see the module docstring).
         restriction: Fixed variants (FA2) or replicas (RIM).
+        product_form: How ``product`` mode is linearised: ``auto``, ``combinations``
+            (IPA's, one binary per variant combination) or ``chain``.
 
     Returns:
         The optimal decision and the model's predictions for it.
@@ -120,7 +125,12 @@ def solve_ipa(
     cands = [c for stage_cands in all_cands for c in stage_cands
              if usable(c) and c.latency_ms <= pipeline.sla_ms]
     weights = (alpha, beta, gamma, delta)
-    highs, latency_row = _model(cands, len(pipeline.stages), rate_rps, pipeline.sla_ms, weights)
+    lp, latency_row = _model(cands, len(pipeline.stages), rate_rps, pipeline.sla_ms, weights,
+                             linear_accuracy=mode == "sum")
+    if mode == "product" and alpha > 0:
+        add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
+                              len(pipeline.stages), alpha, product_form)
+    highs = lp.highs()
     highs.run()
     status = highs.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
@@ -128,7 +138,7 @@ def solve_ipa(
             f"HiGHS returned {highs.modelStatusToString(status)} at {rate_rps:.1f} rps although "
             "every stage has a feasible candidate; this is a bug, please report it", "solver")
     solution = highs.getSolution()
-    cols = np.asarray(solution.col_value)
+    cols = np.asarray(solution.col_value)[: 2 * len(cands)]
     x, r = cols[0::2], np.rint(cols[1::2])
     chosen = [k for k in range(len(cands)) if x[k] > 0.5]
     decision = Decision(tuple(cands[k].choice(int(r[k])) for k in
@@ -168,62 +178,27 @@ def _check_args(pipeline: Pipeline, rate_rps: float, max_replicas: int, interval
 
 
 def _model(cands: Sequence[Candidate], n_stages: int, rate_rps: float, sla_ms: float,
-           weights: tuple[float, float, float, float]) -> tuple[highspy.Highs, int]:
-    """The HiGHS model over ``cands``; columns are (x_k, r_k) pairs. Returns the latency row."""
+           weights: tuple[float, float, float, float], linear_accuracy: bool,
+           ) -> tuple[LpBuilder, int]:
+    """The model over ``cands``: columns ``2k`` (x_k) and ``2k + 1`` (r_k), then any the
+    product term adds. The accuracy enters here only in ``sum`` mode (``product`` mode
+    adds it afterwards). Returns the builder and the latency row."""
     alpha, beta, gamma, delta = weights
-    n = len(cands)
-    cost = np.empty(2 * n)
-    upper = np.empty(2 * n)
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    lower_b: list[float] = []
-    upper_b: list[float] = []
-
-    def row(entries: list[tuple[int, float]], lo: float, hi: float) -> int:
-        index = len(lower_b)
-        for col, val in entries:
-            rows.append(index)
-            cols.append(col)
-            vals.append(val)
-        lower_b.append(lo)
-        upper_b.append(hi)
-        return index
-
+    lp = LpBuilder()
     by_stage: list[list[int]] = [[] for _ in range(n_stages)]
     for k, c in enumerate(cands):
         by_stage[c.stage].append(k)
-        cost[2 * k] = alpha * c.accuracy - gamma * c.batch - delta * c.energy_fixed_j
-        cost[2 * k + 1] = -(beta * c.cores_per_replica + delta * c.energy_per_replica_j)
-        upper[2 * k], upper[2 * k + 1] = 1.0, float(c.replicas_hi)
+        acc = alpha * c.accuracy if linear_accuracy else 0.0
+        x = lp.col(acc - gamma * c.batch - delta * c.energy_fixed_j, 0.0, 1.0, True)
+        r = lp.col(-(beta * c.cores_per_replica + delta * c.energy_per_replica_j), 0.0,
+                   float(c.replicas_hi), True)
         if c.replicas_lo == c.replicas_hi:
-            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_hi))], 0.0, 0.0)
+            lp.row([(r, 1.0), (x, -float(c.replicas_hi))], 0.0, 0.0)
         else:
-            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_lo))], 0.0, _INF)
-            row([(2 * k + 1, 1.0), (2 * k, -float(c.replicas_hi))], -_INF, 0.0)
+            lp.row([(r, 1.0), (x, -float(c.replicas_lo))], 0.0, INF)
+            lp.row([(r, 1.0), (x, -float(c.replicas_hi))], -INF, 0.0)
     for ks in by_stage:
-        row([(2 * k, 1.0) for k in ks], 1.0, 1.0)
-        row([(2 * k + 1, cands[k].replica_rps) for k in ks], rate_rps, _INF)
-    latency_row = row([(2 * k, c.latency_ms) for k, c in enumerate(cands)], -_INF, sla_ms)
-
-    lp = highspy.HighsLp()
-    lp.num_col_ = 2 * n
-    lp.num_row_ = len(lower_b)
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.zeros(2 * n)
-    lp.col_upper_ = upper
-    lp.row_lower_ = np.asarray(lower_b)
-    lp.row_upper_ = np.asarray(upper_b)
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * (2 * n)
-    col_arr = np.asarray(cols)
-    order = np.lexsort((np.asarray(rows), col_arr))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.searchsorted(col_arr[order], np.arange(2 * n + 1))
-    lp.a_matrix_.index_ = np.asarray(rows)[order]
-    lp.a_matrix_.value_ = np.asarray(vals)[order]
-    highs = highspy.Highs()
-    for key, value in _OPTIONS.items():
-        highs.setOptionValue(key, value)
-    highs.passModel(lp)
-    return highs, latency_row
+        lp.row([(2 * k, 1.0) for k in ks], 1.0, 1.0)
+        lp.row([(2 * k + 1, cands[k].replica_rps) for k in ks], rate_rps, INF)
+    latency_row = lp.row([(2 * k, c.latency_ms) for k, c in enumerate(cands)], -INF, sla_ms)
+    return lp, latency_row

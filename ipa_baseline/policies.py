@@ -10,7 +10,9 @@ baselines restrict it (`Restriction`) instead of copying it:
 
 When the ILP is infeasible the policy applies the documented fallback (`fallback_decision`:
 per stage the allowed (variant, batch) with the highest replica throughput, at the most
-replicas allowed) and counts it in ``policy.fallbacks``.
+replicas allowed) and counts it in ``policy.fallbacks``; with IPA's rule
+(``IpaRules(on_infeasible="keep")``) it keeps the current configuration and counts it in
+``policy.kept``. ``rules`` (`ipa_baseline.rules.IpaRules`) switches on IPA's own rules.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from envs.pipeline_env import PipelineEnv
 from envs.spec import Decision, Pipeline, StageDecision
 from ipa_baseline.candidates import AccuracyMode, InfeasibleError, Restriction, min_replicas
 from ipa_baseline.ilp import IlpResult, solve_ipa
+from ipa_baseline.rules import (
+    IPA_RIM_REPLICAS,
+    IpaRules,
+    check_env_matches,
+    fa2_high_variants,
+    with_margins,
+)
 
 Forecast = Literal["predictor", "oracle", "reactive"]
 FORECASTS: tuple[str, ...] = ("predictor", "oracle", "reactive")
@@ -58,6 +67,8 @@ class IPAPolicy:
 
     Attributes:
         fallbacks: How many decisions fell back because the ILP was infeasible.
+        kept: How many infeasible decisions kept the current configuration (IPA's rule).
+        plan_pipeline: What the ILP plans with (the env's pipeline, with IPA's margins).
         decision_times_ms: Wall time of every decision (forecast, solve, fallback).
         last_result: The last `IlpResult` (None after a fallback).
         last_error: The last `InfeasibleError`, if any.
@@ -66,7 +77,7 @@ class IPAPolicy:
     def __init__(
         self, env: gym.Env, mode: AccuracyMode = "sum", alpha: float = 2.0, beta: float = 1.0,
         gamma: float = 1e-6, delta: float = 0.0, forecast: Forecast = "predictor", *,
-        use_batch_timeout: bool = False,
+        use_batch_timeout: bool = False, rules: IpaRules | None = None,
     ) -> None:
         """Create the policy.
 
@@ -82,6 +93,11 @@ class IPAPolicy:
                 (the maximum of the last interval's rates).
             use_batch_timeout: Cap the batch-fill delay at the env's batch timeout (IPA's
                 paper has no cap).
+            rules: IPA's rules (`ipa_baseline.rules`); None: the package defaults.
+
+        Raises:
+            ConfigError: Not a PipelineEnv, an unknown forecast, or an env whose SLA, base
+                cores or replica cap differ from what ``rules`` prescribe.
         """
         unwrapped = env.unwrapped
         if not isinstance(unwrapped, PipelineEnv):
@@ -93,7 +109,16 @@ class IPAPolicy:
         self.weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
         self.forecast = forecast
         self.timeout_ms = unwrapped.settings.batch_timeout_ms if use_batch_timeout else math.inf
+        self.rules = rules or IpaRules()
+        if self.rules.max_replicas is not None and (
+                unwrapped.config.max_replicas != self.rules.max_replicas):
+            raise ConfigError(f"the rules cap replicas at {self.rules.max_replicas} but the env "
+                              f"has max_replicas={unwrapped.config.max_replicas}; build the env "
+                              f"with max_replicas={self.rules.max_replicas}")
+        check_env_matches(unwrapped.pipeline, self.rules)
+        self.plan_pipeline = with_margins(unwrapped.pipeline, self.rules)
         self.fallbacks = 0
+        self.kept = 0
         self.decision_times_ms: list[float] = []
         self.last_result: IlpResult | None = None
         self.last_error: InfeasibleError | None = None
@@ -120,15 +145,19 @@ class IPAPolicy:
         env = self.env
         try:
             self.last_result = solve_ipa(
-                env.pipeline, self.forecast_rps(obs), mode=self.mode, **self.weights,
+                self.plan_pipeline, self.forecast_rps(obs), mode=self.mode, **self.weights,
                 max_replicas=env.config.max_replicas, interval_s=env.config.interval_s,
                 timeout_ms=self.timeout_ms, restriction=self.restriction)
             decision = self.last_result.decision
         except InfeasibleError as err:
-            self.fallbacks += 1
             self.last_result, self.last_error = None, err
-            decision = fallback_decision(env.pipeline, env.config.max_replicas,
-                                         self.restriction)
+            if self.rules.on_infeasible == "keep" and env.decision is not None:
+                self.kept += 1
+                decision = env.decision
+            else:
+                self.fallbacks += 1
+                decision = fallback_decision(env.pipeline, env.config.max_replicas,
+                                             self.restriction)
         self.decision_times_ms.append((time.perf_counter() - start) * 1e3)
         return decision
 
@@ -144,8 +173,9 @@ class IPAPolicy:
 
 
 class FA2Policy(IPAPolicy):
-    """FA2: the variant is fixed per stage (lowest or highest accuracy); batch and replicas
-    adapt through the same ILP restricted to that variant."""
+    """FA2: the variant is fixed per stage (lowest accuracy, or for ``high`` the most
+    accurate, or IPA's configured variants with ``IpaRules(fa2_high="ipa")``); batch and
+    replicas adapt through the same ILP restricted to that variant."""
 
     def __init__(self, env: gym.Env, level: Literal["low", "high"] = "low",
                  **kwargs: Any) -> None:
@@ -154,10 +184,12 @@ class FA2Policy(IPAPolicy):
             raise ConfigError(f"FA2 level must be 'low' or 'high', got {level!r}")
         super().__init__(env, **kwargs)
         self.level = level
-        pick = min if level == "low" else max
-        self._variants = tuple(
-            (pick(range(len(s.variants)), key=lambda i, s=s: s.variants[i].accuracy),)
-            for s in self.env.pipeline.stages)
+        if level == "low":
+            picks = tuple(min(range(len(s.variants)), key=lambda i, s=s: s.variants[i].accuracy)
+                          for s in self.env.pipeline.stages)
+        else:
+            picks = fa2_high_variants(self.env.pipeline, self.rules)
+        self._variants = tuple((v,) for v in picks)
 
     @property
     def restriction(self) -> Restriction:
@@ -174,15 +206,18 @@ class RIMPolicy(IPAPolicy):
 
         Args:
             env: The env.
-            replicas: Fixed replicas, one count or one per stage. Default: per stage, the
-                fewest replicas with which the lowest-accuracy variant serves the trace's
-                peak rate at the smallest batch size (capped at ``max_replicas``).
+            replicas: Fixed replicas, one count or one per stage. Default: 3 per stage with
+                ``IpaRules(rim_replicas="ipa")`` (IPA's); otherwise per stage, the fewest
+                replicas with which the lowest-accuracy variant serves the trace's peak
+                rate at the smallest batch size (capped at ``max_replicas``).
             **kwargs: `IPAPolicy`'s arguments.
         """
         super().__init__(env, **kwargs)
         n = len(self.env.pipeline.stages)
         cap = self.env.config.max_replicas
-        if replicas is None:
+        if replicas is None and self.rules.rim_replicas == "ipa":
+            fixed = (IPA_RIM_REPLICAS,) * n
+        elif replicas is None:
             fixed = default_rim_replicas(self.env.pipeline, float(self.env.trace.max()), cap)
         elif isinstance(replicas, int):
             fixed = (replicas,) * n

@@ -53,8 +53,7 @@ def objective(pipeline: Pipeline, decision: Decision, rate: float, mode: str, al
               beta: float, gamma: float, delta: float, timeout_ms: float = math.inf) -> float:
     """IPA's objective of a full decision, from envs.perf only."""
     acc = perf.decision_accuracy(pipeline, decision, mode)
-    acc_term = math.log(acc) if mode == "product" else acc
-    return (alpha * acc_term - beta * perf.decision_cores(decision)
+    return (alpha * acc - beta * perf.decision_cores(decision)
             - gamma * sum(c.batch for c in decision.stages)
             - delta * perf.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S,
                                              timeout_ms))

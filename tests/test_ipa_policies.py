@@ -7,16 +7,21 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+import yaml
 
 import envs  # noqa: F401  (registers ipa/Pipeline-v0)
 from envs import perf
+from envs.errors import ConfigError, ProfileError
+from envs.profiles import load_pipeline
 from ipa_baseline import (
     FA2Policy,
     InfeasibleError,
     IPAPolicy,
     RIMPolicy,
     fallback_decision,
+    rules,
 )
+from tests.conftest import tiny_profile_doc
 
 
 def make_env(profile: Path, workload: str = "steady_low", backend: str = "fluid",
@@ -134,3 +139,99 @@ def test_infeasible_decision_falls_back(tiny_profile_path: Path) -> None:
                    for v in stage.variants for b in pipeline.batch_sizes)
         variant = stage.variants[choice.variant]
         assert perf.replica_throughput_rps(variant, choice.batch, choice.cores) == best
+
+
+# --- IPA's own rules (ipa_baseline.rules) ---------------------------------------------
+
+def test_ipa_sla_rule_by_hand(tiny_pipeline) -> None:
+    # Batch-1 p99 at 2 cores = 1.2 x base / 1.6: first 15, 30, 60 ms; second 7.5, 37.5 ms.
+    # Stage SLA = 5 x mean(5 x p99): 25 x 35 = 875 ms and 25 x 22.5 = 562.5 ms.
+    assert rules.ipa_stage_sla_ms(tiny_pipeline.stages[0], 5.0) == pytest.approx(875.0)
+    assert rules.ipa_sla_ms(tiny_pipeline, 5.0) == pytest.approx(875.0 + 562.5)
+    assert rules.ipa_sla_ms(tiny_pipeline, 1.0) == pytest.approx((875.0 + 562.5) / 5)
+
+
+def test_ipa_base_allocation_by_hand(tiny_pipeline) -> None:
+    # Threshold 15 rps: 'large' (80 ms base) at 1 core serves 1/0.080 = 12.5 rps at batch 1
+    # (fails), 2/0.128 = 15.6 and 4/0.224 = 17.9 at batches 2, 4 (2 batches); at 2 cores all
+    # 3 batches pass, so the walk moves up to 2 cores. 'small', 'medium' sustain 3 at 1 core.
+    assert rules.ipa_base_cores(tiny_pipeline, 15.0, 5.0) == ((1, 1, 2), (1, 1))
+    # Threshold 30 rps: 'large' serves at most 4/0.140 = 28.6 rps at 2 cores: no allocation.
+    with pytest.raises(ProfileError, match=r"no core count of large .* serves 30 rps"):
+        rules.ipa_base_cores(tiny_pipeline, 30.0, 5.0)
+
+
+def test_ipa_base_allocation_needs_multi_core_rows(tmp_path: Path) -> None:
+    doc = tiny_profile_doc()
+    for stage in doc["stages"]:
+        for variant in stage["variants"]:
+            variant["rows"] = [r for r in variant["rows"] if r[1] == 1]
+    path = tmp_path / "one_core.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ProfileError, match=r"stage 'first' is profiled at cores=\[1\] only; "
+                       r"missing multi-core rows"):
+        rules.ipa_base_cores(load_pipeline(path), 4.0, 5.0)
+    doc = tiny_profile_doc()
+    doc["stages"][0]["variants"][2]["rows"] = [
+        r for r in doc["stages"][0]["variants"][2]["rows"] if r[1] == 1]
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ProfileError, match=r"missing rows: large at 2 cores"):
+        rules.ipa_base_cores(load_pipeline(path), 4.0, 5.0)
+
+
+def test_margins_change_only_the_plan(tiny_pipeline) -> None:
+    r = rules.IpaRules(latency_margin_pct=100.0, throughput_margin_pct=-50.0)
+    planned = rules.with_margins(tiny_pipeline, r)
+    v, w = tiny_pipeline.stages[0].variants[1], planned.stages[0].variants[1]
+    assert perf.replica_throughput_rps(w, 4, 1) == pytest.approx(
+        0.5 * perf.replica_throughput_rps(v, 4, 1))
+    assert perf.batch_latency_p99_ms(w, 4, 1) == pytest.approx(
+        2.0 * perf.batch_latency_p99_ms(v, 4, 1))
+    assert rules.with_margins(tiny_pipeline, rules.IpaRules()) is tiny_pipeline
+
+
+def test_ipa_preset_and_env_checks(tiny_profile_path: Path, tmp_path: Path) -> None:
+    ipa = rules.preset("ipa", "audio_qa")
+    assert (ipa.latency_margin_pct, ipa.throughput_margin_pct, ipa.max_replicas) == (
+        100.0, -50.0, 100)
+    with pytest.raises(ConfigError, match="no configuration for pipeline family"):
+        rules.preset("ipa", "vision")
+    r = rules.IpaRules(sla_rule="ipa", base_allocation="ipa", threshold_rps=15.0)
+    with pytest.raises(ConfigError, match=r"IPA's SLA rule gives 1438 ms"):
+        IPAPolicy(make_env(tiny_profile_path), rules=r)
+    path = rules.write_ipa_profile(tiny_profile_path, tmp_path / "ipa.yaml", r)
+    env = make_env(path, "bursty")
+    policy = IPAPolicy(env, rules=r)
+    assert env.unwrapped.pipeline.sla_ms == pytest.approx(1437.5)
+    assert [v.base_cores for v in env.unwrapped.pipeline.stages[0].variants] == [1, 1, 2]
+    assert run_episode(env, policy)["steps"] == 120
+    with pytest.raises(ConfigError, match="max_replicas=100"):
+        IPAPolicy(make_env(tiny_profile_path), rules=rules.IpaRules(max_replicas=100))
+
+
+def test_keep_current_configuration_when_infeasible(tiny_profile_path: Path) -> None:
+    env = make_env(tiny_profile_path, sla_ms=40.0, max_replicas=1)
+    policy = IPAPolicy(env, rules=rules.IpaRules(on_infeasible="keep"))
+    obs, _ = env.reset(seed=0)
+    obs = obs.copy()
+    obs[env.unwrapped.layout.history_intervals + 1] = 60.0 / env.unwrapped.layout.rate_scale
+    action, _ = policy.predict(obs)
+    assert env.unwrapped.decode(action) == env.unwrapped.decision
+    assert env.unwrapped.decision != fallback_decision(env.unwrapped.pipeline, 1)
+    assert (policy.kept, policy.fallbacks) == (1, 0)
+
+
+def test_ipa_fa2_high_and_rim(tiny_profile_path: Path, tmp_path: Path) -> None:
+    doc = tiny_profile_doc()
+    doc["stages"][0]["variants"][1]["name"] = "yolov5s"
+    doc["stages"][1]["variants"][0]["name"] = "resnet101"
+    path = tmp_path / "named.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    env = make_env(path, "bursty")
+    fa2 = FA2Policy(env, "high", rules=rules.IpaRules(fa2_high="ipa"))
+    out = run_episode(env, fa2)
+    assert {tuple(c.variant for c in d.stages) for d in out["decisions"]} == {(1, 0)}
+    with pytest.raises(ProfileError, match="no variant 'yolov5s'"):
+        FA2Policy(make_env(tiny_profile_path), "high", rules=rules.IpaRules(fa2_high="ipa"))
+    rim = RIMPolicy(make_env(tiny_profile_path), rules=rules.IpaRules(rim_replicas="ipa"))
+    assert rim.replicas == (3, 3)

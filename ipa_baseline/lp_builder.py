@@ -1,0 +1,74 @@
+"""A small sparse builder for HiGHS mixed-integer programs (columns, rows, one pass to a
+`highspy.HighsLp`). No model logic lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import highspy
+import numpy as np
+
+INF = highspy.kHighsInf
+_OPTIONS = {"output_flag": False, "mip_rel_gap": 0.0, "mip_abs_gap": 1e-9,
+            "threads": 1, "presolve": "on"}
+
+
+class LpBuilder:
+    """Columns and rows of a maximisation problem, built incrementally."""
+
+    def __init__(self) -> None:
+        self.cost: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.integer: list[bool] = []
+        self._rows: list[int] = []
+        self._cols: list[int] = []
+        self._vals: list[float] = []
+        self.row_lower: list[float] = []
+        self.row_upper: list[float] = []
+
+    def col(self, cost: float, lower: float, upper: float, integer: bool) -> int:
+        """Add a column; returns its index."""
+        self.cost.append(cost)
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.integer.append(integer)
+        return len(self.cost) - 1
+
+    def row(self, entries: Iterable[tuple[int, float]], lower: float, upper: float) -> int:
+        """Add a row ``lower <= sum(val * col) <= upper``; returns its index."""
+        index = len(self.row_lower)
+        for col, val in entries:
+            self._rows.append(index)
+            self._cols.append(col)
+            self._vals.append(val)
+        self.row_lower.append(lower)
+        self.row_upper.append(upper)
+        return index
+
+    def highs(self) -> highspy.Highs:
+        """A `highspy.Highs` holding the model (maximise), with exact-gap options."""
+        n = len(self.cost)
+        lp = highspy.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = len(self.row_lower)
+        lp.col_cost_ = np.asarray(self.cost, dtype=float)
+        lp.col_lower_ = np.asarray(self.lower, dtype=float)
+        lp.col_upper_ = np.asarray(self.upper, dtype=float)
+        lp.row_lower_ = np.asarray(self.row_lower, dtype=float)
+        lp.row_upper_ = np.asarray(self.row_upper, dtype=float)
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in self.integer]
+        cols = np.asarray(self._cols, dtype=np.int64)
+        rows = np.asarray(self._rows, dtype=np.int64)
+        order = np.lexsort((rows, cols))
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.searchsorted(cols[order], np.arange(n + 1))
+        lp.a_matrix_.index_ = rows[order]
+        lp.a_matrix_.value_ = np.asarray(self._vals, dtype=float)[order]
+        highs = highspy.Highs()
+        for key, value in _OPTIONS.items():
+            highs.setOptionValue(key, value)
+        highs.passModel(lp)
+        return highs

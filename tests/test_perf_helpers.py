@@ -1,0 +1,93 @@
+"""The shared performance helpers the ILP builds on, against numbers computed by hand.
+
+A variant ``a`` with batch-4 rows of mean 80 ms and p99 96 ms, and batch-1 rows of mean
+25 ms and p99 30 ms, at 2 cores; a variant ``b`` with batch-1 mean 10 ms, p99 12 ms and
+batch-4 mean 32 ms, p99 40 ms at 1 core.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from envs import perf
+from envs.spec import (
+    Decision,
+    Hardware,
+    ModelVariant,
+    Pipeline,
+    Profile,
+    ProfileRow,
+    Source,
+    Stage,
+    StageDecision,
+)
+
+SOURCES = {"hand": Source("hand", "cited", "hand-written test numbers")}
+
+
+def variant(name: str, accuracy: float, cores: int,
+            rows: dict[int, tuple[float, float]]) -> ModelVariant:
+    profile = Profile(tuple(ProfileRow(b, cores, mean, p99, 0.1 * b, "hand", "hand")
+                            for b, (mean, p99) in rows.items()), SOURCES)
+    return ModelVariant(name, accuracy, "top-1 (%)", "hand", cores, profile)
+
+
+A = variant("a", 70.0, 2, {1: (25.0, 30.0), 4: (80.0, 96.0)})
+B = variant("b", 50.0, 1, {1: (10.0, 12.0), 4: (32.0, 40.0)})
+C = variant("c", 90.0, 1, {1: (40.0, 44.0), 4: (100.0, 120.0)})
+
+
+def pipeline() -> Pipeline:
+    return Pipeline("hand", (Stage("one", (A, B, C)), Stage("two", (B,))), 1000.0, (1, 4),
+                    Hardware("test", 1.0, "hand"), SOURCES)
+
+
+def test_batch_fill_delay() -> None:
+    assert perf.batch_fill_delay_ms(4, 20.0) == pytest.approx(150.0)  # 3 requests / 20 rps
+    assert perf.batch_fill_delay_ms(8, 35.0) == pytest.approx(200.0)  # 7 / 35 rps
+    assert perf.batch_fill_delay_ms(1, 20.0) == 0.0
+    assert perf.batch_fill_delay_ms(4, 20.0, timeout_ms=100.0) == 100.0
+    assert perf.batch_fill_delay_ms(4, 0.0, timeout_ms=50.0) == 50.0
+    assert math.isinf(perf.batch_fill_delay_ms(4, 0.0))
+
+
+def test_throughput_uses_the_mean_latency() -> None:
+    assert perf.replica_throughput_rps(A, 4, 2) == pytest.approx(50.0)  # 4 / 0.080 s
+    assert perf.replica_throughput_rps(A, 1, 2) == pytest.approx(40.0)  # 1 / 0.025 s
+    assert perf.replica_throughput_rps(B, 4, 1) == pytest.approx(125.0)  # 4 / 0.032 s
+    assert perf.stage_throughput_rps(A, 4, 2, 3) == pytest.approx(150.0)
+
+
+def test_replicas_for_rate() -> None:
+    assert perf.replicas_for_rate(A, 4, 2, 120.0) == 3  # 50 rps each: 2 give 100
+    assert perf.replicas_for_rate(A, 4, 2, 100.0) == 2  # exactly 2 x 50
+    assert perf.replicas_for_rate(A, 4, 2, 0.0) == 1
+    assert perf.replicas_for_rate(B, 1, 1, 250.0) == 3  # 100 rps each
+
+
+def test_stage_latency_is_p99_plus_fill() -> None:
+    assert perf.stage_latency_ms(A, 4, 2, 20.0) == pytest.approx(96.0 + 150.0)
+    assert perf.stage_latency_ms(A, 1, 2, 20.0) == pytest.approx(30.0)
+    assert perf.stage_latency_ms(B, 4, 1, 60.0) == pytest.approx(40.0 + 50.0)
+    assert perf.stage_latency_ms(A, 4, 2, 20.0, timeout_ms=10.0) == pytest.approx(106.0)
+
+
+def test_e2e_latency_sums_the_stages() -> None:
+    p = pipeline()
+    d = Decision((StageDecision(0, 4, 2, 2), StageDecision(0, 4, 1, 1)))
+    # (96 ms + 3 requests / 30 rps) + (40 ms + 3 / 30 rps) = 196 + 140 = 336 ms
+    assert perf.e2e_latency_ms(p, d, 30.0) == pytest.approx(96.0 + 100.0 + 40.0 + 100.0)
+    assert perf.decision_cores(d) == 5  # 2 x 2 + 1 x 1
+    assert perf.decision_throughput_rps(p, d) == pytest.approx(100.0)  # min(2 x 50, 125)
+
+
+def test_accuracy_ranks_and_product() -> None:
+    p = pipeline()
+    # accuracies 70, 50, 90: ranks 1, 0, 2 over n - 1 = 2
+    assert p.stages[0].accuracy_ranks == (0.5, 0.0, 1.0)
+    assert p.stages[1].accuracy_ranks == (1.0,)
+    assert perf.accuracy_sum_normalised(p, [2, 0]) == pytest.approx(2.0)
+    assert perf.accuracy_product(p, [0, 0]) == pytest.approx(0.7 * 0.5)
+    assert perf.accuracy_product(p, [2, 0]) == pytest.approx(0.45)
