@@ -3,9 +3,12 @@
 The target is ipa-ext's whole-package RAPL energy (``ipa_ext_energy/energy_summary.csv``,
 perf stat power/energy-pkg) of IPA, FA2-low, FA2-high and RIM-high on IPA's four
 Twitter windows. Each run is replayed here: the same policy on the same window over a
-profile built from IPA's own CPU profile fragments (Xeon Gold 6126), request-level
-simulator. Each simulated run gives two features, its mean allocated cores and its mean
-busy cores (core-seconds of computing batches over the run), and the power model is
+profile built from IPA's own CPU profile fragments (Xeon Gold 6126,
+`ipa_baseline.fragments`) under IPA's own rules (`ipa_baseline.rules.preset("ipa")`: its
+SLA and base-allocation rules, FA2-high = its video-3 configuration, RIM = 3 replicas),
+request-level simulator. Each simulated run gives two features, its mean allocated
+cores and its mean busy cores (core-seconds of computing batches over the run), and the
+power model is
 
     P_package = node_static_w + device_idle_w x allocated cores + busy_w x busy cores
 
@@ -41,18 +44,18 @@ import yaml
 from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ipa_replication import profile_doc, read_fragments  # noqa: E402
 
 import envs  # noqa: E402,F401  (registers the env ids)
 from envs.errors import ConfigError  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
+from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
+from ipa_baseline.rules import IpaRules, preset, write_ipa_profile  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WINDOWS = ("bursty", "steady_low", "steady_high", "fluctuating")
 POLICIES = ("IPA", "FA2-low", "FA2-high", "RIM-high")
-WEIGHTS = {"alpha": 2.0, "beta": 1.0, "gamma": 1e-6}  # IPA's video weights
+WEIGHTS = {"alpha": 2.0, "beta": 1.0, "gamma": 1e-6}  # IPA's video weights (video-1.yaml)
+RULES: IpaRules = preset("ipa", "video")  # ipa-ext ran IPA's own code: its rules apply
 
 
 def measured_runs(summary: Path) -> dict[tuple[str, str], float]:
@@ -70,13 +73,15 @@ def measured_runs(summary: Path) -> dict[tuple[str, str], float]:
 
 
 def make_policy(name: str, env: gymnasium.Env) -> IPAPolicy:
+    """IPA or one of its baselines with IPA's rules (FA2-high = IPA's video-3
+    configuration, RIM = 3 fixed replicas)."""
     if name == "IPA":
-        return IPAPolicy(env, **WEIGHTS)
+        return IPAPolicy(env, rules=RULES, **WEIGHTS)
     if name == "FA2-low":
-        return FA2Policy(env, "low", **WEIGHTS)
+        return FA2Policy(env, "low", rules=RULES, **WEIGHTS)
     if name == "FA2-high":
-        return FA2Policy(env, "high", **WEIGHTS)
-    return RIMPolicy(env, **WEIGHTS)
+        return FA2Policy(env, "high", rules=RULES, **WEIGHTS)
+    return RIMPolicy(env, rules=RULES, **WEIGHTS)
 
 
 def feature_profile(doc: dict) -> dict:
@@ -94,7 +99,7 @@ def feature_profile(doc: dict) -> dict:
 def simulate(profile: Path, window: Path, policy: str, slice_s: int) -> tuple[float, float]:
     """Mean allocated cores and mean busy cores of one policy on one window."""
     env = gymnasium.make("ipa/Pipeline-v0", pipeline=str(profile), workload=str(window),
-                         backend="requests", max_replicas=16,
+                         backend="requests", max_replicas=RULES.max_replicas or 24,
                          **{"workload.window_s": slice_s})
     agent = make_policy(policy, env.unwrapped)
     obs, _ = env.reset(seed=0, options={"window_start": 0})
@@ -162,8 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     doc, _, _ = profile_doc(read_fragments(fragments), accuracies)
     features: Features = {}
     with tempfile.TemporaryDirectory() as tmp:
-        profile = Path(tmp) / "ipa_fragments_features.yaml"
-        profile.write_text(yaml.safe_dump(feature_profile(doc), sort_keys=False))
+        base = Path(tmp) / "ipa_fragments_features.yaml"
+        base.write_text(yaml.safe_dump(feature_profile(doc), sort_keys=False))
+        profile = write_ipa_profile(base, Path(tmp) / "ipa_fragments_ipa.yaml", RULES)
         for window in WINDOWS:
             trace = args.data / "twitter" / f"window_{window}_damped8.txt"
             for policy in POLICIES:

@@ -13,6 +13,13 @@ Objective (maximised)::
 
     alpha * A(x) - beta * sum_k cores_k r_k - gamma * sum_k batch_k x_k
     - delta * sum_k (energy_fixed_k x_k + energy_per_replica_k r_k)
+    - delta * node_static_w * interval_s * n
+
+with an integer ``n`` (powered nodes) and ``devices_per_node * n >= sum_k cores_k r_k``
+(``n >= fleet_nodes`` in a fixed fleet) when ``delta > 0`` and nodes have static power:
+the power model's static term (`envs.perf.powered_nodes`), so consolidation onto fewer
+nodes is worth what it saves. ``energy_fixed`` and ``energy_per_replica`` are the idle
+and dynamic terms (`envs.perf.stage_interval_energy_j`).
 
 ``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
 over stages of the chosen variants' accuracies (as fractions), linearised exactly
@@ -36,6 +43,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
+from envs import perf
 from envs.errors import ConfigError
 from envs.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
@@ -64,7 +72,8 @@ class IlpResult:
         predicted_latency_ms: The latency constraint's row value: sum over stages of p99
             batch latency plus batch-fill delay.
         predicted_cores: Allocated cores.
-        predicted_energy_j: Energy over the interval when every stage serves the rate.
+        predicted_energy_j: Energy over the interval when every stage serves the rate:
+            static (powered nodes), idle and dynamic, as `envs.perf.interval_energy_j`.
         solve_ms: Wall time of the decision (building the model and solving it).
     """
 
@@ -130,6 +139,7 @@ def solve_ipa(
     if mode == "product" and alpha > 0:
         add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
                               len(pipeline.stages), alpha, product_form)
+    nodes_col = _add_nodes(lp, cands, pipeline, delta, interval_s)
     highs = lp.highs()
     highs.run()
     status = highs.getModelStatus()
@@ -143,16 +153,37 @@ def solve_ipa(
     chosen = [k for k in range(len(cands)) if x[k] > 0.5]
     decision = Decision(tuple(cands[k].choice(int(r[k])) for k in
                               sorted(chosen, key=lambda k: cands[k].stage)))
+    devices = float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands)))
+    nodes = (round(solution.col_value[nodes_col]) if nodes_col is not None
+             else perf.powered_nodes(pipeline.hardware, devices))
     energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
                  for k, c in enumerate(cands))
+    energy += perf.static_energy_j(pipeline.hardware, nodes * interval_s)
     return IlpResult(
         decision=decision,
         objective=float(highs.getInfo().objective_function_value),
         predicted_latency_ms=float(solution.row_value[latency_row]),
-        predicted_cores=float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands))),
+        predicted_cores=devices,
         predicted_energy_j=float(energy),
         solve_ms=(time.perf_counter() - start) * 1e3,
     )
+
+
+def _add_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline, delta: float,
+               interval_s: float) -> int | None:
+    """The powered-nodes column and its capacity row (see the module docstring), or None
+    where static power cannot change the objective."""
+    hw = pipeline.hardware
+    if delta <= 0 or hw.node_static_w <= 0:
+        return None
+    most = sum(c.cores_per_replica * c.replicas_hi for c in cands)
+    lower = float(hw.fleet_nodes) if hw.fleet == "fixed" else 0.0
+    upper = max(lower, float(math.ceil(most / hw.devices_per_node)))
+    nodes = lp.col(-delta * perf.static_energy_j(hw, interval_s), lower, upper, True)
+    lp.row([(nodes, float(hw.devices_per_node))]
+           + [(2 * k + 1, -float(c.cores_per_replica)) for k, c in enumerate(cands)],
+           0.0, INF)
+    return nodes
 
 
 def _check_args(pipeline: Pipeline, rate_rps: float, max_replicas: int, interval_s: float,

@@ -133,3 +133,51 @@ def test_idle_power_scale_scales_static_and_idle(tmp_path: Path) -> None:
     half = load_pipeline(path, idle_power_scale=0.5).hardware
     assert (half.node_static_w, half.device_idle_w) == (25.0, 2.5)
     assert load_pipeline(path, fleet="fixed").hardware.fleet == "fixed"
+
+
+def two_stage_pipeline(tmp_path: Path, fleet: str) -> Pipeline:
+    """The hand pipeline with a second, identical stage: both share the nodes."""
+    path = tmp_path / f"power_{fleet}.yaml"
+    power_pipeline(tmp_path, fleet, fleet_nodes=2)
+    doc = yaml.safe_load(path.read_text())
+    doc["stages"].append({**doc["stages"][0], "name": "second"})
+    path.write_text(yaml.safe_dump(doc))
+    return load_pipeline(path)
+
+
+@pytest.mark.parametrize("fleet", ["elastic", "fixed"])
+def test_energy_aware_ilp_counts_powered_nodes(tmp_path: Path, fleet: str) -> None:
+    """The energy-aware ILP against a brute force written from the rows above (latency
+    p99 + (b - 1) / rate, throughput b / mean, dynamic per request e_b / b, static
+    50 W x nodes, nodes = ceil(devices / 2), at least 2 in the fixed fleet)."""
+    import itertools
+    import math
+
+    from ipa_baseline import solve_ipa
+
+    pipeline = two_stage_pipeline(tmp_path, fleet)
+    rows = {r[0]: r for r in ROWS}
+    alpha, beta, gamma, delta, interval = 2.0, 0.1, 1e-6, 0.01, 10.0
+    for rate in (3.0, 7.0, 12.0, 19.0, 26.0):
+        best = -math.inf
+        choices = [(v, b, n) for v in (0, 1) for b in (1, 2, 4) for n in range(1, 7)]
+        for (v1, b1, n1), (v2, b2, n2) in itertools.product(choices, choices):
+            if min(n1 * b1 * 1000 / rows[b1][2], n2 * b2 * 1000 / rows[b2][2]) < rate:
+                continue
+            latency = sum(rows[b][3] + (b - 1) * 1000 / rate for b in (b1, b2))
+            if latency > pipeline.sla_ms:
+                continue
+            devices = n1 + n2
+            nodes = max(math.ceil(devices / 2), 2 if fleet == "fixed" else 0)
+            energy = (50.0 * nodes * interval + 5.0 * devices * interval
+                      + rate * interval * (rows[b1][4] / b1 + rows[b2][4] / b2))
+            value = alpha * (v1 + v2) - beta * devices - gamma * (b1 + b2) - delta * energy
+            best = max(best, value)
+        result = solve_ipa(pipeline, rate, alpha=alpha, beta=beta, gamma=gamma, delta=delta,
+                           max_replicas=6, interval_s=interval, replica_mode="free")
+        d = result.decision
+        assert result.predicted_energy_j == pytest.approx(
+            perf.interval_energy_j(pipeline, d, rate * interval, interval))
+        got = (alpha * sum(c.variant for c in d.stages) - beta * perf.decision_cores(d)
+               - gamma * sum(c.batch for c in d.stages) - delta * result.predicted_energy_j)
+        assert got == pytest.approx(best, abs=1e-6), rate
