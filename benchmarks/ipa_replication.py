@@ -35,6 +35,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers ipa/Pipeline-v0)
+from envs.cli import command_line, positive_int  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -158,10 +159,11 @@ def run(env: gymnasium.Env, policy: IPAPolicy) -> dict[str, float]:
             "decision_ms": float(np.median(policy.decision_times_ms))}
 
 
+@command_line("python benchmarks/ipa_replication.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="requests", choices=("requests", "fluid"))
-    parser.add_argument("--max-replicas", type=int, default=16)
+    parser.add_argument("--max-replicas", type=positive_int, default=16)
     args = parser.parse_args()
     fragments = DATA / "ipa" / "profile_fragments"
     trace = DATA / "twitter" / "window_bursty_damped8.txt"
@@ -209,4 +211,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -85,7 +85,8 @@ def test_bad_config_fails_before_training(profile: Path, tmp_path: Path, capsys,
     code = train.main(overrides(profile, tmp_path, "bad", *extra))
     assert code == train.EXIT_CONFIG
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and needle in err
+    assert err.startswith("train.py: error: ") and needle in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
 
 
