@@ -40,8 +40,10 @@ class SimSettings:
         return SimSettings(
             interval_s=interval_s,
             cold_start_s=cold_start_s,
-            drop_limit_s=drop_limit_s or 2.0 * pipeline.sla_ms / 1e3,
-            batch_timeout_ms=batch_timeout_ms or pipeline.sla_ms / (2 * len(pipeline.stages)),
+            drop_limit_s=(2.0 * pipeline.sla_ms / 1e3 if drop_limit_s is None
+                          else drop_limit_s),
+            batch_timeout_ms=(pipeline.sla_ms / (2 * len(pipeline.stages))
+                              if batch_timeout_ms is None else batch_timeout_ms),
         )
 
 

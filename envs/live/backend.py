@@ -86,7 +86,7 @@ class LiveBackend:
             raise ConfigError(f"load_scale must be > 0, got {load_scale}")
         self.pipeline = pipeline
         self.settings = settings or SimSettings()
-        self.catalog = catalog or pipeline.name
+        self.catalog = pipeline.name if catalog is None else catalog
         _check_catalog(pipeline, self.catalog)
         self.meter = meter
         self.load_scale = load_scale
