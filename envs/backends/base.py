@@ -51,8 +51,11 @@ class SimSettings:
 class IntervalStats:
     """What a backend reports for one adaptation interval.
 
-    Counts are of the requests that completed, or were dropped, during the interval;
-    ``arrived`` counts the interval's new arrivals.
+    Counts are of the requests that completed, were dropped, or failed during the interval;
+    ``arrived`` counts the interval's new arrivals. ``errors`` are requests a backend failed
+    (a live replica that died with them, or answered 500); they count as SLA violations and
+    are never counted as drops. ``energy_j`` is NaN when the energy is unknown (never 0);
+    ``energy_method`` says how the figure was obtained (or why it is unknown).
     """
 
     seconds: float
@@ -73,6 +76,8 @@ class IntervalStats:
     stage_dropped: tuple[int, ...]
     stage_p99_ms: tuple[float, ...]
     latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
+    errors: int = 0
+    energy_method: str = ""
 
     @property
     def sla_violation_rate(self) -> float:
