@@ -232,7 +232,7 @@ class LiveBackend:
                     code = launcher.reap(r, block=False)
                     if code is None and r.name in failing:
                         launcher.stop(r, grace_s=0.5)
-                        reason = f"answered {failing[r.name]}"
+                        reason = failing[r.name]  # "answered 500 {...}"
                     elif code is not None:
                         reason = f"died (exit {code})"
                     else:
