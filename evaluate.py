@@ -21,6 +21,7 @@ from tqdm import tqdm
 from agents.eval_config import EvalConfig
 from agents.evaluation import evaluate
 from agents.report import write_report
+from envs.cli import command_line, report_error
 from envs.config import load_config, to_dict
 from envs.errors import IpaEnergyError
 
@@ -81,7 +82,9 @@ def log_to_wandb(config: EvalConfig, report_dir: Path, rows: list[dict[str, obje
     run.finish()
 
 
+@command_line("evaluate.py")
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2: a package error, one line)."""
     args = parse_args(argv)
     try:
         config = load(args)
@@ -106,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, _ = write_report(episodes, sla_ms, report_dir, header)
         log_to_wandb(config, report_dir, rows)
     except IpaEnergyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error("evaluate.py", err)
     print(f"wrote {report_dir / 'report.md'}")
     return 0
 

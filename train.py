@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from agents.train_config import check_resume_changes, load_train_config
-from envs.errors import ConfigError, IpaEnergyError
+from envs.cli import EXIT_ERROR, EXIT_INTERRUPTED, command_line
+from envs.errors import ConfigError
 
-EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130
+EXIT_CONFIG = EXIT_ERROR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,8 +45,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@command_line("train.py")
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (2: a package error, printed as one line)."""
     args = parse_args(argv)
     command = shlex.join(["python", "train.py", *(sys.argv[1:] if argv is None else argv)])
     try:
@@ -73,9 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         result = ppo.train(cfg, run_dir, command, resume=args.resume is not None,
                            prepared=prepared)
-    except IpaEnergyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
     except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)
         return EXIT_INTERRUPTED

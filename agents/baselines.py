@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from envs import perf
+from envs.errors import ActionError
 from envs.pipeline_env import PipelineEnv
 from envs.spec import Decision, StageDecision
 
@@ -64,6 +65,19 @@ class EnvPolicy:
             return tuple(len(s.variants) - 1 for s in self.pipeline.stages)
         return tuple(choice)
 
+    def batch_size(self, batch: int | None) -> int:
+        """``batch``, or the pipeline's smallest batch size when None.
+
+        Raises:
+            ActionError: ``batch`` is not one of the pipeline's batch sizes.
+        """
+        if batch is None:
+            return self.pipeline.batch_sizes[0]
+        if batch not in self.pipeline.batch_sizes:
+            raise ActionError(f"batch {batch!r} is not one of the pipeline's batch sizes "
+                              f"{list(self.pipeline.batch_sizes)}; pick one of them or None")
+        return batch
+
     def replicas_for(self, variant: int, stage: int, batch: int, rate_rps: float) -> int:
         """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas)."""
         v = self.pipeline.stages[stage].variants[variant]
@@ -84,7 +98,7 @@ class HpaPolicy(EnvPolicy):
         self.tolerance = tolerance
         self.window = max(1, int(round(stabilisation_s / self.env.config.interval_s)))
         self.fixed_variants = self.variants(variants)
-        self.batch = batch or self.pipeline.batch_sizes[0]
+        self.batch = self.batch_size(batch)
         self.reset()
 
     def reset(self) -> None:
@@ -120,7 +134,7 @@ class RayServePolicy(EnvPolicy):
         self.up_after = max(1, int(round(upscale_delay_s / interval)))
         self.down_after = max(1, int(round(downscale_delay_s / interval)))
         self.fixed_variants = self.variants(variants)
-        self.batch = batch or self.pipeline.batch_sizes[0]
+        self.batch = self.batch_size(batch)
         self.reset()
 
     def reset(self) -> None:
@@ -158,7 +172,7 @@ class StaticPolicy(EnvPolicy):
     def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: int | None = None,
                  peak_rps: float | None = None) -> None:
         super().__init__(env)
-        batch = batch or self.pipeline.batch_sizes[0]
+        batch = self.batch_size(batch)
         peak = peak_rps if peak_rps is not None else self.env.layout.rate_scale
         chosen = self.variants(variants)
         self.decision = Decision(tuple(

@@ -275,12 +275,15 @@ class TrainingCallback(BaseCallback):
         self.best_reward = state.get("best_reward", -math.inf)
         self.last_eval_step = state.get("last_eval_step", 0)
         self.last_checkpoint_step = state.get("last_checkpoint_step", 0)
+        self.rollout_start_step = 0  # num_timesteps when the current rollout began
+        self.collecting = False  # between rollout start and end (no update yet)
         self.last_eval: EvalResult | None = None
         self._rollout = _RolloutStats()
 
     # -- sb3 hooks -------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
         step = self.model.num_timesteps
+        self.rollout_start_step, self.collecting = step, True
         if step // self.eval_freq > self.last_eval_step // self.eval_freq:
             self.evaluate()
         if step // self.checkpoint_freq > self.last_checkpoint_step // self.checkpoint_freq:
@@ -294,6 +297,7 @@ class TrainingCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        self.collecting = False
         for key, value in self._rollout.metrics().items():
             self.logger.record(key, value)
 

@@ -13,8 +13,10 @@ CHECKPOINT_PREFIX = "step_"
 
 
 def read_state(folder: Path) -> dict[str, Any]:
-    """The ``state.json`` of a checkpoint folder."""
-    return json.loads((folder / "state.json").read_text())
+    """The ``state.json`` of a checkpoint folder (a clear error naming a corrupt file)."""
+    from agents.run_files import read_json
+
+    return read_json(folder / "state.json")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

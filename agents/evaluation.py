@@ -44,6 +44,7 @@ class StepRecord:
     energy_j: float
     reward: float
     decision_ms: float
+    errors: int = 0  # requests the backend failed (live replicas), apart from drops
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Episode:
             "decision_ms_median": float(np.median(times)),
             "decision_ms_p99": float(np.percentile(times, 99)),
             "dropped": float(sum(s.dropped for s in self.steps)),
+            "errors": float(sum(s.errors for s in self.steps)),
             "fallbacks": float(self.fallbacks),
             "reward": sum(s.reward for s in self.steps),
             "sla_ms": sla_ms,
@@ -149,7 +151,7 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
             sla_violations=stats.sla_violations, p99_ms=stats.p99_ms,
             accuracy_sum=stats.accuracy_sum, accuracy_product=stats.accuracy_product,
             cores=stats.cores, cost_core_s=stats.cost_core_s, energy_j=stats.energy_j,
-            reward=reward, decision_ms=decision_ms,
+            reward=reward, decision_ms=decision_ms, errors=stats.errors,
         ))
         if stats.latencies_ms is not None:
             latencies.append(stats.latencies_ms)

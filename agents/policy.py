@@ -9,13 +9,13 @@ any of them over the same validation windows and reports domain metrics, not onl
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from agents.run_files import load_algo, load_normalizer
 from envs.config import from_dict, read_yaml_file
 from envs.errors import ConfigError
 
@@ -130,11 +130,11 @@ def load_ppo_policy(run_dir: str | Path, which: Literal["final", "best", "latest
         from sb3_contrib import MaskablePPO as algo
     else:
         from stable_baselines3 import PPO as algo
-    model = algo.load(model_path, device=device)
+    fix = (f"retrain, or load another model of {run_dir} (which='best' or 'latest')")
+    model = load_algo(algo, model_path, fix, device=device)
     normalizer = None
     if norm_path.is_file():
-        with norm_path.open("rb") as f:
-            normalizer = pickle.load(f)  # noqa: S301 - our own file
+        normalizer = load_normalizer(norm_path, fix)
         normalizer.training = False
         normalizer.norm_reward = False
     return NormalizedPolicy(model, normalizer, masked=cfg.agent.masked)

@@ -48,6 +48,7 @@ from agents.callbacks import (
     read_state,
 )
 from agents.policy import EvalResult
+from agents.run_files import load_algo, load_normalizer
 from agents.train_config import TrainConfig, eval_window_starts, split_env_configs, with_run
 from envs.config import to_dict
 from envs.env_config import EnvConfig
@@ -200,6 +201,10 @@ def _write_wandb_state(run_dir: Path, run_id: str, logged_until: int) -> None:
     (run_dir / WANDB_STATE).write_text(json.dumps(state) + "\n")
 
 
+_CHECKPOINT_FIX = ("delete that checkpoint folder to resume from the one before it, or start "
+                   "a new run")
+
+
 def _make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) -> Any:
     a = cfg.agent
     if a.masked:
@@ -207,7 +212,8 @@ def _make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) 
     else:
         algo = PPO
     if resume_from is not None:
-        return algo.load(resume_from / "model.zip", env=venv, device=a.device)
+        return load_algo(algo, resume_from / "model.zip", _CHECKPOINT_FIX, env=venv,
+                         device=a.device)
     activation = torch.nn.Tanh if a.activation == "tanh" else torch.nn.ReLU
     arch = list(a.net_arch)
     return algo(
@@ -247,7 +253,7 @@ def _make_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
                         vec_env_cls=InfoSharingDummyVecEnv)
     norm = resume_from / "vecnormalize.pkl" if resume_from is not None else None
     if norm is not None and norm.is_file():
-        venv = VecNormalize.load(str(norm), venv)
+        venv = load_normalizer(norm, _CHECKPOINT_FIX, venv)
         venv.training = True
         return venv
     return VecNormalize(venv, norm_obs=cfg.agent.normalize_obs,
@@ -331,6 +337,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: Prepared,
                     reset_num_timesteps=False)
     except KeyboardInterrupt:
         interrupted = True
+        if callback.collecting:
+            # the partial rollout trained nothing: checkpoint at its start, so that --resume
+            # plays the same rollouts (and steps) as an uninterrupted run
+            model.num_timesteps = callback.rollout_start_step
         folder = callback.save_checkpoint()
         print(f"\ninterrupted at step {model.num_timesteps}; checkpoint saved to {folder}; "
               f"continue with: python train.py --resume {run_dir}", file=sys.stderr)

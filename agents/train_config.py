@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from envs.config import load_config
+from envs.config_checks import FieldError, check_range
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 
@@ -74,25 +75,21 @@ class AgentConfig:
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
     def __post_init__(self) -> None:
-        positive = ("learning_rate", "n_steps", "batch_size", "n_epochs", "clip_range",
-                    "max_grad_norm")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"agent.{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ConfigError(f"agent.gamma must be in (0, 1], got {self.gamma}")
-        if not 0.0 <= self.gae_lambda <= 1.0:
-            raise ConfigError(f"agent.gae_lambda must be in [0, 1], got {self.gae_lambda}")
-        if self.ent_coef < 0 or self.vf_coef < 0:
-            raise ConfigError("agent.ent_coef and agent.vf_coef must be >= 0")
-        if self.batch_size < 2:
-            raise ConfigError("agent.batch_size must be >= 2 (advantages are normalised per "
-                              "minibatch)")
-        if self.target_kl is not None and self.target_kl <= 0:
-            raise ConfigError("agent.target_kl must be > 0 or null")
+        for name in ("learning_rate", "clip_range", "max_grad_norm"):
+            check_range(name, getattr(self, name), low=0, low_open=True)
+        for name in ("n_steps", "n_epochs"):
+            check_range(name, getattr(self, name), low=1)
+        check_range("batch_size", self.batch_size, low=2,
+                    fix="advantages are normalised per minibatch")
+        check_range("gamma", self.gamma, low=0, low_open=True, high=1)
+        check_range("gae_lambda", self.gae_lambda, low=0, high=1)
+        check_range("ent_coef", self.ent_coef, low=0)
+        check_range("vf_coef", self.vf_coef, low=0)
+        check_range("target_kl", self.target_kl, low=0, low_open=True,
+                    fix="null never stops an update early")
         if not self.net_arch or any(n <= 0 for n in self.net_arch):
-            raise ConfigError(f"agent.net_arch must be a non-empty list of positive sizes, "
-                              f"got {list(self.net_arch)}")
+            raise FieldError("net_arch", f"must be a non-empty list of positive sizes, "
+                                         f"got {list(self.net_arch)}")
 
 
 @dataclass(frozen=True)
@@ -124,8 +121,10 @@ class EvalConfig:
     deterministic: bool = True
 
     def __post_init__(self) -> None:
-        if self.train_days < 1 or self.val_days < 1 or self.day_s < 1:
-            raise ConfigError("eval.train_days, eval.val_days and eval.day_s must be >= 1")
+        for name in ("train_days", "val_days", "day_s"):
+            check_range(name, getattr(self, name), low=1)
+        check_range("seed", self.seed, low=0, fix="NumPy seeds are non-negative")
+        check_range("start_s", self.start_s, low=0, unit="s")
 
 
 @dataclass(frozen=True)
@@ -161,11 +160,14 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "eval_freq", "n_eval_episodes",
                      "checkpoint_freq", "keep_checkpoints", "torch_threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"run.{name} must be >= 1, got {getattr(self, name)}")
-        if self.name is not None and (not self.name or "/" in self.name or
-                                      self.name in (".", "..")):
-            raise ConfigError(f"run.name {self.name!r} must be a plain folder name")
+            check_range(name, getattr(self, name), low=1)
+        check_range("seed", self.seed, low=0, fix="NumPy and torch seeds are non-negative")
+        if self.name is not None and (not self.name or "/" in self.name or "\0" in self.name
+                                      or self.name in (".", "..")):
+            raise FieldError("name", f"{self.name!r} must be a plain folder name (no '/'), or "
+                                     "null for <pipeline>-s<seed>-<time>")
+        if not self.output_dir or "\0" in self.output_dir:
+            raise FieldError("output_dir", f"{self.output_dir!r} must be a folder path")
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,10 @@ class TrackingConfig:
     entity: str | None = None
     group: str | None = None
     tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.project.strip():
+            raise FieldError("project", "must be a W&B project name, got an empty string")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.eval_config import EvalConfig  # noqa: E402
 from agents.evaluation import run_episode, window_env, window_rates, write_window  # noqa: E402
+from envs.cli import command_line  # noqa: E402
 from envs.config import load_config  # noqa: E402
 from ipa_baseline.policies import IPAPolicy  # noqa: E402
 
@@ -40,6 +41,7 @@ def play(config: EvalConfig, path: Path, seconds: int, window: str,
     return run_episode(env, policy, "ilp", window, 0).metrics(sla_ms)
 
 
+@command_line("python benchmarks/energy_frontier.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
@@ -81,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

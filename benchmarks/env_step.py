@@ -22,6 +22,7 @@ import gymnasium  # noqa: E402
 import envs  # noqa: E402, F401
 from envs import perf  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
+from envs.cli import command_line  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:
@@ -33,6 +34,7 @@ def median_time(fn, repeats: int) -> float:
     return float(np.median(samples))
 
 
+@command_line("python benchmarks/env_step.py")
 def main() -> None:
     env = gymnasium.make("ipa/Pipeline-v0", pipeline="video", workload="bursty",
                          backend="fluid").unwrapped
@@ -91,4 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

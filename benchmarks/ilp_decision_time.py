@@ -33,6 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs import perf  # noqa: E402
+from envs.cli import command_line, positive_int  # noqa: E402
 from envs.profile_doc import hardware_entry  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from envs.spec import Pipeline  # noqa: E402
@@ -110,11 +111,12 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
     return np.asarray(times)
 
 
+@command_line("python benchmarks/ilp_decision_time.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", default="video", help="shipped pipeline name or profile path")
-    parser.add_argument("--solves", type=int, default=500)
-    parser.add_argument("--max-replicas", type=int, default=8)
+    parser.add_argument("--solves", type=positive_int, default=500)
+    parser.add_argument("--max-replicas", type=positive_int, default=8)
     args = parser.parse_args()
 
     video = load_pipeline(args.video)
@@ -141,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -39,6 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers ipa/Pipeline-v0)
+from envs.cli import command_line  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
@@ -112,6 +113,7 @@ def deviations(base: Path, tmp: Path, backend: str) -> None:
               f"infeasible kept {r['kept']} fallbacks {r['fallbacks']}")
 
 
+@command_line("python benchmarks/ipa_replication.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="fluid", choices=("requests", "fluid"))
@@ -177,4 +179,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

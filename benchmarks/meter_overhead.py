@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from energy.meters.estimator import TdpEstimator  # noqa: E402
 from energy.meters.rapl import RaplMeter  # noqa: E402
+from envs.cli import command_line, positive_int  # noqa: E402
 from envs.meter import Meter  # noqa: E402
 
 
@@ -56,10 +57,12 @@ def median_window_us(meter: Meter, windows: int) -> float:
     return statistics.median(samples) * 1e6
 
 
+@command_line("python benchmarks/meter_overhead.py")
 def main() -> None:
     """Build the fake tree, time both meters, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows", type=int, default=2000, help="windows timed per meter")
+    parser.add_argument("--windows", type=positive_int, default=2000,
+                        help="windows timed per meter")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fake-powercap-") as tmp:
         root = Path(tmp)
@@ -73,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

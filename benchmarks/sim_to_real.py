@@ -37,6 +37,7 @@ from energy.profiler import profile_pipeline  # noqa: E402
 from envs.backends.base import Backend, IntervalStats, SimSettings  # noqa: E402
 from envs.backends.fluid import FluidBackend  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
+from envs.cli import command_line, positive_float, positive_int  # noqa: E402
 from envs.live.backend import LiveBackend  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from envs.spec import Decision, Pipeline, StageDecision  # noqa: E402
@@ -151,14 +152,15 @@ def report(pipeline: Pipeline, plan: list[Decision], results: dict[str, list[Int
             abs(rel(summary["requests"][3], summary["live"][3])))
 
 
+@command_line("python benchmarks/sim_to_real.py")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", choices=sorted(SUBSETS), default="video")
-    parser.add_argument("--rate", type=float, default=4.0, help="requests per second")
-    parser.add_argument("--interval-s", type=int, default=10)
-    parser.add_argument("--per-phase", type=int, default=2, help="intervals per decision")
-    parser.add_argument("--profile-budget-s", type=float, default=2.0)
+    parser.add_argument("--rate", type=positive_float, default=4.0, help="requests per second")
+    parser.add_argument("--interval-s", type=positive_int, default=10)
+    parser.add_argument("--per-phase", type=positive_int, default=2, help="intervals per decision")
+    parser.add_argument("--profile-budget-s", type=positive_float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -190,4 +192,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

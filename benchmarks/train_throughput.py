@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents import ppo  # noqa: E402
 from agents.train_config import load_train_config  # noqa: E402
+from envs.cli import command_line, positive_int  # noqa: E402
 from envs.config import to_dict  # noqa: E402
 from envs.pipeline_env import PipelineEnv  # noqa: E402
 
@@ -129,10 +130,11 @@ def time_to_ilp_reward(run_dir: Path) -> None:
         print(f"seconds_to_ilp_reward={reached / steps_per_s:.1f}")
 
 
+@command_line("python benchmarks/train_throughput.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=16_384)
-    parser.add_argument("--n-envs", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--steps", type=positive_int, default=16_384)
+    parser.add_argument("--n-envs", type=positive_int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--run", type=Path, default=DEFAULT_RUN,
                         help="train.py run folder for the time-to-ILP-reward figure")
     args = parser.parse_args()
@@ -160,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

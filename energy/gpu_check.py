@@ -32,6 +32,13 @@ from typing import Any
 import numpy as np
 
 from energy.errors import MeterUnavailableError
+from envs.cli import (
+    command_line,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 STAGE = "classifier"
 VARIANT = "resnet50"
@@ -261,6 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+@command_line("python -m energy.gpu_check")
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit status 2 when no GPU meter is available."""
     parser = argparse.ArgumentParser(
@@ -269,18 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("runs/gpu_check/gpu_resnet50.yaml"))
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--budget-s", type=float, default=3.0, help="seconds per batch size")
-    parser.add_argument("--min-reps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--idle-s", type=float, default=3.0)
-    parser.add_argument("--poll-s", type=float, default=2.0)
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--budget-s", type=positive_float, default=3.0,
+                        help="seconds per batch size")
+    parser.add_argument("--min-reps", type=positive_int, default=20)
+    parser.add_argument("--warmup", type=non_negative_int, default=5)
+    parser.add_argument("--idle-s", type=non_negative_float, default=3.0)
+    parser.add_argument("--poll-s", type=positive_float, default=2.0)
     args = parser.parse_args(argv)
-    try:
-        run(args)
-    except MeterUnavailableError as err:
-        print(f"gpu_check: MeterUnavailableError: {err}", file=sys.stderr)
-        return 2
+    run(args)  # a missing GPU or NVML is a MeterUnavailableError: one line, exit 2
     return 0
 
 

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from energy.meters import Meter, make_meter
+from envs.cli import command_line, non_negative_float, positive_float, positive_int
 from envs.errors import ConfigError
 from models.catalog import CatalogPipeline, catalog_pipeline
 from models.errors import CatalogError
@@ -321,7 +323,9 @@ def write_profile(
     out.write_text(yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
 
 
-def main(argv: list[str] | None = None) -> None:
+@command_line("python -m energy.profiler")
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (2: a package error, one line)."""
     parser = argparse.ArgumentParser(
         prog="python -m energy.profiler",
         description=__doc__,
@@ -332,25 +336,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--meter", default="tdp", help="rapl | nvml | zeus | tdp")
     parser.add_argument(
         "--tdp-w-per-core",
-        type=float,
+        type=positive_float,
         default=4.0,
         help="tdp meter: package power per core at full load",
     )
     parser.add_argument(
         "--idle-w-per-core",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="tdp meter: package power per core when idle",
     )
     parser.add_argument("--rapl-root", type=Path, default=Path("/sys/class/powercap"))
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=None)
     parser.add_argument(
-        "--budget-s", type=float, default=2.0, help="time per point that sets the repetitions"
+        "--budget-s", type=positive_float, default=2.0,
+        help="time per point that sets the repetitions",
     )
-    parser.add_argument("--min-reps", type=int, default=5)
-    parser.add_argument("--max-reps", type=int, default=50)
-    parser.add_argument("--idle-s", type=float, default=2.0)
+    parser.add_argument("--min-reps", type=positive_int, default=5)
+    parser.add_argument("--max-reps", type=positive_int, default=50)
+    parser.add_argument("--idle-s", type=non_negative_float, default=2.0)
     args = parser.parse_args(argv)
     try:
         spec = catalog_pipeline(args.pipeline)
@@ -388,7 +393,8 @@ def main(argv: list[str] | None = None) -> None:
         max_reps=args.max_reps,
     )
     print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

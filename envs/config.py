@@ -6,25 +6,32 @@ One loader for files and for ``key.sub=value`` command-line overrides:
 * wrong types are rejected (a string where a number is expected, a bool for an int);
   YAML 1.1 reads ``3e-4`` as a string, so our YAML reader resolves it as a float the way
   YAML 1.2 does, and anything that is still a string is rejected;
-* cross-field checks live in each dataclass's ``__post_init__`` and raise `ConfigError`.
+* range checks (`check_range`) and cross-field checks live in each dataclass's
+  ``__post_init__`` and raise `ConfigError`; a `FieldError` names its field, and
+  `from_dict` turns it into the full dotted key (``env.cold_start_s``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from envs.config_checks import FieldError, check_range
 from envs.errors import ConfigError
 from envs.suggest import did_you_mean
 
 T = TypeVar("T")
+
+__all__ = ["FieldError", "apply_overrides", "check_range", "from_dict", "load_config",
+           "read_yaml", "read_yaml_file", "to_dict"]
 
 
 class _Yaml12FloatLoader(yaml.SafeLoader):
@@ -45,20 +52,48 @@ _Yaml12FloatLoader.add_implicit_resolver(
 )
 
 
+_YAML_FAILURES = (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError,
+                  RecursionError)
+"""What PyYAML raises on malformed input: besides `yaml.YAMLError`, ``2001-13-01`` is a
+ValueError (an impossible date), ``!!timestamp x`` an AttributeError, deep nesting a
+RecursionError (found by the property tests in tests/test_property.py)."""
+
+
 def read_yaml(text: str, origin: str = "<string>") -> Any:
-    """Parse YAML text; a syntax error becomes a ConfigError naming the file and line."""
+    """Parse YAML text.
+
+    Args:
+        text: The YAML document.
+        origin: What to call it in messages (a file name, an override).
+
+    Returns:
+        The parsed value (YAML 1.2 floats, see `_Yaml12FloatLoader`).
+
+    Raises:
+        ConfigError: Malformed YAML, with the file and line where PyYAML knows them.
+    """
     try:
         return yaml.load(text, Loader=_Yaml12FloatLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{origin}: malformed YAML: {err}") from None
+    except _YAML_FAILURES as err:
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise ConfigError(f"{origin}: malformed YAML: {detail}") from None
 
 
 def read_yaml_file(path: str | Path) -> Any:
-    """Read a YAML file; a missing file or a syntax error is a ConfigError."""
+    """Read a YAML file.
+
+    Raises:
+        ConfigError: The file is missing, unreadable, not UTF-8 text, or malformed.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; check the path")
-    return read_yaml(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be read as UTF-8 text ({err}); "
+                          "check the path and permissions") from None
+    return read_yaml(text, str(path))
 
 
 def _type_name(tp: Any) -> str:
@@ -66,76 +101,117 @@ def _type_name(tp: Any) -> str:
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
-    origin = get_origin(tp)
+    """``value`` as type ``tp`` (the annotation of the field at dotted ``path``)."""
     if tp is Any:
         return value
+    origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, path)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} fits none "
-                          f"of {_type_name(tp)}")
+        return _convert_union(value, tp, path)
     if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            hint = did_you_mean(str(value), [str(a) for a in allowed])
-            raise ConfigError(f"{path}: {value!r} is not one of {list(allowed)}{hint}")
-        return value
+        return _convert_literal(value, tp, path)
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)
+        return from_dict(tp, value, path)  # type: ignore[arg-type]
     if origin is tuple:
-        args = get_args(tp)
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
-        return tuple(_convert(v, a, f"{path}[{i}]")
-                     for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        return _convert_tuple(value, tp, path)
     if origin in (dict, Mapping) or tp in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        key_tp, val_tp = get_args(tp) or (str, Any)
-        return {
-            _convert(k, key_tp, path): _convert(v, val_tp, f"{path}.{k}") for k, v in value.items()
-        }
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{path}: expected an integer, got {value!r} "
-                              f"({type(value).__name__})")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            hint = ""
-            if isinstance(value, str):
-                hint = "; write a plain number without quotes (e.g. 3.0e-4)"
-            raise ConfigError(f"{path}: expected a number, got {value!r} "
-                              f"({type(value).__name__}){hint}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return value
-    if tp is Path:
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{path}: expected a path, got {value!r}")
-        return Path(value)
-    raise ConfigError(f"{path}: unsupported field type {_type_name(tp)}")
+        return _convert_mapping(value, tp, path)
+    scalar = _SCALARS.get(tp)
+    if scalar is None:
+        raise ConfigError(f"{path}: unsupported field type {_type_name(tp)}")
+    return scalar(value, path)
+
+
+def _convert_union(value: Any, tp: Any, path: str) -> Any:
+    options = get_args(tp)
+    if value is None and type(None) in options:
+        return None
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _convert(value, option, path)
+        except ConfigError as err:
+            errors.append(str(err))
+    raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} fits none "
+                      f"of {_type_name(tp)}")
+
+
+def _convert_literal(value: Any, tp: Any, path: str) -> Any:
+    allowed = get_args(tp)
+    if not isinstance(value, Hashable) or value not in allowed:
+        hint = did_you_mean(str(value), [str(a) for a in allowed])
+        raise ConfigError(f"{path}: {value!r} is not one of {list(allowed)}{hint}")
+    return value
+
+
+def _convert_tuple(value: Any, tp: Any, path: str) -> tuple[Any, ...]:
+    args = get_args(tp)
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{path}: expected a list, got {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+    if len(args) != len(value):
+        raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
+    return tuple(_convert(v, a, f"{path}[{i}]")
+                 for i, (a, v) in enumerate(zip(args, value, strict=True)))
+
+
+def _convert_mapping(value: Any, tp: Any, path: str) -> dict[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+    key_tp, val_tp = get_args(tp) or (str, Any)
+    return {_convert(k, key_tp, path): _convert(v, val_tp, f"{path}.{k}")
+            for k, v in value.items()}
+
+
+def _to_bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    return value
+
+
+def _to_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{path}: expected an integer, got {value!r} "
+                          f"({type(value).__name__})")
+    return value
+
+
+def _to_float(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = ""
+        if isinstance(value, str):
+            hint = "; write a plain number without quotes (e.g. 3.0e-4)"
+        raise ConfigError(f"{path}: expected a number, got {value!r} "
+                          f"({type(value).__name__}){hint}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: expected a finite number, got {value!r}; NaN and "
+                          "infinity are not settings (leave the key out for its default)")
+    return number
+
+
+def _to_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: expected a string, got {value!r}")
+    return value
+
+
+def _to_path(value: Any, path: str) -> Path:
+    if not isinstance(value, str | Path):
+        raise ConfigError(f"{path}: expected a path, got {value!r}")
+    return Path(value)
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {
+    bool: _to_bool, int: _to_int, float: _to_float, str: _to_str, Path: _to_path,
+}
 
 
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
@@ -172,6 +248,9 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
             raise ConfigError(f"missing key {dotted!r} ({_type_name(hints[name])})")
     try:
         return cls(**kwargs)
+    except FieldError as err:
+        dotted = f"{path}.{err.key}" if path else err.key
+        raise ConfigError(f"{dotted} {err.problem}") from None
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from envs.config_checks import FieldError, check_range
 from envs.errors import ConfigError
 from envs.suggest import did_you_mean
 
@@ -46,10 +47,18 @@ class WorkloadConfig:
         if self.source == "synthetic" and self.pattern not in PATTERNS:
             raise ConfigError(f"workload.pattern {self.pattern!r} is unknown"
                               f"{did_you_mean(self.pattern, PATTERNS)}; choose one of {PATTERNS}")
-        if self.window_s <= 0 or self.synthetic_windows <= 0:
-            raise ConfigError("workload.window_s and workload.synthetic_windows must be > 0")
-        if self.damping <= 0 or self.scale <= 0:
-            raise ConfigError("workload.damping and workload.scale must be > 0")
+        check_range("window_s", self.window_s, low=1, unit="s",
+                    fix="an episode is a window of at least one interval")
+        check_range("synthetic_windows", self.synthetic_windows, low=1)
+        check_range("damping", self.damping, low=0, low_open=True,
+                    fix="1 keeps the trace's rates (IPA used 8 for the Twitter trace)")
+        check_range("scale", self.scale, low=0, low_open=True, fix="1 keeps the rates")
+        check_range("seed", self.seed, low=0, fix="NumPy seeds are non-negative")
+        check_range("start_s", self.start_s, low=0, unit="s")
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise FieldError("end_s", f"({self.end_s}) must be greater than start_s "
+                                      f"({self.start_s}); the range is [start_s, end_s)")
+        check_range("end_s", self.end_s, low=1, unit="s")
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,8 @@ class RewardWeights:
 
     def __post_init__(self) -> None:
         for name in ("accuracy", "sla_violation", "cost", "energy", "switching", "batch"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"reward.{name} must be >= 0 (terms carry their own sign)")
+            check_range(name, getattr(self, name), low=0,
+                        fix="terms carry their own sign; 0 switches a term off")
 
 
 REWARD_PRESETS: dict[str, RewardWeights] = {
@@ -141,15 +150,12 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         if not self.idle_power_scale > 0:
-            raise ConfigError(f"idle_power_scale must be > 0 (a factor on the profile's "
+            raise ConfigError(f"env.idle_power_scale must be > 0 (a factor on the profile's "
                               f"static and idle power), got {self.idle_power_scale}")
-        if self.interval_s <= 0:
-            raise ConfigError("interval_s must be > 0")
+        self._check_ranges()
         if self.workload.window_s % self.interval_s:
             raise ConfigError(f"workload.window_s ({self.workload.window_s}) must be a multiple "
                               f"of interval_s ({self.interval_s})")
-        if self.max_replicas < 1:
-            raise ConfigError("max_replicas must be >= 1")
         if self.predictor == "lstm" and not self.predictor_path:
             raise ConfigError("predictor 'lstm' needs predictor_path (a model saved by "
                               "LSTMPredictor.save; train one with LSTMPredictor.fit)")
@@ -163,9 +169,30 @@ class EnvConfig:
                 raise ConfigError("set either reward_preset or reward weights, not both")
             object.__setattr__(self, "reward", REWARD_PRESETS[self.reward_preset])
         if not self.headroom_levels or min(self.headroom_levels) <= 0:
-            raise ConfigError("headroom_levels must be a non-empty list of positive factors")
-        if self.history_intervals < 1:
-            raise ConfigError("history_intervals must be >= 1")
+            raise FieldError("headroom_levels", f"must be a non-empty list of positive factors, "
+                                                f"got {list(self.headroom_levels)}")
+
+    def _check_ranges(self) -> None:
+        """Each field's own range and unit (cross-field rules are in ``__post_init__``)."""
+        check_range("interval_s", self.interval_s, low=1, unit="s")
+        check_range("sla_ms", self.sla_ms, low=0, low_open=True, unit="ms",
+                    fix="leave it out (null) to use the profile's SLA")
+        if self.batch_sizes is not None and (not self.batch_sizes or min(self.batch_sizes) < 1
+                                             or len(set(self.batch_sizes)) != len(
+                                                 self.batch_sizes)):
+            raise FieldError("batch_sizes", f"must be a non-empty list of distinct sizes >= 1, "
+                                            f"got {list(self.batch_sizes)}; or null for the "
+                                            "profile's")
+        check_range("max_replicas", self.max_replicas, low=1)
+        check_range("max_cores", self.max_cores, low=1, unit="cores",
+                    fix="null means no budget")
+        check_range("cold_start_s", self.cold_start_s, low=0, unit="s",
+                    fix="0 means a new replica serves at once")
+        check_range("drop_limit_s", self.drop_limit_s, low=0, low_open=True, unit="s",
+                    fix="null drops after 2 x SLA")
+        check_range("batch_timeout_ms", self.batch_timeout_ms, low=0, low_open=True, unit="ms",
+                    fix="null waits SLA / (2 x stages)")
+        check_range("history_intervals", self.history_intervals, low=1)
 
     def with_workload(self, **changes: object) -> EnvConfig:
         """A copy with workload fields changed."""

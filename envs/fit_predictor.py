@@ -14,22 +14,25 @@ import argparse
 import sys
 from pathlib import Path
 
+from envs.cli import command_line, positive_float, positive_int, report_error
 from envs.errors import IpaEnergyError
 from envs.predictors import LSTMPredictor
 from envs.workloads import DAY_S, load_trace, synthetic_trace
 
 
+@command_line("python -m envs.fit_predictor")
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (2: a package error, one line)."""
     parser = argparse.ArgumentParser(prog="python -m envs.fit_predictor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--trace", type=Path, help="per-second rate trace")
     source.add_argument("--pattern", help="a synthetic pattern instead of a trace")
-    parser.add_argument("--damping", type=float, default=1.0)
-    parser.add_argument("--days", type=float, default=14.0, help="prefix to train on")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--damping", type=positive_float, default=1.0)
+    parser.add_argument("--days", type=positive_float, default=14.0, help="prefix to train on")
+    parser.add_argument("--epochs", type=positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-samples", type=int, default=None)
+    parser.add_argument("--max-samples", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     prefix_s = int(args.days * DAY_S)
@@ -40,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         losses = predictor.fit(trace, epochs=args.epochs, seed=args.seed, prefix_s=prefix_s,
                                max_samples=args.max_samples)
     except IpaEnergyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error("python -m envs.fit_predictor", err)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     predictor.save(args.out)
     print(f"trained on {min(prefix_s, len(trace))} s, loss {losses[0]:.4f} -> {losses[-1]:.4f}; "

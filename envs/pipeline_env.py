@@ -72,6 +72,17 @@ def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backe
     raise ConfigError(f"unknown backend {name!r}; choose 'fluid', 'requests' or 'live'")
 
 
+def _check_core_budget(max_cores: int | None, pipeline: Pipeline) -> None:
+    """Reject a core budget below one replica per stage at its fewest cores, at construction
+    (it would otherwise fail only at the first reset)."""
+    if max_cores is None:
+        return
+    need = sum(min(v.base_cores for v in s.variants) for s in pipeline.stages)
+    if max_cores < need:
+        raise ConfigError(f"max_cores={max_cores} is below one replica per stage at its fewest "
+                          f"cores ({need} for {pipeline.name}); set max_cores >= {need} or null")
+
+
 def config_from_kwargs(config: EnvConfig | None, overrides: dict[str, Any]) -> EnvConfig:
     """Merge ``gymnasium.make`` keyword arguments into a config, strictly.
 
@@ -138,6 +149,7 @@ class PipelineEnv(gym.Env):
         self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes, cfg.fleet,
                                       cfg.idle_power_scale)
         n_stages = len(self.pipeline.stages)
+        _check_core_budget(cfg.max_cores, self.pipeline)
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
             cfg.batch_timeout_ms)

@@ -129,6 +129,46 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
     return path
 
 
+def check_outline(path: Path, data: object) -> object:
+    """Name the first thing wrong with a profile document in the user's terms.
+
+    Runs before the strict field-by-field loader, so that an empty file or one with no
+    stages says so, rather than "missing key 'batch_sizes'".
+
+    Args:
+        path: The profile file, for messages.
+        data: Its parsed YAML.
+
+    Returns:
+        ``data`` unchanged.
+
+    Raises:
+        ProfileError: Not a mapping; no stages; a stage without variants; a variant without
+            measured rows.
+    """
+    fix = "energy.profiler writes this format (python -m energy.profiler --pipeline NAME)"
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: not a profile (a YAML mapping with pipeline, sla_ms, "
+                           f"batch_sizes, hardware, sources, row_columns and stages); {fix}")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ProfileError(f"{path}: no stages; a profile lists its stages under 'stages:', "
+                           f"each with its model variants and their measured rows; {fix}")
+    for i, stage in enumerate(stages):
+        name = stage.get("name", f"#{i}") if isinstance(stage, dict) else f"#{i}"
+        variants = stage.get("variants") if isinstance(stage, dict) else None
+        if not isinstance(variants, list) or not variants:
+            raise ProfileError(f"{path}: stage {name!r} has no variants; list at least one "
+                               f"under its 'variants:'")
+        for j, variant in enumerate(variants):
+            label = variant.get("name", f"#{j}") if isinstance(variant, dict) else f"#{j}"
+            rows = variant.get("rows") if isinstance(variant, dict) else None
+            if not isinstance(rows, list) or not rows:
+                raise ProfileError(f"{path}: variant {label!r} of stage {name!r} has no "
+                                   f"measured rows; profile it ({fix})")
+    return data
+
+
 def load_pipeline(
     name_or_path: str | Path, sla_ms: float | None = None,
     batch_sizes: tuple[int, ...] | None = None, fleet: str | None = None,
@@ -150,7 +190,7 @@ def load_pipeline(
     """
     path = resolve_profile_path(name_or_path)
     try:
-        spec = from_dict(ProfileFile, read_yaml_file(path))
+        spec = from_dict(ProfileFile, check_outline(path, read_yaml_file(path)))
     except ConfigError as err:
         raise ProfileError(f"{path}: {err}") from None
     if spec.row_columns != ROW_COLUMNS:

@@ -257,3 +257,154 @@ def test_dropped_backend_and_crashed_launcher_leave_nothing(tiny: Pipeline) -> N
     finally:
         if not _gone(orphan):
             os.killpg(orphan, signal.SIGKILL)
+
+
+# -- the live backend chosen at construction, and faults (issue 16) ---------------------------
+def _live_env_config(tiny_profile: Path, window_s: int = 3,
+                     batch_timeout_ms: float = 50) -> EnvConfig:
+    return EnvConfig(pipeline=str(tiny_profile), interval_s=1, max_replicas=2,
+                     batch_timeout_ms=batch_timeout_ms, workload=WorkloadConfig(
+                         pattern="steady_high", window_s=window_s, synthetic_windows=1,
+                         scale=0.5))
+
+
+def test_gymnasium_make_builds_the_live_backend(tiny_profile: Path) -> None:
+    import gymnasium
+
+    import envs  # noqa: F401 - registers ipa/Pipeline-v0
+
+    env = gymnasium.make("ipa/Pipeline-v0", config=_live_env_config(tiny_profile),
+                         backend="live")
+    live = env.unwrapped.backend
+    assert isinstance(live, LiveBackend) and env.unwrapped.config.backend == "live"
+    try:
+        env.reset(seed=0)
+        truncated, steps = False, []
+        while not truncated:
+            _, reward, _, truncated, info = env.step(env.unwrapped.encode(env.unwrapped.decision))
+            steps.append(info["stats"])
+            assert math.isfinite(reward)
+        assert len(steps) == 3
+        for stats in steps:
+            assert stats.arrived > 0 and stats.served > 0 and stats.errors == 0
+            assert stats.energy_estimated and stats.energy_j > 0
+            assert stats.energy_method.startswith("estimated: ")
+        pids = live.all_pids()
+    finally:
+        env.close()
+    _assert_no_orphans(pids)
+
+
+def test_a_tdp_meter_reading_is_labelled_estimated_with_its_method(tiny: Pipeline) -> None:
+    meter = make_meter("tdp", tdp_w=8.0, idle_w=2.0, cores=2)
+    backend = LiveBackend(tiny, SimSettings(interval_s=1, batch_timeout_ms=20), catalog="tiny",
+                          meter=meter)
+    try:
+        backend.reset(Decision((StageDecision(0, 1, 1, 1),)), seed=0)
+        stats = backend.run_interval(np.full(1, 5.0))
+        pids = backend.all_pids()
+    finally:
+        backend.close()
+    assert stats.energy_estimated
+    assert stats.energy_method.startswith("estimated: TDP model: (idle 2 W + (TDP 8 W")
+    _assert_no_orphans(pids)
+
+
+def _kill_when_busy(replica, deadline_s: float = 5.0) -> threading.Thread:
+    """SIGKILL ``replica`` once the driver has had a request at it for 20 ms (waiting in
+    its batch queue)."""
+    def kill() -> None:
+        end = time.monotonic() + deadline_s
+        busy_since = None
+        while time.monotonic() < end:
+            if replica.inflight == 0:
+                busy_since = None
+            elif busy_since is None:
+                busy_since = time.monotonic()
+            elif time.monotonic() - busy_since > 0.02:
+                break
+            time.sleep(0.001)
+        os.kill(replica.pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_and_failing_servers_are_errors_restarted_and_nothing_is_lost(
+        tiny_profile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gymnasium
+
+    import envs  # noqa: F401 - registers ipa/Pipeline-v0
+
+    fault = tmp_path / "fault"
+    monkeypatch.setenv("STAGE_FAULT_FILE", str(fault))  # the servers inherit it
+    env = gymnasium.make("ipa/Pipeline-v0", backend="live", config=_live_env_config(
+        tiny_profile, window_s=4, batch_timeout_ms=400))
+    live: LiveBackend = env.unwrapped.backend
+    steps = []
+    try:
+        env.reset(seed=0)
+        action = np.array([0, 1, 0])  # batch 2: a request waits up to 400 ms for a partner
+        live.apply(env.unwrapped.decode(action))
+        live.wait_ready(30)
+        (victim,) = live.replicas(0)
+        killer = _kill_when_busy(victim)
+        *_, info = env.step(action)  # killed mid-interval, with a request in flight
+        killer.join()
+        steps.append(info["stats"])
+        assert any(f"replica {victim.name} died (exit -9); restarted as" in e
+                   for e in info["events"]), info["events"]
+        assert info["stats"].errors >= 1
+        live.wait_ready(60)  # the restart is a real cold start
+        (failing,) = live.replicas(0)
+        fault.write_text(f"{failing.pid}\n")  # it answers 500 from now on
+        *_, info = env.step(action)
+        steps.append(info["stats"])
+        assert any(f"replica {failing.name} answered 500" in e and "restarted as" in e
+                   for e in info["events"]), info["events"]
+        assert info["stats"].errors >= 1
+        live.wait_ready(60)
+        (healthy,) = live.replicas(0)
+        assert healthy.pid not in (victim.pid, failing.pid)
+        truncated = False
+        while not truncated:  # the episode goes on
+            *_, truncated, info = env.step(action)
+            steps.append(info["stats"])
+        assert info["stats"].served > 0 and info["stats"].errors == 0
+        steps.append(live.run_interval(np.zeros(3)))  # drain: every request has an end
+        pids = live.all_pids()
+    finally:
+        env.close()
+    arrived = sum(s.arrived for s in steps)
+    ended = sum(s.served + s.dropped + s.errors for s in steps)
+    assert arrived == ended, [(s.arrived, s.served, s.dropped, s.errors) for s in steps]
+    assert all(s.sla_violations >= s.errors + s.dropped for s in steps)
+    assert len(pids) == 3
+    _assert_no_orphans(pids)
+
+
+def test_evaluate_backend_live_end_to_end(tiny_profile: Path, tmp_path: Path) -> None:
+    import csv
+
+    import yaml
+
+    config = {
+        "name": "live", "output_dir": str(tmp_path / "reports"),
+        "env": {"pipeline": str(tiny_profile), "interval_s": 1, "max_replicas": 2,
+                "batch_timeout_ms": 50},
+        "windows": [{"name": "w", "pattern": "steady_low", "window_s": 2, "seed": 3}],
+        "policies": ["static_low"], "seeds": [0], "tracking": {"mode": "disabled"},
+    }
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(config))
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "evaluate.py"), "--config", str(path),
+                           "--backend", "live"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    report = tmp_path / "reports" / "live"
+    assert "Backend: live" in (report / "report.md").read_text()
+    with (report / "steps.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(int(r["served"]) > 0 for r in rows)

@@ -85,7 +85,8 @@ def test_bad_config_fails_before_training(profile: Path, tmp_path: Path, capsys,
     code = train.main(overrides(profile, tmp_path, "bad", *extra))
     assert code == train.EXIT_CONFIG
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and needle in err
+    assert err.startswith("train.py: error: ") and needle in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
 
 
@@ -229,29 +230,41 @@ def test_sigkill_then_resume_continues_the_step_counter(profile: Path, tmp_path:
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(profile: Path, tmp_path: Path,
-                                                      monkeypatch) -> None:
-    from agents import callbacks, ppo
+def test_sigint_saves_a_checkpoint_and_resume_continues_the_same_run(profile: Path,
+                                                                    tmp_path: Path) -> None:
+    # a real SIGINT to a train.py process (what Ctrl-C sends), then --resume
+    args = overrides(profile, tmp_path, "sigint", "run.total_timesteps=768",
+                     "run.checkpoint_freq=1024", "run.eval_freq=1024", "tracking.mode=disabled")
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    run_dir = tmp_path / "sigint"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.csv").is_file() or not any(
+            int(r["step"]) >= 256 for r in train_rows(read_metrics(run_dir))):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == train.EXIT_INTERRUPTED, stderr
+    assert "checkpoint saved to" in stderr and f"--resume {run_dir}" in stderr
+    assert not (run_dir / "model.zip").exists(), "finished before the signal; raise the budget"
+    from agents.callbacks import latest_checkpoint, read_state
 
-    original = callbacks.TrainingCallback._on_step
+    saved = read_state(latest_checkpoint(run_dir))["num_timesteps"]
+    assert saved % 128 == 0 and 256 <= saved < 768  # at a rollout boundary: nothing lost
+    killed_rows = train_rows(read_metrics(run_dir))
+    assert [int(r["step"]) for r in killed_rows] == list(range(128, saved + 1, 128))
 
-    def interrupt_at_200(self) -> bool:
-        if self.model.num_timesteps >= 200:
-            raise KeyboardInterrupt
-        return original(self)
-
-    cfg = load_train_config(overrides=overrides(
-        profile, tmp_path, "ctrlc", "run.total_timesteps=384", "run.checkpoint_freq=1024",
-        "run.eval_freq=1024", "tracking.mode=disabled"))
-    run_dir = tmp_path / "ctrlc"
-    monkeypatch.setattr(callbacks.TrainingCallback, "_on_step", interrupt_at_200)
-    result = ppo.train(cfg, run_dir, "test")
-    assert result.interrupted and result.num_timesteps == 200
-    assert (run_dir / "checkpoints" / "step_0000000200" / "model.zip").is_file()
-    monkeypatch.setattr(callbacks.TrainingCallback, "_on_step", original)
-    result = ppo.train(cfg, run_dir, "test", resume=True)
-    assert not result.interrupted and result.num_timesteps >= 384
-    assert load_ppo_policy(run_dir).model.num_timesteps == result.num_timesteps
+    resumed = run_cli(["--resume", str(run_dir)], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = train_rows(read_metrics(run_dir))
+    assert [int(r["step"]) for r in rows] == list(range(128, 768 + 1, 128))  # no gap, no dup
+    assert rows[:len(killed_rows)] == killed_rows  # the killed run's rows are kept as they were
+    assert load_ppo_policy(run_dir).model.num_timesteps == 768  # as an uninterrupted run
+    assert json.loads((run_dir / "summary.json").read_text())["num_timesteps"] == 768
 
 
 def test_same_seed_same_learning_curve(profile: Path, tmp_path: Path) -> None:
@@ -289,28 +302,64 @@ def test_masked_ppo_trains_with_action_masks(profile: Path, tmp_path: Path) -> N
 
 def test_metrics_log_drops_lost_rows_on_resume_and_replays_them_to_wandb(tmp_path: Path
                                                                           ) -> None:
+    import wandb
+
     from agents.callbacks import MetricsLog
-
-    class FakeRun:
-        def __init__(self) -> None:
-            self.logged: list[dict] = []
-
-        def define_metric(self, *args, **kwargs) -> None:
-            pass
-
-        def log(self, data: dict) -> None:
-            self.logged.append(data)
 
     log = MetricsLog(tmp_path / "metrics.csv")
     for step in (128, 256, 384):  # 384 came after the last checkpoint (256)
         log.log(step, {"charts/episode_reward": step / 10})
     log.close()
-    run = FakeRun()
+    run = wandb.init(project="ipa-energy-test", mode="offline", dir=str(tmp_path),
+                     settings=wandb.Settings(silent=True))
     log = MetricsLog(tmp_path / "metrics.csv", run, resume_step=256)
     assert log.replay_to_wandb(after_step=128) == 1
-    assert run.logged == [{"global_step": 256, "charts/episode_reward": 25.6}]
     log.log(384, {"charts/episode_reward": 1.0})
     log.close()
+    run.finish()
     rows = read_metrics(tmp_path)
     assert [(r["step"], r["charts/episode_reward"]) for r in rows] == [
         ("128", "12.8"), ("256", "25.6"), ("384", "1.0")]
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    (data,) = run_dir.glob("run-*.wandb")
+    logged = data.read_bytes()  # protobuf records: keys and JSON values appear verbatim
+    assert b"charts/episode_reward" in logged and b"global_step" in logged
+    assert b"25.6" in logged and b"1.0" in logged  # the replayed row and the new one
+    assert b"12.8" not in logged  # W&B had the step-128 row already: not sent twice
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+@pytest.mark.parametrize("name", ["model.zip", "vecnormalize.pkl", "state.json"])
+def test_corrupt_checkpoint_files_are_one_clear_error_naming_the_file(
+        offline_run: Path, tmp_path: Path, capsys, name: str, damage: str) -> None:
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(offline_run, run_dir, ignore=shutil.ignore_patterns("wandb"))
+    from agents.callbacks import latest_checkpoint
+
+    path = latest_checkpoint(run_dir) / name
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 8)
+    code = train.main(["--resume", str(run_dir), "run.total_timesteps=512",
+                       "tracking.mode=disabled"])
+    err = capsys.readouterr().err
+    assert code == train.EXIT_CONFIG, err
+    assert f"{path} is corrupt or truncated" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["model.zip", "vecnormalize.pkl"])
+def test_corrupt_final_model_is_a_clear_error_naming_the_file(offline_run: Path,
+                                                              tmp_path: Path,
+                                                              name: str) -> None:
+    import shutil
+
+    from envs.errors import IpaEnergyError
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(offline_run, run_dir, ignore=shutil.ignore_patterns("wandb"))
+    path = run_dir / name
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(IpaEnergyError, match=f"{path} is corrupt or truncated.*retrain"):
+        load_ppo_policy(run_dir)

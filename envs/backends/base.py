@@ -40,8 +40,10 @@ class SimSettings:
         return SimSettings(
             interval_s=interval_s,
             cold_start_s=cold_start_s,
-            drop_limit_s=drop_limit_s or 2.0 * pipeline.sla_ms / 1e3,
-            batch_timeout_ms=batch_timeout_ms or pipeline.sla_ms / (2 * len(pipeline.stages)),
+            drop_limit_s=(2.0 * pipeline.sla_ms / 1e3 if drop_limit_s is None
+                          else drop_limit_s),
+            batch_timeout_ms=(pipeline.sla_ms / (2 * len(pipeline.stages))
+                              if batch_timeout_ms is None else batch_timeout_ms),
         )
 
 
@@ -49,10 +51,13 @@ class SimSettings:
 class IntervalStats:
     """What a backend reports for one adaptation interval.
 
-    Counts are of the requests that completed, or were dropped, during the interval;
-    ``arrived`` counts the interval's new arrivals. ``energy_j`` is the total;
-    ``static_j``, ``idle_j`` and ``dynamic_j`` are its parts under the power model
-    (nan where a backend measures only the total, e.g. a meter on live servers).
+    Counts are of the requests that completed, were dropped, or failed during the interval;
+    ``arrived`` counts the interval's new arrivals. ``errors`` are requests a backend failed
+    (a live replica that died with them, or answered 500); they count as SLA violations and
+    are never counted as drops. ``energy_j`` is the total, NaN when the energy is unknown
+    (never 0); ``energy_method`` says how the figure was obtained (or why it is unknown).
+    ``static_j``, ``idle_j`` and ``dynamic_j`` are its parts under the power model (nan
+    where a backend measures only the total, e.g. a meter on live servers).
     """
 
     seconds: float
@@ -76,6 +81,8 @@ class IntervalStats:
     idle_j: float = math.nan
     dynamic_j: float = math.nan
     latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
+    errors: int = 0
+    energy_method: str = ""
 
     @property
     def sla_violation_rate(self) -> float:

@@ -13,8 +13,13 @@ statistics follow the request-level simulator (`envs.backends.requests`):
 * utilisation = busy compute seconds (the servers' counter) / ready replica-seconds;
   queue = requests waiting for a batch (servers' gauge) or for a replica, at the end;
 * cores and cost count each replica process from its start to its stop;
-* energy: the meter's reading over the interval when a meter is given (RAPL, NVML, ...),
-  else `envs.live.energy.CpuTimeEnergy` from the replicas' CPU time (estimated).
+* errors: requests a replica failed (it died with them in flight, or answered 500) are
+  ``errors``, counted apart from drops and as SLA violations;
+* energy: the meter's reading over the interval when a meter is given (RAPL, NVML, ...;
+  a `energy.meters.TdpEstimator` reading is labelled estimated, with its method), else
+  `envs.live.energy.CpuTimeEnergy` from the replicas' CPU time (estimated); when a
+  replica's CPU time cannot be read the interval's energy is unknown: NaN, with the reason
+  in ``energy_method`` (never 0 J).
 
 Reconfiguration (`apply`), and where it differs from the simulators' replica model
 (`envs.backends.replicas`):
@@ -28,9 +33,11 @@ Reconfiguration (`apply`), and where it differs from the simulators' replica mod
 * removed replicas (newest first) stop taking requests at once and are stopped when their
   in-flight requests are done (at most ``drop_limit_s`` later).
 
-A supervisor thread checks the replicas every 50 ms: one whose process exited is reported
-in `last_events`, replaced by a new replica with the stage's configuration, and the
-requests it held are retried on the others.
+A supervisor thread checks the replicas every 50 ms: one whose process exited, or that
+answered an error status (5xx) to ``/infer``, is reported in `last_events` (the env's
+``info["events"]``) and replaced by a new replica with the stage's configuration; the
+requests it held count as errors. A failed ``POST /config`` is reported there too and
+retried once the replica answers again.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ class LiveBackend:
             raise ConfigError(f"load_scale must be > 0, got {load_scale}")
         self.pipeline = pipeline
         self.settings = settings or SimSettings()
-        self.catalog = catalog or pipeline.name
+        self.catalog = pipeline.name if catalog is None else catalog
         _check_catalog(pipeline, self.catalog)
         self.meter = meter
         self.load_scale = load_scale
@@ -187,8 +194,12 @@ class LiveBackend:
             status, answer = http_json(replica.host, replica.port, "POST", "/config", body,
                                        timeout_s=self.startup_timeout_s if wait else 5.0)
         except OSError as err:
-            replica.healthy = False
-            self._events.append(f"replica {replica.name}: POST /config failed ({err})")
+            if wait:
+                raise LiveError(f"replica {replica.name}: POST /config failed ({err}); its "
+                                f"log is {replica.log_path}") from None
+            replica.healthy = False  # the supervisor retries once it answers again
+            self._events.append(f"replica {replica.name}: POST /config failed ({err}); "
+                                "retrying when it answers")
             return
         if status >= 300:
             raise LiveError(f"replica {replica.name} refused {body}: {status} {answer}")
@@ -209,6 +220,7 @@ class LiveBackend:
         launcher = self._launcher
         if launcher is None:
             return
+        failing = self._driver.take_failing() if self._driver is not None else {}
         with self._lock:
             now = time.monotonic()
             for s, replicas in enumerate(self._stages):
@@ -218,16 +230,25 @@ class LiveBackend:
                             launcher.stop(r, grace_s=0.5)
                         continue
                     code = launcher.reap(r, block=False)
-                    if code is not None:
+                    if code is None and r.name in failing:
+                        launcher.stop(r, grace_s=0.5)
+                        reason = failing[r.name]  # "answered 500 {...}"
+                    elif code is not None:
+                        reason = f"died (exit {code})"
+                    else:
+                        reason = ""
+                    if reason:
                         new = launcher.start(s, r.stage_name, *self._want[s])
                         replicas.append(new)
-                        self._events.append(f"replica {r.name} died (exit {code}); "
-                                            f"restarted as {new.name}")
+                        self._events.append(f"replica {r.name} {reason}; restarted as "
+                                            f"{new.name}")
                     elif r.ready_at is None:
                         if launcher.poll_ready(r, timeout_s=0.2):
                             self._sync(r, wait=False)
                     elif not r.healthy:
                         r.healthy = _answers(r)
+                        if r.healthy:
+                            self._sync(r, wait=False)
             self._prune()
             self._refresh_routes()
 
@@ -284,8 +305,9 @@ class LiveBackend:
                         samples = parse_metrics(text)
                         busy = metric_sum(samples, "stage_server_busy_seconds_total")
                         queue = metric_sum(samples, "stage_server_queue_length")
-                except OSError:
-                    pass
+                except OSError as err:
+                    self._events.append(f"replica {r.name}: GET /metrics failed ({err}); "
+                                        "its utilisation and queue are unknown this interval")
             cpu = proc_cpu_seconds(r.pid)
             out[r.pid] = (busy, queue, math.nan if cpu is None else cpu)
         return out
@@ -304,6 +326,7 @@ class LiveBackend:
             if r.outcome == "dropped" and r.dropped_at is not None:
                 stage_dropped[r.dropped_at] += 1
         dropped = sum(stage_dropped)
+        errors = sum(1 for r in records if r.outcome == "error")
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         stage_p99 = []
         for s in range(n):
@@ -311,6 +334,7 @@ class LiveBackend:
                   if x.stage == s and x.outcome == "served"]
             stage_p99.append(float(np.percentile(ms, 99)) if ms else math.nan)
         core_s = cpu_s = 0.0
+        unknown_cpu: list[str] = []
         busy = [0.0] * n
         online = [0.0] * n
         queue = [float(w) for w in self._driver.waiting]  # type: ignore[union-attr]
@@ -319,21 +343,29 @@ class LiveBackend:
             core_s += r.cores * max(0.0, end - max(r.started_at, t0))
             if r.ready_at is not None:
                 online[r.stage] += max(0.0, end - max(r.ready_at, t0))
+            # a replica started during the interval used no CPU time before it
             busy0, _, cpu0 = before.get(r.pid, (0.0, 0.0, 0.0))
             busy1, queue1, cpu1 = after.get(r.pid, (math.nan, 0.0, math.nan))
-            if math.isnan(cpu1):
-                cpu1 = r.final_cpu_s if r.final_cpu_s is not None else cpu0
-            cpu_s += max(cpu1 - (0.0 if math.isnan(cpu0) else cpu0), 0.0)
+            if math.isnan(cpu1) and r.final_cpu_s is not None:
+                cpu1 = r.final_cpu_s  # it exited: wait4's figure
+            if math.isnan(cpu0) or math.isnan(cpu1):
+                unknown_cpu.append(r.name)
+            else:
+                cpu_s += max(cpu1 - cpu0, 0.0)
             if not math.isnan(busy1):
                 busy[r.stage] += max(busy1 - (0.0 if math.isnan(busy0) else busy0), 0.0)
             if not math.isnan(queue1):
                 queue[r.stage] += queue1
         if reading is not None:
-            energy_j = reading.total_j
-            estimated = reading.estimated
+            energy_j, estimated = reading.total_j, reading.estimated
+            method = f"{'estimated' if estimated else 'measured'}: {reading.method}"
+        elif unknown_cpu:
+            energy_j, estimated = math.nan, True
+            method = (f"unknown: the CPU time of replicas {unknown_cpu} could not be read "
+                      "(/proc and wait4 had no figure)")
         else:
-            energy_j = self.energy_model.energy_j(core_s, cpu_s)
-            estimated = True
+            energy_j, estimated = self.energy_model.energy_j(core_s, cpu_s), True
+            method = self.energy_model.describe()
         decision = self._decision
         assert decision is not None
         return IntervalStats(
@@ -341,7 +373,7 @@ class LiveBackend:
             arrived=arrived,
             served=len(served),
             dropped=dropped,
-            sla_violations=dropped + late,
+            sla_violations=dropped + errors + late,
             p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms.size else math.nan,
             p99_ms=float(np.percentile(latencies_ms, 99)) if latencies_ms.size else math.nan,
             accuracy_sum=perf.decision_accuracy(self.pipeline, decision, "sum"),
@@ -356,6 +388,8 @@ class LiveBackend:
             stage_dropped=tuple(stage_dropped),
             stage_p99_ms=tuple(stage_p99),
             latencies_ms=latencies_ms,
+            errors=errors,
+            energy_method=method,
         )
 
     # -- inspection ------------------------------------------------------------------------

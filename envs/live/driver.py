@@ -7,10 +7,14 @@ the routable ones, and records the send and receive time of every stage and the 
 
 * A request's remaining budget (drop limit minus its age) travels with it; a server
   answers 504 when it ran out before its batch started: the request is dropped there.
-* A connection failure marks the replica unhealthy (the backend's supervisor checks it)
-  and the request is retried on another replica of the stage.
+* A replica that refuses the connection (nothing was sent) is marked unhealthy (the
+  backend's supervisor checks it) and the request is tried on another replica.
+* A request that was sent and got no answer (the replica died with it in flight), an
+  answer other than 200 or 504 (e.g. a 500), or an exception in the worker ends as an
+  **error** at that stage, not as a drop: errors and drops are counted apart. A replica
+  that answered 5xx is listed by `PipelineDriver.take_failing` for the supervisor.
 * While a stage has no routable replica (all starting), the request waits for one until
-  its budget runs out.
+  its budget runs out (a drop).
 
 All times are ``time.monotonic()`` seconds.
 """
@@ -81,19 +85,26 @@ class StageSample:
     stage: int
     sent: float
     received: float
-    outcome: str  # "served" | "dropped" | "error"
+    outcome: str  # "served" | "dropped" | "error" | "unreachable" (nothing was sent)
     replica: str
 
 
 @dataclass
 class RequestRecord:
-    """One request's journey. ``outcome`` is "served" or "dropped" once ``done`` is set."""
+    """One request's journey.
+
+    ``outcome`` is "served", "dropped" (its budget ran out; ``dropped_at`` is the stage) or
+    "error" (a replica failed it; ``error_at`` is the stage, ``error`` what happened) once
+    ``done`` is set.
+    """
 
     id: int
     arrival: float
     done: float | None = None
     outcome: str = ""
     dropped_at: int | None = None
+    error_at: int | None = None
+    error: str = ""
     stages: list[StageSample] = field(default_factory=list)
 
     @property
@@ -130,6 +141,7 @@ class PipelineDriver:
         self._first_id = 0  # records with a smaller id belong to a previous episode
         self.waiting = [0] * n_stages  # requests waiting for a routable replica, per stage
         self.inflight = 0  # released requests not yet done
+        self._failing: dict[str, str] = {}  # replica name -> its last bad answer
         self._closed = False
         self._threads = [threading.Thread(target=self._dispatch, name="dispatch", daemon=True)]
         self._threads += [threading.Thread(target=self._worker, name=f"driver-{i}", daemon=True)
@@ -170,10 +182,10 @@ class PipelineDriver:
                 break
             try:
                 self._serve(record, conns)
-            except Exception:  # noqa: BLE001 - a bad answer must not kill the worker
+            except Exception as err:  # noqa: BLE001 - a bad answer must not kill the worker
                 if record.done is None:
                     stage = record.stages[-1].stage if record.stages else 0
-                    self._finish(record, "dropped", stage, False)
+                    self._fail(record, stage, f"driver error: {err!r}")
             finally:
                 with self._lock:
                     self.inflight -= 1
@@ -215,21 +227,25 @@ class PipelineDriver:
                     waiting = False
                     with self._lock:
                         self.waiting[stage] -= 1
-                outcome = self._call(record, stage, target, budget_s, conns)
+                outcome, detail = self._call(record, stage, target, budget_s, conns)
                 if outcome == "served":
                     break
                 if outcome == "dropped":
                     self._finish(record, "dropped", stage, False)
                     return
-                avoid.add(target.name)  # connection failed: try another replica
+                if outcome == "error":
+                    self._fail(record, stage, f"replica {target.name}: {detail}")
+                    return
+                avoid.add(target.name)  # refused, nothing sent: try another replica
         self._finish(record, "served", None, False)
 
     def _call(self, record: RequestRecord, stage: int, target: Target, budget_s: float,
-              conns: dict[str, http.client.HTTPConnection]) -> str:
+              conns: dict[str, http.client.HTTPConnection]) -> tuple[str, str]:
+        """Post one stage visit; returns (outcome, what went wrong)."""
         with self._lock:
             target.inflight += 1
         sent = time.monotonic()
-        outcome = "error"
+        outcome, detail = "error", ""
         try:
             for attempt in range(2):
                 reused = target.name in conns
@@ -237,15 +253,26 @@ class PipelineDriver:
                     target.host, target.port, timeout=budget_s + self.request_timeout_s)
                 conns[target.name] = conn
                 try:
-                    status, _ = _exchange(conn, "POST", "/infer", {"budget_ms": budget_s * 1e3})
-                except (OSError, http.client.HTTPException):
+                    status, body = _exchange(conn, "POST", "/infer",
+                                             {"budget_ms": budget_s * 1e3})
+                except (OSError, http.client.HTTPException) as err:
                     conn.close()
                     del conns[target.name]
                     if reused and attempt == 0:
                         continue  # a kept-alive connection may be stale: one fresh try
                     target.healthy = False
+                    refused = isinstance(err, ConnectionRefusedError) and attempt == 0
+                    outcome = "unreachable" if refused else "error"
+                    detail = f"no answer ({type(err).__name__}: {err})"
                     break
-                outcome = "served" if status == 200 else "dropped" if status == 504 else "error"
+                if status == 200:
+                    outcome = "served"
+                elif status == 504:
+                    outcome = "dropped"
+                else:
+                    outcome, detail = "error", f"answered {status} {body}"
+                    with self._lock:
+                        self._failing[target.name] = detail
                 break
         finally:
             with self._lock:
@@ -255,7 +282,17 @@ class PipelineDriver:
         record.stages.append(sample)
         with self._lock:
             self._samples.append(sample)
-        return outcome
+        return outcome, detail
+
+    def take_failing(self) -> dict[str, str]:
+        """Replicas that answered an error status since the last call, with the answer."""
+        with self._lock:
+            failing, self._failing = self._failing, {}
+        return failing
+
+    def _fail(self, record: RequestRecord, stage: int, error: str) -> None:
+        record.error_at, record.error = stage, error
+        self._finish(record, "error", None, False)
 
     def _finish(self, record: RequestRecord, outcome: str, stage: int | None,
                 waiting: bool) -> None:

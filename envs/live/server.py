@@ -22,6 +22,9 @@ Endpoints:
 ``GET /metrics``   Prometheus text format (``stage_server_*``)
 =================  =====================================================================
 
+Fault injection, for the fault tests: when ``STAGE_FAULT_FILE`` names a file that lists
+this server's pid, ``POST /infer`` answers 500 (as a replica with a broken model would).
+
 Batching: requests queue in arrival order; one worker thread takes the queue's head and
 dispatches a batch when it holds ``batch`` requests or the head has waited ``max_wait_ms``
 (the simulators' rule). Requests whose budget has run out when their batch starts are
@@ -403,6 +406,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": f"bad JSON body: {err}"})
             return
         if path == "/infer":
+            if _fault_injected():
+                self._send(500, {"error": "fault injected (STAGE_FAULT_FILE lists this pid)"})
+                return
             if not app.ready.is_set():
                 self._send(503, {"error": "model not loaded yet"})
                 return
@@ -422,6 +428,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if wait else 202, {"target": asdict(target), **app.describe()})
         else:
             self._send(404, {"error": f"no route POST {path}"})
+
+
+def _fault_injected() -> bool:
+    """Whether ``STAGE_FAULT_FILE`` lists this process (see the module docstring)."""
+    path = os.environ.get("STAGE_FAULT_FILE")
+    if not path:
+        return False
+    try:
+        return str(os.getpid()) in Path(path).read_text().split()
+    except OSError:
+        return False
 
 
 class _HTTPServer(ThreadingHTTPServer):
