@@ -21,10 +21,8 @@ needs this package installed (docs/live.md does not cover it; Ray's cluster docs
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
-import math
 import os
 import socket
 import sys
@@ -44,10 +42,11 @@ from agents.sweep_config import (
     sweep_name,
 )
 from agents.sweep_dirs import SWEEP_FILE
+from agents.sweep_summary import format_table, summary_rows, trial_metrics, write_summary
 from agents.train_config import check_resume_changes, load_train_config
 from envs.errors import ConfigError, IpaEnergyError
 
-__all__ = ["SweepResult", "check_ray_address", "run_sweep", "summary_rows", "format_table"]
+__all__ = ["SweepResult", "check_ray_address", "prepare_sweep", "run_sweep"]
 
 RAY_PROBE_TIMEOUT_S = 3.0
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
@@ -169,15 +168,7 @@ def _run_trial(params: dict[str, Any], trials: dict[str, Trial], cwd: str,
     if result.interrupted:
         raise RuntimeError(f"trial {trial.name} was interrupted at step "
                            f"{result.num_timesteps}; run the sweep again to continue it")
-    tune.report(_trial_metrics(run_dir))
-
-
-def _trial_metrics(run_dir: Path) -> dict[str, float]:
-    summary = json.loads((run_dir / "summary.json").read_text())
-    last = summary.get("last_eval") or {}
-    return {"num_timesteps": float(summary.get("num_timesteps", 0)),
-            "best_eval_reward": float(summary.get("best_eval_reward", math.nan)),
-            **{k: float(v) for k, v in last.items()}}
+    tune.report(trial_metrics(run_dir))
 
 
 def prepare_sweep(path: str | Path, overrides: Sequence[str] = ()
@@ -252,7 +243,7 @@ def run_sweep(path: str | Path, address: str | None = None, command: str = "",
         _write_sweep_file(sweep_dir, path, trials, command)
         failed = _tune(sweep, sweep_dir, pending, address, command)
     rows = summary_rows(sweep_dir, trials, failed)
-    _write_summary(sweep_dir, rows)
+    write_summary(sweep_dir, rows)
     print(format_table(rows), file=out or sys.stdout)
     return SweepResult(sweep_dir, rows, failed, skipped)
 
@@ -306,60 +297,3 @@ def _write_sweep_file(sweep_dir: Path, path: str | Path, trials: list[Trial],
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params, default=str))
-
-
-def summary_rows(sweep_dir: Path, trials: list[Trial],
-                 failed: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One row per trial from its run folder's ``summary.json`` (final validation metrics,
-    best validation reward); trials without one are ``failed`` or ``not run``."""
-    failed = failed or {}
-    rows = []
-    for trial in trials:
-        run_dir = sweep_dir / trial.name
-        row: dict[str, Any] = {"trial": trial.name, **{k: v for k, v in trial.params.items()}}
-        summary_path = run_dir / "summary.json"
-        if trial.name in failed:
-            row["status"] = f"failed: {failed[trial.name]}"
-        elif summary_path.is_file():
-            row["status"] = "done"
-        else:
-            row["status"] = "not run"
-        metrics = _trial_metrics(run_dir) if summary_path.is_file() else {}
-        row.update({
-            "steps": int(metrics.get("num_timesteps", 0)),
-            "final_val_reward": metrics.get("eval/mean_reward", math.nan),
-            "best_val_reward": metrics.get("best_eval_reward", math.nan),
-            "val_energy_j": metrics.get("eval/energy_j", math.nan),
-            "val_sla_violation_rate": metrics.get("eval/sla_violation_rate", math.nan),
-            "energy": ("estimated" if metrics.get("eval/energy_estimated", 1.0) else
-                       "measured") if metrics else "",
-        })
-        rows.append(row)
-    return rows
-
-
-def _write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with (sweep_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The summary rows as an aligned text table (final = last validation, best = best)."""
-    if not rows:
-        return "(no trials)"
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "nan" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    table = [[cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in table]
-    return "\n".join(lines)

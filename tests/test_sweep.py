@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 import train
-from agents.sweep import format_table
 from agents.sweep_config import SweepConfig, expand_trials, load_sweep_config
 from agents.sweep_dirs import agent_run_dirs
+from agents.sweep_summary import format_table
 from envs.config import from_dict
 from envs.errors import ConfigError
 
