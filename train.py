@@ -118,6 +118,10 @@ def _sweep(args: argparse.Namespace, command: str) -> int:
     except IpaEnergyError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print(f"interrupted; trials keep their checkpoints: run `python train.py --sweep "
+              f"{args.sweep}` again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if result.failed:
         print(f"error: {len(result.failed)} trials failed: {sorted(result.failed)}; run the "
               "same command again to retry them", file=sys.stderr)

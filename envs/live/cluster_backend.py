@@ -192,16 +192,15 @@ class ClusterBackend:
         if self._decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         t0 = time.time()
-        if self._last is None:
-            self.sleep(self.settle_s)
-            self._last = self._snapshot(t0)
         if self.traffic is not None:
             self.traffic(np.asarray(arrivals_rps, dtype=np.float64))
         self.sleep(max(t0 + len(arrivals_rps) - time.time(), 0.0))
         t1 = time.time()
-        self.sleep(self.settle_s)
+        self.sleep(self.settle_s)  # the scrapes up to t1 have landed
+        # the first interval's start is read now too, at its own time (no extra wait)
+        start = self._last if self._last is not None else self._snapshot(t0)
         end = self._snapshot(t1)
-        start, self._last = self._last, end
+        self._last = end
         self.last_window = (start.at, end.at)
         return self._stats(start, end)
 
