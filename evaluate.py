@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="evaluation config (YAML)")
     parser.add_argument("--trace", type=Path, help="per-second rate trace for trace windows")
-    parser.add_argument("--agent", type=Path, help="train.py run folder of the PPO agent")
+    parser.add_argument("--agent", type=Path,
+                        help="train.py run folder of the PPO agent, or a train.py --sweep "
+                             "folder (each trial's agent, as policy ppo/<trial>)")
     parser.add_argument("--backend", choices=["fluid", "requests", "live"],
                         help="backend to evaluate on (default: the config's, requests); live "
                              "plays every window in real time on model servers")
@@ -40,26 +42,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load(args: argparse.Namespace) -> EvalConfig:
+def load(args: argparse.Namespace) -> tuple[EvalConfig, list[Path] | None]:
+    """The evaluation config, and the agents' run folders (None without --agent)."""
     overrides = list(args.overrides)
     if args.backend:
         overrides.append(f"env.backend={args.backend}")
     if args.name:
         overrides.append(f"name={args.name}")
     config = load_config(EvalConfig, args.config, overrides)
+    agents = None
     if args.agent is not None:
         # The agent's observation and action spaces come from the env it was trained on:
         # evaluate every policy on that env, on this config's backend and windows.
-        from agents.policy import find_model
-        from agents.train_config import TrainConfig
-        from envs.config import from_dict, read_yaml_file
+        from agents.sweep_dirs import agent_run_dirs, trained_env
 
-        find_model(args.agent)
-        trained = from_dict(TrainConfig, read_yaml_file(args.agent / "config.yaml"))
-        config = replace(config, env=replace(trained.env, backend=config.env.backend))
+        agents = agent_run_dirs(args.agent)
+        config = replace(config, env=replace(trained_env(agents), backend=config.env.backend))
         if "ppo" not in config.policies:
             config = replace(config, policies=("ppo", *config.policies))
-    return config
+    return config, agents
 
 
 def log_to_wandb(config: EvalConfig, report_dir: Path, rows: list[dict[str, object]]) -> None:
@@ -87,15 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2: a package error, one line)."""
     args = parse_args(argv)
     try:
-        config = load(args)
+        config, agents = load(args)
         if args.trace is not None and not args.trace.is_file():
             raise IpaEnergyError(f"trace file {args.trace} does not exist; check --trace")
         report_dir = Path(config.output_dir) / config.name
         report_dir.mkdir(parents=True, exist_ok=True)
-        total = len(config.windows) * len(config.seeds) * len(config.policies)
+        total = len(config.windows) * len(config.seeds) * (
+            len(config.policies) + (len(agents) - 1 if agents else 0))
         bar = tqdm(total=total, desc="evaluating", unit="episode")
         episodes = []
-        for episode in evaluate(config, report_dir, args.trace, args.agent,
+        for episode in evaluate(config, report_dir, args.trace, agents,
                                 progress=bar.set_postfix_str):
             episodes.append(episode)
             bar.update()

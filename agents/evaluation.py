@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,12 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
 
 
 def policy_factories(config: EvalConfig, tuned: dict[str, float],
-                     agent_dir: Path | None) -> dict[str, PolicyFactory]:
-    """Constructors of every policy the config names, for a given env."""
+                     agent_dir: Path | Sequence[Path] | None) -> dict[str, PolicyFactory]:
+    """Constructors of every policy the config names, for a given env.
+
+    ``ppo`` is the agent of ``agent_dir``; given several run folders (a sweep's trials,
+    `agents.sweep_dirs`), it becomes one policy ``ppo/<trial>`` per folder.
+    """
     from ipa_baseline.policies import FA2Policy, IPAPolicy, RIMPolicy
 
     w = config.ipa
@@ -183,14 +188,25 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float],
         "static_high": lambda env: StaticPolicy(env, "highest"),
         "random": lambda env: RandomPolicy(env, seed=0),
     }
+    dirs = [agent_dir] if isinstance(agent_dir, Path) else list(agent_dir or ())
+    ppo_names: list[str] = []
     if "ppo" in config.policies:
-        if agent_dir is None:
+        if not dirs:
             raise ConfigError("policy 'ppo' needs --agent runs/<name> (a train.py run folder)")
         from agents.policy import load_ppo_policy
+        from agents.sweep_dirs import ppo_policy_names
 
-        ppo = load_ppo_policy(agent_dir)
-        factories["ppo"] = lambda env: ppo
-    return {name: factories[name] for name in config.policies}
+        ppo_names = ppo_policy_names(dirs)
+        for name, run_dir in zip(ppo_names, dirs, strict=True):
+            factories[name] = partial(_loaded, load_ppo_policy(run_dir))
+    names = [n for p in config.policies for n in (ppo_names if p == "ppo" else [p])]
+    return {name: factories[name] for name in names}
+
+
+def _loaded(policy: Any, env: Any) -> Any:
+    """A factory's answer for an already loaded policy (the same for every env)."""
+    del env
+    return policy
 
 
 def tune_baselines(config: EvalConfig, work_dir: Path) -> dict[str, float]:
@@ -218,8 +234,8 @@ def tune_baselines(config: EvalConfig, work_dir: Path) -> dict[str, float]:
 
 
 def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
-             agent_dir: Path | None, progress: Callable[[str], None] | None = None
-             ) -> Iterator[Episode]:
+             agent_dir: Path | Sequence[Path] | None,
+             progress: Callable[[str], None] | None = None) -> Iterator[Episode]:
     """Yield one `Episode` per (window, seed, policy)."""
     tuned = tune_baselines(config, report_dir)
     for spec in config.windows:
@@ -229,7 +245,7 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
             for name, factory in policy_factories(config, tuned, agent_dir).items():
                 # Baselines apply exact decisions: they act in absolute mode, whatever
                 # action mode the agent was trained with (same simulator, same windows).
-                base = config.env if name == "ppo" else replace(config.env,
+                base = config.env if name.split("/")[0] == "ppo" else replace(config.env,
                                                                 action_mode="absolute")
                 env = window_env(base, path, len(rates))
                 if progress:

@@ -1,0 +1,286 @@
+"""`ClusterBackend`: the `Backend` protocol over a pipeline deployed on a cluster.
+
+Decisions go out through a launcher (`envs.live.k8s.K8sLauncher`: patches of each stage's
+Deployment and its scale); each interval is read back from Prometheus, which scrapes the
+stage servers' own metrics (`envs.live.server`, ``stage_server_*``):
+
+* window: an interval ends when ``len(arrivals_rps)`` seconds have passed, then waits
+  ``settle_s`` (at least one scrape interval) and queries Prometheus at the end time;
+  the next interval starts where this one ended, so consecutive intervals tile and no
+  request is counted twice or lost between them. Counters lag by up to one scrape
+  interval at each end;
+* served: increase of the last stage's ``stage_server_requests_total{result="served"}``;
+  dropped: increase of ``result="dropped"`` summed over stages (per stage in
+  ``stage_dropped``); arrived: served + dropped + the change of the requests queued at
+  the stages (``stage_server_queue_length``);
+* latency: each stage's ``stage_server_request_latency_seconds`` histogram over the
+  window (increase of every bucket); ``stage_p99_ms`` from it, and the end-to-end
+  quantiles as the sum of the stages' quantiles (exact for one stage, apart from the
+  network; an approximation for several); SLA violations = dropped + served x the share
+  of that summed distribution above the SLA;
+* utilisation: increase of ``stage_server_busy_seconds_total`` over replica-seconds;
+* energy: the increase of ``energy_query`` (a PromQL expression whose value is a joule
+  counter, e.g. Kepler's ``kepler_container_joules_total``), labelled measured or
+  estimated by ``energy_kind``: what that query reads (a RAPL or NVML counter is
+  measured; a model's output is estimated);
+* cores and cost from the applied decision (what the Deployments request).
+
+Before the first interval (`reset`), Prometheus must answer and every query must return
+series; otherwise `PrometheusError` names the URL or the query.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from envs import perf
+from envs.backends.base import IntervalStats, SimSettings
+from envs.errors import ConfigError
+from envs.live.prometheus import (
+    PrometheusClient,
+    PrometheusError,
+    Series,
+    bucket_quantile,
+    counter_increase,
+)
+from envs.spec import Decision, Pipeline
+
+__all__ = ["ClusterBackend", "ClusterQueries", "Launcher", "make_interval_stats"]
+
+
+class Launcher(Protocol):
+    """What applies a decision to the cluster (`envs.live.k8s.K8sLauncher` is one)."""
+
+    def apply(self, decision: Decision) -> object:
+        """Bring the cluster to ``decision``."""
+
+
+@dataclass(frozen=True)
+class ClusterQueries:
+    """Where the backend finds the stage servers' metrics and the energy counter.
+
+    Attributes:
+        selector: Label matchers added to every stage-server metric, e.g.
+            ``namespace="serving",job="kubernetes-pods"`` (empty: every scraped server).
+        energy_query: PromQL whose instant value is cumulative joules of the pipeline
+            (summed over its series), e.g. ``sum(kepler_container_joules_total{
+            container_namespace="serving"})``.
+        energy_kind: What ``energy_query`` reads: ``measured`` (a hardware counter such as
+            RAPL or NVML) or ``estimated`` (a model). No default: say which.
+    """
+
+    energy_query: str
+    energy_kind: Literal["measured", "estimated"]
+    selector: str = ""
+
+    def __post_init__(self) -> None:
+        if self.energy_kind not in ("measured", "estimated"):
+            raise ConfigError(f"energy_kind must be 'measured' or 'estimated', got "
+                              f"{self.energy_kind!r}: say what energy_query reads")
+        if not self.energy_query.strip():
+            raise ConfigError("energy_query is empty; give a PromQL joule counter")
+
+    def metric(self, name: str) -> str:
+        return f"{name}{{{self.selector}}}"
+
+
+@dataclass
+class _Snapshot:
+    at: float
+    requests: Series
+    buckets: Series
+    busy: Series
+    queue: Series
+    energy: Series
+
+
+def make_interval_stats(**fields: object) -> IntervalStats:
+    """The one place this module builds `IntervalStats` (its fields are growing)."""
+    return IntervalStats(**fields)  # type: ignore[arg-type]
+
+
+class ClusterBackend:
+    """Apply decisions through a launcher; read intervals back from Prometheus.
+
+    Args:
+        pipeline: The profiled pipeline (stage names = the servers' ``stage`` label).
+        launcher: Applies decisions (a `K8sLauncher`).
+        prometheus: The Prometheus that scrapes the stage servers.
+        queries: Label selector and energy query.
+        settings: SLA-related limits (``interval_s`` is not used: an interval lasts
+            ``len(arrivals_rps)`` seconds).
+        settle_s: Wait after an interval's end before querying (>= the scrape interval).
+        traffic: Called with each interval's arrival rates at its start, to replay them
+            against the pipeline (e.g. a `envs.live.driver.PipelineDriver`); None: the
+            cluster's own traffic is observed and the rates are not used.
+        sleep: The waiting function.
+    """
+
+    def __init__(self, pipeline: Pipeline, launcher: Launcher, prometheus: PrometheusClient,
+                 queries: ClusterQueries, settings: SimSettings | None = None,
+                 settle_s: float = 15.0, traffic: Callable[[np.ndarray], object] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if settle_s < 0:
+            raise ConfigError(f"settle_s must be >= 0, got {settle_s}")
+        self.pipeline = pipeline
+        self.settings = settings or SimSettings.for_pipeline(pipeline)
+        self.launcher = launcher
+        self.prometheus = prometheus
+        self.queries = queries
+        self.settle_s = settle_s
+        self.traffic = traffic
+        self.sleep = sleep
+        self.last_events: list[str] = []
+        self.last_window: tuple[float, float] | None = None
+        self._decision: Decision | None = None
+        self._last: _Snapshot | None = None
+
+    def check(self) -> None:
+        """Prometheus answers and every query returns series (else `PrometheusError`)."""
+        self.prometheus.check_ready()
+        now = time.time()
+        q = self.queries
+        for what, name in (("requests", "stage_server_requests_total"),
+                           ("latency", "stage_server_request_latency_seconds_bucket"),
+                           ("busy", "stage_server_busy_seconds_total"),
+                           ("queue", "stage_server_queue_length")):
+            found = self.prometheus.require_series(q.metric(name), now, what)
+            stages = {dict(k).get("stage") for k in found}
+            missing = [s.name for s in self.pipeline.stages if s.name not in stages]
+            if missing:
+                raise PrometheusError(f"{what} query {q.metric(name)!r} has no series for "
+                                      f"stages {missing} (found {sorted(map(str, stages))})")
+        self.prometheus.require_series(q.energy_query, now, "energy")
+
+    def reset(self, decision: Decision, seed: int | None = None) -> None:
+        """Apply ``decision``, check Prometheus and the queries; the next interval starts now."""
+        del seed  # the cluster's randomness is its own
+        self.pipeline.validate(decision)
+        self.check()
+        self.launcher.apply(decision)
+        self._decision = decision
+        self._last = None
+        self.last_events = []
+
+    def apply(self, decision: Decision) -> None:
+        """Send ``decision`` to the cluster (rollouts and scaling take their real time)."""
+        self.pipeline.validate(decision)
+        if self._decision is None:
+            raise RuntimeError("call reset(decision) before apply()")
+        self.launcher.apply(decision)
+        self._decision = decision
+
+    def _snapshot(self, at: float) -> _Snapshot:
+        p, q = self.prometheus, self.queries
+        return _Snapshot(
+            at=at,
+            requests=p.query(q.metric("stage_server_requests_total"), at),
+            buckets=p.query(q.metric("stage_server_request_latency_seconds_bucket"), at),
+            busy=p.query(q.metric("stage_server_busy_seconds_total"), at),
+            queue=p.query(q.metric("stage_server_queue_length"), at),
+            energy=p.query(q.energy_query, at))
+
+    def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
+        """Wait one interval (replaying ``arrivals_rps`` if a traffic hook is set), then
+        read it from Prometheus."""
+        if self._decision is None:
+            raise RuntimeError("call reset(decision) before run_interval()")
+        t0 = time.time()
+        if self.traffic is not None:
+            self.traffic(np.asarray(arrivals_rps, dtype=np.float64))
+        self.sleep(max(t0 + len(arrivals_rps) - time.time(), 0.0))
+        t1 = time.time()
+        self.sleep(self.settle_s)  # the scrapes up to t1 have landed
+        # the first interval's start is read now too, at its own time (no extra wait)
+        start = self._last if self._last is not None else self._snapshot(t0)
+        end = self._snapshot(t1)
+        self._last = end
+        self.last_window = (start.at, end.at)
+        return self._stats(start, end)
+
+    def _stats(self, start: _Snapshot, end: _Snapshot) -> IntervalStats:
+        stages = [s.name for s in self.pipeline.stages]
+        decision = self._decision
+        assert decision is not None
+        seconds = end.at - start.at
+        req = _by(counter_increase(start.requests, end.requests), ("stage", "result"))
+        busy = _by(counter_increase(start.busy, end.busy), ("stage",))
+        queue_end, queue_start = _by(end.queue, ("stage",)), _by(start.queue, ("stage",))
+        stage_dropped = [round(req.get((s, "dropped"), 0.0)) for s in stages]
+        served = round(req.get((stages[-1], "served"), 0.0))
+        dropped = sum(stage_dropped)
+        queued = sum(queue_end.get((s,), 0.0) - queue_start.get((s,), 0.0) for s in stages)
+        hists = [_histogram(counter_increase(start.buckets, end.buckets), s) for s in stages]
+        p50 = _summed_quantile(hists, 0.50)
+        p99 = _summed_quantile(hists, 0.99)
+        late = round(served * _share_above(hists, self.pipeline.sla_ms / 1e3))
+        energy = sum(counter_increase(start.energy, end.energy).values())
+        cores = float(sum(c.replicas * c.cores for c in decision.stages))
+        util = []
+        for s, choice in zip(stages, decision.stages, strict=True):
+            online = choice.replicas * seconds
+            util.append(min(busy.get((s,), 0.0) / online, 1.0) if online > 0 else 0.0)
+        return make_interval_stats(
+            seconds=seconds, arrived=max(round(served + dropped + queued), 0), served=served,
+            dropped=dropped, sla_violations=dropped + late, p50_ms=p50 * 1e3,
+            p99_ms=p99 * 1e3,
+            accuracy_sum=perf.decision_accuracy(self.pipeline, decision, "sum"),
+            accuracy_product=perf.decision_accuracy(self.pipeline, decision, "product"),
+            cores=cores, cost_core_s=cores * seconds, energy_j=energy,
+            energy_estimated=self.queries.energy_kind == "estimated",
+            stage_utilisation=tuple(util),
+            stage_queue=tuple(queue_end.get((s,), 0.0) for s in stages),
+            stage_dropped=tuple(stage_dropped),
+            stage_p99_ms=tuple(_summed_quantile([h], 0.99) * 1e3 for h in hists))
+
+    def close(self) -> None:
+        """Nothing to release: the cluster keeps running."""
+
+
+def _by(series: Series, labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+    """Sum of the series grouped by the values of ``labels``."""
+    out: dict[tuple[str, ...], float] = {}
+    for key, value in series.items():
+        d = dict(key)
+        group = tuple(d.get(label, "") for label in labels)
+        out[group] = out.get(group, 0.0) + value
+    return out
+
+
+def _histogram(buckets: Series, stage: str) -> tuple[list[float], list[float]]:
+    """One stage's histogram over the window: bounds ascending, cumulative counts."""
+    by_le: dict[float, float] = {}
+    for key, value in buckets.items():
+        d = dict(key)
+        if d.get("stage") == stage and "le" in d:
+            le = float(d["le"])
+            by_le[le] = by_le.get(le, 0.0) + value
+    bounds = sorted(by_le)
+    return bounds, [by_le[b] for b in bounds]
+
+
+def _summed_quantile(hists: list[tuple[list[float], list[float]]], q: float) -> float:
+    """Sum of the stages' quantile ``q`` (seconds; nan if a stage served nothing)."""
+    return sum(bucket_quantile(q, bounds, counts) for bounds, counts in hists)
+
+
+def _share_above(hists: list[tuple[list[float], list[float]]], limit_s: float) -> float:
+    """Share of the summed-quantile distribution above ``limit_s`` (bisection on q)."""
+    if any(not counts or counts[-1] <= 0 for _, counts in hists):
+        return 0.0
+    low, high = 0.0, 1.0
+    if _summed_quantile(hists, 1.0) <= limit_s:
+        return 0.0
+    for _ in range(30):  # q to about 1e-9
+        mid = (low + high) / 2
+        if _summed_quantile(hists, mid) <= limit_s:
+            low = mid
+        else:
+            high = mid
+    return 1.0 - low if not math.isnan(low) else 0.0
