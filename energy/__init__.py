@@ -1,4 +1,8 @@
-"""Energy measurement: meters for live windows and importers for perf/etrace2 logs."""
+"""Energy measurement: meters for live windows (RAPL, NVML, Zeus, TDP estimator), importers
+for perf/etrace2 logs and ML.ENERGY data, the profiler and the CPU power calibration.
+
+May import: ``envs`` (the `Meter` protocol, the profile format) and ``models``.
+"""
 
 from energy.errors import (
     EnergyLogError,

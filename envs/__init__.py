@@ -1,4 +1,9 @@
-"""Pipeline model, workloads, simulators and the Gymnasium env.
+"""Pipeline model, workloads, simulators and the Gymnasium env: the ground floor.
+
+Holds the spec, the performance and power model (`envs.perf`), config loading, workloads,
+predictors, backends (simulators, live serving, cluster), and the `Meter` protocol.
+May import: ``models`` and third-party packages; nothing of ``energy``, ``ipa_baseline``
+or ``agents``.
 
 ``import envs`` registers the versioned env ids (lazily, "module:Class"):
 

@@ -1,5 +1,7 @@
 """IPA's ILP (arXiv 2308.12871) with HiGHS, its energy-aware variant, and its baselines.
 
+May import: ``envs`` (every coefficient comes from `envs.perf`) and third-party packages.
+
 * `solve_ipa`: one decision for one predicted rate (`IlpResult`).
 * `IPAPolicy`, `FA2Policy`, `RIMPolicy`: stable-baselines3-style ``predict()`` over a
   `envs.pipeline_env.PipelineEnv`.
