@@ -24,6 +24,11 @@ class WorkloadConfig:
         synthetic_windows: How many windows long the synthetic trace is.
         scale: Multiply rates by this factor.
         seed: Seed of the synthetic generator (episodes sample windows with the env's RNG).
+        warmup_s: Seconds of history every episode starts with, never played (assumed
+            default 120 s: the 12 x 10 s input of IPA's LSTM predictor). A trace with
+            ``start_s >= warmup_s`` takes them from the seconds before ``start_s`` (the
+            preceding minutes); otherwise its first ``warmup_s`` seconds are history only. A
+            synthetic workload generates them as a prefix of the same pattern.
     """
 
     source: Literal["synthetic", "trace"] = "synthetic"
@@ -36,6 +41,7 @@ class WorkloadConfig:
     synthetic_windows: int = 8
     scale: float = 1.0
     seed: int = 0
+    warmup_s: int = 120
 
     def __post_init__(self) -> None:
         from envs.workloads import PATTERNS
@@ -50,6 +56,8 @@ class WorkloadConfig:
             raise ConfigError("workload.window_s and workload.synthetic_windows must be > 0")
         if self.damping <= 0 or self.scale <= 0:
             raise ConfigError("workload.damping and workload.scale must be > 0")
+        if self.warmup_s < 0:
+            raise ConfigError(f"workload.warmup_s={self.warmup_s} must be >= 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,10 @@ class EnvConfig:
         predictor: Load forecaster for the observation: ``reactive`` or ``lstm``.
         predictor_path: A trained LSTM predictor (``LSTMPredictor.save``).
         history_intervals: How many past intervals' rates the observation shows.
+        rate_scale_rps: Divides every rate in the observation. Fixed by config and saved
+            with an agent (its ``config.yaml``), never taken from an episode's workload.
+            Assumed default 34 req/s: the peak of IPA's damped Twitter windows, the scale the
+            committed video agents trained with.
         action_mode: ``absolute``: the third action of a stage is replicas - 1;
             ``headroom``: it picks a factor from ``headroom_levels`` and the stage gets the
             fewest replicas that serve forecast x factor (`perf.replicas_for_rate`).
@@ -128,6 +140,7 @@ class EnvConfig:
     predictor: Literal["reactive", "lstm"] = "reactive"
     predictor_path: str | None = None
     history_intervals: int = 6
+    rate_scale_rps: float = 34.0
     action_mode: Literal["absolute", "headroom"] = "absolute"
     headroom_levels: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
     reward: RewardWeights = field(default_factory=RewardWeights)
@@ -157,6 +170,8 @@ class EnvConfig:
             raise ConfigError("headroom_levels must be a non-empty list of positive factors")
         if self.history_intervals < 1:
             raise ConfigError("history_intervals must be >= 1")
+        if not self.rate_scale_rps > 0:
+            raise ConfigError(f"rate_scale_rps={self.rate_scale_rps} must be > 0 req/s")
 
     def with_workload(self, **changes: object) -> EnvConfig:
         """A copy with workload fields changed."""
