@@ -22,7 +22,8 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter
 
-from agents.policy import EvalResult, NormalizedPolicy, evaluate_windows
+from agents.episode import EvalResult, evaluate_windows
+from agents.policy import NormalizedPolicy
 
 __all__ = [
     "CSV_COLUMNS",
