@@ -1,9 +1,15 @@
 """Evaluate every policy on held-out workloads and write one report.
 
     python evaluate.py                                  # embedded default: synthetic windows
+    python evaluate.py --trace FILE                     # FILE alone, whole, as it is
     python evaluate.py --config configs/eval/ipa_windows.yaml --trace workload.txt \
-        --agent runs/<name>
+        --agent runs/<seed0> runs/<seed1> runs/<seed2>  # one folder per training seed
     python evaluate.py seeds=[0,1] windows=[{name: bursty, pattern: bursty}]   # overrides
+
+``--trace FILE`` without ``--config`` (and no ``windows=`` override) evaluates FILE as
+one window: its first ``env.workload.warmup_s`` seconds are the warm-up history, the rest
+is played, undamped (``trace_damping=8`` to damp it as IPA did). A flag the config does
+not use (``--trace`` with only synthetic windows) is an error.
 
 Writes reports/<name>/report.md, summary.csv, paired.csv, steps.csv and PNG plots, and
 logs them to wandb (offline by default).
@@ -18,11 +24,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.eval_config import EvalConfig
+from agents.eval_config import EvalConfig, WindowSpec
 from agents.evaluation import evaluate
 from agents.report import write_report
 from envs.config import load_config, to_dict
 from envs.errors import IpaEnergyError
+from envs.workloads import load_trace
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="evaluation config (YAML)")
     parser.add_argument("--trace", type=Path, help="per-second rate trace for trace windows")
-    parser.add_argument("--agent", type=Path, help="train.py run folder of the PPO agent")
+    parser.add_argument("--agent", type=Path, nargs="+", default=[],
+                        help="train.py run folders of the PPO agent, one per training seed")
     parser.add_argument("--backend", choices=["fluid", "requests", "live"],
                         help="backend to evaluate on (default: the config's, requests); live "
                              "plays every window in real time on model servers")
@@ -40,24 +48,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace) -> EvalConfig:
+    """The evaluation config from the flags; refuses a flag the config does not use."""
     overrides = list(args.overrides)
     if args.backend:
         overrides.append(f"env.backend={args.backend}")
     if args.name:
         overrides.append(f"name={args.name}")
+    if args.trace is not None and not args.trace.is_file():
+        raise IpaEnergyError(f"trace file {args.trace} does not exist; check --trace")
+    trace_alone = (args.trace is not None and args.config is None
+                   and not any(o.startswith("windows=") for o in overrides))
+    if trace_alone:
+        # FILE is not IPA's trace: no day split, tuning and sizing from synthetic data.
+        overrides = [f"name={args.trace.stem}", "trace_damping=1.0", "days.train_days=[]",
+                     "days.val_days=[]", *overrides]
     config = load_config(EvalConfig, args.config, overrides)
-    if args.agent is not None:
-        # The agent's observation and action spaces come from the env it was trained on:
-        # evaluate every policy on that env, on this config's backend and windows.
+    if args.agent:
+        # The agents' observation and action spaces come from the env they were trained
+        # on: evaluate every policy on that env, on this config's backend and windows.
+        from agents.eval_config import refuse_training_overlap
         from agents.policy import find_model
-        from agents.train_config import TrainConfig
-        from envs.config import from_dict, read_yaml_file
+        from agents.train_config import load_train_config
 
-        find_model(args.agent)
-        trained = from_dict(TrainConfig, read_yaml_file(args.agent / "config.yaml"))
+        for folder in args.agent:
+            find_model(folder)
+        trained = load_train_config(args.agent[0] / "config.yaml")
         config = replace(config, env=replace(trained.env, backend=config.env.backend))
+        for folder in args.agent:
+            refuse_training_overlap(load_train_config(folder / "config.yaml"), config,
+                                    args.trace.name if args.trace else None)
         if "ppo" not in config.policies:
             config = replace(config, policies=("ppo", *config.policies))
+    if trace_alone:
+        seconds = len(load_trace(args.trace))
+        warmup = config.env.workload.warmup_s
+        if seconds <= warmup + config.env.interval_s:
+            raise IpaEnergyError(f"trace {args.trace} has {seconds} s, too short for "
+                                 f"{warmup} s of warm-up history and one interval")
+        config = replace(config, windows=(WindowSpec(args.trace.stem,
+                                                     segments=((warmup, seconds),)),))
+    elif args.trace is not None and not config.uses_trace:
+        raise IpaEnergyError(f"--trace {args.trace} is given but config {config.name!r} "
+                             "uses no trace (all its windows are synthetic); drop --trace, "
+                             "or drop --config to evaluate the trace alone")
     return config
 
 
@@ -85,11 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = load(args)
-        if args.trace is not None and not args.trace.is_file():
-            raise IpaEnergyError(f"trace file {args.trace} does not exist; check --trace")
         report_dir = Path(config.output_dir) / config.name
         report_dir.mkdir(parents=True, exist_ok=True)
-        total = len(config.windows) * len(config.seeds) * len(config.policies)
+        runs = len(config.policies) + max(len(args.agent) - 1, 0)
+        total = (len(config.windows) + config.heldout.windows) * len(config.seeds) * runs
         bar = tqdm(total=total, desc="evaluating", unit="episode")
         episodes = []
         for episode in evaluate(config, report_dir, args.trace, args.agent,
@@ -98,12 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             bar.update()
         bar.close()
         sla_ms = _sla_ms(config)
-        header = (f"# Evaluation report: {config.name}\n\nCommand: `python evaluate.py "
-                  f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
-                  f"Backend: {config.env.backend}; pipeline: {config.env.pipeline}; SLA "
-                  f"{sla_ms:.0f} ms; seeds: {list(config.seeds)}.")
-        header += "\n\n" + workload_table(config, args.trace)
-        rows, _ = write_report(episodes, sla_ms, report_dir, header)
+        command = " ".join(argv if argv is not None else sys.argv[1:])
+        header = report_header(config, args.trace, command, sla_ms, len(args.agent))
+        rows, _ = write_report(episodes, sla_ms, report_dir, header, config.env.interval_s)
         log_to_wandb(config, report_dir, rows)
     except IpaEnergyError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -112,18 +141,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: float,
+                  n_agents: int) -> str:
+    """The report's opening: command, setting, protocol and workload table."""
+    from agents.evaluation import training_peak
+
+    peak = training_peak(config, trace)
+    return "\n".join([
+        f"# Evaluation report: {config.name}", "",
+        f"Command: `python evaluate.py {command}`", "",
+        f"Backend: {config.env.backend}; pipeline: {config.env.pipeline}; SLA {sla_ms:.0f} "
+        f"ms; simulator seeds: {list(config.seeds)} (common random numbers: every policy "
+        f"sees the same requests on a seed); PPO training seeds: {n_agents}.", "",
+        f"Protocol: every window starts after {config.env.workload.warmup_s} s of the "
+        "history that preceded it; observation rates are divided by the configured "
+        f"{config.env.rate_scale_rps:g} req/s; static baselines and RIM are sized for "
+        f"{peak.rps:g} req/s ({peak.source}); HPA, Ray Serve and ipa_tuned are tuned on "
+        "validation windows (docs/protocol.md). ipa_oracle reads the next interval's true "
+        "rates by design.", "",
+        workload_table(config, trace)])
+
+
 def workload_table(config: EvalConfig, trace: Path | None) -> str:
     """Where each window comes from, and its rates, for the report."""
-    from agents.evaluation import window_rates
+    from agents.evaluation import evaluation_windows
 
     lines = ["| workload | source | seconds | mean req/s | max req/s |", "|---|---|---|---|---|"]
-    for spec in config.windows:
-        rates = window_rates(spec, trace, config.trace_damping)
-        source = (f"trace {trace.name if trace else '?'} seconds {list(spec.segments)}, "
-                  f"damping {config.trace_damping:g}" if spec.segments
-                  else f"synthetic {spec.pattern}, seed {spec.seed}, scale {spec.scale:g}")
-        lines.append(f"| {spec.name} | {source} | {len(rates)} | {rates.mean():.1f} | "
-                     f"{rates.max():.0f} |")
+    for window in evaluation_windows(config, trace):
+        rates = window.rates
+        lines.append(f"| {window.name} | {window.source} | {len(rates)} | "
+                     f"{rates.mean():.1f} | {rates.max():.0f} |")
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from agents.eval_config import POLICIES
-from agents.report import mean_ci95, paired_test
+from agents.statistics import mean_ci95, paired_test
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_every_policy_end_to_end(tmp_path: Path, tiny_profile_path: Path) -> Non
         (p, w) for p in policies for w in ("bursty", "steady_low")}
     text = (report / "report.md").read_text()
     for r in rows:  # the report's table shows exactly the CSV's numbers
-        cells = [r[c] for c in ("policy", "workload", "n_seeds", "sla_violation_rate",
+        cells = [r[c] for c in ("policy", "workload", "n_sim_seeds", "sla_violation_rate",
                                 "energy_j", "accuracy")]
         line = next(line for line in text.splitlines()
                     if line.startswith(f"| {r['policy']} | {r['workload']} |"))
@@ -82,7 +82,8 @@ def test_garbage_trace_is_a_clear_error(tmp_path: Path, tiny_profile_path: Path)
     trace = tmp_path / "trace.txt"
     trace.write_text("1 2 3\n4 five 6\n")
     config = tiny_config(tmp_path, tiny_profile_path, ["static_low"],
-                         windows=[{"name": "bursty", "segments": [[0, 3]]}])
+                         windows=[{"name": "bursty", "segments": [[200, 203]]}],
+                         days={"train_days": [], "val_days": []})
     result = run_evaluate(tmp_path, "--config", str(config), "--trace", str(trace))
     assert result.returncode == 2
     assert "line 2" in result.stderr and "five" in result.stderr
