@@ -115,3 +115,31 @@ def test_confidence_interval_and_paired_test() -> None:
     assert result["ci_low"] > 0
     assert result["wilcoxon_p"] == pytest.approx(0.0625)
     assert paired_test([1.0, 2.0], [1.0, 2.0])["wilcoxon_p"] == 1.0
+
+
+def test_trace_alone_evaluates_that_file(tmp_path: Path, tiny_profile_path: Path) -> None:
+    trace = tmp_path / "my_trace.txt"
+    rates = [6 + (i // 40) % 5 for i in range(300)]
+    trace.write_text("\n".join(map(str, rates)) + "\n")
+    result = run_evaluate(tmp_path, "--trace", str(trace), f"env.pipeline={tiny_profile_path}",
+                          "env.max_replicas=6", "policies=[ipa,static_low]", "seeds=[0]",
+                          f"output_dir={tmp_path / 'reports'}", "tracking.mode=disabled")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tmp_path / "reports" / "my_trace"
+    text = (report / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| my_trace | "))
+    # the workload table names the file, and the played part is the file after its warm-up
+    assert "trace my_trace.txt seconds [[120, 300]]" in row
+    played = np.array(rates[120:300], dtype=float)
+    assert f"| 180 | {played.mean():.1f} | {played.max():.0f} |" in row
+    assert {r["workload"] for r in read_summary(report / "summary.csv")} == {"my_trace"}
+
+
+def test_trace_the_config_does_not_use_is_an_error(tmp_path: Path,
+                                                   tiny_profile_path: Path) -> None:
+    trace = tmp_path / "t.txt"
+    trace.write_text("5\n" * 400)
+    config = tiny_config(tmp_path, tiny_profile_path, ["static_low"])
+    result = run_evaluate(tmp_path, "--config", str(config), "--trace", str(trace))
+    assert result.returncode == 2
+    assert "uses no trace" in result.stderr and "Traceback" not in result.stderr
