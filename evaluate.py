@@ -44,7 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "plays every window in real time on model servers")
     parser.add_argument("--name", help="report name (default: the config's)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # --agent takes several folders; key=value words after them are still overrides
+    folders = [a for a in args.agent if "=" not in str(a) or a.exists()]
+    args.overrides = [str(a) for a in args.agent if a not in folders] + args.overrides
+    args.agent = folders
+    return args
 
 
 def load(args: argparse.Namespace) -> EvalConfig:

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from agents.episode import Episode  # noqa: E402
 
@@ -35,7 +36,7 @@ STYLE: dict[str, tuple[str, str]] = {
     "ray_serve": ("#ff7f0e", ">"),
     "static_low": ("#393b79", "h"),
     "static_high": ("#637939", "H"),
-    "random": ("#000000", "."),
+    "random": ("#000000", "p"),
 }
 """Colour and marker of each policy (distinct pairs; the same in every plot)."""
 
@@ -83,6 +84,7 @@ def plot_pareto(rows: Sequence[dict[str, object]], path: Path, x: str = "energy_
                         markerfacecolor="none" if misses else kw["color"])
         ax.set_title(window)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap
         ax.set_xlabel(f"{xlabel} (log)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
@@ -145,6 +147,7 @@ def plot_latency_cdf(episodes: Sequence[Episode], sla_ms: float, path: Path) -> 
                     markersize=5, linewidth=1.0)
         ax.axvline(sla_ms, color="black", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(window)
         ax.set_xlabel("end-to-end latency (ms)")
     axes[0][0].set_ylabel("CDF")

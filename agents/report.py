@@ -156,8 +156,10 @@ def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
     estimated = sorted({str(r["energy_method"]) for r in rows if r["energy_estimated"]})
     if estimated:
         lines += [f"Energy figures are **estimated** as the backend reported them each "
-                  f"interval; method: {'; '.join(estimated)}.", ""]
-    lines.append(markdown_table(rows, SUMMARY_COLUMNS))
+                  f"interval; method: {'; '.join(estimated)} (`energy_method` in "
+                  "summary.csv).", ""]
+    # energy_method is stated once above (and is in summary.csv)
+    lines.append(markdown_table(rows, [c for c in SUMMARY_COLUMNS if c != "energy_method"]))
     if paired:
         lines += ["", "## Paired differences against IPA", "", PAIRED_TEXT, "",
                   markdown_table(paired, list(paired[0].keys()))]
