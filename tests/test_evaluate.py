@@ -115,6 +115,12 @@ def test_confidence_interval_and_paired_test() -> None:
     assert result["ci_low"] > 0
     assert result["wilcoxon_p"] == pytest.approx(0.0625)
     assert paired_test([1.0, 2.0], [1.0, 2.0])["wilcoxon_p"] == 1.0
+    # four positive differences with ties: only 1 of the 16 sign patterns is as extreme on
+    # each side, so p = 2/16 exactly, which is also the smallest p four pairs can reach
+    tied = paired_test([1.0, 1.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0])
+    assert tied["wilcoxon_p"] == pytest.approx(0.125) and tied["min_p"] == 0.125
+    # one zero difference is dropped: three pairs remain, smallest p 2/8
+    assert paired_test([1.0, 2.0, 3.0, 0.0], [0.0] * 4)["min_p"] == 0.25
 
 
 def test_trace_alone_evaluates_that_file(tmp_path: Path, tiny_profile_path: Path) -> None:
