@@ -9,7 +9,11 @@
   downscale delays; ongoing requests are the stage's queue plus those in service
   (arrival rate x stage latency, Little's law).
 * `StaticPolicy`: one fixed decision (``static_low``: cheapest variants; ``static_high``:
-  most accurate variants; both sized for the workload's peak).
+  most accurate variants; both sized for the peak rate of the *training* data, which the
+  evaluation passes; never for the evaluation window's).
+
+Every policy starts an episode from the decision the env put in force (sized for the
+forecast on the warm-up history) and sees nothing of the window ahead.
 * `RandomPolicy`: uniformly random actions.
 """
 
@@ -167,10 +171,20 @@ class RayServePolicy(EnvPolicy):
 
 
 class StaticPolicy(EnvPolicy):
-    """One decision for the whole episode, sized for the workload's peak rate."""
+    """One decision for the whole episode, sized for a peak rate fixed beforehand."""
 
     def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: int | None = None,
                  peak_rps: float | None = None) -> None:
+        """Create the policy.
+
+        Args:
+            env: The env.
+            variants: ``lowest``, ``highest`` or one variant index per stage.
+            batch: Batch size (default: the smallest).
+            peak_rps: Rate the decision serves: the training data's peak (the evaluation
+                passes it). Default: the env's configured observation scale
+                (``rate_scale_rps``), never the episode's rates.
+        """
         super().__init__(env)
         batch = self.batch_size(batch)
         peak = peak_rps if peak_rps is not None else self.env.layout.rate_scale

@@ -26,7 +26,8 @@ from agents.checkpoints import (
     read_state,
     save_model_files,
 )
-from agents.policy import EvalResult, NormalizedPolicy, evaluate_windows
+from agents.episode import EvalResult, evaluate_windows
+from agents.policy import NormalizedPolicy
 
 __all__ = [
     "CSV_COLUMNS",

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from agents.train_config import TrackingConfig
+from agents.train_config import TrackingConfig, TrainConfig
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.suggest import did_you_mean
 
 POLICIES: tuple[str, ...] = (
-    "ppo", "ipa", "ipa_energy", "fa2_low", "fa2_high", "rim", "hpa", "ray_serve",
-    "static_low", "static_high", "random", "ipa_oracle",
+    "ppo", "ipa", "ipa_tuned", "ipa_energy", "fa2_low", "fa2_high", "rim", "hpa",
+    "ray_serve", "static_low", "static_high", "random", "ipa_oracle",
 )
+ORACLES: tuple[str, ...] = ("ipa_oracle",)
+"""Policies that read the next interval's true rates by design (labelled in reports)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class WindowSpec:
         segments: ``[start_s, end_s)`` pieces of the trace given with ``--trace``,
             concatenated (IPA's steady_high plays one piece twice).
         window_s: Length of a synthetic window.
-        scale: Multiplies a synthetic window's rates (e.g. 0.25 for slow LLM stages).
+        scale: Multiplies the window's rates, then floors them: synthetic or trace
+            (`envs.day_split.capacity_scale` states the rule for a pipeline far from
+            video's capacity).
     """
 
     name: str
@@ -37,6 +42,43 @@ class WindowSpec:
     segments: tuple[tuple[int, int], ...] = ()
     window_s: int = 1200
     scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class DaySplit:
+    """Which days of the ``--trace`` tune the baselines; the rest of IPA's first 14 days
+    train the agents (`train.py`); no day holding an evaluation window may be used.
+
+    Attributes:
+        train_days: Days the agents train on (checked against every ``--agent``).
+        val_days: Days on which HPA, Ray Serve and ipa_tuned are tuned.
+        day_s: Seconds per day.
+        tuning_windows: Windows sampled from the validation days for tuning.
+        tuning_window_s: Their length.
+    """
+
+    train_days: tuple[int, ...] = tuple(range(12))
+    val_days: tuple[int, ...] = (12, 13)
+    day_s: int = 86_400
+    tuning_windows: int = 2
+    tuning_window_s: int = 600
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The second evaluation set: windows sampled from held-out days with a fixed seed.
+
+    Attributes:
+        windows: How many (0: none).
+        days: Days to sample from (default: the trace's days after IPA's first 14).
+        window_s: Length of each window.
+        seed: Sampler seed.
+    """
+
+    windows: int = 0
+    days: tuple[int, ...] = tuple(range(14, 22))
+    window_s: int = 1200
+    seed: int = 2024
 
 
 @dataclass(frozen=True)
@@ -63,9 +105,13 @@ class EvalConfig:
         policies: Policy names to run (``ppo`` needs ``--agent``).
         seeds: Simulator seeds; every policy runs on the same ones.
         ipa: Weights of the IPA objective.
-        hpa_targets: Utilisation targets tried when tuning HPA on training windows.
+        hpa_targets: Utilisation targets tried when tuning HPA on validation windows.
         ray_targets: Ongoing-request targets tried when tuning Ray Serve.
-        tuning_seed: Seed of the synthetic training windows used for tuning.
+        ipa_headrooms: Headroom factors tried when tuning ipa_tuned.
+        tuning_seed: Seed of the synthetic validation windows (synthetic evaluations) and
+            of the training trace that sizes the static baselines and RIM.
+        days: The day split of a ``--trace`` (tuning on validation days).
+        heldout: Windows sampled from held-out days (needs ``--trace``).
         baseline_variants: Variant choice of the scale-only baselines (HPA, Ray Serve).
         output_dir: Where report folders go.
         tracking: wandb settings (offline by default).
@@ -83,7 +129,10 @@ class EvalConfig:
     ipa: IpaWeights = field(default_factory=IpaWeights)
     hpa_targets: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     ray_targets: tuple[float, ...] = (1.0, 2.0, 4.0)
+    ipa_headrooms: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5)
     tuning_seed: int = 7
+    days: DaySplit = field(default_factory=DaySplit)
+    heldout: HeldOut = field(default_factory=HeldOut)
     baseline_variants: Literal["lowest", "highest"] = "lowest"
     output_dir: str = "reports"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -95,8 +144,8 @@ class EvalConfig:
                                   f"choose from {list(POLICIES)}")
         if not self.seeds:
             raise ConfigError("seeds must not be empty")
-        if not self.windows:
-            raise ConfigError("windows must not be empty")
+        if not self.windows and not self.heldout.windows:
+            raise ConfigError("windows must not be empty (or set heldout.windows)")
         names = [w.name for w in self.windows]
         if len(set(names)) != len(names):
             raise ConfigError(f"window names must be unique, got {names}")
@@ -104,3 +153,59 @@ class EvalConfig:
             if w.window_s % self.env.interval_s:
                 raise ConfigError(f"windows.{w.name}.window_s must be a multiple of "
                                   f"env.interval_s ({self.env.interval_s})")
+            if w.segments and w.segments[0][0] < self.env.workload.warmup_s:
+                raise ConfigError(f"windows.{w.name} starts at second {w.segments[0][0]}, "
+                                  f"before {self.env.workload.warmup_s} s of warm-up history; "
+                                  "start it later or lower env.workload.warmup_s")
+        from envs.day_split import refuse_overlap
+
+        d = self.days
+        refuse_overlap({"validation (days.val_days)": [(x * d.day_s, (x + 1) * d.day_s)
+                                                       for x in d.val_days],
+                        "training (days.train_days)": [(x * d.day_s, (x + 1) * d.day_s)
+                                                       for x in d.train_days]},
+                       self.trace_windows(), d.day_s)
+        if set(self.heldout.days) & (set(d.val_days) | set(d.train_days)):
+            raise ConfigError("heldout.days overlap days.train_days or days.val_days; hold "
+                              "out other days")
+
+    def trace_windows(self) -> dict[str, tuple[tuple[int, int], ...]]:
+        """Window name -> its trace segments, for the windows cut from ``--trace``."""
+        return {w.name: w.segments for w in self.windows if w.segments}
+
+    @property
+    def uses_trace(self) -> bool:
+        """Whether any window (or the held-out set) is cut from ``--trace``."""
+        return bool(self.trace_windows()) or self.heldout.windows > 0
+
+
+def refuse_training_overlap(trained: TrainConfig, config: EvalConfig,
+                            trace_name: str | None) -> None:
+    """Refuse an agent whose training or validation seconds share a day with an
+    evaluation window of the same trace file.
+
+    Args:
+        trained: The agent's saved training config.
+        config: The evaluation config.
+        trace_name: File name of ``--trace`` (None: no trace windows, nothing to check).
+
+    Raises:
+        ConfigError: The agent trained or validated on a day holding an evaluation window.
+    """
+    from agents.train_config import split_env_configs
+    from envs.day_split import refuse_overlap
+
+    w = trained.env.workload
+    if (trace_name is None or w.source != "trace" or w.trace_path is None
+            or Path(w.trace_path).name != trace_name):
+        return
+    train_env, val_env = split_env_configs(trained)
+    used = {}
+    for part, env in (("training", train_env), ("validation", val_env)):
+        start, end = env.workload.start_s or 0, env.workload.end_s
+        used[f"the agent's {part}"] = [(start, end if end is not None else _TRACE_END_S)]
+    refuse_overlap(used, config.trace_windows(), config.days.day_s)
+
+
+_TRACE_END_S = 10**8
+"""Stands for "to the end of the trace" in an unbounded training range (about 3 years)."""

@@ -1,19 +1,27 @@
-"""Run every policy on the same windows with the same simulator seeds; collect metrics."""
+"""Run every policy on the same windows with the same simulator seeds; collect episodes.
+
+The protocol (docs/protocol.md): every window starts with the history that preceded it
+(`Window.warmup`); the static baselines and RIM are sized from training data
+(`training_peak`); HPA, Ray Serve and ipa_tuned are tuned on validation windows
+(`tune_baselines`); every policy plays through `agents.episode.run_episode` on the same
+simulator seeds (common random numbers); a PPO result is one episode per training seed.
+"""
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.baselines import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
+from agents.episode import Episode, run_episode
 from agents.eval_config import EvalConfig, WindowSpec
+from envs.config import to_dict
+from envs.day_split import sample_heldout_starts
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
@@ -23,232 +31,280 @@ PolicyFactory = Callable[[PipelineEnv], Any]
 
 
 @dataclass(frozen=True)
-class StepRecord:
-    """One interval of one episode."""
+class Window:
+    """One evaluation (or tuning) workload and the history before it.
 
-    t_s: int
-    rate_rps: float
-    forecast_rps: float
-    decision: str
-    variants: tuple[int, ...]
-    replicas: tuple[int, ...]
-    batches: tuple[int, ...]
-    arrived: int
-    served: int
-    dropped: int
-    sla_violations: int
-    p99_ms: float
-    accuracy_sum: float
-    accuracy_product: float
-    cores: float
-    cost_core_s: float
-    energy_j: float
-    reward: float
-    decision_ms: float
-    errors: int = 0  # requests the backend failed (live replicas), apart from drops
+    Attributes:
+        name: Name in the report.
+        warmup: Per-second rates before the window (never played; the predictor and every
+            policy start from them).
+        rates: The window's per-second rates.
+        source: Where it comes from, for the report's workload table.
+    """
+
+    name: str
+    warmup: np.ndarray
+    rates: np.ndarray
+    source: str
 
 
-@dataclass
-class Episode:
-    """All intervals of one policy on one window with one seed."""
+@dataclass(frozen=True)
+class Peak:
+    """The rate that sizes the static baselines and RIM, and where it comes from."""
 
-    policy: str
-    window: str
-    seed: int
-    steps: list[StepRecord]
-    latencies_ms: np.ndarray
-    energy_estimated: bool
-    fallbacks: int = 0
-
-    def metrics(self, sla_ms: float) -> dict[str, float]:
-        """The per-episode metrics that the summary aggregates across seeds."""
-        arrived = sum(s.arrived for s in self.steps)
-        served = sum(s.served for s in self.steps)
-        energy = sum(s.energy_j for s in self.steps)
-        decisions = [s.decision for s in self.steps]
-        if self.latencies_ms.size:
-            p99 = float(np.percentile(self.latencies_ms, 99))
-        else:
-            p99 = float(np.nanmax([s.p99_ms for s in self.steps] or [math.nan]))
-        times = np.array([s.decision_ms for s in self.steps])
-        return {
-            "sla_violation_rate": sum(s.sla_violations for s in self.steps) / max(arrived, 1),
-            "p99_latency_ms": p99,
-            "accuracy": float(np.mean([s.accuracy_sum for s in self.steps])),
-            "accuracy_product": float(np.mean([s.accuracy_product for s in self.steps])),
-            "cost_core_s": sum(s.cost_core_s for s in self.steps),
-            "energy_j": energy,
-            "energy_per_request_j": energy / max(served, 1),
-            "reconfigurations": float(sum(a != b for a, b in zip(decisions, decisions[1:],
-                                                                 strict=False))),
-            "decision_ms_median": float(np.median(times)),
-            "decision_ms_p99": float(np.percentile(times, 99)),
-            "dropped": float(sum(s.dropped for s in self.steps)),
-            "errors": float(sum(s.errors for s in self.steps)),
-            "fallbacks": float(self.fallbacks),
-            "reward": sum(s.reward for s in self.steps),
-            "sla_ms": sla_ms,
-        }
+    rps: float
+    source: str
 
 
-def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float) -> np.ndarray:
-    """The per-second rates of one evaluation window."""
-    if spec.segments:
-        if trace_path is None:
-            raise ConfigError(f"window {spec.name!r} takes segments of a trace; pass --trace "
-                              "with the trace file (IPA's workload.txt)")
-        full = load_trace(trace_path, damping)
-        pieces = []
-        for start, end in spec.segments:
-            if not 0 <= start < end <= len(full):
-                raise ConfigError(f"window {spec.name!r}: segment [{start}, {end}) is outside "
-                                  f"the trace's {len(full)} seconds")
-            pieces.append(full[start:end])
-        return np.concatenate(pieces)
-    return synthetic_trace(spec.pattern, spec.window_s, spec.seed, spec.scale)
+@lru_cache(maxsize=2)
+def full_trace(path: str, damping: float) -> np.ndarray:
+    """The whole ``--trace`` file, damped (loaded once per process)."""
+    return load_trace(path, damping)
 
 
-def write_window(rates: np.ndarray, path: Path) -> Path:
-    """Save a window as a one-value-a-line trace (the env reads it back by path)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(str(int(r)) for r in rates) + "\n")
-    return path
+def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
+    return np.floor(rates * scale) if scale != 1.0 else rates
 
 
-def window_env(base: EnvConfig, trace_file: Path, seconds: int) -> PipelineEnv:
-    """An env whose episode is exactly the saved window."""
+def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
+                 warmup_s: int) -> Window:
+    """A window of the config with its warm-up history.
+
+    Trace windows take the ``warmup_s`` seconds before their first segment; synthetic
+    ones generate ``warmup_s + window_s`` seconds of their pattern and keep the last
+    ``window_s`` (the prefix is the warm-up).
+
+    Raises:
+        ConfigError: A trace window without ``--trace``, or a segment outside the trace.
+    """
+    if not spec.segments:
+        both = synthetic_trace(spec.pattern, warmup_s + spec.window_s, spec.seed, spec.scale)
+        return Window(spec.name, both[:warmup_s], both[warmup_s:],
+                      f"synthetic {spec.pattern}, seed {spec.seed}, scale {spec.scale:g}, "
+                      f"{warmup_s} s generated warm-up")
+    if trace_path is None:
+        raise ConfigError(f"window {spec.name!r} takes segments of a trace; pass --trace "
+                          "with the trace file (IPA's workload.txt)")
+    full = full_trace(str(trace_path), damping)
+    for start, end in spec.segments:
+        if not 0 <= start < end <= len(full):
+            raise ConfigError(f"window {spec.name!r}: segment [{start}, {end}) is outside "
+                              f"the trace's {len(full)} seconds")
+    first = spec.segments[0][0]
+    if first < warmup_s:
+        raise ConfigError(f"window {spec.name!r} starts at second {first}, before "
+                          f"{warmup_s} s of warm-up history; start it later")
+    rates = np.concatenate([full[a:b] for a, b in spec.segments])
+    return Window(spec.name, _scaled(full[first - warmup_s:first], spec.scale),
+                  _scaled(rates, spec.scale),
+                  f"trace {trace_path.name} seconds {[list(s) for s in spec.segments]}, "
+                  f"damping {damping:g}, scale {spec.scale:g}, the {warmup_s} s before as "
+                  "warm-up")
+
+
+def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
+    """The windows sampled from held-out days (`EvalConfig.heldout`)."""
+    h = config.heldout
+    if not h.windows:
+        return []
+    if trace_path is None:
+        raise ConfigError("heldout.windows samples windows of a trace; pass --trace")
+    warmup_s = config.env.workload.warmup_s
+    full = full_trace(str(trace_path), config.trace_damping)
+    starts = sample_heldout_starts(full, h.days, h.window_s, h.windows, h.seed, warmup_s,
+                                   config.days.day_s)
+    out = []
+    for i, start in enumerate(starts):
+        spec = WindowSpec(f"heldout_{i}", segments=((start, start + h.window_s),))
+        window = window_rates(spec, trace_path, config.trace_damping, warmup_s)
+        out.append(replace(window, source=f"held-out day {start // config.days.day_s} "
+                                          f"(seed {h.seed}): {window.source}"))
+    return out
+
+
+def evaluation_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
+    """Every window the config evaluates: its own, then the held-out ones."""
+    warmup_s = config.env.workload.warmup_s
+    return [window_rates(s, trace_path, config.trace_damping, warmup_s)
+            for s in config.windows] + heldout_windows(config, trace_path)
+
+
+def window_env(base: EnvConfig, window: Window, folder: Path) -> PipelineEnv:
+    """An env whose episode is exactly ``window`` after its warm-up (saved under folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{window.name}.txt"
+    path.write_text("\n".join(str(int(r)) for r in np.concatenate([window.warmup,
+                                                                    window.rates])) + "\n")
+    seconds = len(window.rates)
     usable = seconds - seconds % base.interval_s
-    workload = replace(base.workload, source="trace", trace_path=str(trace_file), damping=1.0,
-                       start_s=None, end_s=None, window_s=usable, scale=1.0)
+    workload = replace(base.workload, source="trace", trace_path=str(path), damping=1.0,
+                       start_s=None, end_s=None, window_s=usable, scale=1.0,
+                       warmup_s=len(window.warmup))
     return PipelineEnv(replace(base, workload=workload))
 
 
-def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, seed: int
-                ) -> Episode:
-    """Play one episode from the window's first second; time every decision."""
-    obs, _ = env.reset(seed=seed, options={"window_start": 0})
-    if hasattr(policy, "reset"):
-        policy.reset()
-    steps: list[StepRecord] = []
-    latencies = []
-    truncated = False
-    episode_start = np.array([True])
-    while not truncated:
-        t0 = time.perf_counter()
-        action, _ = policy.predict(obs, episode_start=episode_start, deterministic=True)
-        decision_ms = (time.perf_counter() - t0) * 1e3
-        episode_start = np.array([False])
-        t_s = len(steps) * env.config.interval_s
-        rate = float(env.upcoming_rates().mean())
-        obs, reward, _, truncated, info = env.step(np.asarray(action).reshape(-1))
-        stats, decision = info["stats"], info["decision"]
-        steps.append(StepRecord(
-            t_s=t_s, rate_rps=rate, forecast_rps=info["forecast_rps"],
-            decision=decision.describe(env.pipeline),
-            variants=tuple(c.variant for c in decision.stages),
-            replicas=tuple(c.replicas for c in decision.stages),
-            batches=tuple(c.batch for c in decision.stages),
-            arrived=stats.arrived, served=stats.served, dropped=stats.dropped,
-            sla_violations=stats.sla_violations, p99_ms=stats.p99_ms,
-            accuracy_sum=stats.accuracy_sum, accuracy_product=stats.accuracy_product,
-            cores=stats.cores, cost_core_s=stats.cost_core_s, energy_j=stats.energy_j,
-            reward=reward, decision_ms=decision_ms, errors=stats.errors,
-        ))
-        if stats.latencies_ms is not None:
-            latencies.append(stats.latencies_ms)
-    return Episode(policy_name, window, seed, steps,
-                   np.concatenate(latencies) if latencies else np.empty(0),
-                   env.pipeline.energy_estimated, int(getattr(policy, "fallbacks", 0)))
+def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
+    """The peak rate of the training data: the ``--trace``'s training days when it holds
+    them, else the synthetic training trace (all four patterns, ``tuning_seed``)."""
+    d = config.days
+    if trace_path is not None and config.uses_trace:
+        full = full_trace(str(trace_path), config.trace_damping)
+        if d.train_days and (max(d.train_days) + 1) * d.day_s <= len(full):
+            peak = max(float(full[x * d.day_s:(x + 1) * d.day_s].max()) for x in d.train_days)
+            return Peak(peak, f"maximum of {trace_path.name} (damping "
+                              f"{config.trace_damping:g}) over training days "
+                              f"{list(d.train_days)}")
+    rates = synthetic_trace("mixed", 4 * 1200 * 4, config.tuning_seed)
+    return Peak(float(rates.max()), f"maximum of the synthetic mixed training trace (seed "
+                                    f"{config.tuning_seed}, {rates.size} s)")
 
 
-def policy_factories(config: EvalConfig, tuned: dict[str, float],
-                     agent_dir: Path | Sequence[Path] | None) -> dict[str, PolicyFactory]:
-    """Constructors of every policy the config names, for a given env.
-
-    ``ppo`` is the agent of ``agent_dir``; given several run folders (a sweep's trials,
-    `agents.sweep_dirs`), it becomes one policy ``ppo/<trial>`` per folder.
-    """
-    from ipa_baseline.policies import FA2Policy, IPAPolicy, RIMPolicy
+def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: float,
+                     names: tuple[str, ...]) -> dict[str, PolicyFactory]:
+    """Constructors of the non-learned policies in ``names``, for a given env."""
+    from ipa_baseline.policies import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
+    from ipa_baseline.tuned import TunedIPAPolicy
 
     w = config.ipa
     ipa_kwargs = {"mode": w.mode, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma}
     variants = config.baseline_variants
+
+    def rim(env: PipelineEnv) -> RIMPolicy:
+        fixed = default_rim_replicas(env.pipeline, peak_rps, env.config.max_replicas)
+        return RIMPolicy(env, replicas=fixed, **ipa_kwargs)
+
     factories: dict[str, PolicyFactory] = {
         "ipa": lambda env: IPAPolicy(env, **ipa_kwargs),
+        "ipa_tuned": lambda env: TunedIPAPolicy(env, tuned.get("ipa_tuned", 1.0),
+                                                **ipa_kwargs),
         "ipa_energy": lambda env: IPAPolicy(env, **ipa_kwargs, delta=w.delta,
                                             use_batch_timeout=True),
         "ipa_oracle": lambda env: IPAPolicy(env, **ipa_kwargs, forecast="oracle"),
         "fa2_low": lambda env: FA2Policy(env, "low", **ipa_kwargs),
         "fa2_high": lambda env: FA2Policy(env, "high", **ipa_kwargs),
-        "rim": lambda env: RIMPolicy(env, **ipa_kwargs),
+        "rim": rim,
         "hpa": lambda env: HpaPolicy(env, tuned.get("hpa", 0.7), variants=variants),
         "ray_serve": lambda env: RayServePolicy(env, tuned.get("ray_serve", 2.0),
                                                 variants=variants),
-        "static_low": lambda env: StaticPolicy(env, "lowest"),
-        "static_high": lambda env: StaticPolicy(env, "highest"),
+        "static_low": lambda env: StaticPolicy(env, "lowest", peak_rps=peak_rps),
+        "static_high": lambda env: StaticPolicy(env, "highest", peak_rps=peak_rps),
         "random": lambda env: RandomPolicy(env, seed=0),
     }
-    dirs = [agent_dir] if isinstance(agent_dir, Path) else list(agent_dir or ())
-    ppo_names: list[str] = []
-    if "ppo" in config.policies:
-        if not dirs:
-            raise ConfigError("policy 'ppo' needs --agent runs/<name> (a train.py run folder)")
-        from agents.policy import load_ppo_policy
-        from agents.sweep_dirs import ppo_policy_names
-
-        ppo_names = ppo_policy_names(dirs)
-        for name, run_dir in zip(ppo_names, dirs, strict=True):
-            factories[name] = partial(_loaded, load_ppo_policy(run_dir))
-    names = [n for p in config.policies for n in (ppo_names if p == "ppo" else [p])]
-    return {name: factories[name] for name in names}
+    return {name: factories[name] for name in names if name != "ppo"}
 
 
-def _loaded(policy: Any, env: Any) -> Any:
-    """A factory's answer for an already loaded policy (the same for every env)."""
-    del env
-    return policy
+def load_agents(agent_dirs: list[Path]) -> list[tuple[int, Any]]:
+    """``(training seed, policy)`` of each agent folder (the training seeds of one agent).
+
+    Raises:
+        ConfigError: The folders' envs differ (beyond the training workload's seed) or two
+            share a training seed.
+    """
+    from agents.policy import load_ppo_policy
+    from agents.train_config import load_train_config
+
+    out, envs = [], []
+    for folder in agent_dirs:
+        trained = load_train_config(folder / "config.yaml")
+        env = to_dict(trained.env)
+        env["workload"].pop("seed")
+        envs.append(env)
+        out.append((trained.run.seed, load_ppo_policy(folder)))
+    if any(e != envs[0] for e in envs[1:]):
+        raise ConfigError(f"agents {[str(a) for a in agent_dirs]} were trained on different "
+                          "envs; pass the training seeds of one agent configuration")
+    seeds = [s for s, _ in out]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"agents share a training seed ({seeds}); pass one folder per seed")
+    return out
 
 
-def tune_baselines(config: EvalConfig, work_dir: Path) -> dict[str, float]:
-    """Pick HPA's utilisation target and Ray Serve's ongoing-request target by reward on
-    synthetic *training* windows (a seed no evaluation window uses)."""
+def tuning_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
+    """Validation windows for tuning: from the ``--trace``'s validation days when the
+    config evaluates trace windows and the trace holds them, else synthetic windows."""
+    d = config.days
+    warmup_s = config.env.workload.warmup_s
+    if trace_path is not None and config.uses_trace:
+        full = full_trace(str(trace_path), config.trace_damping)
+        if d.val_days and (max(d.val_days) + 1) * d.day_s <= len(full):
+            starts = sample_heldout_starts(full, d.val_days, d.tuning_window_s,
+                                           d.tuning_windows, config.tuning_seed, warmup_s,
+                                           d.day_s)
+            return [window_rates(WindowSpec(f"val_{s}", segments=((s, s + d.tuning_window_s),)),
+                                 trace_path, config.trace_damping, warmup_s) for s in starts]
+    return [window_rates(WindowSpec(f"val_{p}", p, config.tuning_seed, window_s=600),
+                         None, 1.0, warmup_s) for p in ("bursty", "fluctuating")]
+
+
+def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
+                   ) -> dict[str, float]:
+    """HPA's utilisation target, Ray Serve's ongoing-request target and ipa_tuned's
+    headroom, each the best total reward on the validation windows (fluid simulator)."""
+    from ipa_baseline.tuned import TunedIPAPolicy
+
+    w = config.ipa
+    ipa_kwargs = {"mode": w.mode, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma}
+    grids: dict[str, tuple[tuple[float, ...], Callable[[PipelineEnv, float], Any]]] = {
+        "hpa": (config.hpa_targets,
+                lambda env, x: HpaPolicy(env, x, variants=config.baseline_variants)),
+        "ray_serve": (config.ray_targets,
+                      lambda env, x: RayServePolicy(env, x, variants=config.baseline_variants)),
+        "ipa_tuned": (config.ipa_headrooms,
+                      lambda env, x: TunedIPAPolicy(env, x, **ipa_kwargs)),
+    }
+    windows = tuning_windows(config, trace_path)
+    base = replace(config.env, backend="fluid", action_mode="absolute")
     tuned: dict[str, float] = {}
-    grids = {"hpa": (config.hpa_targets, HpaPolicy), "ray_serve": (config.ray_targets,
-                                                                   RayServePolicy)}
-    for name, (grid, cls) in grids.items():
+    for name, (grid, make) in grids.items():
         if name not in config.policies:
             continue
         scores = {}
-        for target in grid:
+        for value in grid:
             total = 0.0
-            for pattern in ("bursty", "fluctuating"):
-                rates = synthetic_trace(pattern, 600, config.tuning_seed)
-                path = write_window(rates, work_dir / "tuning" / f"{pattern}.txt")
-                env = window_env(replace(config.env, backend="fluid"), path, len(rates))
-                policy = cls(env, target, variants=config.baseline_variants)
-                total += sum(s.reward for s in run_episode(env, policy, name, pattern,
-                                                           0).steps)
-            scores[target] = total
-        tuned[name] = max(scores, key=lambda t: scores[t])
+            for window in windows:
+                env = window_env(base, window, work_dir / "tuning")
+                total += sum(s.reward for s in run_episode(env, make(env, value), name,
+                                                           window.name, 0).steps)
+                env.close()
+            scores[value] = total
+        tuned[name] = max(scores, key=lambda v: scores[v])
     return tuned
 
 
 def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
-             agent_dir: Path | Sequence[Path] | None,
-             progress: Callable[[str], None] | None = None) -> Iterator[Episode]:
-    """Yield one `Episode` per (window, seed, policy)."""
-    tuned = tune_baselines(config, report_dir)
-    for spec in config.windows:
-        rates = window_rates(spec, trace_path, config.trace_damping)
-        path = write_window(rates, report_dir / "workloads" / f"{spec.name}.txt")
+             agent_dirs: list[Path], progress: Callable[[str], None] | None = None,
+             tuned: dict[str, float] | None = None) -> Iterator[Episode]:
+    """Yield one `Episode` per (window, simulator seed, policy, training seed).
+
+    Args:
+        config: The evaluation config (its env is the agents' when agents are given).
+        report_dir: Where the windows' files and the tuning files go.
+        trace_path: The ``--trace`` file.
+        agent_dirs: ``train.py`` run folders, one per training seed (``ppo`` needs one).
+        progress: Called with a label before each episode.
+        tuned: Tuned parameters (default: `tune_baselines`).
+    """
+    if "ppo" in config.policies and not agent_dirs:
+        raise ConfigError("policy 'ppo' needs --agent runs/<name> (train.py run folders, "
+                          "one per training seed)")
+    agents = load_agents(agent_dirs) if "ppo" in config.policies else []
+    tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
+    peak = training_peak(config, trace_path)
+    factories = policy_factories(config, tuned, peak.rps, config.policies)
+    for window in evaluation_windows(config, trace_path):
         for seed in config.seeds:
-            for name, factory in policy_factories(config, tuned, agent_dir).items():
-                # Baselines apply exact decisions: they act in absolute mode, whatever
-                # action mode the agent was trained with (same simulator, same windows).
-                base = config.env if name.split("/")[0] == "ppo" else replace(config.env,
-                                                                action_mode="absolute")
-                env = window_env(base, path, len(rates))
-                if progress:
-                    progress(f"{spec.name} seed {seed} {name}")
-                yield run_episode(env, factory(env), name, spec.name, seed)
-                env.close()
+            for name in config.policies:
+                runs = ([(train_seed, lambda env, p=p: p) for train_seed, p in agents]
+                        if name == "ppo" else [(0, factories[name])])
+                for train_seed, factory in runs:
+                    # Baselines apply exact decisions: absolute mode, whatever the agent's.
+                    base = config.env if name == "ppo" else replace(config.env,
+                                                                    action_mode="absolute")
+                    env = window_env(base, window, report_dir / "workloads")
+                    if progress:
+                        progress(f"{window.name} seed {seed} {name}")
+                    policy = factory(env)
+                    yield run_episode(env, policy, name, window.name, seed,
+                                      use_masks=bool(getattr(policy, "masked", False)),
+                                      train_seed=train_seed)
+                    env.close()

@@ -2,19 +2,18 @@
 
 Anything with stable-baselines3's ``predict`` signature is a `Policy`: sb3 models, the
 `NormalizedPolicy` that `load_ppo_policy` returns (it applies the run's saved VecNormalize
-statistics to raw observations), and our non-learned baselines. `evaluate_windows` runs
-any of them over the same validation windows and reports domain metrics, not only reward.
+statistics to raw observations), and our non-learned baselines. `evaluate_windows` (from
+`agents.episode`, the one episode loop) runs any of them over the same validation windows.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from agents.episode import EvalResult, evaluate_windows
 from agents.run_files import load_algo, load_normalizer
 from envs.config import from_dict, read_yaml_file
 from envs.errors import ConfigError
@@ -138,103 +137,3 @@ def load_ppo_policy(run_dir: str | Path, which: Literal["final", "best", "latest
         normalizer.training = False
         normalizer.norm_reward = False
     return NormalizedPolicy(model, normalizer, masked=cfg.agent.masked)
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Domain metrics of a policy over evaluation windows.
-
-    Attributes:
-        episodes: Windows played.
-        mean_reward: Mean episode return (sum of env rewards).
-        std_reward: Standard deviation of the episode returns.
-        sla_violation_rate: Violations over arrivals, all windows pooled.
-        energy_j: Mean energy per episode (joules).
-        power_w: Mean power over all intervals.
-        accuracy: Mean per-stage accuracy term over intervals.
-        cores: Mean cores allocated per interval.
-        p99_ms: Mean of the intervals' p99 latency (intervals with traffic).
-        energy_estimated: Whether any energy figure was estimated rather than measured.
-        reward_terms: Mean of each unweighted reward term per interval.
-    """
-
-    episodes: int
-    mean_reward: float
-    std_reward: float
-    sla_violation_rate: float
-    energy_j: float
-    power_w: float
-    accuracy: float
-    cores: float
-    p99_ms: float
-    energy_estimated: bool
-    reward_terms: dict[str, float]
-
-    def metrics(self, prefix: str = "eval/") -> dict[str, float]:
-        """Flat ``{prefix + name: value}`` for logging (booleans as 0/1)."""
-        out = {
-            "mean_reward": self.mean_reward, "std_reward": self.std_reward,
-            "sla_violation_rate": self.sla_violation_rate, "energy_j": self.energy_j,
-            "power_w": self.power_w, "accuracy": self.accuracy, "cores": self.cores,
-            "p99_ms": self.p99_ms, "energy_estimated": float(self.energy_estimated),
-        }
-        out.update({f"term_{k}": v for k, v in self.reward_terms.items()})
-        return {prefix + k: float(v) for k, v in out.items()}
-
-
-def evaluate_windows(policy: Policy, env: Any, window_starts: list[int], seed: int = 0,
-                     deterministic: bool = True, use_masks: bool = False) -> EvalResult:
-    """Play ``policy`` once over each window of a `PipelineEnv` and pool the metrics.
-
-    Args:
-        policy: Anything with ``predict`` (raw observations in, env actions out).
-        env: An unwrapped `envs.pipeline_env.PipelineEnv`.
-        window_starts: Trace second at which each episode starts.
-        seed: Episode ``i`` resets with ``seed + i`` (the backend's randomness).
-        deterministic: Ask the policy for its greedy action.
-        use_masks: Pass ``env.action_masks()`` to ``predict`` (MaskablePPO policies).
-    """
-    returns, energy, terms_sum = [], [], {}
-    arrived = violations = intervals = p99_n = 0
-    seconds = energy_total = accuracy = cores = p99 = 0.0
-    estimated = False
-    for i, start in enumerate(window_starts):
-        obs, _ = env.reset(seed=seed + i, options={"window_start": start})
-        done, ep_return, ep_energy = False, 0.0, 0.0
-        while not done:
-            kwargs = {"action_masks": env.action_masks()} if use_masks else {}
-            action, _ = policy.predict(obs, deterministic=deterministic, **kwargs)
-            obs, reward, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            stats = info["stats"]
-            ep_return += float(reward)
-            ep_energy += stats.energy_j
-            arrived += stats.arrived
-            violations += stats.sla_violations
-            seconds += stats.seconds
-            accuracy += info["reward_terms"]["accuracy"]
-            cores += stats.cores
-            estimated |= bool(stats.energy_estimated)
-            if not math.isnan(stats.p99_ms):
-                p99 += stats.p99_ms
-                p99_n += 1
-            for k, v in info["reward_terms"].items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + v
-            intervals += 1
-        returns.append(ep_return)
-        energy.append(ep_energy)
-    n = max(intervals, 1)
-    energy_total = float(sum(energy))
-    return EvalResult(
-        episodes=len(window_starts),
-        mean_reward=float(np.mean(returns)) if returns else math.nan,
-        std_reward=float(np.std(returns)) if returns else math.nan,
-        sla_violation_rate=violations / arrived if arrived else 0.0,
-        energy_j=float(np.mean(energy)) if energy else math.nan,
-        power_w=energy_total / seconds if seconds else 0.0,
-        accuracy=accuracy / n,
-        cores=cores / n,
-        p99_ms=p99 / p99_n if p99_n else math.nan,
-        energy_estimated=estimated,
-        reward_terms={k: v / n for k, v in terms_sum.items()},
-    )

@@ -1,4 +1,5 @@
-"""Statistics, CSV files, plots and the Markdown report of an evaluation."""
+"""The summary table, CSV files and Markdown report of an evaluation (plots: agents.plots,
+statistics: agents.statistics)."""
 
 from __future__ import annotations
 
@@ -9,98 +10,57 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats as scipy_stats  # noqa: E402
+from agents.episode import ENERGY_COLUMNS, Episode
+from agents.plots import plot_latency_cdf, plot_pareto, plot_timeseries
+from agents.statistics import cells, mean_ci95, paired_against, paired_test
 
-from agents.evaluation import Episode  # noqa: E402
+__all__ = ["SUMMARY_COLUMNS", "mean_ci95", "paired_test", "summarise", "write_report"]
 
+CI_METRICS = ("sla_violation_rate", "accuracy_requests", "energy_j")
 SUMMARY_COLUMNS = (
-    "policy", "workload", "n_seeds", "sla_violation_rate", "sla_violation_rate_ci95",
-    "p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s", "energy_j",
-    "energy_j_ci95", "energy_estimated", "energy_per_request_j", "reconfigurations",
-    "decision_ms_median", "decision_ms_p99", "fallbacks",
+    "policy", "workload", "n_train_seeds", "n_sim_seeds", "ci_over",
+    "sla_violation_rate", "sla_violation_rate_ci95", "p99_latency_ms",
+    "accuracy_requests", "accuracy_requests_ci95", "accuracy", "accuracy_product",
+    "cost_core_s", *ENERGY_COLUMNS, "energy_j_ci95", "energy_estimated", "energy_method",
+    "energy_per_request_j", "reconfigurations", "decision_ms_median", "decision_ms_p99",
+    "fallbacks",
 )
-PAIRED_METRICS = ("energy_j", "sla_violation_rate", "accuracy")
-BOOTSTRAP_RESAMPLES = 10_000
-
-
-def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % Student-t confidence interval."""
-    x = np.asarray(values, dtype=float)
-    if x.size < 2:
-        return float(x.mean()), math.nan
-    half = scipy_stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean()), float(half)
-
-
-def paired_test(a: Sequence[float], b: Sequence[float], seed: int = 0) -> dict[str, float]:
-    """Paired differences a - b across seeds: mean, bootstrap 95 % CI, Wilcoxon p-value."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    resampled = rng.choice(diff, size=(BOOTSTRAP_RESAMPLES, diff.size)).mean(axis=1)
-    lo, hi = np.percentile(resampled, [2.5, 97.5])
-    if np.allclose(diff, 0.0):
-        p = 1.0
-    else:
-        p = float(scipy_stats.wilcoxon(diff, zero_method="zsplit").pvalue)
-    return {"mean_diff": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi),
-            "wilcoxon_p": p}
+MEAN_METRICS = ("p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s",
+                "energy_per_request_j", "reconfigurations", "fallbacks",
+                *(c for c in ENERGY_COLUMNS if c not in CI_METRICS))
 
 
 def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, object]]:
-    """One row per (policy, workload): means across seeds, CIs for violations and energy."""
+    """One row per (policy, workload): means, and 95 % CIs across training seeds (two or
+    more) or else across simulator seeds (`agents.statistics`)."""
     groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
     for ep in episodes:
         groups[(ep.policy, ep.window)].append(ep)
+    table = cells(episodes, sla_ms)
     rows = []
     for (policy, window), eps in groups.items():
-        metrics = [ep.metrics(sla_ms) for ep in eps]
-
-        def column(key: str, metrics: list[dict[str, float]] = metrics) -> list[float]:
-            return [m[key] for m in metrics]
-
-        viol, viol_ci = mean_ci95(column("sla_violation_rate"))
-        energy, energy_ci = mean_ci95(column("energy_j"))
-        rows.append({
-            "policy": policy, "workload": window, "n_seeds": len(eps),
-            "sla_violation_rate": viol, "sla_violation_rate_ci95": viol_ci,
-            "p99_latency_ms": float(np.mean(column("p99_latency_ms"))),
-            "accuracy": float(np.mean(column("accuracy"))),
-            "accuracy_product": float(np.mean(column("accuracy_product"))),
-            "cost_core_s": float(np.mean(column("cost_core_s"))),
-            "energy_j": energy, "energy_j_ci95": energy_ci,
-            "energy_estimated": any(ep.energy_estimated for ep in eps),
-            "energy_per_request_j": float(np.mean(column("energy_per_request_j"))),
-            "reconfigurations": float(np.mean(column("reconfigurations"))),
-            "decision_ms_median": float(np.median(column("decision_ms_median"))),
-            "decision_ms_p99": float(np.median(column("decision_ms_p99"))),
-            "fallbacks": float(np.mean(column("fallbacks"))),
-        })
-    return rows
-
-
-def paired_against(episodes: Sequence[Episode], sla_ms: float, reference: str = "ipa"
-                   ) -> list[dict[str, object]]:
-    """Per window and policy, paired differences (same seeds) against ``reference``."""
-    by_key = {(ep.policy, ep.window, ep.seed): ep.metrics(sla_ms) for ep in episodes}
-    windows = sorted({ep.window for ep in episodes})
-    policies = sorted({ep.policy for ep in episodes} - {reference})
-    rows = []
-    for window in windows:
-        seeds = sorted({s for (p, w, s) in by_key if p == reference and w == window})
-        for policy in policies:
-            paired = [s for s in seeds if (policy, window, s) in by_key]
-            if len(paired) < 2:
-                continue
-            for metric in PAIRED_METRICS:
-                result = paired_test([by_key[(policy, window, s)][metric] for s in paired],
-                                     [by_key[(reference, window, s)][metric] for s in paired])
-                rows.append({"policy": policy, "workload": window, "metric": metric,
-                             "n_pairs": len(paired), **result})
+        per_episode = [ep.metrics(sla_ms) for ep in eps]
+        train_seeds = sorted({ep.train_seed for ep in eps})
+        over_train = len(train_seeds) >= 2
+        units = ([table[(policy, window, s)] for s in train_seeds] if over_train
+                 else per_episode)
+        row: dict[str, object] = {
+            "policy": policy, "workload": window, "n_train_seeds": len(train_seeds),
+            "n_sim_seeds": len({ep.seed for ep in eps}),
+            "ci_over": "training seeds" if over_train else "simulator seeds",
+        }
+        for metric in CI_METRICS:
+            row[metric], row[f"{metric}_ci95"] = mean_ci95([u[metric] for u in units])
+        for metric in MEAN_METRICS:
+            row[metric] = float(np.mean([m[metric] for m in per_episode]))
+        row["decision_ms_median"] = float(np.median([m["decision_ms_median"]
+                                                     for m in per_episode]))
+        row["decision_ms_p99"] = float(np.median([m["decision_ms_p99"] for m in per_episode]))
+        row["energy_estimated"] = any(ep.energy_estimated for ep in eps)
+        row["energy_method"] = "; ".join(sorted({ep.energy_method for ep in eps}))
+        rows.append(row)
     return rows
 
 
@@ -117,6 +77,7 @@ def fmt(value: object) -> str:
 
 def write_csv(rows: Sequence[dict[str, object]], path: Path,
               columns: Sequence[str] | None = None) -> None:
+    """Write rows with `fmt`."""
     columns = list(columns or (rows[0].keys() if rows else []))
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -126,81 +87,50 @@ def write_csv(rows: Sequence[dict[str, object]], path: Path,
 
 
 def write_steps_csv(episodes: Sequence[Episode], path: Path) -> None:
-    rows = [{"policy": ep.policy, "workload": ep.window, "seed": ep.seed, **asdict(step)}
-            for ep in episodes for step in ep.steps]
+    """Every interval of every episode, every policy; energy parts and reward terms as
+    their own columns."""
+    rows = []
+    for ep in episodes:
+        for step in ep.steps:
+            record = asdict(step)
+            energy, terms = record.pop("energy"), record.pop("terms")
+            rows.append({"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
+                         "train_seed": ep.train_seed, **record,
+                         **{k: v for k, v in energy.items() if k not in record},
+                         **{f"term_{k}": v for k, v in terms.items()}})
     write_csv(rows, path)
 
 
 def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
+    """A Markdown table of ``columns`` with `fmt`."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def plot_timeseries(episodes: Sequence[Episode], window: str, seed: int, path: Path) -> None:
-    """Load and each policy's cores and accuracy over time (one seed)."""
-    eps = [ep for ep in episodes if ep.window == window and ep.seed == seed]
-    fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    t = [s.t_s for s in eps[0].steps]
-    axes[0].plot(t, [s.rate_rps for s in eps[0].steps], color="black")
-    axes[0].set_ylabel("load (req/s)")
-    for ep in eps:
-        axes[1].plot(t, [s.cores for s in ep.steps], label=ep.policy)
-        axes[2].plot(t, [s.accuracy_sum for s in ep.steps], label=ep.policy)
-    axes[1].set_ylabel("cores")
-    axes[2].set_ylabel("accuracy (sum of ranks)")
-    axes[2].set_xlabel("time (s)")
-    axes[1].legend(fontsize=7, ncol=3)
-    fig.suptitle(f"{window}, seed {seed}: load and decisions")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_scatter(rows: Sequence[dict[str, object]], x: str, y: str, path: Path,
-                 title: str) -> None:
-    windows = sorted({str(r["workload"]) for r in rows})
-    fig, axes = plt.subplots(1, len(windows), figsize=(4.2 * len(windows), 3.8), squeeze=False)
-    for ax, window in zip(axes[0], windows, strict=True):
-        for r in rows:
-            if r["workload"] == window:
-                ax.scatter(float(r[x]), float(r[y]))
-                ax.annotate(str(r["policy"]), (float(r[x]), float(r[y])), fontsize=7)
-        ax.set_title(window)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{x} (log)")
-        ax.set_ylabel(y)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def plot_latency_cdf(episodes: Sequence[Episode], sla_ms: float, path: Path) -> None:
-    windows = sorted({ep.window for ep in episodes})
-    fig, axes = plt.subplots(1, len(windows), figsize=(4.2 * len(windows), 3.8), squeeze=False)
-    for ax, window in zip(axes[0], windows, strict=True):
-        by_policy: dict[str, list[np.ndarray]] = defaultdict(list)
-        for ep in episodes:
-            if ep.window == window and ep.latencies_ms.size:
-                by_policy[ep.policy].append(ep.latencies_ms)
-        for policy, parts in sorted(by_policy.items()):
-            lat = np.sort(np.concatenate(parts))
-            ax.plot(lat, np.arange(1, lat.size + 1) / lat.size, label=policy)
-        ax.axvline(sla_ms, color="black", linestyle="--", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_title(window)
-        ax.set_xlabel("end-to-end latency (ms)")
-    axes[0][0].set_ylabel("CDF")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+STATISTICS_TEXT = (
+    "Replication unit: (training seed, window); a cell's value is the mean over simulator "
+    "seeds, which share common random numbers (every policy sees the same requests). "
+    "`ci_over` says whether a row's 95 % Student-t CI is across training seeds (two or "
+    "more) or only across simulator seeds (rules, or a single agent). `accuracy_requests` "
+    "weights each interval's accuracy by the requests it served; `accuracy` is the time "
+    "average.")
+PAIRED_TEXT = (
+    "Pairs: (training seed, window) cells against IPA on the same windows and simulator "
+    "seeds; `workload` all pools the windows. mean_diff = policy - ipa (`energy_rel`: "
+    "policy / ipa - 1); bootstrap 95 % CI over cells; exact two-sided Wilcoxon signed-rank "
+    "p-value (no normality assumed; exact for few pairs); `min_p` = 2 / 2^n is the "
+    "smallest p-value n pairs can reach.")
 
 
 def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
-                 header: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Write summary.csv, paired.csv, steps.csv, the plots and report.md."""
+                 header: str, interval_s: int = 10
+                 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Write summary.csv, paired.csv, steps.csv, the plots and report.md.
+
+    Returns:
+        The summary rows and the paired rows.
+    """
     rows = summarise(episodes, sla_ms)
     paired = paired_against(episodes, sla_ms) if any(ep.policy == "ipa" for ep in episodes) \
         else []
@@ -212,27 +142,26 @@ def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
     first_seed = min(ep.seed for ep in episodes)
     for window in sorted({ep.window for ep in episodes}):
         name = f"timeseries_{window}.png"
-        plot_timeseries(episodes, window, first_seed, report_dir / name)
-        plots.append((f"Load and decisions, {window}", name))
-    plot_scatter(rows, "energy_j", "accuracy", report_dir / "pareto_energy_accuracy.png",
-                 "energy vs accuracy")
-    plot_scatter(rows, "energy_j", "sla_violation_rate", report_dir / "sla_vs_energy.png",
-                 "SLA violations vs energy")
-    plots += [("Energy vs accuracy", "pareto_energy_accuracy.png"),
-              ("SLA violations vs energy", "sla_vs_energy.png")]
+        plot_timeseries(episodes, window, first_seed, report_dir / name, interval_s)
+        plots.append((f"Load, forecast, power and accuracy, {window}", name))
+    plot_pareto(rows, report_dir / "pareto_energy_accuracy.png")
+    plot_pareto(rows, report_dir / "sla_vs_energy.png", y="sla_violation_rate",
+                ylabel="SLA violation rate")
+    plots += [("Energy vs request-weighted accuracy (95 % CIs)", "pareto_energy_accuracy.png"),
+              ("SLA violations vs energy (95 % CIs)", "sla_vs_energy.png")]
     if any(ep.latencies_ms.size for ep in episodes):
         plot_latency_cdf(episodes, sla_ms, report_dir / "latency_cdf.png")
         plots.append(("Latency CDF", "latency_cdf.png"))
-    estimated = any(r["energy_estimated"] for r in rows)
-    lines = [header, "", "## Summary (mean across seeds; ± is the 95 % CI half-width)", ""]
+    lines = [header, "", "## Summary", "", STATISTICS_TEXT, ""]
+    estimated = sorted({str(r["energy_method"]) for r in rows if r["energy_estimated"]})
     if estimated:
-        lines += ["Energy figures are **estimated** (the profile's energy rows are "
-                  "estimates; see the profile's sources).", ""]
-    lines.append(markdown_table(rows, SUMMARY_COLUMNS))
+        lines += [f"Energy figures are **estimated** as the backend reported them each "
+                  f"interval; method: {'; '.join(estimated)} (`energy_method` in "
+                  "summary.csv).", ""]
+    # energy_method is stated once above (and is in summary.csv)
+    lines.append(markdown_table(rows, [c for c in SUMMARY_COLUMNS if c != "energy_method"]))
     if paired:
-        lines += ["", "## Paired differences against IPA (same windows and seeds)", "",
-                  "mean_diff = policy - ipa; bootstrap 95 % CI; two-sided Wilcoxon "
-                  "signed-rank p-value (with 5 seeds the smallest possible p is 0.0625).", "",
+        lines += ["", "## Paired differences against IPA", "", PAIRED_TEXT, "",
                   markdown_table(paired, list(paired[0].keys()))]
     for title, name in plots:
         lines += ["", f"## {title}", "", f"![{title}]({name})"]

@@ -1,8 +1,8 @@
 """How much energy can any IPA-style decision save at IPA's accuracy? (issue 8's target)
 
-    python benchmarks/energy_frontier.py [--trace ../shared/data/twitter/window_bursty_damped8.txt]
+    python benchmarks/energy_frontier.py [--trace ../shared/data/twitter/workload.txt]
 
-On the windows of ``configs/eval/ipa_windows_here.yaml`` (request-level simulator, seed 0)
+On the windows of ``configs/eval/ipa_windows.yaml`` (request-level simulator, seed 0)
 it plays IPA, then the energy-aware ILP with a perfect (oracle) forecast over a grid of
 accuracy and energy weights, and reports per window the lowest energy / IPA's energy among
 the runs with no more SLA violations than IPA and product accuracy at most one point below
@@ -21,27 +21,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agents.episode import run_episode  # noqa: E402
 from agents.eval_config import EvalConfig  # noqa: E402
-from agents.evaluation import run_episode, window_env, window_rates, write_window  # noqa: E402
-from envs.cli import command_line  # noqa: E402
+from agents.evaluation import Window, window_env, window_rates  # noqa: E402
 from envs.config import load_config  # noqa: E402
 from ipa_baseline.policies import IPAPolicy  # noqa: E402
 
 DELTAS = (0.02, 0.05, 0.1, 0.2, 1.0)
 ALPHAS = (2.0, 4.0, 8.0, 16.0)
-DEFAULT_TRACE = ROOT.parent / "shared" / "data" / "twitter" / "window_bursty_damped8.txt"
+DEFAULT_TRACE = ROOT.parent / "shared" / "data" / "twitter" / "workload.txt"
 
 
-def play(config: EvalConfig, path: Path, seconds: int, window: str,
+def play(config: EvalConfig, window: Window, folder: Path,
          **kwargs: object) -> dict[str, float]:
     """Metrics of one IPA-style policy on one window (simulator seed 0)."""
-    env = window_env(config.env, path, seconds)
+    env = window_env(config.env, window, folder)
     policy = IPAPolicy(env, **kwargs)  # type: ignore[arg-type]
     sla_ms = env.pipeline.sla_ms
-    return run_episode(env, policy, "ilp", window, 0).metrics(sla_ms)
+    return run_episode(env, policy, "ilp", window.name, 0).metrics(sla_ms)
 
 
-@command_line("python benchmarks/energy_frontier.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
@@ -57,14 +56,14 @@ def main() -> None:
             if spec.segments and trace is None:
                 print(f"{spec.name}: skipped, trace {args.trace} is absent")
                 continue
-            rates = window_rates(spec, trace, config.trace_damping)
-            path = write_window(rates, Path(tmp) / f"{spec.name}.txt")
+            window = window_rates(spec, trace, config.trace_damping,
+                                  config.env.workload.warmup_s)
 
-            ipa = play(config, path, len(rates), spec.name)
+            ipa = play(config, window, Path(tmp))
             best = math.nan
             for alpha in ALPHAS:
                 for delta in DELTAS:
-                    m = play(config, path, len(rates), spec.name, alpha=alpha, delta=delta,
+                    m = play(config, window, Path(tmp), alpha=alpha, delta=delta,
                              forecast="oracle", use_batch_timeout=True)
                     ratio = m["energy_j"] / ipa["energy_j"]
                     meets = (m["sla_violation_rate"] <= ipa["sla_violation_rate"]
@@ -83,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

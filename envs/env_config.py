@@ -25,6 +25,11 @@ class WorkloadConfig:
         synthetic_windows: How many windows long the synthetic trace is.
         scale: Multiply rates by this factor.
         seed: Seed of the synthetic generator (episodes sample windows with the env's RNG).
+        warmup_s: Seconds of history every episode starts with, never played (assumed
+            default 120 s: the 12 x 10 s input of IPA's LSTM predictor). A trace with
+            ``start_s >= warmup_s`` takes them from the seconds before ``start_s`` (the
+            preceding minutes); otherwise its first ``warmup_s`` seconds are history only. A
+            synthetic workload generates them as a prefix of the same pattern.
     """
 
     source: Literal["synthetic", "trace"] = "synthetic"
@@ -37,6 +42,7 @@ class WorkloadConfig:
     synthetic_windows: int = 8
     scale: float = 1.0
     seed: int = 0
+    warmup_s: int = 120
 
     def __post_init__(self) -> None:
         from envs.workloads import PATTERNS
@@ -59,6 +65,8 @@ class WorkloadConfig:
             raise FieldError("end_s", f"({self.end_s}) must be greater than start_s "
                                       f"({self.start_s}); the range is [start_s, end_s)")
         check_range("end_s", self.end_s, low=1, unit="s")
+        check_range("warmup_s", self.warmup_s, low=0, unit="s",
+                    fix="the seconds of history before each window (0: none)")
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,10 @@ class EnvConfig:
         predictor: Load forecaster for the observation: ``reactive`` or ``lstm``.
         predictor_path: A trained LSTM predictor (``LSTMPredictor.save``).
         history_intervals: How many past intervals' rates the observation shows.
+        rate_scale_rps: Divides every rate in the observation. Fixed by config and saved
+            with an agent (its ``config.yaml``), never taken from an episode's workload.
+            Assumed default 34 req/s: the peak of IPA's damped Twitter windows, the scale the
+            committed video agents trained with.
         action_mode: ``absolute``: the third action of a stage is replicas - 1;
             ``headroom``: it picks a factor from ``headroom_levels`` and the stage gets the
             fewest replicas that serve forecast x factor (`perf.replicas_for_rate`).
@@ -141,6 +153,7 @@ class EnvConfig:
     predictor: Literal["reactive", "lstm"] = "reactive"
     predictor_path: str | None = None
     history_intervals: int = 6
+    rate_scale_rps: float = 34.0
     action_mode: Literal["absolute", "headroom"] = "absolute"
     headroom_levels: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
     reward: RewardWeights = field(default_factory=RewardWeights)
@@ -193,6 +206,8 @@ class EnvConfig:
         check_range("batch_timeout_ms", self.batch_timeout_ms, low=0, low_open=True, unit="ms",
                     fix="null waits SLA / (2 x stages)")
         check_range("history_intervals", self.history_intervals, low=1)
+        check_range("rate_scale_rps", self.rate_scale_rps, low=0, low_open=True, unit="req/s",
+                    fix="a fixed scale of the observation's rates, saved with the agent")
 
     def with_workload(self, **changes: object) -> EnvConfig:
         """A copy with workload fields changed."""

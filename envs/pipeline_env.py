@@ -123,8 +123,9 @@ class PipelineEnv(gym.Env):
                             cannot fit the budget are masked; what still exceeds it is
                             repaired (replicas removed) and counted in ``info["repairs"]``
     observation (Box)       ``history_intervals`` past mean rates, last interval's max rate,
-                            the forecast (all / ``rate_scale``); per stage 10 values: variant,
-                            batch, replicas (normalised), capacity / rate_scale, utilisation,
+                            the forecast (all / ``rate_scale_rps``, fixed by config); per
+                            stage 10 values: variant, batch, replicas (normalised),
+                            capacity / rate_scale_rps, utilisation,
                             queue, drops, cores / max, rank accuracy, stage p99 / SLA; then
                             end-to-end p99 / SLA, violation rate, power / max power, accuracy;
                             clipped to [0, 10]
@@ -132,12 +133,17 @@ class PipelineEnv(gym.Env):
                             rank-normalised), sla_violation (rate), cost (cores / max),
                             energy (power / max power), switching (variant changes / stages),
                             batch (mean batch / max batch); weights from ``RewardWeights``
+    reset                   the episode starts after ``workload.warmup_s`` seconds of history
+                            (never played); the decision in force at the start is sized for
+                            the predictor's forecast on that history, never the window's rates
     info                    reward_terms, stats (`IntervalStats`), decision, forecast_rps,
                             repairs, energy_estimated, events (the backend's, e.g. a live
                             replica that died and was restarted)
     ======================  =================================================================
 
-    Version history: v0, first release.
+    Version history: v0, first release; issue 12 (same id): observation rates divided by
+    the configured ``rate_scale_rps`` instead of the workload's maximum, and a warm-up
+    history before every episode.
     """
 
     metadata = {"render_modes": []}
@@ -153,16 +159,23 @@ class PipelineEnv(gym.Env):
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
             cfg.batch_timeout_ms)
-        self.trace = self._load_workload()
+        self.warmup, self.trace = self._load_workload()
+        self._series = np.concatenate([self.warmup, self.trace])
         if len(self.trace) < cfg.workload.window_s:
-            raise ConfigError(f"the workload has {len(self.trace)} s, shorter than "
+            raise ConfigError(f"the workload has {len(self.trace)} s after its "
+                              f"{len(self.warmup)} s of warm-up history, shorter than "
                               f"workload.window_s={cfg.workload.window_s}; shorten the window")
         self.scales = RewardScales.for_pipeline(self.pipeline, cfg.max_replicas)
-        self.layout = ObsLayout(cfg.history_intervals, n_stages,
-                                rate_scale=max(float(self.trace.max()), 1.0))
+        # Fixed by config (saved with an agent), never from the workload: see EnvConfig.
+        self.layout = ObsLayout(cfg.history_intervals, n_stages, rate_scale=cfg.rate_scale_rps)
         self.predictor: Predictor = (
             make_predictor("lstm", path=cfg.predictor_path) if cfg.predictor == "lstm"
             else make_predictor("reactive", window_s=cfg.interval_s))
+        if 0 < cfg.workload.warmup_s < self.predictor.history_s:
+            raise ConfigError(f"workload.warmup_s={cfg.workload.warmup_s} is shorter than the "
+                              f"{self.predictor.history_s} s of history the {cfg.predictor} "
+                              f"predictor reads; set workload.warmup_s >= "
+                              f"{self.predictor.history_s}")
         self.backend = build_backend(cfg.backend, self.pipeline, self.settings)
         third = cfg.max_replicas if cfg.action_mode == "absolute" else len(cfg.headroom_levels)
         self.action_space = spaces.MultiDiscrete(
@@ -176,13 +189,26 @@ class PipelineEnv(gym.Env):
         self._decision: Decision | None = None
         self._last_stats: IntervalStats | None = None
 
-    def _load_workload(self) -> np.ndarray:
+    def _load_workload(self) -> tuple[np.ndarray, np.ndarray]:
+        """The warm-up history and the playable trace (see `WorkloadConfig.warmup_s`)."""
         w = self.config.workload
         if w.source == "trace":
             assert w.trace_path is not None
-            trace = load_trace(w.trace_path, w.damping, w.start_s, w.end_s)
-            return np.floor(trace * w.scale) if w.scale != 1.0 else trace
-        return synthetic_trace(w.pattern, w.window_s * w.synthetic_windows, w.seed, w.scale)
+            before = w.warmup_s if (w.start_s or 0) >= w.warmup_s else 0
+            begin = (w.start_s or 0) - before
+            trace = load_trace(w.trace_path, w.damping, begin or None, w.end_s)
+            if w.scale != 1.0:
+                trace = np.floor(trace * w.scale)
+            split = w.warmup_s if before == 0 else before
+            if len(trace) <= split:
+                raise ConfigError(f"trace {w.trace_path} has {len(trace)} s, not more than "
+                                  f"its {w.warmup_s} s of warm-up history; use a longer trace "
+                                  "or lower workload.warmup_s")
+        else:
+            split = w.warmup_s
+            trace = synthetic_trace(w.pattern, w.warmup_s + w.window_s * w.synthetic_windows,
+                                    w.seed, w.scale)
+        return trace[:split].copy(), trace[split:].copy()
 
     # -- decisions -------------------------------------------------------------------------
     def decode(self, action: np.ndarray) -> Decision:
@@ -286,7 +312,9 @@ class PipelineEnv(gym.Env):
         self._window = self.trace[start: start + window_s]
         self._t = 0
         self.predictor.reset()
-        self._decision = self.initial_decision(float(self._window[:interval].max()))
+        # The decision in force when the episode starts is the one a deployed adapter would
+        # have made from the warm-up history: sized for the forecast, never for the window.
+        self._decision = self.initial_decision(self.predictor.predict(self.history()))
         backend_seed = int(self.np_random.integers(2**31 - 1))
         self.backend.reset(self._decision, seed=backend_seed)
         self._last_stats = None
@@ -321,9 +349,10 @@ class PipelineEnv(gym.Env):
         return obs, float(reward), False, truncated, info
 
     def history(self) -> np.ndarray:
-        """Per-second rates seen so far (including trace before the window)."""
-        begin = max(0, self._window_start - PREDICTOR_HISTORY_S)
-        return self.trace[begin: self._window_start + self._t]
+        """Per-second rates seen so far: the warm-up history and the trace before the
+        window, then the window's played seconds (at most `PREDICTOR_HISTORY_S` + played)."""
+        now = len(self.warmup) + self._window_start
+        return self._series[max(0, now - PREDICTOR_HISTORY_S): now + self._t]
 
     def upcoming_rates(self) -> np.ndarray:
         """The next interval's true rates (for oracle baselines only)."""

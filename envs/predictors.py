@@ -43,6 +43,13 @@ class Predictor(ABC):
 
     horizon_s: int
 
+    @property
+    def history_s(self) -> int:
+        """Seconds of history a forecast reads; an episode's warm-up must cover them so
+        the first forecast is the one a deployed adapter would make (see
+        `envs.env_config.WorkloadConfig.warmup_s`)."""
+        return 0
+
     @abstractmethod
     def predict(self, history: np.ndarray) -> float:
         """Forecast the rate of the next horizon_s seconds.
@@ -72,6 +79,11 @@ class ReactivePredictor(Predictor):
             raise ConfigError(f"window_s={window_s} and horizon_s={horizon_s} must be >= 1")
         self.window_s = int(window_s)
         self.horizon_s = int(horizon_s)
+
+    @property
+    def history_s(self) -> int:
+        """The window whose maximum is the forecast."""
+        return self.window_s
 
     def predict(self, history: np.ndarray) -> float:
         """Return the maximum of the last window_s seconds of history."""

@@ -130,7 +130,8 @@ def test_trace_workload_by_path(tiny_profile_path: Path, tmp_path: Path) -> None
     trace = tmp_path / "trace.txt"
     trace.write_text(" ".join(str(10 + i % 7) for i in range(400)))
     env = gymnasium.make("ipa/Pipeline-v0", pipeline=str(tiny_profile_path),
-                         workload=str(trace), **{"workload.window_s": 100})
+                         workload=str(trace), **{"workload.window_s": 100,
+                                                 "workload.warmup_s": 0})
     _, info = env.reset(seed=0, options={"window_start": 50})
     assert info["window_start"] == 50
     np.testing.assert_array_equal(env.unwrapped.upcoming_rates(),

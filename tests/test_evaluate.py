@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from agents.eval_config import POLICIES
-from agents.report import mean_ci95, paired_test
+from agents.statistics import mean_ci95, paired_test
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_every_policy_end_to_end(tmp_path: Path, tiny_profile_path: Path) -> Non
         (p, w) for p in policies for w in ("bursty", "steady_low")}
     text = (report / "report.md").read_text()
     for r in rows:  # the report's table shows exactly the CSV's numbers
-        cells = [r[c] for c in ("policy", "workload", "n_seeds", "sla_violation_rate",
+        cells = [r[c] for c in ("policy", "workload", "n_sim_seeds", "sla_violation_rate",
                                 "energy_j", "accuracy")]
         line = next(line for line in text.splitlines()
                     if line.startswith(f"| {r['policy']} | {r['workload']} |"))
@@ -82,7 +82,8 @@ def test_garbage_trace_is_a_clear_error(tmp_path: Path, tiny_profile_path: Path)
     trace = tmp_path / "trace.txt"
     trace.write_text("1 2 3\n4 five 6\n")
     config = tiny_config(tmp_path, tiny_profile_path, ["static_low"],
-                         windows=[{"name": "bursty", "segments": [[0, 3]]}])
+                         windows=[{"name": "bursty", "segments": [[200, 203]]}],
+                         days={"train_days": [], "val_days": []})
     result = run_evaluate(tmp_path, "--config", str(config), "--trace", str(trace))
     assert result.returncode == 2
     assert "line 2" in result.stderr and "five" in result.stderr
@@ -114,3 +115,37 @@ def test_confidence_interval_and_paired_test() -> None:
     assert result["ci_low"] > 0
     assert result["wilcoxon_p"] == pytest.approx(0.0625)
     assert paired_test([1.0, 2.0], [1.0, 2.0])["wilcoxon_p"] == 1.0
+    # four positive differences with ties: only 1 of the 16 sign patterns is as extreme on
+    # each side, so p = 2/16 exactly, which is also the smallest p four pairs can reach
+    tied = paired_test([1.0, 1.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0])
+    assert tied["wilcoxon_p"] == pytest.approx(0.125) and tied["min_p"] == 0.125
+    # one zero difference is dropped: three pairs remain, smallest p 2/8
+    assert paired_test([1.0, 2.0, 3.0, 0.0], [0.0] * 4)["min_p"] == 0.25
+
+
+def test_trace_alone_evaluates_that_file(tmp_path: Path, tiny_profile_path: Path) -> None:
+    trace = tmp_path / "my_trace.txt"
+    rates = [6 + (i // 40) % 5 for i in range(300)]
+    trace.write_text("\n".join(map(str, rates)) + "\n")
+    result = run_evaluate(tmp_path, "--trace", str(trace), f"env.pipeline={tiny_profile_path}",
+                          "env.max_replicas=6", "policies=[ipa,static_low]", "seeds=[0]",
+                          f"output_dir={tmp_path / 'reports'}", "tracking.mode=disabled")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tmp_path / "reports" / "my_trace"
+    text = (report / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| my_trace | "))
+    # the workload table names the file, and the played part is the file after its warm-up
+    assert "trace my_trace.txt seconds [[120, 300]]" in row
+    played = np.array(rates[120:300], dtype=float)
+    assert f"| 180 | {played.mean():.1f} | {played.max():.0f} |" in row
+    assert {r["workload"] for r in read_summary(report / "summary.csv")} == {"my_trace"}
+
+
+def test_trace_the_config_does_not_use_is_an_error(tmp_path: Path,
+                                                   tiny_profile_path: Path) -> None:
+    trace = tmp_path / "t.txt"
+    trace.write_text("5\n" * 400)
+    config = tiny_config(tmp_path, tiny_profile_path, ["static_low"])
+    result = run_evaluate(tmp_path, "--config", str(config), "--trace", str(trace))
+    assert result.returncode == 2
+    assert "uses no trace" in result.stderr and "Traceback" not in result.stderr

@@ -25,7 +25,6 @@ import pytest
 import torch
 from kubernetes import client
 
-from energy.catalog import catalog_pipeline
 from energy.meters import make_meter
 from energy.profiler import profile_pipeline
 from envs.backends.base import Backend, SimSettings
@@ -37,6 +36,7 @@ from envs.live.prometheus import PrometheusClient, PrometheusError, bucket_quant
 from envs.live.server import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
+from models.catalog import catalog_pipeline
 from tests.test_k8s import SETTINGS, FakeApi, _deploy, fake_api  # noqa: F401 - fixture
 
 PROMETHEUS = shutil.which("prometheus")

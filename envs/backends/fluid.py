@@ -178,6 +178,7 @@ class FluidBackend(SimulatedBackend):
             cost_core_s=core_s,
             energy_j=energy.total_j,
             energy_estimated=self.energy_estimated,
+            energy_method=self.energy_method,
             stage_utilisation=tuple(
                 s / c if c > 0 else 0.0 for s, c in zip(stage_served, stage_capacity,
                                                           strict=True)

@@ -115,6 +115,9 @@ class SimulatedBackend:
         self.pipeline = pipeline
         self.settings = settings or SimSettings()
         self.energy_estimated = pipeline.energy_estimated
+        self.energy_method = (
+            "simulated with the profile's power model (static x powered nodes + idle x "
+            f"allocated devices + dynamic per batch; figures {'/'.join(pipeline.energy_kinds)})")
         self.now = 0.0
         self.decision: Decision | None = None
         self.groups: list[list[ReplicaGroup]] = []

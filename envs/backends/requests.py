@@ -4,6 +4,13 @@ Arrivals: each second's count from the trace, at uniformly random times within t
 second (a Poisson process conditioned on the count), or evenly spaced
 (``arrival_process="uniform"``, where IPA's latency formula is exact).
 
+Common random numbers: a simulator seed fixes every random number before the episode, so
+every policy on that seed sees the same requests. Arrival times come from a generator
+used for nothing else (the same trace gives the same times whatever the policy does), and
+the service-time draw of a batch is its first request's draw at that stage, a pure
+function of the request's arrival time, the stage and the seed (`service_draws`), not of
+how many batches ran before.
+
 Each stage serves its input in arrival order. A batch is dispatched on the replica that
 can start first, when it is full (the replica's batch size) or its oldest request has
 waited the batching timeout; it takes a shifted-exponential service time with the
@@ -73,7 +80,7 @@ def serve_stage(
         while k < b and i + k < n and ready[i + k] <= start:
             k += 1
         c = rep_cfg[best]
-        service = shift_s[c, k] + scale_s[c, k] * exps[e]
+        service = shift_s[c, k] + scale_s[c, k] * exps[i]  # the first request's draw
         e += 1
         end = start + service
         for j in range(i, i + k):
@@ -83,6 +90,49 @@ def serve_stage(
         energy += energy_j[c, k]
         i += k
     return finish, energy, busy, i
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def crn_streams(seed: int | None) -> tuple[np.random.Generator, np.uint64]:
+    """The random numbers of one simulator seed: the arrival-time generator and the key of
+    the service-time draws (`service_draws`). A None seed draws fresh entropy.
+
+    Args:
+        seed: The simulator seed (the env passes one derived from its reset seed).
+
+    Returns:
+        ``(arrival_rng, service_key)``.
+    """
+    sequence = np.random.SeedSequence(seed)
+    arrivals, service = sequence.spawn(2)
+    return np.random.default_rng(arrivals), np.uint64(service.generate_state(1, np.uint64)[0])
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def service_draws(origin_s: np.ndarray, stage: int, key: np.uint64) -> np.ndarray:
+    """Unit-mean exponential draws, one per request, fixed by (arrival time, stage, key).
+
+    Args:
+        origin_s: Pipeline arrival time of each request (seconds, float64).
+        stage: Stage index.
+        key: The seed's service key (`crn_streams`).
+
+    Returns:
+        Standard exponential draws aligned with ``origin_s``.
+    """
+    bits = np.ascontiguousarray(origin_s, dtype=np.float64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = _splitmix64(bits ^ key ^ (np.uint64(stage + 1) * _GOLDEN))
+    uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53  # in [0, 1)
+    return -np.log1p(-uniform)
 
 
 class RequestBackend(SimulatedBackend):
@@ -97,7 +147,7 @@ class RequestBackend(SimulatedBackend):
                              f"{arrival_process!r}")
         super().__init__(pipeline, settings)
         self.arrival_process = arrival_process
-        self.rng = np.random.default_rng()
+        self.rng, self.service_key = crn_streams(None)
         self.free_at: dict[int, np.ndarray] = {}
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._tables = [self._stage_tables(s) for s in range(len(pipeline.stages))]
@@ -123,7 +173,7 @@ class RequestBackend(SimulatedBackend):
         return {cfg: i for i, cfg in enumerate(configs)}, shift, scale, energy
 
     def _on_reset(self, seed: int | None) -> None:
-        self.rng = np.random.default_rng(seed)
+        self.rng, self.service_key = crn_streams(seed)
         self.free_at = {}
         empty = np.empty(0)
         self.pending = [(empty, empty) for _ in self.pipeline.stages]
@@ -172,7 +222,7 @@ class RequestBackend(SimulatedBackend):
             ready, origin = self._merge_pending(s, ready, origin)
             _, shift, scale, energy = self._tables[s]
             free_at, rep_from, rep_until, rep_cfg, rep_batch = self._replicas(s)
-            exps = self.rng.standard_exponential(ready.shape[0])
+            exps = service_draws(origin, s, self.service_key)
             finish, stage_j, busy, stop = serve_stage(
                 ready, origin, free_at, rep_from, rep_until, rep_cfg, rep_batch,
                 shift, scale, energy, self.settings.batch_timeout_ms / 1e3,
@@ -215,6 +265,7 @@ class RequestBackend(SimulatedBackend):
             cost_core_s=core_s,
             energy_j=energy.total_j,
             energy_estimated=self.energy_estimated,
+            energy_method=self.energy_method,
             stage_utilisation=tuple(utilisation),
             stage_queue=tuple(queue),
             stage_dropped=tuple(dropped_per_stage),
