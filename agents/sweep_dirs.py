@@ -2,7 +2,8 @@
 
 A sweep folder (``train.py --sweep`` writes ``sweep.json`` into it) expands into its
 trials' run folders, in the sweep's order: the training-seed dimension of the evaluation
-(``evaluate.py`` refuses trials whose envs differ beyond the workload seed). Kept apart from `agents.sweep` so evaluation never imports Ray.
+(``evaluate.py`` refuses trials whose envs differ beyond the workload seed).
+Kept apart from `agents.sweep` so evaluation never imports Ray.
 """
 
 from __future__ import annotations
