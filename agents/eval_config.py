@@ -31,7 +31,8 @@ class WindowSpec:
         segments: ``[start_s, end_s)`` pieces of the trace given with ``--trace``,
             concatenated (IPA's steady_high plays one piece twice).
         window_s: Length of a synthetic window.
-        scale: Multiplies the window's rates, then floors them: synthetic or trace
+        scale: Multiplies the window's rates (fractions kept: the request simulator
+            carries them from second to second): synthetic or trace
             (`envs.day_split.capacity_scale` states the rule for a pipeline far from
             video's capacity).
     """

@@ -63,7 +63,7 @@ def full_trace(path: str, damping: float) -> np.ndarray:
 
 
 def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
-    return np.floor(rates * scale) if scale != 1.0 else rates
+    return rates * scale if scale != 1.0 else rates
 
 
 def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,

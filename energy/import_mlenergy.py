@@ -124,7 +124,8 @@ def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEnt
     return {"name": f.model_id.split("/")[-1], "accuracy": quality.accuracy,
             "accuracy_metric": quality.accuracy_metric,
             "accuracy_source": quality.accuracy_source,
-            "base_cores": points[0].num_gpus, "rows": rows}
+            "base_cores": points[0].num_gpus, "weights_gb": round(f.weights_gb, 3),
+            "rows": rows}
 
 
 def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]) -> dict:
@@ -141,6 +142,8 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
         "gpu_idle": {"kind": idle.kind, "description": idle.why},
         "node_static": {"kind": static.kind, "description": static.why},
     }
+    if args.load_gb_per_s:
+        sources["model_load"] = {"kind": args.load_kind, "description": args.load_why}
     batches = tuple(sorted(set(args.batches)))
     replica_gpus = _replica_gpus(args.replica_gpus)
     out_stages = []
@@ -175,6 +178,8 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
             "node_static_w": static.watts, "device_idle_w": idle.watts,
             "static_source": "node_static", "idle_source": "gpu_idle",
             "fleet": args.fleet, "fleet_nodes": args.fleet_nodes,
+            **({"load_gb_per_s": args.load_gb_per_s, "load_source": "model_load"}
+               if args.load_gb_per_s else {}),
         },
         "sources": sources,
         "row_columns": _Flow(ROW_COLUMNS),
@@ -220,6 +225,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices-per-node", type=int, help="GPUs per node, e.g. 8 (HGX H100)")
     p.add_argument("--fleet", choices=("elastic", "fixed"))
     p.add_argument("--fleet-nodes", type=int, help="nodes in the fleet")
+    p.add_argument("--load-gb-per-s", type=float, default=0.0,
+                   help="weights loading bandwidth (GB/s) for size-dependent cold starts")
+    p.add_argument("--load-kind", choices=PROVENANCE_KINDS, default="assumed")
+    p.add_argument("--load-why", default="", help="source or reason of --load-gb-per-s")
     return p.parse_args(argv)
 
 
@@ -268,6 +277,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--batches must be >= 1")
     if not 0 < args.length_quantile <= 1:
         raise ConfigError("--length-quantile must be in (0, 1]")
+    if args.load_gb_per_s < 0 or (args.load_gb_per_s > 0 and not args.load_why):
+        raise ConfigError("--load-gb-per-s must be >= 0, and a positive value needs "
+                          "--load-why (its source or reason)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,8 @@ class ModelFile:
         task: ML.ENERGY task id (``lm-arena-chat``, ``text-to-image``, ...).
         configurations: The raw configuration entries.
         length_histogram: Model-level output-length histogram (``bins``, ``counts``), if any.
+        weights_gb: Size of the weights: ``total_params_billions`` x bytes per parameter
+            of ``weight_precision`` (0 where the file gives neither).
     """
 
     path: Path
@@ -67,6 +69,7 @@ class ModelFile:
     task: str
     configurations: tuple[dict[str, Any], ...]
     length_histogram: dict[str, Any] | None
+    weights_gb: float = 0.0
 
     @property
     def is_llm(self) -> bool:
@@ -155,7 +158,28 @@ def read_model_file(path: str | Path) -> ModelFile:
         for key in keys:
             _need(entry, key, path, f"configurations[{i}]")
     hist = data.get("output_length_distribution")
-    return ModelFile(path, model_id, task, tuple(configs), hist if isinstance(hist, dict) else None)
+    return ModelFile(path, model_id, task, tuple(configs), hist if isinstance(hist, dict) else None,
+                     weights_gb(data, path))
+
+
+BYTES_PER_PARAM = {"bfloat16": 2.0, "float16": 2.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0,
+                   "float32": 4.0}
+
+
+def weights_gb(data: dict[str, Any], path: Path) -> float:
+    """Weights size in GB from ``total_params_billions`` and ``weight_precision``.
+
+    Raises:
+        ProfileError: A precision this table does not know.
+    """
+    params = data.get("total_params_billions")
+    precision = data.get("weight_precision")
+    if params is None or precision is None:
+        return 0.0
+    if precision not in BYTES_PER_PARAM:
+        raise ProfileError(f"{path}: weight_precision {precision!r} is unknown; known: "
+                           f"{sorted(BYTES_PER_PARAM)}")
+    return float(params) * BYTES_PER_PARAM[precision]
 
 
 def length_quantile(histogram: dict[str, Any], q: float, path: Path) -> float:

@@ -117,7 +117,11 @@ class EnvConfig:
         max_replicas: Largest replica count per stage.
         max_cores: Budget of cores for the whole pipeline (None: no budget); decisions
             over it are repaired by removing replicas, and each repair is counted in info.
-        cold_start_s: Delay before an added or switched replica serves.
+        cold_start_s: Delay before an added or switched replica serves (its base part;
+            models with ``weights_gb`` in a profile with a load bandwidth add their load
+            time, `envs.perf.model_load_s`).
+        model_load_scale: Factor on that load time (0: loading takes no time; the
+            comparison of issue 14 runs both).
         drop_limit_s: Requests older than this are dropped (None: 2 x SLA).
         batch_timeout_ms: Partial batches leave after this wait (None: SLA / (2 x stages)).
         predictor: Load forecaster for the observation: ``reactive`` or ``lstm``.
@@ -148,6 +152,7 @@ class EnvConfig:
     max_replicas: int = 24
     max_cores: int | None = None
     cold_start_s: float = 2.0
+    model_load_scale: float = 1.0
     drop_limit_s: float | None = None
     batch_timeout_ms: float | None = None
     predictor: Literal["reactive", "lstm"] = "reactive"
@@ -199,6 +204,8 @@ class EnvConfig:
         check_range("max_replicas", self.max_replicas, low=1)
         check_range("max_cores", self.max_cores, low=1, unit="cores",
                     fix="null means no budget")
+        check_range("model_load_scale", self.model_load_scale, low=0,
+                    fix="1 loads weights at the profile's bandwidth, 0 instantly")
         check_range("cold_start_s", self.cold_start_s, low=0, unit="s",
                     fix="0 means a new replica serves at once")
         check_range("drop_limit_s", self.drop_limit_s, low=0, low_open=True, unit="s",

@@ -142,6 +142,14 @@ def cost_core_s(cores: float, seconds: float) -> float:
     return cores * seconds
 
 
+def model_load_s(hardware: Hardware, variant: ModelVariant) -> float:
+    """Seconds a new replica of ``variant`` spends loading its weights:
+    weights size / load bandwidth (0 where the profile gives no bandwidth)."""
+    if hardware.load_gb_per_s <= 0:
+        return 0.0
+    return variant.weights_gb / hardware.load_gb_per_s
+
+
 def powered_nodes(hardware: Hardware, devices: float) -> int:
     """Nodes powered while ``devices`` are allocated.
 

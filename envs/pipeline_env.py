@@ -158,7 +158,7 @@ class PipelineEnv(gym.Env):
         _check_core_budget(cfg.max_cores, self.pipeline)
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
-            cfg.batch_timeout_ms)
+            cfg.batch_timeout_ms, cfg.model_load_scale)
         self.warmup, self.trace = self._load_workload()
         self._series = np.concatenate([self.warmup, self.trace])
         if len(self.trace) < cfg.workload.window_s:

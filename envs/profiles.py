@@ -77,6 +77,8 @@ class HardwareFile:
     idle_source: str
     fleet: Literal["elastic", "fixed"]
     fleet_nodes: int
+    load_gb_per_s: float = 0.0
+    load_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class VariantFile:
     accuracy_source: str
     base_cores: int
     rows: tuple[RowTuple, ...]
+    weights_gb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,9 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
     if spec.node_static_w < 0 or spec.device_idle_w < 0:
         raise ProfileError(f"{path}: hardware.node_static_w and hardware.device_idle_w "
                            "must be >= 0 watts")
+    if spec.load_gb_per_s < 0 or (spec.load_gb_per_s > 0 and spec.load_source not in sources):
+        raise ProfileError(f"{path}: hardware.load_gb_per_s must be >= 0 GB/s, and a positive "
+                           f"value needs hardware.load_source naming one of {sorted(sources)}")
     if fleet not in (None, "elastic", "fixed"):
         raise ConfigError(f"fleet must be 'elastic' or 'fixed', got {fleet!r}")
     if not idle_power_scale > 0:
@@ -238,7 +244,8 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
         device_idle_w=spec.device_idle_w * idle_power_scale,
         static_source=spec.static_source, idle_source=spec.idle_source,
         fleet=fleet or spec.fleet,  # type: ignore[arg-type]
-        fleet_nodes=spec.fleet_nodes,
+        fleet_nodes=spec.fleet_nodes, load_gb_per_s=spec.load_gb_per_s,
+        load_source=spec.load_source or "",
     )
 
 
@@ -297,6 +304,8 @@ def _variant(
             raise ProfileError(f"{where}: need 0 < latency_mean_ms <= latency_p99_ms in {row}")
         if row.energy_per_batch_j < 0:
             raise ProfileError(f"{where}: negative energy in {row}")
+    if spec.weights_gb < 0:
+        raise ProfileError(f"{where}: weights_gb must be >= 0 GB, got {spec.weights_gb}")
     if spec.base_cores not in {r.cores for r in rows}:
         raise ProfileError(f"{where}: no rows at its base allocation of {spec.base_cores} cores")
     for cores in sorted({r.cores for r in rows}):
@@ -314,7 +323,7 @@ def _variant(
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
         accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
-        profile=Profile(tuple(_densify(rows)), sources),
+        profile=Profile(tuple(_densify(rows)), sources), weights_gb=spec.weights_gb,
     )
 
 

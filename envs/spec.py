@@ -129,6 +129,8 @@ class ModelVariant:
         accuracy_source: Citation of the number.
         base_cores: Cores per replica in IPA's base allocation.
         profile: Latency and energy rows.
+        weights_gb: Size of the model's weights, for the size-dependent part of a cold
+            start (`envs.perf.model_load_s`); 0 where the profile does not give it.
     """
 
     name: str
@@ -137,6 +139,7 @@ class ModelVariant:
     accuracy_source: str
     base_cores: int
     profile: Profile
+    weights_gb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,9 @@ class Hardware:
             ``fixed`` (all ``fleet_nodes`` stay powered, as in IPA's cluster).
         fleet_nodes: Nodes in the fleet: always powered when fixed, the most that can be
             powered when elastic (more are powered if the allocation needs them).
+        load_gb_per_s: Bandwidth at which a new replica loads its weights (0: loading
+            takes no time beyond the env's base cold start).
+        load_source: Id of the `Source` of ``load_gb_per_s`` ("" when it is 0).
     """
 
     name: str
@@ -204,6 +210,8 @@ class Hardware:
     idle_source: str
     fleet: FleetMode
     fleet_nodes: int
+    load_gb_per_s: float = 0.0
+    load_source: str = ""
 
 
 @dataclass(frozen=True)

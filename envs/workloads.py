@@ -220,7 +220,9 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
         pattern: One of PATTERNS.
         duration_s: Length of the trace in seconds (positive).
         seed: Seed of the generator; the same seed gives an identical trace.
-        scale: Multiplies every rate before rounding to an integer.
+        scale: Multiplies every (whole) rate; the result keeps its fraction (a low-rate
+            pipeline's trace keeps its shape; the request simulator carries fractions
+            from second to second).
 
     Returns:
         A float64 array of integer-valued, non-negative requests/s, one per second.
@@ -258,8 +260,8 @@ def synthetic_trace(pattern: str, duration_s: int, seed: int, scale: float = 1.0
     else:
         level = _bursty_level(rng, n)
     rates = level + _NOISE_PER_SQRT_RATE * np.sqrt(level) * _noise(rng, n)
-    rates = np.clip(np.rint(rates), spec.low, spec.high)
-    return np.rint(rates * scale).astype(np.float64)
+    rates = np.clip(np.rint(rates), spec.low, spec.high).astype(np.float64)
+    return rates if scale == 1.0 else rates * scale
 
 
 # --------------------------------------------------------------------------- splitting

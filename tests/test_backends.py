@@ -149,3 +149,15 @@ def test_request_backend_is_deterministic_per_seed(tiny_pipeline: Pipeline) -> N
     b = run(RequestBackend, tiny_pipeline, d, np.full(10, 15.0), 3, seed=7)
     assert [s.p99_ms for s in a] == [s.p99_ms for s in b]
     assert [s.energy_j for s in a] == [s.energy_j for s in b]
+
+
+def test_fractional_rates_carry_into_the_next_second(tiny_pipeline: Pipeline) -> None:
+    """0.4 req/s: seconds 0..9 get 0,0,1,0,1,0,0,1,0,1 requests (cumulative 0.4, 0.8, 1.2,
+    ...): 4 per 10 s, and 0.35 req/s keeps 3.5 per interval over two intervals."""
+    sim = RequestBackend(tiny_pipeline, SimSettings())
+    sim.reset(decision((0, 1, 1), (0, 1, 1)), seed=0)
+    times = sim.arrivals(np.full(10, 0.4))
+    assert np.floor(times).tolist() == [2.0, 4.0, 7.0, 9.0]
+    sim.reset(decision((0, 1, 1), (0, 1, 1)), seed=0)
+    counts = [sim.run_interval(np.full(10, 0.35)).arrived for _ in range(2)]
+    assert counts == [3, 4]

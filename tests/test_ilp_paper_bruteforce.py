@@ -83,7 +83,9 @@ def make_instance(tmp_path: Path, n_stages: int, seed: int) -> tuple[Table, Pipe
         table.p99_ms.append(p99s)
     doc = {
         "pipeline": f"paper{n_stages}", "sla_ms": 1e6, "batch_sizes": list(BATCHES),
-        "hardware": {"name": "test", "idle_w_per_core": 1.0, "source": "en"},
+        "hardware": {"name": "test", "device": "cpu_core", "devices_per_node": 64,
+                     "node_static_w": 0.0, "device_idle_w": 1.0, "static_source": "en",
+                     "idle_source": "en", "fleet": "fixed", "fleet_nodes": 1},
         "sources": {"lat": {"kind": "cited", "description": "random, for tests"},
                     "en": {"kind": "estimated", "description": "random, for tests"}},
         "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",

@@ -181,3 +181,29 @@ def test_energy_aware_ilp_counts_powered_nodes(tmp_path: Path, fleet: str) -> No
         got = (alpha * sum(c.variant for c in d.stages) - beta * perf.decision_cores(d)
                - gamma * sum(c.batch for c in d.stages) - delta * result.predicted_energy_j)
         assert got == pytest.approx(best, abs=1e-6), rate
+
+
+@pytest.mark.parametrize("backend_cls", BACKENDS)
+@pytest.mark.parametrize("scale", [1.0, 0.0])
+def test_model_load_time_by_weights_size(tmp_path: Path, backend_cls, scale: float) -> None:
+    """Variant ``b`` holds 20 GB loaded at 2 GB/s: a switch at t = 10 s serves at
+    10 + 2 (base cold start) + 10 (load) = 22 s, so both generations stay allocated for
+    the whole next interval: 6 devices (3 nodes) for 10 s: static 1500 J, idle 300 J.
+    With the load time scaled to 0 it is the 2-s rolling update: 1100 J and 180 J."""
+    path = tmp_path / "power_elastic.yaml"
+    power_pipeline(tmp_path, "elastic")
+    doc = yaml.safe_load(path.read_text())
+    doc["hardware"].update(load_gb_per_s=2.0, load_source="static")
+    doc["stages"][0]["variants"][1]["weights_gb"] = 20.0
+    path.write_text(yaml.safe_dump(doc))
+    pipeline = load_pipeline(path)
+    assert perf.model_load_s(pipeline.hardware, pipeline.stages[0].variants[1]) == 10.0
+    settings = SimSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
+                           batch_timeout_ms=300.0, model_load_scale=scale)
+    sim = backend_cls(pipeline, settings)
+    sim.reset(three_replicas(0), seed=0)
+    sim.run_interval(np.zeros(10))
+    sim.apply(three_replicas(1))
+    stats = sim.run_interval(np.zeros(10))
+    expected = (1500.0, 300.0) if scale else (1100.0, 180.0)
+    assert (stats.static_j, stats.idle_j) == pytest.approx(expected)

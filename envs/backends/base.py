@@ -23,17 +23,22 @@ class SimSettings:
             instead of being served; drops count as SLA violations.
         batch_timeout_ms: A partial batch is dispatched when its oldest request has waited
             this long.
+        model_load_scale: Factor on the size-dependent part of a cold start
+            (`envs.perf.model_load_s`: weights / load bandwidth, added to ``cold_start_s``);
+            0 turns it off.
     """
 
     interval_s: int = 10
     cold_start_s: float = 2.0
     drop_limit_s: float = 8.0
     batch_timeout_ms: float = 500.0
+    model_load_scale: float = 1.0
 
     @staticmethod
     def for_pipeline(
         pipeline: Pipeline, interval_s: int = 10, cold_start_s: float = 2.0,
         drop_limit_s: float | None = None, batch_timeout_ms: float | None = None,
+        model_load_scale: float = 1.0,
     ) -> SimSettings:
         """Settings whose unset limits derive from the pipeline's SLA: drops after
         2 x SLA, partial batches leave after SLA / (2 x stages)."""
@@ -44,7 +49,17 @@ class SimSettings:
                           else drop_limit_s),
             batch_timeout_ms=(pipeline.sla_ms / (2 * len(pipeline.stages))
                               if batch_timeout_ms is None else batch_timeout_ms),
+            model_load_scale=model_load_scale,
         )
+
+    def cold_start_for(self, pipeline: Pipeline, stage: int, variant: int) -> float:
+        """Seconds before a new replica of ``variant`` at ``stage`` serves: the base cold
+        start plus its weights' load time (`envs.perf.model_load_s`)."""
+        from envs.perf import model_load_s
+
+        chosen = pipeline.stages[stage].variants[variant]
+        return self.cold_start_s + self.model_load_scale * model_load_s(pipeline.hardware,
+                                                                         chosen)
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,9 @@ class SimulatedBackend:
         self.pipeline.validate(decision)
         self.decision = decision
         self.groups = [
-            apply_choice(groups, choice, self.now, self.settings.cold_start_s)
-            for groups, choice in zip(self.groups, decision.stages, strict=True)
+            apply_choice(groups, choice, self.now,
+                         self.settings.cold_start_for(self.pipeline, s, choice.variant))
+            for s, (groups, choice) in enumerate(zip(self.groups, decision.stages, strict=True))
         ]
         self._on_apply()
 

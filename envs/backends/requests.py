@@ -147,6 +147,7 @@ class RequestBackend(SimulatedBackend):
                              f"{arrival_process!r}")
         super().__init__(pipeline, settings)
         self.arrival_process = arrival_process
+        self.carry = 0.0
         self.rng, self.service_key = crn_streams(None)
         self.free_at: dict[int, np.ndarray] = {}
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
@@ -174,6 +175,7 @@ class RequestBackend(SimulatedBackend):
 
     def _on_reset(self, seed: int | None) -> None:
         self.rng, self.service_key = crn_streams(seed)
+        self.carry = 0.0
         self.free_at = {}
         empty = np.empty(0)
         self.pending = [(empty, empty) for _ in self.pipeline.stages]
@@ -197,8 +199,15 @@ class RequestBackend(SimulatedBackend):
         )
 
     def arrivals(self, arrivals_rps: np.ndarray) -> np.ndarray:
-        """Arrival times of one interval's requests, sorted."""
-        counts = np.rint(arrivals_rps).astype(np.int64)
+        """Arrival times of one interval's requests, sorted.
+
+        Each second gets ``rate`` requests; a fractional rate (a scaled trace) carries its
+        fraction into the next second, so ``0.4`` req/s gives 2 requests in 5 s and the
+        whole trace's count is kept. Whole rates give exactly their count."""
+        totals = self.carry + np.cumsum(np.asarray(arrivals_rps, dtype=np.float64))
+        whole = np.floor(totals + 1e-9)
+        counts = np.diff(np.concatenate([[0.0], whole])).astype(np.int64)
+        self.carry = float(totals[-1] - whole[-1]) if totals.size else self.carry
         seconds = np.repeat(np.arange(len(counts), dtype=np.float64) + self.now, counts)
         if self.arrival_process == "uniform":
             offsets = np.concatenate([(np.arange(c) + 0.5) / c for c in counts if c > 0]

@@ -10,7 +10,9 @@ COMMON=(--gpu H100 --hardware-name 'NVIDIA H100 80GB HBM3'
   --idle-why 'assumed 75 W per allocated, powered-on H100 SXM between batches: neither the ML.ENERGY files nor a source found by search give an H100 idle power; 75 W is about 11 % of its 700 W TDP; results on these profiles also report 0.5x (37.5 W) and 2x (150 W)'
   --node-static-w 1000 --static-kind assumed
   --static-why 'assumed 1000 W host power of a powered 8-GPU HGX/DGX H100 node excluding its GPUs (CPUs, DRAM, NVSwitch, NICs, fans, PSU loss): no measured value was found; results also report 0.5x and 2x'
-  --devices-per-node 8 --fleet elastic --fleet-nodes 4)
+  --devices-per-node 8 --fleet elastic --fleet-nodes 4
+  --load-gb-per-s 2 --load-kind assumed
+  --load-why 'assumed 2 GB/s at which a new replica reads its weights (bf16: 2 bytes per parameter of the file total_params_billions) from local NVMe into GPU memory; not measured here or in ML.ENERGY; a cold start = env.cold_start_s + weights_gb / 2 GB/s (Llama-3.1-8B 8 s, gemma-3-27b 27 s); results also report the same comparison with env.model_load_scale=0')
 CHAT=("$M/meta-llama__Llama-3.1-8B-Instruct__lm-arena-chat.json"
   "$M/google__gemma-3-12b-it__lm-arena-chat.json"
   "$M/google__gemma-3-27b-it__lm-arena-chat.json"
