@@ -1,4 +1,4 @@
-"""Array forms of the `envs.perf` functions (and `weighted_quantile`) the batched simulator
+"""Array forms of the `envs.perf` functions the batched simulator
 needs per second, element-wise over NumPy arrays.
 
 Each function here is the same formula as its scalar namesake, written with ``np.where``
@@ -125,25 +125,3 @@ def replicas_for_rate(throughput_rps: np.ndarray, rate_rps: np.ndarray) -> np.nd
     while np.any(shrink := (n > 1) & ((n - 1) * throughput_rps >= rate_rps)):
         n = n - shrink
     return n
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """`envs.backends.base.weighted_quantile` along the last axis, row by row.
-
-    Args:
-        values: ``(rows, n)`` values.
-        weights: ``(rows, n)`` weights.
-        q: ``(rows,)`` quantiles in [0, 1].
-
-    Returns:
-        ``(rows,)`` quantiles; nan where a row's weights sum to <= 0.
-    """
-    total = np.cumsum(weights, axis=-1)[:, -1]  # sequential, as Python's sum
-    order = np.lexsort((weights, values), axis=-1)  # sorted(zip(values, weights))
-    v = np.take_along_axis(values, order, axis=-1)
-    w = np.take_along_axis(weights, order, axis=-1)
-    cumulative = np.cumsum(w, axis=-1)
-    hit = (cumulative >= (q * total)[:, None]) & (w > 0.0)
-    first = np.where(hit.any(axis=-1), hit.argmax(axis=-1), v.shape[-1] - 1)
-    out = np.take_along_axis(v, first[:, None], axis=-1)[:, 0]
-    return np.where(total > 0.0, out, np.nan)

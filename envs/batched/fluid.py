@@ -13,8 +13,9 @@ State and rules are `FluidBackend`'s, held as ``(envs, stages)`` arrays:
   follow `FluidBackend.run_interval` line by line, with the `envs.perf` functions in their
   array forms (`envs.batched.array_perf`).
 
-The one sequential part, the queue recursion over seconds and stages, is a loop of
-``interval_s x stages`` array operations, each over all envs.
+The `envs.perf` math runs as array operations over ``(env, stage, second)``; the queue
+recursion over seconds and stages and the interval's sums and quantiles (fluid rules, no
+`envs.perf` formula) are compiled loops (`envs.batched.kernels`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from envs import perf
 from envs.backends.base import SimSettings
 from envs.batched import array_perf as ap
+from envs.batched import kernels
 from envs.errors import ConfigError
 from envs.spec import Pipeline
 
@@ -103,11 +105,6 @@ class BatchStats:
     stage_queue: np.ndarray
     stage_dropped: np.ndarray
     stage_p99_ms: np.ndarray
-
-
-def _last(x: np.ndarray) -> np.ndarray:
-    """Sequential sum along the last axis (the order Python's ``sum`` adds in)."""
-    return np.cumsum(x, axis=-1)[..., -1]
 
 
 class BatchedFluid:
@@ -192,32 +189,13 @@ class BatchedFluid:
         ``(env, stage, second)``: `FluidBackend._per_second`, group by group."""
         t = self.tables
         s = self._stage
-        t0 = self.now[:, None] + np.arange(seconds)
-        t1 = t0 + 1.0
-        ready = (self.now + self.settings.cold_start_s)[:, None]
-        frac_ret = (np.minimum(t1, ready) - t0)[:, None, None, :]
-        frac_new = (t1 - np.maximum(t0, ready))[:, None, :]
-        retired = self.retired[..., None, None]
-        frac_old = np.where(retired, frac_ret, 1.0)  # (env, stage, group, second)
-        old = (self.counts > 0)[..., None] & (frac_old > 0.0)
-        new = (self.n_new > 0)[..., None] & (frac_new > 0.0)
         cur, prev = (s, self.cur_v, self.cur_bi), (s, self.ret_v, self.ret_bi)
-        tp_cur = t.throughput_rps[cur]
-        tp_old = np.where(self.retired, t.throughput_rps[prev], tp_cur)
-        c_old = np.where(old, (self.counts * tp_old[..., None])[..., None]
-                         * np.minimum(frac_old, 1.0), 0.0)
-        c_new = np.where(new, (self.n_new * tp_cur)[..., None] * np.minimum(frac_new, 1.0),
-                         0.0)
-        cap = np.cumsum(c_old, axis=2)[:, :, -1] + c_new
-        out = [cap]
-        for table in (t.p99_ms, t.mean_ms, t.energy_full_j):
-            a = np.where(self.retired, table[prev], table[cur])[..., None, None]
-            weighted = np.cumsum(c_old * a, axis=2)[:, :, -1] + c_new * table[cur][..., None]
-            out.append(np.where(cap > 0.0, weighted / np.where(cap > 0.0, cap, 1.0), weighted))
-        size_cur = t.batch_sizes[self.cur_bi][..., None]
-        size_old = np.where(self.retired, t.batch_sizes[self.ret_bi], t.batch_sizes[self.cur_bi])
-        out.append(np.where(new, size_cur, np.where(old.any(axis=2), size_old[..., None], 1)))
-        return tuple(out)
+        tables = (t.throughput_rps, t.p99_ms, t.mean_ms, t.energy_full_j)
+        now = np.stack([x[cur] for x in tables] + [t.batch_sizes[self.cur_bi]])
+        before = np.stack([x[prev] for x in tables] + [t.batch_sizes[self.ret_bi]])
+        old = np.where(self.retired, before, now)
+        return kernels.per_second(self.now, self.settings.cold_start_s, seconds, self.counts,
+                                  self.retired, self.n_new, old, now)
 
     def run_interval(self, arrivals_rps: np.ndarray) -> BatchStats:
         """Serve one interval of per-second arrivals ``(envs, seconds)`` in every env."""
@@ -226,27 +204,9 @@ class BatchedFluid:
         cfg = self.settings
         timeout_ms, drop_s = cfg.batch_timeout_ms, cfg.drop_limit_s
         cap, p99, mean, e_full, batch = self._per_second(seconds)
-        # The queue recursion: second by second, stage by stage, all envs at once.
-        cap_sj = np.ascontiguousarray(cap.transpose(1, 2, 0))
-        inflow_sj, backlog_sj, served_sj, drop_sj = (np.empty((n_s, seconds, n))
-                                                     for _ in range(4))
-        queues = [self.queues[:, k].copy() for k in range(n_s)]
-        for j in range(seconds):
-            inflow = arrivals_rps[:, j]
-            for k in range(n_s):
-                c = cap_sj[k, j]
-                backlog = queues[k]
-                waiting = backlog + inflow
-                served = np.minimum(waiting, c)
-                left = waiting - served
-                limit = np.maximum(c, inflow) * drop_s
-                drop_sj[k, j] = np.maximum(left - limit, 0.0)
-                queues[k] = np.minimum(left, limit)
-                inflow_sj[k, j], backlog_sj[k, j], served_sj[k, j] = inflow, backlog, served
-                inflow = served
-        inflow_a, backlog_a, served_a, drop_a = (x.transpose(2, 0, 1) for x in
-                                                 (inflow_sj, backlog_sj, served_sj, drop_sj))
-        self.queues = np.stack(queues, axis=1)
+        inflow_a, backlog_a, served_a, drop_a = (np.empty((n, n_s, seconds)) for _ in range(4))
+        kernels.queue_recursion(arrivals_rps, np.ascontiguousarray(cap), self.queues, drop_s,
+                        inflow_a, backlog_a, served_a, drop_a)
         # Partial batches: the newest group's (current) configuration sets their energy.
         t = self.tables
         partial = (batch > 1) & (inflow_a * (timeout_ms / 1e3) < batch - 1)
@@ -256,29 +216,12 @@ class BatchedFluid:
         e_partial = ap.energy_per_request_j(t.energy_by_batch, row, size_cur, inflow_a,
                                             timeout_ms)
         e_req = np.where(partial, e_partial, e_full)
-        dynamic_j = _last((served_a * e_req).transpose(0, 2, 1).reshape(n, -1))
         wait_ms = np.where(cap > 0.0, ap.backlog_delay_ms(backlog_a, cap), 0.0)
         fill_ms = ap.batch_fill_delay_ms(batch, inflow_a, timeout_ms)
-        stage_ms = wait_ms + fill_ms + p99
-        lat50_terms = wait_ms + 0.5 * fill_ms + mean
-        e2e_p99 = np.zeros((n, seconds))
-        e2e_p50 = np.zeros((n, seconds))
-        for k in range(n_s):
-            e2e_p99 = e2e_p99 + stage_ms[:, k]
-            e2e_p50 = e2e_p50 + lat50_terms[:, k]
-        served_out = served_a[:, -1]
-        sla = self.pipeline.sla_ms
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(e2e_p50 >= sla, 1.0, 0.01 + 0.49 * (e2e_p99 - sla)
-                             / np.maximum(e2e_p99 - e2e_p50, 1e-9))
-        late = _last(np.where(e2e_p99 > sla, served_out * share, 0.0))
-        stage_dropped = _last(drop_a)
-        stage_served, stage_capacity = _last(served_a), _last(cap)
-        dropped = _last(stage_dropped)
-        quantiles = ap.weighted_quantile(
-            np.concatenate([e2e_p50, e2e_p99, stage_ms.reshape(n * n_s, seconds)]),
-            np.concatenate([served_out, served_out, served_a.reshape(n * n_s, seconds)]),
-            np.repeat([0.5, 0.99, 0.99], [n, n, n * n_s]))
+        (arrived, served_total, dropped, late, dynamic_j, p50_ms, p99_ms, stage_dropped,
+         stage_served, stage_capacity, stage_p99_ms) = kernels.interval_sums(
+            arrivals_rps, served_a, drop_a, cap, e_req, wait_ms + fill_ms + p99,
+            wait_ms + 0.5 * fill_ms + mean, self.pipeline.sla_ms)
         core_s, energy = self._allocation(seconds)
         static_j, idle_j = energy
         total_j = static_j + idle_j + dynamic_j
@@ -289,11 +232,11 @@ class BatchedFluid:
             acc_prod = acc_prod * t.accuracy_frac[k, self.cur_v[:, k]]
         stats = BatchStats(
             seconds=float(seconds),
-            arrived=np.rint(_last(arrivals_rps)).astype(np.int64),
-            served=np.rint(_last(served_out)).astype(np.int64),
+            arrived=np.rint(arrived).astype(np.int64),
+            served=np.rint(served_total).astype(np.int64),
             dropped=np.rint(dropped).astype(np.int64),
             sla_violations=np.rint(dropped + late).astype(np.int64),
-            p50_ms=quantiles[:n], p99_ms=quantiles[n:2 * n],
+            p50_ms=p50_ms, p99_ms=p99_ms,
             accuracy_sum=acc_sum, accuracy_product=acc_prod,
             cores=core_s / seconds if seconds else np.zeros(n), cost_core_s=core_s,
             energy_j=total_j, static_j=static_j, idle_j=idle_j, dynamic_j=dynamic_j,
@@ -302,7 +245,7 @@ class BatchedFluid:
                                        0.0),
             stage_queue=self.queues.copy(),
             stage_dropped=np.rint(stage_dropped).astype(np.int64),
-            stage_p99_ms=quantiles[2 * n:].reshape(n, n_s),
+            stage_p99_ms=stage_p99_ms,
         )
         self._end_interval(seconds)
         return stats

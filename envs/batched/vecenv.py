@@ -81,6 +81,7 @@ class BatchedPipelineVecEnv(VecEnv):
         self._stage_cache: list[dict[tuple[int, int, int], StageDecision]] = [
             {} for _ in env.pipeline.stages]
         self._headroom = np.asarray(config.headroom_levels)
+        self._estimated = env.pipeline.energy_estimated
         shape = (n_envs, len(env.pipeline.stages))
         self._v, self._bi, self._r = (np.zeros(shape, dtype=np.int64) for _ in range(3))
         self._start = np.zeros(n_envs, dtype=np.int64)
@@ -270,7 +271,7 @@ class BatchedPipelineVecEnv(VecEnv):
         term_rows = np.stack([terms[k] for k in names], axis=1).tolist()
         h = self.layout.history_intervals
         forecast = (obs[:, h + 1].astype(np.float64) * self.layout.rate_scale).tolist()
-        estimated = self.pipeline.energy_estimated
+        estimated = self._estimated
         columns = zip(
             st.arrived.tolist(), st.served.tolist(), st.dropped.tolist(),
             st.sla_violations.tolist(), st.p50_ms.tolist(), st.p99_ms.tolist(),
