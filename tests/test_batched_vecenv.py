@@ -222,3 +222,4 @@ def test_action_masks_through_env_method() -> None:
     assert not want.all()  # the budget masks some replica counts
     with pytest.raises(AttributeError, match="action_masks"):
         env.env_method("decode", np.zeros(6))
+    assert env.has_attr("action_masks")  # what sb3-contrib's MaskablePPO checks

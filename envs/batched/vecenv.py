@@ -34,7 +34,8 @@ from envs.pipeline_env import OBS_CLIP, PREDICTOR_HISTORY_S, STAGE_FIELDS, Pipel
 from envs.spec import Decision, StageDecision
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
-                           "trace", "action_space", "observation_space", "metadata"})
+                           "trace", "action_space", "observation_space", "metadata",
+                           "action_masks"})
 
 
 def unsupported_reason(config: EnvConfig) -> str | None:
