@@ -78,7 +78,8 @@ class BatchedPipelineVecEnv(VecEnv):
         trace = env.trace
         chunks = len(trace) // self._interval
         blocks = trace[: chunks * self._interval].reshape(chunks, self._interval)
-        self._chunk_mean, self._chunk_max = blocks.mean(axis=1), blocks.max(axis=1)
+        self._history, self._last_max = self._history_table(
+            blocks.mean(axis=1), blocks.max(axis=1))
         self._stage_cache: list[dict[tuple[int, int, int], StageDecision]] = [
             {} for _ in env.pipeline.stages]
         self._headroom = np.asarray(config.headroom_levels)
@@ -92,6 +93,23 @@ class BatchedPipelineVecEnv(VecEnv):
         self._has_stats = np.zeros(n_envs, dtype=bool)
         self._rngs: list[np.random.Generator | None] = [None] * n_envs
         self._actions = np.zeros((n_envs, len(env.action_space.nvec)), dtype=np.int64)
+
+    def _history_table(self, chunk_mean: np.ndarray, chunk_max: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The observation's rate part and the reactive forecast for every (intervals
+        seen up to now, full intervals shown): `PipelineEnv._observation`'s first
+        ``history_intervals + 2`` values, from per-interval means and maxima."""
+        h, scale = self.layout.history_intervals, self.layout.rate_scale
+        end = np.arange(len(chunk_mean) + 1)[:, None, None]
+        shown = np.arange(h + 1)[None, :, None]
+        chunk = end - h + np.arange(h)
+        valid = (np.arange(h) >= h - shown) & (chunk >= 0)
+        means = np.where(valid, chunk_mean[np.clip(chunk, 0, None)], 0.0)
+        last = np.where(shown[..., 0] > 0, chunk_max[np.maximum(end[..., 0] - 1, 0)], 0.0)
+        table = np.zeros((*last.shape, h + 2), dtype=np.float32)
+        table[..., :h] = means / scale
+        table[..., h] = table[..., h + 1] = last / scale
+        return table, last
 
     # -- episodes --------------------------------------------------------------------------
     def _reset_env(self, i: int) -> dict[str, Any]:
@@ -214,15 +232,9 @@ class BatchedPipelineVecEnv(VecEnv):
         obs = np.zeros((n_env, layout.size), dtype=np.float32)
         end = self._start + self._t
         seen = end - np.maximum(0, self._start - PREDICTOR_HISTORY_S)
-        n_full = np.minimum(h, seen // interval)
-        chunk = (end // interval - h)[:, None] + np.arange(h)
-        valid = np.arange(h) >= h - n_full[:, None]
-        means = np.where(valid, self._chunk_mean[np.where(valid, chunk, 0)], 0.0)
-        obs[:, :h] = means / scale
-        last = np.where(seen > 0, self._chunk_max[np.maximum(end // interval - 1, 0)], 0.0)
-        obs[:, h] = last / scale
-        self._forecast = last  # ReactivePredictor(window_s=interval_s): the last max
-        obs[:, h + 1] = last / scale
+        row, shown = end // interval, np.minimum(h, seen // interval)
+        obs[:, : h + 2] = self._history[row, shown]
+        self._forecast = self._last_max[row, shown]  # ReactivePredictor(window_s=interval_s)
         t, s = self.fluid.tables, np.arange(n_s)
         v, bi, r = self._v, self._bi, self._r
         fields = np.zeros((n_env, n_s, len(STAGE_FIELDS)))
