@@ -36,7 +36,13 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+)
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from agents.callbacks import (
@@ -50,6 +56,7 @@ from agents.callbacks import (
 from agents.policy import EvalResult
 from agents.run_files import load_algo, load_normalizer
 from agents.train_config import TrainConfig, eval_window_starts, split_env_configs, with_run
+from envs.batched import BatchedPipelineVecEnv, unsupported_reason
 from envs.config import to_dict
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
@@ -57,7 +64,7 @@ from envs.pipeline_env import PipelineEnv
 from envs.workloads import load_trace, split_by_day
 
 __all__ = ["Prepared", "TrainResult", "check_wandb_reachable", "git_commit", "prepare",
-           "new_run_dir", "train"]
+           "new_run_dir", "train", "vec_env_kind"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WANDB_PROBE_TIMEOUT_S = 3.0
@@ -94,6 +101,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         ConfigError, ProfileError, TraceError: What is wrong, naming the key or file.
     """
     train_env, val_env = split_env_configs(cfg)
+    vec_env_kind(cfg, train_env)
     w = cfg.env.workload
     if cfg.split == "days":
         assert w.trace_path is not None
@@ -247,10 +255,36 @@ class InfoSharingDummyVecEnv(DummyVecEnv):
                 list(self.buf_infos))
 
 
+def vec_env_kind(cfg: TrainConfig, env_cfg: EnvConfig) -> str:
+    """``run.vec_env`` resolved: ``batched``, ``dummy`` or ``subproc``.
+
+    Raises:
+        ConfigError: ``batched`` was asked for and the env config is one it cannot run.
+    """
+    kind = cfg.run.vec_env
+    reason = unsupported_reason(env_cfg)
+    if kind == "auto":
+        return "batched" if reason is None else "dummy"
+    if kind == "batched" and reason is not None:
+        raise ConfigError(f"run.vec_env=batched: {reason}; use run.vec_env=dummy or auto")
+    return kind
+
+
+def make_training_vec_env(cfg: TrainConfig, env_cfg: EnvConfig, seed: int) -> VecEnv:
+    """The ``run.n_envs`` training envs (monitored, not normalised), env ``i`` seeded
+    ``seed + i`` at its first reset."""
+    kind = vec_env_kind(cfg, env_cfg)
+    if kind == "batched":
+        venv = VecMonitor(BatchedPipelineVecEnv(env_cfg, cfg.run.n_envs))
+        venv.seed(seed)
+        return venv
+    return make_vec_env(partial(PipelineEnv, env_cfg), n_envs=cfg.run.n_envs, seed=seed,
+                        vec_env_cls=InfoSharingDummyVecEnv if kind == "dummy" else SubprocVecEnv)
+
+
 def _make_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
                resume_from: Path | None) -> VecNormalize:
-    venv = make_vec_env(partial(PipelineEnv, env_cfg), n_envs=cfg.run.n_envs, seed=seed,
-                        vec_env_cls=InfoSharingDummyVecEnv)
+    venv = make_training_vec_env(cfg, env_cfg, seed)
     norm = resume_from / "vecnormalize.pkl" if resume_from is not None else None
     if norm is not None and norm.is_file():
         venv = load_normalizer(norm, _CHECKPOINT_FIX, venv)

@@ -143,6 +143,10 @@ class RunConfig:
         output_dir: Parent folder of run folders.
         progress_bar: Show a progress bar with steps/s and the latest evaluation.
         torch_threads: Torch intra-op threads (1 is fastest for small MLPs and reproducible).
+        vec_env: How the ``n_envs`` training envs are stepped: ``batched`` (one
+            `envs.batched.BatchedPipelineVecEnv`, all envs in array operations; fluid
+            backend only), ``dummy`` (N `PipelineEnv`s in one process), ``subproc`` (N
+            processes); ``auto``: ``batched`` where it supports the env config, else ``dummy``.
     """
 
     name: str | None = None
@@ -156,6 +160,7 @@ class RunConfig:
     output_dir: str = "runs"
     progress_bar: bool = True
     torch_threads: int = 1
+    vec_env: Literal["auto", "batched", "dummy", "subproc"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "eval_freq", "n_eval_episodes",
@@ -310,7 +315,7 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
 
 RESUME_CHANGEABLE = frozenset({
     "run.total_timesteps", "run.eval_freq", "run.checkpoint_freq", "run.keep_checkpoints",
-    "run.progress_bar", "run.torch_threads", "tracking.mode",
+    "run.progress_bar", "run.torch_threads", "run.vec_env", "tracking.mode",
 })
 """Keys an override may change on ``--resume``; the rest are fixed by the checkpoint."""
 

@@ -1,13 +1,21 @@
 """PPO training throughput on the fluid backend, end to end (rollouts, updates, evaluation).
 
     python benchmarks/train_throughput.py [--steps 16384] [--n-envs 1 4 8 16]
+    python benchmarks/train_throughput.py --cartpole-only     # just the CartPole-v1 comparison
 
 Uses the video pipeline when ``profiles/video.yaml`` exists, else a synthetic two-stage
 profile (the one the tests use). Prints env-only steps/s (one `PipelineEnv` with random
 actions; the vectorised, normalised env without a policy), then training steps/s with
 ``agent`` defaults for each ``n_envs``: ``train()`` into a temporary run folder with W&B
 disabled, one evaluation (4 validation windows) and one checkpoint at the end. The last
-line is ``steps_per_s=<best training configuration>``.
+line of that part is ``steps_per_s=<best training configuration>``.
+
+It ends with the comparison against CartPole-v1, measured in the same process, twice,
+alternating sides: PPO ``learn()`` steps/s with identical settings (the ``agent`` defaults,
+``run.n_envs`` envs, VecNormalize, one torch thread) on the training vec env (the batched
+fluid env by default) and on CartPole-v1 (DummyVecEnv); then one env step: a batched step
+divided by ``n_envs`` against one CartPole-v1 step through ``gymnasium.make``. The last two
+lines are ``ppo_over_cartpole=`` and ``step_over_cartpole=`` (means over the repeats).
 
 With ``--run DIR`` (default: the committed agent in ``results/agents/``, when present) it
 also reports the time that run took to reach the energy-aware ILP's validation reward:
@@ -87,6 +95,87 @@ def train_rate(pipeline: str, n_envs: int, steps: int, out: Path) -> float:
     return result.num_timesteps / (time.perf_counter() - t0)
 
 
+def _ppo_learn_rate(venv: object, cfg: object, steps: int) -> float:
+    """Steps/s of ``model.learn(steps)`` with the run's PPO settings on ``venv``."""
+    import torch
+
+    torch.set_num_threads(cfg.run.torch_threads)
+    torch.distributions.Distribution.set_default_validate_args(False)  # as ppo.train does
+    model = ppo._make_model(cfg, venv, None)
+    t0 = time.perf_counter()
+    model.learn(steps)
+    rate = model.num_timesteps / (time.perf_counter() - t0)
+    venv.close()
+    return rate
+
+
+def cartpole_comparison(pipeline: str, n_envs: int, steps: int, repeats: int) -> None:
+    """PPO steps/s and one env step, ours against CartPole-v1, alternating, same process."""
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from envs.batched import BatchedPipelineVecEnv
+
+    cfg = load_train_config(overrides=[f"env.pipeline={pipeline}", f"run.n_envs={n_envs}"])
+    kind = ppo.vec_env_kind(cfg, cfg.env)
+    print(f"cartpole comparison: n_envs={n_envs} steps={steps} vec_env={kind}")
+
+    def ours() -> float:
+        return _ppo_learn_rate(ppo._make_venv(cfg, cfg.env, seed=0, resume_from=None), cfg,
+                               steps)
+
+    def cartpole() -> float:
+        venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=n_envs, seed=0,
+                                         vec_env_cls=DummyVecEnv),
+                            norm_obs=cfg.agent.normalize_obs,
+                            norm_reward=cfg.agent.normalize_reward, gamma=cfg.agent.gamma)
+        return _ppo_learn_rate(venv, cfg, steps)
+
+    def batched_step_us() -> float:
+        venv = BatchedPipelineVecEnv(cfg.env, n_envs)
+        venv.seed(0)
+        venv.reset()
+        rng = np.random.default_rng(0)
+        nvec = venv.action_space.nvec
+        actions = [rng.integers(nvec, size=(n_envs, len(nvec))) for _ in range(64)]
+        for a in actions:
+            venv.step(a)
+        k = 1000
+        t0 = time.perf_counter()
+        for i in range(k):
+            venv.step(actions[i % len(actions)])
+        return (time.perf_counter() - t0) / k / n_envs * 1e6
+
+    def cartpole_step_us() -> float:
+        env = gym.make("CartPole-v1")
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        actions = [env.action_space.sample() for _ in range(512)]
+        k = 20_000
+        t0 = time.perf_counter()
+        for i in range(k):
+            _, _, terminated, truncated, _ = env.step(actions[i % len(actions)])
+            if terminated or truncated:
+                env.reset()
+        return (time.perf_counter() - t0) / k * 1e6
+
+    ppo_ratios, step_ratios = [], []
+    for r in range(repeats):
+        a, b = ours(), cartpole()
+        ppo_ratios.append(a / b)
+        print(f"repeat {r + 1}: PPO {a:.0f} steps/s on the pipeline env, {b:.0f} on "
+              f"CartPole-v1: {a / b:.3f}x")
+        if kind == "batched":
+            s_ours, s_cp = batched_step_us(), cartpole_step_us()
+            step_ratios.append(s_ours / s_cp)
+            print(f"repeat {r + 1}: one env step {s_ours:.1f} us (batched step / {n_envs}), "
+                  f"CartPole-v1 {s_cp:.1f} us: {s_ours / s_cp:.2f}x")
+    print(f"ppo_over_cartpole={np.mean(ppo_ratios):.3f}")
+    print(f"step_over_cartpole={np.mean(step_ratios):.2f}" if step_ratios else
+          "step_over_cartpole=nan (the training vec env is not the batched one)")
+
+
 DEFAULT_RUN = ROOT / "results" / "agents" / "video_mixed_e12_headroom_1m"
 
 
@@ -137,7 +226,17 @@ def main() -> None:
     parser.add_argument("--n-envs", type=positive_int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--run", type=Path, default=DEFAULT_RUN,
                         help="train.py run folder for the time-to-ILP-reward figure")
+    parser.add_argument("--cartpole-only", action="store_true",
+                        help="run only the CartPole-v1 comparison")
+    parser.add_argument("--cartpole-steps", type=int, default=16_384)
+    parser.add_argument("--cartpole-n-envs", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    if args.cartpole_only:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            cartpole_comparison(pipeline_arg(Path(tmp_name)), args.cartpole_n_envs,
+                                args.cartpole_steps, args.repeats)
+        return
     if args.run.is_dir():
         time_to_ilp_reward(args.run)
     else:
@@ -159,6 +258,7 @@ def main() -> None:
         best = max(rates, key=rates.get)
         print(f"best: n_envs={best}")
         print(f"steps_per_s={rates[best]:.1f}")
+        cartpole_comparison(pipeline, args.cartpole_n_envs, args.cartpole_steps, args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,10 @@
+"""N fluid-backend `PipelineEnv`s stepped together in array operations (for training).
+
+`BatchedPipelineVecEnv` is an SB3 `VecEnv` with the observations, rewards and ``info`` of
+N `PipelineEnv`s; `envs.batched.fluid` is the array-form fluid simulator underneath and
+`envs.batched.array_perf` the array forms of the `envs.perf` functions it calls.
+"""
+
+from envs.batched.vecenv import BatchedPipelineVecEnv, unsupported_reason
+
+__all__ = ["BatchedPipelineVecEnv", "unsupported_reason"]

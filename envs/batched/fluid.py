@@ -1,0 +1,281 @@
+"""The fluid simulator of `envs.backends.fluid` for N pipelines at once, in array form.
+
+State and rules are `FluidBackend`'s, held as ``(envs, stages)`` arrays:
+
+* the replicas of a stage are at most three groups (`envs.backends.replicas`): the current
+  configuration's replicas that serve from the interval's start (``n_on``), those added at
+  this interval's decision (``n_new``, serving ``cold_start_s`` later) and, after a variant
+  change, the old variant's replicas (``n_ret``), serving until the new ones are ready.
+  This is exact while ``cold_start_s <= interval_s`` (every group added at one decision is
+  online by the next), which `BatchedFluid` requires;
+* every second, every stage serves up to its capacity, queues the rest and drops what
+  would wait past the drop limit; latencies, SLA violations, energy and the power model
+  follow `FluidBackend.run_interval` line by line, with the `envs.perf` functions in their
+  array forms (`envs.batched.array_perf`).
+
+The `envs.perf` math runs as array operations over ``(env, stage, second)``; the queue
+recursion over seconds and stages and the interval's sums and quantiles (fluid rules, no
+`envs.perf` formula) are compiled loops (`envs.batched.kernels`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs import perf
+from envs.backends.base import SimSettings
+from envs.batched import array_perf as ap
+from envs.batched import kernels
+from envs.errors import ConfigError
+from envs.spec import Pipeline
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Per-configuration numbers of a pipeline from `envs.perf`, indexed
+    ``[stage, variant, batch index]`` (variants padded to the widest stage).
+
+    Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
+    """
+
+    batch_sizes: np.ndarray
+    n_variants: np.ndarray
+    cores: np.ndarray
+    rank: np.ndarray
+    accuracy_frac: np.ndarray
+    throughput_rps: np.ndarray
+    p99_ms: np.ndarray
+    mean_ms: np.ndarray
+    energy_full_j: np.ndarray
+    energy_by_batch: np.ndarray
+
+    @staticmethod
+    def for_pipeline(pipeline: Pipeline) -> Tables:
+        """Fill the tables by calling the scalar `envs.perf` functions."""
+        n_s = len(pipeline.stages)
+        n_v = max(len(s.variants) for s in pipeline.stages)
+        sizes = pipeline.batch_sizes
+        max_b = max(v.profile.max_batch(v.base_cores) for s in pipeline.stages
+                    for v in s.variants)
+        shape = (n_s, n_v, len(sizes))
+        tp, p99, mean, e_full = (np.ones(shape) for _ in range(4))
+        cores = np.ones((n_s, n_v), dtype=np.int64)
+        rank, acc = np.zeros((n_s, n_v)), np.ones((n_s, n_v))
+        by_batch = np.zeros((n_s * n_v, max_b + 1))
+        for s, stage in enumerate(pipeline.stages):
+            for v, variant in enumerate(stage.variants):
+                c = variant.base_cores
+                cores[s, v] = c
+                rank[s, v] = stage.accuracy_ranks[v]
+                acc[s, v] = variant.accuracy / 100.0
+                for bi, b in enumerate(sizes):
+                    tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
+                    p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
+                    mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
+                    e_full[s, v, bi] = perf.energy_per_request_j(variant, b, c)
+                for k in range(1, variant.profile.max_batch(c) + 1):
+                    by_batch[s * n_v + v, k] = perf.batch_energy_j(variant, k, c)
+        return Tables(np.asarray(sizes, dtype=np.int64),
+                      np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
+                      acc, tp, p99, mean, e_full, by_batch)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """`IntervalStats` of N envs, field by field: ``(envs,)`` or ``(envs, stages)`` arrays."""
+
+    seconds: float
+    arrived: np.ndarray
+    served: np.ndarray
+    dropped: np.ndarray
+    sla_violations: np.ndarray
+    p50_ms: np.ndarray
+    p99_ms: np.ndarray
+    accuracy_sum: np.ndarray
+    accuracy_product: np.ndarray
+    cores: np.ndarray
+    cost_core_s: np.ndarray
+    energy_j: np.ndarray
+    static_j: np.ndarray
+    idle_j: np.ndarray
+    dynamic_j: np.ndarray
+    stage_utilisation: np.ndarray
+    stage_queue: np.ndarray
+    stage_dropped: np.ndarray
+    stage_p99_ms: np.ndarray
+
+
+class BatchedFluid:
+    """N copies of `FluidBackend` over one pipeline, stepped together.
+
+    A stage's replica groups are held as in `envs.backends.replicas`, in the same order:
+    ``counts[env, stage, :]`` are the groups of the configuration in force before this
+    interval's decision (oldest first; retired this interval where ``retired``, serving
+    until ``cold_start_s`` with ``ret_v``/``ret_bi``), and ``n_new`` the group the
+    decision added (serving after ``cold_start_s``). Group by group, sums run in the
+    order `FluidBackend` adds them, so results agree to the last bit.
+
+    Args:
+        pipeline: The pipeline every env simulates.
+        settings: Serving settings (as `FluidBackend`'s).
+        n_envs: How many envs.
+        max_replicas: Most replicas a stage can hold (bounds the number of groups).
+
+    Raises:
+        ConfigError: ``cold_start_s`` exceeds ``interval_s``.
+    """
+
+    def __init__(self, pipeline: Pipeline, settings: SimSettings, n_envs: int,
+                 max_replicas: int) -> None:
+        if not 0.0 <= settings.cold_start_s <= settings.interval_s:
+            raise ConfigError(
+                f"the batched fluid env needs 0 <= cold_start_s <= interval_s (got "
+                f"{settings.cold_start_s} and {settings.interval_s}); use run.vec_env=dummy "
+                "for longer cold starts")
+        self.pipeline, self.settings, self.n_envs = pipeline, settings, n_envs
+        self.tables = Tables.for_pipeline(pipeline)
+        self.n_stages = len(pipeline.stages)
+        shape = (n_envs, self.n_stages)
+        self.cur_v = np.zeros(shape, dtype=np.int64)
+        self.cur_bi = np.zeros(shape, dtype=np.int64)
+        self.counts = np.zeros((*shape, max_replicas + 1), dtype=np.int64)
+        self.retired = np.zeros(shape, dtype=bool)
+        self.ret_v = np.zeros(shape, dtype=np.int64)
+        self.ret_bi = np.zeros(shape, dtype=np.int64)
+        self.n_new = np.zeros(shape, dtype=np.int64)
+        self.queues = np.zeros(shape)
+        self.now = np.zeros(n_envs)
+        self._stage = np.arange(self.n_stages)
+
+    def reset(self, envs: np.ndarray, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
+        """Start ``envs`` over at time 0 with the given decision warm (`reset`)."""
+        self.cur_v[envs], self.cur_bi[envs] = v, bi
+        self.counts[envs] = 0
+        self.counts[envs, :, 0] = r
+        self.n_new[envs] = 0
+        self.retired[envs] = False
+        self.queues[envs] = 0.0
+        self.now[envs] = 0.0
+
+    def apply(self, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
+        """Every env's new decision (`envs.backends.replicas.apply_choice`; a stage whose
+        choice did not change is left as it is)."""
+        counts = self.counts  # at an interval's start: the groups in force, all serving
+        have = counts.sum(axis=-1)
+        same = v == self.cur_v
+        before = np.cumsum(counts, axis=-1) - counts
+        kept = np.clip(r[..., None] - before, 0, counts)  # the newest go first
+        self.counts = np.where(same[..., None], kept, counts)
+        self.retired = ~same
+        self.ret_v = np.where(same, self.ret_v, self.cur_v)
+        self.ret_bi = np.where(same, self.ret_bi, self.cur_bi)
+        self.n_new = np.where(same, np.maximum(r - have, 0), r)
+        self.cur_v, self.cur_bi = v, bi
+
+    def _end_interval(self, seconds: int) -> None:
+        """Retired groups are gone and the new group serves from the next interval."""
+        slot = np.where(self.retired, 0, (self.counts > 0).sum(axis=-1))
+        kept = np.where(self.retired[..., None], 0, self.counts)
+        put = (np.arange(self.counts.shape[-1]) == slot[..., None]) & (self.n_new > 0)[..., None]
+        self.counts = np.where(put, self.n_new[..., None], kept)
+        self.n_new = np.zeros_like(self.n_new)
+        self.retired = np.zeros_like(self.retired)
+        self.now = self.now + seconds
+
+    def _per_second(self, seconds: int) -> tuple[np.ndarray, ...]:
+        """Capacity, p99, mean, J per request (full batches) and batch size of each
+        ``(env, stage, second)``: `FluidBackend._per_second`, group by group."""
+        t = self.tables
+        s = self._stage
+        cur, prev = (s, self.cur_v, self.cur_bi), (s, self.ret_v, self.ret_bi)
+        tables = (t.throughput_rps, t.p99_ms, t.mean_ms, t.energy_full_j)
+        now = np.stack([x[cur] for x in tables] + [t.batch_sizes[self.cur_bi]])
+        before = np.stack([x[prev] for x in tables] + [t.batch_sizes[self.ret_bi]])
+        old = np.where(self.retired, before, now)
+        return kernels.per_second(self.now, self.settings.cold_start_s, seconds, self.counts,
+                                  self.retired, self.n_new, old, now)
+
+    def run_interval(self, arrivals_rps: np.ndarray) -> BatchStats:
+        """Serve one interval of per-second arrivals ``(envs, seconds)`` in every env."""
+        n, seconds = arrivals_rps.shape
+        n_s = self.n_stages
+        cfg = self.settings
+        timeout_ms, drop_s = cfg.batch_timeout_ms, cfg.drop_limit_s
+        cap, p99, mean, e_full, batch = self._per_second(seconds)
+        inflow_a, backlog_a, served_a, drop_a = (np.empty((n, n_s, seconds)) for _ in range(4))
+        kernels.queue_recursion(arrivals_rps, np.ascontiguousarray(cap), self.queues, drop_s,
+                        inflow_a, backlog_a, served_a, drop_a)
+        # Partial batches: the newest group's (current) configuration sets their energy.
+        t = self.tables
+        partial = (batch > 1) & (inflow_a * (timeout_ms / 1e3) < batch - 1)
+        n_v = t.throughput_rps.shape[1]
+        row = np.broadcast_to((self._stage * n_v + self.cur_v)[..., None], batch.shape)
+        size_cur = np.broadcast_to(t.batch_sizes[self.cur_bi][..., None], batch.shape)
+        e_partial = ap.energy_per_request_j(t.energy_by_batch, row, size_cur, inflow_a,
+                                            timeout_ms)
+        e_req = np.where(partial, e_partial, e_full)
+        wait_ms = np.where(cap > 0.0, ap.backlog_delay_ms(backlog_a, cap), 0.0)
+        fill_ms = ap.batch_fill_delay_ms(batch, inflow_a, timeout_ms)
+        (arrived, served_total, dropped, late, dynamic_j, p50_ms, p99_ms, stage_dropped,
+         stage_served, stage_capacity, stage_p99_ms) = kernels.interval_sums(
+            arrivals_rps, served_a, drop_a, cap, e_req, wait_ms + fill_ms + p99,
+            wait_ms + 0.5 * fill_ms + mean, self.pipeline.sla_ms)
+        core_s, energy = self._allocation(seconds)
+        static_j, idle_j = energy
+        total_j = static_j + idle_j + dynamic_j
+        acc_sum = np.zeros(n)
+        acc_prod = np.ones(n)
+        for k in range(n_s):
+            acc_sum = acc_sum + t.rank[k, self.cur_v[:, k]]
+            acc_prod = acc_prod * t.accuracy_frac[k, self.cur_v[:, k]]
+        stats = BatchStats(
+            seconds=float(seconds),
+            arrived=np.rint(arrived).astype(np.int64),
+            served=np.rint(served_total).astype(np.int64),
+            dropped=np.rint(dropped).astype(np.int64),
+            sla_violations=np.rint(dropped + late).astype(np.int64),
+            p50_ms=p50_ms, p99_ms=p99_ms,
+            accuracy_sum=acc_sum, accuracy_product=acc_prod,
+            cores=core_s / seconds if seconds else np.zeros(n), cost_core_s=core_s,
+            energy_j=total_j, static_j=static_j, idle_j=idle_j, dynamic_j=dynamic_j,
+            stage_utilisation=np.where(stage_capacity > 0.0, stage_served
+                                       / np.where(stage_capacity > 0.0, stage_capacity, 1.0),
+                                       0.0),
+            stage_queue=self.queues.copy(),
+            stage_dropped=np.rint(stage_dropped).astype(np.int64),
+            stage_p99_ms=stage_p99_ms,
+        )
+        self._end_interval(seconds)
+        return stats
+
+    def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Core-seconds and (static, idle) energy of the interval
+        (`allocated_core_s`, `allocation_segments`, `perf.energy_parts`)."""
+        t, s = self.tables, self._stage
+        cold = self.settings.cold_start_s
+        start, end = self.now, self.now + seconds
+        c_cur = t.cores[s, self.cur_v]
+        c_old = np.where(self.retired, t.cores[s, self.ret_v], c_cur)
+        until = start + cold
+        retired_s = np.maximum(0.0, np.minimum(end, until) - start)[:, None]
+        held_s = np.where(self.retired, retired_s, (end - start)[:, None])
+        old_core_s = np.cumsum((self.counts * c_old[..., None]) * held_s[..., None], axis=-1)
+        per_stage = old_core_s[..., -1] + (self.n_new * c_cur) * (end - start)[:, None]
+        core_s = np.zeros(len(start))
+        for k in range(self.n_stages):
+            core_s = core_s + per_stage[:, k]
+        old_devices = self.counts.sum(axis=-1) * c_old
+        rest = (np.where(self.retired, 0, old_devices) + self.n_new * c_cur).sum(axis=1)
+        gone = np.where(self.retired, old_devices, 0).sum(axis=1)
+        held = rest + (gone if cold > 0.0 else 0)
+        cut = self.retired.any(axis=1) & (start < until) & (until < end)
+        first_s = np.where(cut, until - start, end - start)
+        second_s = np.where(cut, end - until, 0.0)
+        hw = self.pipeline.hardware
+        device_s = np.where(cut, first_s * held + second_s * rest, first_s * held)
+        node_s = np.where(cut, first_s * ap.powered_nodes(hw, held)
+                          + second_s * ap.powered_nodes(hw, rest),
+                          first_s * ap.powered_nodes(hw, held))
+        return core_s, (perf.static_energy_j(hw, node_s), perf.idle_energy_j(hw, device_s))

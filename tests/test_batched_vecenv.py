@@ -1,0 +1,225 @@
+"""The batched fluid VecEnv: the same observations, rewards, episode ends and info as N
+`PipelineEnv`s with the same seeds, step by step; its array forms of `envs.perf` against
+the scalar functions; what it refuses; how training picks it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+from agents import ppo
+from agents.train_config import load_train_config
+from envs import perf
+from envs.backends.base import weighted_quantile
+from envs.batched import BatchedPipelineVecEnv, array_perf, kernels
+from envs.batched.fluid import Tables
+from envs.env_config import EnvConfig
+from envs.errors import ActionError, ConfigError
+from envs.pipeline_env import PipelineEnv, config_from_kwargs
+from envs.spec import Pipeline
+
+N_ENVS = 4
+STEPS = 300  # 2.5 episodes of 120 intervals: covers the automatic resets
+
+
+def assert_same_step(ref: tuple, got: tuple, step: int) -> None:
+    """One VecEnv step of N PipelineEnvs against one of the batched env."""
+    (o1, r1, d1, i1), (o2, r2, d2, i2) = ref, got
+    np.testing.assert_allclose(o2, o1, rtol=1e-12, atol=0, err_msg=f"obs, step {step}")
+    np.testing.assert_allclose(r2, r1, rtol=1e-6, atol=1e-7, err_msg=f"reward, step {step}")
+    np.testing.assert_array_equal(d2, d1, err_msg=f"dones, step {step}")
+    for a, b in zip(i1, i2, strict=True):
+        for f in fields(a["stats"]):
+            if f.name == "latencies_ms":
+                continue
+            x, y = getattr(a["stats"], f.name), getattr(b["stats"], f.name)
+            np.testing.assert_allclose(np.asarray(y, float), np.asarray(x, float), rtol=1e-12,
+                                       equal_nan=True, err_msg=f"stats.{f.name}, step {step}")
+            assert type(x) is type(y), f.name
+        assert b["decision"] == a["decision"], step
+        assert b["reward_terms"].keys() == a["reward_terms"].keys()
+        for key, value in a["reward_terms"].items():
+            assert math.isclose(b["reward_terms"][key], value, rel_tol=1e-12, abs_tol=1e-15), key
+        assert math.isclose(b["forecast_rps"], a["forecast_rps"], rel_tol=1e-12)
+        assert (b["repairs"], b["energy_estimated"], b["events"]) == (
+            a["repairs"], a["energy_estimated"], a["events"])
+        assert ("terminal_observation" in b) == ("terminal_observation" in a)
+        if "terminal_observation" in a:
+            np.testing.assert_allclose(b["terminal_observation"], a["terminal_observation"],
+                                       rtol=1e-12)
+
+
+def play_both(cfg: EnvConfig, steps: int = STEPS, seed: int = 3) -> int:
+    """Step N PipelineEnvs and the batched env with the same random actions; returns
+    how many episodes ended (so a test can check that resets were covered)."""
+    ref = DummyVecEnv([lambda: PipelineEnv(cfg) for _ in range(N_ENVS)])
+    got = BatchedPipelineVecEnv(cfg, N_ENVS)
+    ref.seed(seed)
+    got.seed(seed)
+    np.testing.assert_allclose(got.reset(), ref.reset(), rtol=1e-12)
+    for a, b in zip(ref.reset_infos, got.reset_infos, strict=True):
+        assert a == b
+    rng = np.random.default_rng(seed)
+    nvec = ref.action_space.nvec
+    ends = 0
+    for step in range(steps):
+        actions = rng.integers(nvec, size=(N_ENVS, len(nvec)))
+        out_ref, out_got = ref.step(actions), got.step(actions)
+        assert_same_step(out_ref, out_got, step)
+        ends += int(out_ref[2].sum())
+    ref.close()
+    got.close()
+    return ends
+
+
+SCENARIOS = {
+    "absolute": {},
+    "headroom": {"action_mode": "headroom"},
+    "saturated_long_cold_start": {"workload": "steady_high", "cold_start_s": 10},
+    "budget_repairs": {"max_cores": 30, "cold_start_s": 2.5},
+    "headroom_budget": {"action_mode": "headroom", "max_cores": 20,
+                        "workload": "fluctuating"},
+    "elastic_no_cold_start": {"fleet": "elastic", "cold_start_s": 0},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_matches_pipeline_envs_step_by_step(name: str) -> None:
+    cfg = config_from_kwargs(None, dict(SCENARIOS[name]))
+    assert play_both(cfg) == 2 * N_ENVS
+
+
+def test_matches_on_the_tiny_pipeline_with_timeouts(tiny_profile_path: Path) -> None:
+    cfg = config_from_kwargs(None, {"pipeline": str(tiny_profile_path),
+                                    "batch_timeout_ms": 50.0, "max_replicas": 6,
+                                    "workload.window_s": 300})
+    assert play_both(cfg, steps=200) > 0
+
+
+def test_repairs_are_counted_like_the_scalar_env() -> None:
+    cfg = config_from_kwargs(None, {"max_cores": 12})
+    env = BatchedPipelineVecEnv(cfg, 2)
+    env.seed(0)
+    env.reset()
+    top = env.action_space.nvec - 1  # largest variant, batch and replica count everywhere
+    _, _, _, infos = env.step(np.stack([top, top]))
+    assert infos[0]["repairs"] > 0
+    assert perf.decision_cores(infos[0]["decision"]) <= 12
+
+
+# -- array forms of envs.perf against the scalar functions -----------------------------------
+def test_fill_and_backlog_delays_match_perf() -> None:
+    for b in (1, 2, 8):
+        for rate in (0.0, -1.0, 0.5, 3.0, 1e4):
+            for timeout in (math.inf, 50.0, 1e9):
+                got = array_perf.batch_fill_delay_ms(np.array([b]), np.array([rate]), timeout)
+                assert got[0] == perf.batch_fill_delay_ms(b, rate, timeout), (b, rate, timeout)
+    for q in (0.0, -2.0, 3.5, 1e3):
+        for tp in (0.0, 1.0, 77.7):
+            got = array_perf.backlog_delay_ms(np.array([q]), np.array([tp]))
+            assert got[0] == perf.backlog_delay_ms(q, tp), (q, tp)
+
+
+def test_energy_per_request_matches_perf(tiny_pipeline: Pipeline) -> None:
+    tables = Tables.for_pipeline(tiny_pipeline)
+    n_v = tables.throughput_rps.shape[1]
+    for s, stage in enumerate(tiny_pipeline.stages):
+        for v, variant in enumerate(stage.variants):
+            for b in tiny_pipeline.batch_sizes:
+                for rate in (0.0, 1.0, 7.3, 33.0, 1e5):
+                    for timeout in (math.inf, 10.0, 120.0):
+                        got = array_perf.energy_per_request_j(
+                            tables.energy_by_batch, np.array([s * n_v + v]), np.array([b]),
+                            np.array([rate]), timeout)[0]
+                        want = perf.energy_per_request_j(variant, b, variant.base_cores,
+                                                         rate, timeout)
+                        assert got == want, (s, v, b, rate, timeout)
+                        k = array_perf.expected_batch_size(np.array([b]), np.array([rate]),
+                                                           timeout)[0]
+                        assert k == perf.expected_batch_size(b, rate, timeout)
+
+
+def test_powered_nodes_matches_perf(tiny_pipeline: Pipeline) -> None:
+    devices = np.array([0, 1, 3, 4, 5, 8, 9, 40])
+    for fleet, nodes in (("fixed", 1), ("fixed", 3), ("elastic", 1)):
+        hw = replace(tiny_pipeline.hardware, fleet=fleet, fleet_nodes=nodes)
+        want = [perf.powered_nodes(hw, float(d)) for d in devices]
+        assert array_perf.powered_nodes(hw, devices).tolist() == want
+
+
+def test_replicas_for_rate_matches_perf(tiny_pipeline: Pipeline) -> None:
+    variant = tiny_pipeline.stages[0].variants[1]
+    for b in tiny_pipeline.batch_sizes:
+        tp = perf.replica_throughput_rps(variant, b, 1)
+        rates = np.array([0.0, 0.3, tp, 2 * tp, 3 * tp - 1e-12, 3 * tp + 1e-9, 123.4])
+        got = array_perf.replicas_for_rate(np.full(len(rates), tp), rates)
+        assert got.tolist() == [perf.replicas_for_rate(variant, b, 1, r) for r in rates]
+
+
+def test_weighted_quantile_kernel_matches_the_scalar() -> None:
+    rng = np.random.default_rng(0)
+    cases = [([3.0, 1.0, 2.0], [0.0, 0.0, 0.0]), ([5.0] * 10, [2.0] * 10),
+             ([1.0, 2.0] * 5, [1.0] * 10), ([4.0, 4.0, 1.0], [0.1, 0.2, 0.7])]
+    cases += [(rng.integers(0, 4, 10).astype(float).tolist(),
+               rng.choice([0.0, 1.0, 2.5], 10).tolist()) for _ in range(200)]
+    for values, weights in cases:
+        for q in (0.5, 0.99):
+            got = kernels.weighted_quantile(np.array(values), np.array(weights), q)
+            want = weighted_quantile(values, weights, q)
+            assert (math.isnan(got) and math.isnan(want)) or got == want, (values, weights)
+
+
+# -- what it refuses, and how training picks it --------------------------------------------
+@pytest.mark.parametrize("change, words", [
+    ({"backend": "requests"}, "backend"),
+    ({"predictor": "lstm", "predictor_path": "missing.pt"}, "predictor"),
+    ({"cold_start_s": 12.0}, "cold_start_s"),
+])
+def test_unsupported_configs_raise_config_error(change: dict, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as err:
+        BatchedPipelineVecEnv(replace(EnvConfig(), **change), 2)
+    assert "run.vec_env=dummy" in str(err.value)
+
+
+def test_out_of_range_action_raises_action_error() -> None:
+    env = BatchedPipelineVecEnv(EnvConfig(), 2)
+    env.seed(0)
+    env.reset()
+    bad = np.tile(env.action_space.nvec, (2, 1))  # one past the last value everywhere
+    with pytest.raises(ActionError, match="triple"):
+        env.step(bad)
+
+
+def test_training_uses_the_batched_env_for_fluid_and_dummy_otherwise(tmp_path: Path) -> None:
+    cfg = load_train_config(overrides=["run.n_envs=2", "agent.n_steps=64",
+                                       "agent.batch_size=64"])
+    assert ppo.vec_env_kind(cfg, cfg.env) == "batched"
+    venv = ppo.make_training_vec_env(cfg, cfg.env, seed=0)
+    assert isinstance(venv, VecMonitor) and isinstance(venv.venv, BatchedPipelineVecEnv)
+    venv.close()
+    requests = replace(cfg.env, backend="requests")
+    assert ppo.vec_env_kind(cfg, requests) == "dummy"
+    forced = load_train_config(overrides=["run.vec_env=batched", "env.backend=requests",
+                                          "run.n_envs=2", "agent.n_steps=64",
+                                          "agent.batch_size=64"])
+    with pytest.raises(ConfigError, match="run.vec_env=batched"):
+        ppo.prepare(forced)
+    dummy = load_train_config(overrides=["run.vec_env=dummy"])
+    assert ppo.vec_env_kind(dummy, dummy.env) == "dummy"
+
+
+def test_action_masks_through_env_method() -> None:
+    cfg = config_from_kwargs(None, {"max_cores": 20})
+    env = BatchedPipelineVecEnv(cfg, 3)
+    masks = env.env_method("action_masks")
+    want = PipelineEnv(cfg).action_masks()
+    assert len(masks) == 3 and all(np.array_equal(m, want) for m in masks)
+    assert not want.all()  # the budget masks some replica counts
+    with pytest.raises(AttributeError, match="action_masks"):
+        env.env_method("decode", np.zeros(6))
+    assert env.has_attr("action_masks")  # what sb3-contrib's MaskablePPO checks
