@@ -38,6 +38,9 @@ def assert_same_step(ref: tuple, got: tuple, step: int) -> None:
             if f.name == "latencies_ms":
                 continue
             x, y = getattr(a["stats"], f.name), getattr(b["stats"], f.name)
+            if isinstance(x, str):
+                assert x == y, f"stats.{f.name}, step {step}"
+                continue
             np.testing.assert_allclose(np.asarray(y, float), np.asarray(x, float), rtol=1e-12,
                                        equal_nan=True, err_msg=f"stats.{f.name}, step {step}")
             assert type(x) is type(y), f.name
@@ -223,3 +226,16 @@ def test_action_masks_through_env_method() -> None:
     with pytest.raises(AttributeError, match="action_masks"):
         env.env_method("decode", np.zeros(6))
     assert env.has_attr("action_masks")  # what sb3-contrib's MaskablePPO checks
+
+
+def test_size_dependent_model_load_is_refused_and_auto_falls_back() -> None:
+    """The GPU profiles load weights for a variant-dependent time: the batched env has
+    one cold start, so it refuses them (and ``auto`` then picks N PipelineEnvs)."""
+    from envs.batched.vecenv import unsupported_reason
+    from envs.env_config import EnvConfig
+
+    reason = unsupported_reason(EnvConfig(pipeline="chat_to_image_h100"))
+    assert reason is not None and "model_load_scale=0" in reason
+    assert unsupported_reason(EnvConfig(pipeline="chat_to_image_h100",
+                                        model_load_scale=0.0)) is None
+    assert unsupported_reason(EnvConfig(pipeline="video")) is None

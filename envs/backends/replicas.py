@@ -106,6 +106,12 @@ def interval_energy(
                              dynamic_j)
 
 
+def simulated_energy_method(pipeline: Pipeline) -> str:
+    """The ``energy_method`` a simulator reports: the power model and its figures' kinds."""
+    return ("simulated with the profile's power model (static x powered nodes + idle x "
+            f"allocated devices + dynamic per batch; figures {'/'.join(pipeline.energy_kinds)})")
+
+
 class SimulatedBackend:
     """What both simulators share: the pipeline, the settings, the clock, the decision in
     force and its replica groups. Subclasses add their state in `_on_reset` / `_on_apply`.
@@ -115,9 +121,7 @@ class SimulatedBackend:
         self.pipeline = pipeline
         self.settings = settings or SimSettings()
         self.energy_estimated = pipeline.energy_estimated
-        self.energy_method = (
-            "simulated with the profile's power model (static x powered nodes + idle x "
-            f"allocated devices + dynamic per batch; figures {'/'.join(pipeline.energy_kinds)})")
+        self.energy_method = simulated_energy_method(pipeline)
         self.now = 0.0
         self.decision: Decision | None = None
         self.groups: list[list[ReplicaGroup]] = []

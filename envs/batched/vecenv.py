@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from envs.backends.base import IntervalStats
+from envs.backends.replicas import simulated_energy_method
 from envs.batched import array_perf as ap
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.env_config import EnvConfig
@@ -49,7 +50,21 @@ def unsupported_reason(config: EnvConfig) -> str | None:
                 f"{config.interval_s} (the batched env's replica groups assume it does not)")
     if config.interval_s > PREDICTOR_HISTORY_S:
         return f"env.interval_s={config.interval_s} exceeds {PREDICTOR_HISTORY_S} s"
+    if config.model_load_scale > 0 and _loads_weights(config):
+        return ("the profile's variants load their weights for a size-dependent time "
+                "(envs.perf.model_load_s), and the batched env has one cold start for all; "
+                "env.model_load_scale=0 turns loading off")
     return None
+
+
+def _loads_weights(config: EnvConfig) -> bool:
+    from envs import perf
+    from envs.profiles import load_pipeline
+
+    pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes, config.fleet,
+                             config.idle_power_scale)
+    return any(perf.model_load_s(pipeline.hardware, v) > 0
+               for stage in pipeline.stages for v in stage.variants)
 
 
 class BatchedPipelineVecEnv(VecEnv):
@@ -84,6 +99,7 @@ class BatchedPipelineVecEnv(VecEnv):
             {} for _ in env.pipeline.stages]
         self._headroom = np.asarray(config.headroom_levels)
         self._estimated = env.pipeline.energy_estimated
+        self._method = simulated_energy_method(env.pipeline)
         shape = (n_envs, len(env.pipeline.stages))
         self._v, self._bi, self._r = (np.zeros(shape, dtype=np.int64) for _ in range(3))
         self._start = np.zeros(n_envs, dtype=np.int64)
@@ -300,7 +316,7 @@ class BatchedPipelineVecEnv(VecEnv):
             stats = IntervalStats(
                 st.seconds, arr, srv, drp, vio, p50, p99, acc_s, acc_p, cores, core_s, e_j,
                 estimated, tuple(util), tuple(queue), tuple(s_drop), tuple(s_p99),
-                static_j, idle_j, dyn_j)
+                static_j, idle_j, dyn_j, energy_method=self._method)
             infos.append({
                 "reward_terms": dict(zip(names, row, strict=True)),
                 "stats": stats,
