@@ -83,7 +83,8 @@ def load(args: argparse.Namespace) -> EvalConfig:
         for folder in args.agent:
             find_model(folder)
         trained_env = same_env(args.agent)
-        config = replace(config, env=replace(trained_env, backend=config.env.backend))
+        conditions = {name: getattr(config.env, name) for name in EVALUATION_CONDITIONS}
+        config = replace(config, env=replace(trained_env, **conditions))
         for folder in args.agent:
             refuse_training_overlap(load_train_config(folder / "config.yaml"), config,
                                     args.trace.name if args.trace else None)
@@ -102,6 +103,11 @@ def load(args: argparse.Namespace) -> EvalConfig:
                              "uses no trace (all its windows are synthetic); drop --trace, "
                              "or drop --config to evaluate the trace alone")
     return config
+
+
+EVALUATION_CONDITIONS = ("backend", "idle_power_scale", "model_load_scale", "fleet")
+"""Env fields the evaluation sets over the agents' trained env: the backend and the
+sensitivity knobs (idle power, model load time, fleet mode) every policy is scored under."""
 
 
 def same_env(run_dirs: list[Path]) -> EnvConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -85,13 +86,16 @@ class HeldOut:
 @dataclass(frozen=True)
 class IpaWeights:
     """IPA's objective weights: alpha x accuracy - beta x cores - gamma x batch
-    (- delta x energy in joules for IPA + energy)."""
+    (- delta x energy in joules for IPA + energy), and what the IPA family does when no
+    decision is feasible: ``keep`` the current configuration (IPA's rule) or ``fallback``
+    to the fastest variants at the replica cap (the package's earlier choice)."""
 
     alpha: float = 2.0
     beta: float = 1.0
     gamma: float = 1e-6
     delta: float = 0.05
     mode: Literal["sum", "product"] = "sum"
+    on_infeasible: Literal["keep", "fallback"] = "keep"
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,18 @@ class EvalConfig:
         env: The env every policy runs on (``backend: requests`` for reports).
         windows: The workloads.
         trace_damping: Damping applied to the ``--trace`` file (IPA: 8).
+        trace_scale: Factor on the damped trace for every window cut from it (evaluation,
+            held-out, tuning) and for the training peak that sizes the static baselines:
+            the capacity rule `envs.day_split.capacity_scale` for a pipeline far from
+            video's capacity (fractions kept).
         policies: Policy names to run (``ppo`` needs ``--agent``).
         seeds: Simulator seeds; every policy runs on the same ones.
         ipa: Weights of the IPA objective.
         hpa_targets: Utilisation targets tried when tuning HPA on validation windows.
         ray_targets: Ongoing-request targets tried when tuning Ray Serve.
         ipa_headrooms: Headroom factors tried when tuning ipa_tuned.
+        ipa_energy_deltas: Energy weights (per joule) tried when tuning ipa_energy; the
+            scale depends on the pipeline's joules per interval (GPU pipelines need ~1e-4).
         tuning_seed: Seed of the synthetic validation windows (synthetic evaluations) and
             of the training trace that sizes the static baselines and RIM.
         days: The day split of a ``--trace`` (tuning on validation days).
@@ -125,12 +135,14 @@ class EvalConfig:
         WindowSpec("steady_high", "steady_high"), WindowSpec("fluctuating", "fluctuating"),
     )
     trace_damping: float = 8.0
+    trace_scale: float = 1.0
     policies: tuple[str, ...] = tuple(p for p in POLICIES if p != "ppo")
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     ipa: IpaWeights = field(default_factory=IpaWeights)
     hpa_targets: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     ray_targets: tuple[float, ...] = (1.0, 2.0, 4.0)
     ipa_headrooms: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5)
+    ipa_energy_deltas: tuple[float, ...] = (0.01, 0.05, 0.2)
     tuning_seed: int = 7
     days: DaySplit = field(default_factory=DaySplit)
     heldout: HeldOut = field(default_factory=HeldOut)
@@ -145,6 +157,8 @@ class EvalConfig:
                                   f"choose from {list(POLICIES)}")
         if not self.seeds:
             raise ConfigError("seeds must not be empty")
+        if not (math.isfinite(self.trace_scale) and self.trace_scale > 0):
+            raise ConfigError(f"trace_scale must be a positive factor, got {self.trace_scale}")
         if not self.windows and not self.heldout.windows:
             raise ConfigError("windows must not be empty (or set heldout.windows)")
         names = [w.name for w in self.windows]

@@ -57,9 +57,11 @@ class Peak:
 
 
 @lru_cache(maxsize=2)
-def full_trace(path: str, damping: float) -> np.ndarray:
-    """The whole ``--trace`` file, damped (loaded once per process)."""
-    return load_trace(path, damping)
+def full_trace(path: str, damping: float, scale: float = 1.0) -> np.ndarray:
+    """The whole ``--trace`` file, damped (IPA's integer floor), then multiplied by
+    ``scale`` (`EvalConfig.trace_scale`, fractions kept); loaded once per process."""
+    rates = load_trace(path, damping)
+    return rates * scale if scale != 1.0 else rates
 
 
 def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
@@ -67,7 +69,7 @@ def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
 
 
 def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
-                 warmup_s: int) -> Window:
+                 warmup_s: int, trace_scale: float = 1.0) -> Window:
     """A window of the config with its warm-up history.
 
     Trace windows take the ``warmup_s`` seconds before their first segment; synthetic
@@ -85,7 +87,7 @@ def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
     if trace_path is None:
         raise ConfigError(f"window {spec.name!r} takes segments of a trace; pass --trace "
                           "with the trace file (IPA's workload.txt)")
-    full = full_trace(str(trace_path), damping)
+    full = full_trace(str(trace_path), damping, trace_scale)
     for start, end in spec.segments:
         if not 0 <= start < end <= len(full):
             raise ConfigError(f"window {spec.name!r}: segment [{start}, {end}) is outside "
@@ -110,13 +112,14 @@ def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]
     if trace_path is None:
         raise ConfigError("heldout.windows samples windows of a trace; pass --trace")
     warmup_s = config.env.workload.warmup_s
-    full = full_trace(str(trace_path), config.trace_damping)
+    full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
     starts = sample_heldout_starts(full, h.days, h.window_s, h.windows, h.seed, warmup_s,
                                    config.days.day_s)
     out = []
     for i, start in enumerate(starts):
         spec = WindowSpec(f"heldout_{i}", segments=((start, start + h.window_s),))
-        window = window_rates(spec, trace_path, config.trace_damping, warmup_s)
+        window = window_rates(spec, trace_path, config.trace_damping, warmup_s,
+                              config.trace_scale)
         out.append(replace(window, source=f"held-out day {start // config.days.day_s} "
                                           f"(seed {h.seed}): {window.source}"))
     return out
@@ -125,7 +128,7 @@ def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]
 def evaluation_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
     """Every window the config evaluates: its own, then the held-out ones."""
     warmup_s = config.env.workload.warmup_s
-    return [window_rates(s, trace_path, config.trace_damping, warmup_s)
+    return [window_rates(s, trace_path, config.trace_damping, warmup_s, config.trace_scale)
             for s in config.windows] + heldout_windows(config, trace_path)
 
 
@@ -133,8 +136,8 @@ def window_env(base: EnvConfig, window: Window, folder: Path) -> PipelineEnv:
     """An env whose episode is exactly ``window`` after its warm-up (saved under folder)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{window.name}.txt"
-    path.write_text("\n".join(str(int(r)) for r in np.concatenate([window.warmup,
-                                                                    window.rates])) + "\n")
+    path.write_text("\n".join(f"{r:.12g}" for r in np.concatenate([window.warmup,
+                                                                     window.rates])) + "\n")
     seconds = len(window.rates)
     usable = seconds - seconds % base.interval_s
     workload = replace(base.workload, source="trace", trace_path=str(path), damping=1.0,
@@ -148,15 +151,25 @@ def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
     them, else the synthetic training trace (all four patterns, ``tuning_seed``)."""
     d = config.days
     if trace_path is not None and config.uses_trace:
-        full = full_trace(str(trace_path), config.trace_damping)
+        full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
         if d.train_days and (max(d.train_days) + 1) * d.day_s <= len(full):
             peak = max(float(full[x * d.day_s:(x + 1) * d.day_s].max()) for x in d.train_days)
             return Peak(peak, f"maximum of {trace_path.name} (damping "
-                              f"{config.trace_damping:g}) over training days "
+                              f"{config.trace_damping:g}, scale {config.trace_scale:g}) over "
+                              f"training days "
                               f"{list(d.train_days)}")
     rates = synthetic_trace("mixed", 4 * 1200 * 4, config.tuning_seed)
     return Peak(float(rates.max()), f"maximum of the synthetic mixed training trace (seed "
                                     f"{config.tuning_seed}, {rates.size} s)")
+
+
+def ipa_family_kwargs(config: EvalConfig) -> dict[str, Any]:
+    """The keyword arguments every IPA-family policy of an evaluation shares."""
+    from ipa_baseline.rules import IpaRules
+
+    w = config.ipa
+    return {"mode": w.mode, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma,
+            "rules": IpaRules(on_infeasible=w.on_infeasible)}
 
 
 def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: float,
@@ -166,7 +179,7 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
     from ipa_baseline.tuned import TunedIPAPolicy
 
     w = config.ipa
-    ipa_kwargs = {"mode": w.mode, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma}
+    ipa_kwargs = ipa_family_kwargs(config)
     variants = config.baseline_variants
 
     def rim(env: PipelineEnv) -> RIMPolicy:
@@ -177,7 +190,8 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
         "ipa": lambda env: IPAPolicy(env, **ipa_kwargs),
         "ipa_tuned": lambda env: TunedIPAPolicy(env, tuned.get("ipa_tuned", 1.0),
                                                 **ipa_kwargs),
-        "ipa_energy": lambda env: IPAPolicy(env, **ipa_kwargs, delta=w.delta,
+        "ipa_energy": lambda env: IPAPolicy(env, **ipa_kwargs,
+                                            delta=tuned.get("ipa_energy", w.delta),
                                             use_batch_timeout=True),
         "ipa_oracle": lambda env: IPAPolicy(env, **ipa_kwargs, forecast="oracle"),
         "fa2_low": lambda env: FA2Policy(env, "low", **ipa_kwargs),
@@ -225,25 +239,27 @@ def tuning_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
     d = config.days
     warmup_s = config.env.workload.warmup_s
     if trace_path is not None and config.uses_trace:
-        full = full_trace(str(trace_path), config.trace_damping)
+        full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
         if d.val_days and (max(d.val_days) + 1) * d.day_s <= len(full):
             starts = sample_heldout_starts(full, d.val_days, d.tuning_window_s,
                                            d.tuning_windows, config.tuning_seed, warmup_s,
                                            d.day_s)
             return [window_rates(WindowSpec(f"val_{s}", segments=((s, s + d.tuning_window_s),)),
-                                 trace_path, config.trace_damping, warmup_s) for s in starts]
+                                 trace_path, config.trace_damping, warmup_s,
+                                 config.trace_scale) for s in starts]
     return [window_rates(WindowSpec(f"val_{p}", p, config.tuning_seed, window_s=600),
                          None, 1.0, warmup_s) for p in ("bursty", "fluctuating")]
 
 
 def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
                    ) -> dict[str, float]:
-    """HPA's utilisation target, Ray Serve's ongoing-request target and ipa_tuned's
-    headroom, each the best total reward on the validation windows (fluid simulator)."""
+    """HPA's utilisation target, Ray Serve's ongoing-request target, ipa_tuned's headroom
+    and ipa_energy's energy weight, each the best total reward on the validation windows
+    (fluid simulator; the reward is the env's, i.e. the agent's)."""
+    from ipa_baseline.policies import IPAPolicy
     from ipa_baseline.tuned import TunedIPAPolicy
 
-    w = config.ipa
-    ipa_kwargs = {"mode": w.mode, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma}
+    ipa_kwargs = ipa_family_kwargs(config)
     grids: dict[str, tuple[tuple[float, ...], Callable[[PipelineEnv, float], Any]]] = {
         "hpa": (config.hpa_targets,
                 lambda env, x: HpaPolicy(env, x, variants=config.baseline_variants)),
@@ -251,6 +267,9 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
                       lambda env, x: RayServePolicy(env, x, variants=config.baseline_variants)),
         "ipa_tuned": (config.ipa_headrooms,
                       lambda env, x: TunedIPAPolicy(env, x, **ipa_kwargs)),
+        "ipa_energy": (config.ipa_energy_deltas,
+                       lambda env, x: IPAPolicy(env, **ipa_kwargs, delta=x,
+                                                use_batch_timeout=True)),
     }
     windows = tuning_windows(config, trace_path)
     base = replace(config.env, backend="fluid", action_mode="absolute")

@@ -198,7 +198,7 @@ class PipelineEnv(gym.Env):
             begin = (w.start_s or 0) - before
             trace = load_trace(w.trace_path, w.damping, begin or None, w.end_s)
             if w.scale != 1.0:
-                trace = np.floor(trace * w.scale)
+                trace = trace * w.scale  # fractions kept (the request simulator carries them)
             split = w.warmup_s if before == 0 else before
             if len(trace) <= split:
                 raise ConfigError(f"trace {w.trace_path} has {len(trace)} s, not more than "
