@@ -33,7 +33,7 @@ EXIT_TRIALS_FAILED = 1
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments (``key.sub=value`` overrides are positional)."""
     parser = argparse.ArgumentParser(
-        description="Train PPO on ipa/Pipeline-v0 into runs/<name>/.",
+        description="Train PPO on ipa/Pipeline-v1 into runs/<name>/.",
         epilog="Overrides use the config's dotted keys, e.g. agent.learning_rate=1e-4 "
                "run.total_timesteps=50000 env.reward.energy=2.0 tracking.mode=disabled.")
     parser.add_argument("--config", type=Path, help="YAML TrainConfig (default: embedded)")

@@ -36,7 +36,7 @@ def median_time(fn, repeats: int) -> float:
 
 @command_line("python benchmarks/env_step.py")
 def main() -> None:
-    env = gymnasium.make("ipa/Pipeline-v0", pipeline="video", workload="bursty",
+    env = gymnasium.make("ipa/Pipeline-v1", pipeline="video", workload="bursty",
                          backend="fluid").unwrapped
     env.reset(seed=0)
     actions = [env.action_space.sample() for _ in range(256)]

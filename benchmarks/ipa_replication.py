@@ -38,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402,F401  (registers ipa/Pipeline-v0)
+import envs  # noqa: E402,F401  (registers ipa/Pipeline-v1)
 from envs.cli import command_line  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
@@ -87,7 +87,7 @@ def policies(rules: IpaRules) -> dict[str, Callable[[gymnasium.Env], IPAPolicy]]
 
 def make_env(profile: Path, window: str, backend: str, max_replicas: int) -> gymnasium.Env:
     trace = _DATA[0] / "twitter" / f"window_{window}_damped8.txt"
-    return gymnasium.make("ipa/Pipeline-v0", pipeline=str(profile), workload=str(trace),
+    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=str(trace),
                           backend=backend, max_replicas=max_replicas)
 
 

@@ -7,12 +7,12 @@ or ``agents``.
 
 ``import envs`` registers the versioned env ids (lazily, "module:Class"):
 
-* ``ipa/Pipeline-v0``: `envs.pipeline_env.PipelineEnv`.
+* ``ipa/Pipeline-v1``: `envs.pipeline_env.PipelineEnv`.
 """
 
 from gymnasium.envs.registration import register, registry
 
-ENV_IDS = ("ipa/Pipeline-v0",)
+ENV_IDS = ("ipa/Pipeline-v1",)
 
-if "ipa/Pipeline-v0" not in registry:
-    register(id="ipa/Pipeline-v0", entry_point="envs.pipeline_env:PipelineEnv")
+if "ipa/Pipeline-v1" not in registry:
+    register(id="ipa/Pipeline-v1", entry_point="envs.pipeline_env:PipelineEnv")

@@ -108,42 +108,94 @@ def config_from_kwargs(config: EnvConfig | None, overrides: dict[str, Any]) -> E
 class PipelineEnv(gym.Env):
     """Adapt a multi-stage inference pipeline every interval.
 
-    Spec (``ipa/Pipeline-v0``):
+    Every ``interval_s`` seconds (one step) the agent sets, per stage, the model variant,
+    the batch size and the replicas; the backend (fluid or request-level simulator, or
+    live servers) serves the interval's requests and reports an `IntervalStats`.
 
-    ======================  =================================================================
-    step                    one adaptation interval (``interval_s``, 10 s by default)
-    episode                 one window of the workload (``workload.window_s``); it ends with
-                            ``truncated=True`` (never ``terminated``)
-    action                  ``MultiDiscrete`` of ``[variants, batch sizes, max_replicas]`` per
-                            stage: variant index, index into ``batch_sizes``, replicas - 1
-                            (``action_mode: headroom``: an index into ``headroom_levels``,
-                            replicas = fewest that serve forecast x level); cores per
-                            replica are the variant's base allocation
-    action_masks()          all values valid unless ``max_cores`` is set; replica counts that
-                            cannot fit the budget are masked; what still exceeds it is
-                            repaired (replicas removed) and counted in ``info["repairs"]``
-    observation (Box)       ``history_intervals`` past mean rates, last interval's max rate,
-                            the forecast (all / ``rate_scale_rps``, fixed by config); per
-                            stage 10 values: variant, batch, replicas (normalised),
-                            capacity / rate_scale_rps, utilisation,
-                            queue, drops, cores / max, rank accuracy, stage p99 / SLA; then
-                            end-to-end p99 / SLA, violation rate, power / max power, accuracy;
-                            clipped to [0, 10]
-    reward                  weighted sum of ``info["reward_terms"]``: accuracy (mean
-                            rank-normalised), sla_violation (rate), cost (cores / max),
-                            energy (power / max power), switching (variant changes / stages),
-                            batch (mean batch / max batch); weights from ``RewardWeights``
-    reset                   the episode starts after ``workload.warmup_s`` seconds of history
-                            (never played); the decision in force at the start is sized for
-                            the predictor's forecast on that history, never the window's rates
-    info                    reward_terms, stats (`IntervalStats`), decision, forecast_rps,
-                            repairs, energy_estimated, events (the backend's, e.g. a live
-                            replica that died and was restarted)
-    ======================  =================================================================
+    **Action space** ``MultiDiscrete``, three entries per stage ``s``:
 
-    Version history: v0, first release; issue 12 (same id): observation rates divided by
-    the configured ``rate_scale_rps`` instead of the workload's maximum, and a warm-up
-    history before every episode.
+    ====  ==========================  =================================================
+    idx   meaning                     values
+    ====  ==========================  =================================================
+    3s    variant                     0 .. variants - 1 (ordered by accuracy)
+    3s+1  batch size                  index into ``batch_sizes``
+    3s+2  replicas (``absolute``)     replicas - 1, 0 .. ``max_replicas`` - 1
+    3s+2  headroom (``headroom``)     index into ``headroom_levels``: replicas = fewest
+                                      that serve forecast x level (`perf.replicas_for_rate`)
+    ====  ==========================  =================================================
+
+    Cores (or GPUs) per replica are the variant's base allocation. ``action_masks()``
+    masks replica counts that cannot fit ``max_cores``; what still exceeds it is repaired
+    (replicas removed) and counted in ``info["repairs"]``.
+
+    **Observation** ``Box(0, 10, (h + 2 + 10 n + 4,), float32)`` with ``h =
+    history_intervals`` and ``n`` stages; every value is clipped to [0, 10]; rates are
+    divided by the fixed ``rate_scale_rps`` (config, saved with an agent):
+
+    ==================  ===============================================================
+    index               value
+    ==================  ===============================================================
+    0 .. h-1            mean arrival rate of each of the last ``h`` intervals (oldest
+                        first; 0 before the history starts) / rate_scale_rps
+    h                   maximum per-second rate of the last interval / rate_scale_rps
+    h+1                 the predictor's forecast for the next interval / rate_scale_rps
+    h+2+10s+0           variant index / (variants - 1)
+    h+2+10s+1           index of the batch size / (number of batch sizes - 1)
+    h+2+10s+2           replicas / max_replicas
+    h+2+10s+3           stage capacity (req/s, `perf.stage_throughput_rps`) / rate_scale
+    h+2+10s+4           utilisation of the serving replicas, [0, 1]
+    h+2+10s+5           requests queued at the stage / (rate_scale x interval_s)
+    h+2+10s+6           requests dropped at the stage / arrivals of the interval
+    h+2+10s+7           allocated cores or GPUs / the largest decision's (all stages)
+    h+2+10s+8           IPA's rank accuracy of the variant, [0, 1]
+    h+2+10s+9           the stage's p99 latency / SLA
+    h+2+10n+0           end-to-end p99 latency / SLA
+    h+2+10n+1           SLA violation rate of the last interval, [0, 1]
+    h+2+10n+2           power (W) / the largest decision's power (`RewardScales`)
+    h+2+10n+3           mean rank accuracy of the decision, [0, 1]
+    ==================  ===============================================================
+
+    Before the first step the per-interval fields (utilisation, queue, drops, the p99s,
+    violation rate, power, accuracy) are 0.
+
+    **Starting state** ``reset()`` picks a window of ``workload.window_s`` seconds (a
+    random interval-aligned start, or ``options={"window_start": s}``) that begins after
+    ``workload.warmup_s`` seconds of history (never played, read by the predictor); the
+    decision in force is the one `initial_decision` sizes for the predictor's forecast on
+    that history (never for the window's own rates), warm (no cold start).
+
+    **Reward** the weighted sum (`RewardWeights`) of ``info["reward_terms"]``, each about
+    [0, 1]: ``accuracy`` (mean rank accuracy, a gain), ``sla_violation`` (violations /
+    arrivals), ``cost`` (cores / max), ``energy`` (power / max power: the power model of
+    `envs.perf`, static + idle + dynamic), ``switching`` (variant changes / stages),
+    ``batch`` (mean batch / max batch); ``reward_preset: ipa`` is IPA's objective.
+
+    **Episode end** ``truncated=True`` after the window's last interval; never
+    ``terminated``.
+
+    **Info** ``reward_terms``, ``stats`` (`IntervalStats`: counts, latencies, accuracy,
+    cores, energy with its static/idle/dynamic parts, ``energy_estimated`` and
+    ``energy_method``), ``decision``, ``forecast_rps``, ``repairs``, ``energy_estimated``,
+    ``events`` (the backend's, e.g. a live replica that died and was restarted).
+
+    **Arguments** an `EnvConfig`, or any of its fields as keywords (dotted for nested
+    ones, e.g. ``**{"workload.damping": 8}``); the main ones: ``pipeline`` (a shipped
+    profile or a path), ``workload`` (a pattern or a trace path), ``backend`` (``fluid``,
+    ``requests``, ``live``), ``interval_s``, ``max_replicas``, ``max_cores``,
+    ``cold_start_s``, ``model_load_scale``, ``action_mode``, ``rate_scale_rps``,
+    ``history_intervals``, ``fleet``, ``idle_power_scale``, ``reward``.
+
+    **Version history**
+
+    * v1 (``ipa/Pipeline-v1``): the observation divides rates by the configured
+      ``rate_scale_rps`` (not the workload's own maximum, which leaked its peak); every
+      episode starts after a warm-up history and from a decision sized on it; the power
+      model has static, idle and dynamic parts; per-stage observation of 10 values and
+      the ``headroom`` action mode.
+    * v0 (dropped): rates divided by the episode's maximum, no warm-up, the first
+      decision sized from the true first interval, energy = idle per core + dynamic.
+      Agents trained on v0 must be retrained (their saved config records the scale they
+      used, so they still load and play under v1's rules).
     """
 
     metadata = {"render_modes": []}

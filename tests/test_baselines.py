@@ -13,7 +13,7 @@ from agents.baselines import HpaPolicy, RandomPolicy, RayServePolicy, StaticPoli
 
 
 def make(profile: Path, workload: str = "bursty"):
-    return gymnasium.make("ipa/Pipeline-v0", pipeline=str(profile), workload=workload,
+    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=workload,
                           max_replicas=12, **{"workload.window_s": 600})
 
 

@@ -18,7 +18,7 @@ from envs.reward import weighted_reward
 def make(profile: Path, **kwargs):
     kwargs.setdefault("workload", "bursty")
     kwargs.setdefault("workload.window_s", 200)
-    return gymnasium.make("ipa/Pipeline-v0", pipeline=str(profile), **kwargs)
+    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), **kwargs)
 
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)
@@ -129,7 +129,7 @@ def test_bad_kwargs_are_clear(tiny_profile_path: Path) -> None:
 def test_trace_workload_by_path(tiny_profile_path: Path, tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text(" ".join(str(10 + i % 7) for i in range(400)))
-    env = gymnasium.make("ipa/Pipeline-v0", pipeline=str(tiny_profile_path),
+    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path),
                          workload=str(trace), **{"workload.window_s": 100,
                                                  "workload.warmup_s": 0})
     _, info = env.reset(seed=0, options={"window_start": 50})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-import envs  # noqa: F401  (registers ipa/Pipeline-v0)
+import envs  # noqa: F401  (registers ipa/Pipeline-v1)
 from envs import perf
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
@@ -26,7 +26,7 @@ from tests.conftest import tiny_profile_doc
 
 def make_env(profile: Path, workload: str = "steady_low", backend: str = "fluid",
              **kwargs) -> gymnasium.Env:
-    return gymnasium.make("ipa/Pipeline-v0", pipeline=str(profile), workload=workload,
+    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=workload,
                           backend=backend, **kwargs)
 
 
