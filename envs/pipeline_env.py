@@ -55,6 +55,25 @@ class ObsLayout:
         return dict(zip(STAGE_FIELDS, obs[pos: pos + len(STAGE_FIELDS)].tolist(), strict=True))
 
 
+def history_bounds(warmup_s: int, window_start: int, played_s: Any) -> tuple[Any, Any]:
+    """Where the history a policy sees lies in the warm-up + trace series.
+
+    The one definition `PipelineEnv.history` and the batched env share: the
+    `PREDICTOR_HISTORY_S` seconds before the window (warm-up history first), then the
+    window's played seconds. Works elementwise on integer arrays too.
+
+    Args:
+        warmup_s: Length of the warm-up history that precedes the trace.
+        window_start: The window's first second in the trace.
+        played_s: Seconds of the window played so far.
+
+    Returns:
+        ``(begin, end)`` indices into the series (``end`` exclusive).
+    """
+    now = warmup_s + window_start
+    return np.maximum(0, now - PREDICTOR_HISTORY_S), now + played_s
+
+
 def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backend:
     """The backend called ``name`` over ``pipeline``."""
     if name == "fluid":
@@ -403,8 +422,13 @@ class PipelineEnv(gym.Env):
     def history(self) -> np.ndarray:
         """Per-second rates seen so far: the warm-up history and the trace before the
         window, then the window's played seconds (at most `PREDICTOR_HISTORY_S` + played)."""
-        now = len(self.warmup) + self._window_start
-        return self._series[max(0, now - PREDICTOR_HISTORY_S): now + self._t]
+        begin, end = history_bounds(len(self.warmup), self._window_start, self._t)
+        return self._series[int(begin): int(end)]
+
+    @property
+    def series(self) -> np.ndarray:
+        """The warm-up history followed by the playable trace (per-second rates)."""
+        return self._series
 
     def upcoming_rates(self) -> np.ndarray:
         """The next interval's true rates (for oracle baselines only)."""

@@ -88,6 +88,7 @@ SCENARIOS = {
     "headroom_budget": {"action_mode": "headroom", "max_cores": 20,
                         "workload": "fluctuating"},
     "elastic_no_cold_start": {"fleet": "elastic", "cold_start_s": 0},
+    "no_warm_up": {"workload.warmup_s": 0},
 }
 
 
@@ -102,6 +103,27 @@ def test_matches_on_the_tiny_pipeline_with_timeouts(tiny_profile_path: Path) -> 
                                     "batch_timeout_ms": 50.0, "max_replicas": 6,
                                     "workload.window_s": 300})
     assert play_both(cfg, steps=200) > 0
+
+
+def test_matches_with_warm_up_off_the_interval_grid(tmp_path: Path) -> None:
+    """A warm-up that is not a multiple of the interval and longer than the predictor's
+    history (the observation's chunks are cut back from "now", and the history is cut at
+    PREDICTOR_HISTORY_S), taken from the seconds before ``start_s`` of a trace file
+    scaled by a fraction, with an interval that does not divide PREDICTOR_HISTORY_S."""
+    rates = np.random.default_rng(5).integers(0, 40, 4000)
+    trace = tmp_path / "trace.txt"
+    trace.write_text("\n".join(str(x) for x in rates))
+    cfg = config_from_kwargs(None, {"workload": str(trace), "workload.start_s": 700,
+                                    "workload.warmup_s": 655, "workload.scale": 0.37,
+                                    "interval_s": 7, "workload.window_s": 294,
+                                    "cold_start_s": 3.0})
+    assert PipelineEnv(cfg).warmup.size == 655
+    assert play_both(cfg, steps=100) == 2 * N_ENVS
+
+
+def test_matches_with_synthetic_warm_up_off_the_grid() -> None:
+    cfg = config_from_kwargs(None, {"workload.warmup_s": 615, "workload": "bursty"})
+    assert play_both(cfg, steps=130) == N_ENVS
 
 
 def test_repairs_are_counted_like_the_scalar_env() -> None:

@@ -31,7 +31,13 @@ from envs.batched import array_perf as ap
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.env_config import EnvConfig
 from envs.errors import ActionError, ConfigError
-from envs.pipeline_env import OBS_CLIP, PREDICTOR_HISTORY_S, STAGE_FIELDS, PipelineEnv
+from envs.pipeline_env import (
+    OBS_CLIP,
+    PREDICTOR_HISTORY_S,
+    STAGE_FIELDS,
+    PipelineEnv,
+    history_bounds,
+)
 from envs.spec import Decision, StageDecision
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
@@ -89,10 +95,17 @@ class BatchedPipelineVecEnv(VecEnv):
         self.config, self.pipeline, self.layout = env.config, env.pipeline, env.layout
         self.fluid = BatchedFluid(env.pipeline, env.settings, n_envs, config.max_replicas)
         super().__init__(n_envs, env.observation_space, env.action_space)
-        self._interval = config.interval_s
-        trace = env.trace
-        chunks = len(trace) // self._interval
-        blocks = trace[: chunks * self._interval].reshape(chunks, self._interval)
+        self._interval = interval = config.interval_s
+        # The observation's chunks end at "now" (warm-up + window start + played, a
+        # multiple of interval_s past the warm-up's end): cut the series into intervals
+        # aligned so, dropping the warm-up's first ``warmup % interval`` seconds (never a
+        # full chunk of any history). A history shorter than one interval but not empty
+        # cannot occur: PipelineEnv requires warmup_s = 0 or >= the reactive window.
+        self._warmup_s = len(env.warmup)
+        self._offset = self._warmup_s % interval
+        series = env.series[self._offset:]
+        chunks = len(series) // interval
+        blocks = series[: chunks * interval].reshape(chunks, interval)
         self._history, self._last_max = self._history_table(
             blocks.mean(axis=1), blocks.max(axis=1))
         self._stage_cache: list[dict[tuple[int, int, int], StageDecision]] = [
@@ -138,9 +151,11 @@ class BatchedPipelineVecEnv(VecEnv):
         env, interval = self.template, self._interval
         window_s = self.config.workload.window_s
         start = int(rng.integers((len(env.trace) - window_s) // interval + 1)) * interval
-        decision = env.initial_decision(float(env.trace[start: start + interval].max()))
-        rng.integers(2**31 - 1)  # PipelineEnv's backend seed (the fluid backend ignores it)
         self._start[i], self._t[i] = start, 0
+        # Sized for the reactive forecast on the warm-up history (PipelineEnv.reset).
+        row, shown = self._table_index(np.array([i]))
+        decision = env.initial_decision(float(self._last_max[row[0], shown[0]]))
+        rng.integers(2**31 - 1)  # PipelineEnv's backend seed (the fluid backend ignores it)
         self._v[i] = [c.variant for c in decision.stages]
         self._bi[i] = [self.pipeline.batch_sizes.index(c.batch) for c in decision.stages]
         self._r[i] = [c.replicas for c in decision.stages]
@@ -240,15 +255,21 @@ class BatchedPipelineVecEnv(VecEnv):
             "batch": sizes.sum(axis=1) / (n * scales.max_batch),
         }
 
+    def _table_index(self, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of `_history` for ``envs`` now: intervals up to now (in the aligned
+        series) and full intervals the history shows (at most ``history_intervals``)."""
+        begin, end = history_bounds(self._warmup_s, self._start[envs], self._t[envs])
+        interval = self._interval
+        shown = np.minimum(self.layout.history_intervals, (end - begin) // interval)
+        return (end - self._offset) // interval, shown
+
     def _observe(self) -> np.ndarray:
         """`PipelineEnv._observation` of every env (and its reactive forecast)."""
         layout, interval = self.layout, self._interval
         h, scale = layout.history_intervals, layout.rate_scale
         n_env, n_s = self._v.shape
         obs = np.zeros((n_env, layout.size), dtype=np.float32)
-        end = self._start + self._t
-        seen = end - np.maximum(0, self._start - PREDICTOR_HISTORY_S)
-        row, shown = end // interval, np.minimum(h, seen // interval)
+        row, shown = self._table_index(np.arange(n_env))
         obs[:, : h + 2] = self._history[row, shown]
         self._forecast = self._last_max[row, shown]  # ReactivePredictor(window_s=interval_s)
         t, s = self.fluid.tables, np.arange(n_s)
