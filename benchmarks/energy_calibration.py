@@ -46,6 +46,7 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers the env ids)
+from envs.cli import command_line  # noqa: E402
 from envs.errors import ConfigError  # noqa: E402
 from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
@@ -144,6 +145,7 @@ def held_out_errors(features: Features, measured: dict[tuple[str, str], float],
     return float(np.median(power)), float(np.max(ratio))
 
 
+@command_line("python benchmarks/energy_calibration.py")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", nargs=2, default=["steady_low", "steady_high"],
@@ -248,4 +250,4 @@ def write_calibration(out: Path, args: argparse.Namespace, static_w: float, idle
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

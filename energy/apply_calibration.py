@@ -17,12 +17,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from envs.cli import command_line
 from envs.config import from_dict, read_yaml_file
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
@@ -94,6 +96,7 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
     return out
 
 
+@command_line("python -m energy.apply_calibration")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profiles", nargs="+", type=Path)
@@ -113,4 +116,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 from envs.errors import IpaEnergyError
+from models.errors import CatalogError
 
 __all__ = [
     "EXIT_ERROR",
@@ -77,7 +78,7 @@ def command_line(prog: str) -> Callable[[Callable[P, int | None]], Callable[P, i
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> int:
             try:
                 code = main(*args, **kwargs)
-            except IpaEnergyError as err:
+            except (IpaEnergyError, CatalogError) as err:
                 return report_error(prog, err)
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)

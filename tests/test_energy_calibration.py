@@ -38,8 +38,9 @@ def test_calibration_file_missing_is_a_clear_error(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "energy.apply_calibration", "x.yaml",
                           "--calibration", str(tmp_path / "none.yaml")], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0
-    assert "none.yaml" in run.stderr
+    assert run.returncode == 2
+    assert "none.yaml" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
 
 
 def test_applied_calibration_by_hand(tiny_profile_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_ray_address_that_does_not_answer_exits_2_before_any_trial(tmp_path: Pat
         timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith(f"error: Ray address 127.0.0.1:{port} does not answer")
+    assert lines[-1].startswith(f"train.py: error: Ray address 127.0.0.1:{port} does not answer")
     assert "Traceback" not in proc.stderr
     assert not list((tmp_path / "runs" / "ci").glob("t0*"))  # no trial started
 
