@@ -124,6 +124,9 @@ class EvalConfig:
         days: The day split of a ``--trace`` (tuning on validation days).
         heldout: Windows sampled from held-out days (needs ``--trace``).
         baseline_variants: Variant choice of the scale-only baselines (HPA, Ray Serve).
+        agent_model: Which model of each ``--agent`` folder plays: ``final`` (end of
+            training) or ``best`` (the checkpoint with the best reward on the agent's
+            validation days, chosen during training; never on evaluation windows).
         output_dir: Where report folders go.
         tracking: wandb settings (offline by default).
     """
@@ -147,6 +150,7 @@ class EvalConfig:
     days: DaySplit = field(default_factory=DaySplit)
     heldout: HeldOut = field(default_factory=HeldOut)
     baseline_variants: Literal["lowest", "highest"] = "lowest"
+    agent_model: Literal["final", "best"] = "final"
     output_dir: str = "reports"
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 

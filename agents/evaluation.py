@@ -207,7 +207,7 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
     return {name: factories[name] for name in names if name != "ppo"}
 
 
-def load_agents(agent_dirs: list[Path]) -> list[tuple[int, Any]]:
+def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int, Any]]:
     """``(training seed, policy)`` of each agent folder (the training seeds of one agent).
 
     Raises:
@@ -223,7 +223,7 @@ def load_agents(agent_dirs: list[Path]) -> list[tuple[int, Any]]:
         env = to_dict(trained.env)
         env["workload"].pop("seed")
         envs.append(env)
-        out.append((trained.run.seed, load_ppo_policy(folder)))
+        out.append((trained.run.seed, load_ppo_policy(folder, which)))  # type: ignore[arg-type]
     if any(e != envs[0] for e in envs[1:]):
         raise ConfigError(f"agents {[str(a) for a in agent_dirs]} were trained on different "
                           "envs; pass the training seeds of one agent configuration")
@@ -306,7 +306,7 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
     if "ppo" in config.policies and not agent_dirs:
         raise ConfigError("policy 'ppo' needs --agent runs/<name> (train.py run folders, "
                           "one per training seed)")
-    agents = load_agents(agent_dirs) if "ppo" in config.policies else []
+    agents = load_agents(agent_dirs, config.agent_model) if "ppo" in config.policies else []
     tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
     peak = training_peak(config, trace_path)
     factories = policy_factories(config, tuned, peak.rps, config.policies)
