@@ -6,11 +6,12 @@
 
 Reads each report's ``summary.csv`` (means over training seeds and simulator seeds) and
 prints, per window: PPO's energy / IPA's, its SLA violations against IPA's, its
-request-weighted accuracy against IPA's minus 1 % of IPA's, the same energy comparison
-against the energy-aware ILP (``ipa_energy``), the tuned HPA and ``ipa_tuned``, whether the
-idle-power sensitivity reports keep PPO's energy ranking against IPA, ``ipa_energy``,
-``ipa_tuned`` and HPA, and, with ``--noload``, how much of PPO's energy gap to
-``ipa_energy`` remains when model loading takes no time. Ends with ``metric=value`` lines.
+request-weighted accuracy against IPA's minus 1 % of IPA's, the same comparison against
+the energy-aware ILP (``ipa_energy``), the tuned HPA and ``ipa_tuned``; whether the
+idle-power sensitivity reports keep the energy order of PPO, IPA, ``ipa_energy``,
+``ipa_tuned`` and HPA (the main report's order first); and, with ``--noload``, PPO's
+energy over ``ipa_energy``'s with and without model loading time. Ends with
+``metric=value`` lines.
 """
 
 from __future__ import annotations
@@ -95,11 +96,11 @@ def main() -> None:
                 met[f"vs_{rival}"] += won
                 line += (f"; vs {rival}: energy {ppo['energy_j'] / r['energy_j']:.3f}x, "
                          f"{'ahead' if won else 'not ahead'}")
-        kept = all(ranking(t, w)[:1] == ranking(main_table, w)[:1] for t in others)
+        kept = all(ranking(t, w) == ranking(main_table, w) for t in others)
         met["ranking_kept"] += kept
         if others:
-            line += (f"; lowest-energy policy {ranking(main_table, w)[0]} at every idle scale: "
-                     f"{kept}")
+            orders = " / ".join("<".join(ranking(t, w)) for t in [main_table, *others])
+            line += f"; energy order {orders}: {'same' if kept else 'CHANGES'}"
         if noload is not None and ("ppo", w) in noload and ("ipa_energy", w) in noload:
             gap = ppo["energy_j"] / main_table[("ipa_energy", w)]["energy_j"]
             gap0 = noload[("ppo", w)]["energy_j"] / noload[("ipa_energy", w)]["energy_j"]
