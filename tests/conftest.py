@@ -68,3 +68,25 @@ def tiny_profile_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_pipeline(tiny_profile_path: Path) -> Pipeline:
     return load_pipeline(tiny_profile_path)
+
+
+def profile_tiny_catalog(path: Path) -> Path:
+    """Profile the tiny catalog pipeline on this machine into ``path`` (a fraction of a
+    second, TDP meter) for the tests that start real stage servers."""
+    import os
+
+    import torch
+
+    from energy.meters import make_meter
+    from energy.profiler import profile_pipeline
+    from models.catalog import catalog_pipeline
+
+    cores = os.cpu_count() or 1
+    meter = make_meter("tdp", tdp_w=4.0 * cores, idle_w=1.0 * cores, cores=cores)
+    threads = torch.get_num_threads()
+    try:
+        profile_pipeline(catalog_pipeline("tiny"), path, meter, "tdp", (1,), idle_s=0.1,
+                         budget_s=0.05, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return path

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from energy.meters import make_meter
-from energy.profiler import profile_pipeline
 from envs.backends.base import Backend, SimSettings
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.live.backend import LiveBackend
@@ -28,22 +27,13 @@ from envs.live.server import ServerConfig, StageServer, metric_sum, parse_metric
 from envs.pipeline_env import PipelineEnv
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
-from models.catalog import catalog_pipeline
+from tests.conftest import profile_tiny_catalog
 
 
 @pytest.fixture(scope="module")
 def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny catalog pipeline profiled on this machine (a fraction of a second)."""
-    path = tmp_path_factory.mktemp("live") / "tiny.yaml"
-    cores = os.cpu_count() or 1
-    meter = make_meter("tdp", tdp_w=4.0 * cores, idle_w=1.0 * cores, cores=cores)
-    threads = torch.get_num_threads()
-    try:
-        profile_pipeline(catalog_pipeline("tiny"), path, meter, "tdp", (1,), idle_s=0.1,
-                         budget_s=0.05, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return path
+    return profile_tiny_catalog(tmp_path_factory.mktemp("live") / "tiny.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ dispatch, which the servers do not see); energy is 3 W x the servers' busy secon
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -22,11 +21,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 from kubernetes import client
 
-from energy.meters import make_meter
-from energy.profiler import profile_pipeline
 from envs.backends.base import Backend, SimSettings
 from envs.live.cluster_backend import ClusterBackend, ClusterQueries
 from envs.live.driver import PipelineDriver, RequestRecord, arrival_offsets, http_json
@@ -36,7 +32,7 @@ from envs.live.prometheus import PrometheusClient, PrometheusError, bucket_quant
 from envs.live.server import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
-from models.catalog import catalog_pipeline
+from tests.conftest import profile_tiny_catalog
 from tests.test_k8s import SETTINGS, FakeApi, _deploy, fake_api  # noqa: F401 - fixture
 
 PROMETHEUS = shutil.which("prometheus")
@@ -54,16 +50,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    path = tmp_path_factory.mktemp("prom") / "tiny.yaml"
-    cores = os.cpu_count() or 1
-    meter = make_meter("tdp", tdp_w=4.0 * cores, idle_w=1.0 * cores, cores=cores)
-    threads = torch.get_num_threads()
-    try:
-        profile_pipeline(catalog_pipeline("tiny"), path, meter, "tdp", (1,), idle_s=0.1,
-                         budget_s=0.05, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return load_pipeline(path)
+    return load_pipeline(profile_tiny_catalog(tmp_path_factory.mktemp("prom") / "tiny.yaml"))
 
 
 @pytest.fixture(scope="module")
