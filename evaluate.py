@@ -18,6 +18,7 @@ logs them to wandb (offline by default).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         sla_ms = _sla_ms(config)
         command = " ".join(argv if argv is not None else sys.argv[1:])
-        header = report_header(config, args.trace, command, sla_ms, len(args.agent))
+        header = report_header(config, args.trace, command, sla_ms, len(args.agent),
+                               report_dir)
         rows, _ = write_report(episodes, sla_ms, report_dir, header, config.env.interval_s)
         log_to_wandb(config, report_dir, rows)
     except IpaEnergyError as err:
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: float,
-                  n_agents: int) -> str:
+                  n_agents: int, report_dir: Path | None = None) -> str:
     """The report's opening: command, setting, protocol and workload table."""
     from agents.evaluation import training_peak
 
@@ -189,10 +191,19 @@ def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: 
         f"Protocol: every window starts after {config.env.workload.warmup_s} s of the "
         "history that preceded it; observation rates are divided by the configured "
         f"{config.env.rate_scale_rps:g} req/s; static baselines and RIM are sized for "
-        f"{peak.rps:g} req/s ({peak.source}); HPA, Ray Serve and ipa_tuned are tuned on "
-        "validation windows (docs/protocol.md). ipa_oracle reads the next interval's true "
-        "rates by design.", "",
+        f"{peak.rps:g} req/s ({peak.source}); HPA, Ray Serve, ipa_tuned and ipa_energy are "
+        f"tuned on validation windows (docs/protocol.md){tuned_values(report_dir)}. "
+        "ipa_oracle reads the next interval's true rates by design.", "",
         workload_table(config, trace)])
+
+
+def tuned_values(report_dir: Path | None) -> str:
+    """``: hpa 0.7, ...`` from the evaluation's ``tuning/tuned.json`` ("" without one)."""
+    path = report_dir / "tuning" / "tuned.json" if report_dir is not None else None
+    if path is None or not path.is_file():
+        return ""
+    values = json.loads(path.read_text())
+    return " (chosen: " + ", ".join(f"{k} {v:g}" for k, v in values.items()) + ")"
 
 
 def workload_table(config: EvalConfig, trace: Path | None) -> str:

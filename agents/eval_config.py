@@ -53,7 +53,7 @@ class DaySplit:
 
     Attributes:
         train_days: Days the agents train on (checked against every ``--agent``).
-        val_days: Days on which HPA, Ray Serve and ipa_tuned are tuned.
+        val_days: Days on which HPA, Ray Serve, ipa_tuned and ipa_energy are tuned.
         day_s: Seconds per day.
         tuning_windows: Windows sampled from the validation days for tuning.
         tuning_window_s: Their length.

@@ -2,13 +2,14 @@
 
 The protocol (docs/protocol.md): every window starts with the history that preceded it
 (`Window.warmup`); the static baselines and RIM are sized from training data
-(`training_peak`); HPA, Ray Serve and ipa_tuned are tuned on validation windows
+(`training_peak`); HPA, Ray Serve, ipa_tuned and ipa_energy are tuned on validation windows
 (`tune_baselines`); every policy plays through `agents.episode.run_episode` on the same
 simulator seeds (common random numbers); a PPO result is one episode per training seed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -308,6 +309,8 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
                           "one per training seed)")
     agents = load_agents(agent_dirs, config.agent_model) if "ppo" in config.policies else []
     tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
+    (report_dir / "tuning").mkdir(parents=True, exist_ok=True)
+    (report_dir / "tuning" / "tuned.json").write_text(json.dumps(tuned, indent=2))
     peak = training_peak(config, trace_path)
     factories = policy_factories(config, tuned, peak.rps, config.policies)
     for window in evaluation_windows(config, trace_path):
