@@ -167,9 +167,6 @@ class EnvConfig:
     idle_power_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.idle_power_scale > 0:
-            raise ConfigError(f"env.idle_power_scale must be > 0 (a factor on the profile's "
-                              f"static and idle power), got {self.idle_power_scale}")
         self._check_ranges()
         if self.workload.window_s % self.interval_s:
             raise ConfigError(f"workload.window_s ({self.workload.window_s}) must be a multiple "
@@ -204,6 +201,8 @@ class EnvConfig:
         check_range("max_replicas", self.max_replicas, low=1)
         check_range("max_cores", self.max_cores, low=1, unit="cores",
                     fix="null means no budget")
+        check_range("idle_power_scale", self.idle_power_scale, low=0, low_open=True,
+                    fix="a factor on the profile's static and idle power (1 keeps them)")
         check_range("model_load_scale", self.model_load_scale, low=0,
                     fix="1 loads weights at the profile's bandwidth, 0 instantly")
         check_range("cold_start_s", self.cold_start_s, low=0, unit="s",

@@ -43,6 +43,19 @@ def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
     return variant.profile.row(batch, cores).energy_per_batch_j
 
 
+def dynamic_from_measured_j(total_j: float, idle_w: float, seconds: float) -> float:
+    """The dynamic part of a measured energy: ``total_j`` minus the idle power of the
+    devices that drew it (``idle_w``, all of them together) over ``seconds`` (the inverse
+    of the idle term; may be < 0, the caller decides what that means)."""
+    return total_j - idle_w * seconds
+
+
+def busy_batch_energy_j(busy_w_per_device: float, devices: int, latency_ms: float) -> float:
+    """Dynamic energy of a batch whose ``devices`` draw ``busy_w_per_device`` above idle
+    for the batch's latency (the calibrated CPU model's dynamic term)."""
+    return busy_w_per_device * devices * latency_ms / 1e3
+
+
 def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
     """Dynamic power per device while a replica computes batches back to back."""
     return batch_energy_j(variant, batch, cores) * 1000.0 / (

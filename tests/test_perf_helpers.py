@@ -91,3 +91,10 @@ def test_accuracy_ranks_and_product() -> None:
     assert perf.accuracy_sum_normalised(p, [2, 0]) == pytest.approx(2.0)
     assert perf.accuracy_product(p, [0, 0]) == pytest.approx(0.7 * 0.5)
     assert perf.accuracy_product(p, [2, 0]) == pytest.approx(0.45)
+
+
+def test_measured_to_dynamic_and_busy_batch_energy() -> None:
+    # 1000 J measured over 2 s on two GPUs idling at 75 W each: 1000 - 150 x 2 = 700 J
+    assert perf.dynamic_from_measured_j(1000.0, 150.0, 2.0) == pytest.approx(700.0)
+    # 3.36 W per busy core, 2 cores, a 500-ms batch: 3.36 x 2 x 0.5 = 3.36 J
+    assert perf.busy_batch_energy_j(3.36, 2, 500.0) == pytest.approx(3.36)

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from envs import perf
 from envs.spec import Decision, Pipeline
 
 
@@ -55,11 +56,9 @@ class SimSettings:
     def cold_start_for(self, pipeline: Pipeline, stage: int, variant: int) -> float:
         """Seconds before a new replica of ``variant`` at ``stage`` serves: the base cold
         start plus its weights' load time (`envs.perf.model_load_s`)."""
-        from envs.perf import model_load_s
-
         chosen = pipeline.stages[stage].variants[variant]
-        return self.cold_start_s + self.model_load_scale * model_load_s(pipeline.hardware,
-                                                                         chosen)
+        return self.cold_start_s + self.model_load_scale * perf.model_load_s(
+            pipeline.hardware, chosen)
 
 
 @dataclass(frozen=True)
