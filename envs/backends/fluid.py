@@ -16,6 +16,7 @@ import numpy as np
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
+from envs.backends.stats import interval_stats
 from envs.spec import Pipeline, Stage
 
 # Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
@@ -47,9 +48,6 @@ class FluidBackend(SimulatedBackend):
                 tp, p99, mean, e_req = self._config_rates(stage, g.variant, g.batch, g.cores)
                 rates.append((g.count * tp, p99, mean, e_req, g.batch, g.online_s, g.until_s))
             self._rates.append(rates)
-        assert self.decision is not None
-        self._accuracy_sum = perf.decision_accuracy(self.pipeline, self.decision, "sum")
-        self._accuracy_product = perf.decision_accuracy(self.pipeline, self.decision, "product")
 
     def _config_rates(self, stage: Stage, variant: int, batch: int, cores: int
                       ) -> tuple[float, float, float, float]:
@@ -162,33 +160,17 @@ class FluidBackend(SimulatedBackend):
                                   0.01 + 0.49 * (p99 - sla_ms) / max(p99 - p50, 1e-9))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
-        dropped = sum(stage_dropped)
         assert self.decision is not None
-        return IntervalStats(
-            seconds=float(seconds),
-            arrived=int(round(sum(rates))),
-            served=int(round(sum(served_out))),
-            dropped=int(round(dropped)),
-            sla_violations=int(round(dropped + late)),
-            p50_ms=weighted_quantile(e2e_p50, served_out, 0.5),
-            p99_ms=weighted_quantile(e2e_p99, served_out, 0.99),
-            accuracy_sum=self._accuracy_sum,
-            accuracy_product=self._accuracy_product,
-            cores=core_s / seconds if seconds else 0.0,
-            cost_core_s=core_s,
-            energy_j=energy.total_j,
-            energy_estimated=self.energy_estimated,
+        return interval_stats(
+            self.pipeline, self.decision, seconds=float(seconds), arrived=sum(rates),
+            served=sum(served_out), dropped=sum(stage_dropped), late=late, core_s=core_s,
+            stage_utilisation=[s / c if c > 0 else 0.0
+                               for s, c in zip(stage_served, stage_capacity, strict=True)],
+            stage_queue=queues, stage_dropped=stage_dropped,
+            stage_p99_ms=[weighted_quantile(lat, out, 0.99)
+                          for lat, out in zip(stage_lat99, stage_out, strict=True)],
+            energy=energy, energy_estimated=self.energy_estimated,
             energy_method=self.energy_method,
-            stage_utilisation=tuple(
-                s / c if c > 0 else 0.0 for s, c in zip(stage_served, stage_capacity,
-                                                          strict=True)
-            ),
-            stage_queue=tuple(queues),
-            stage_dropped=tuple(int(round(d)) for d in stage_dropped),
-            static_j=energy.static_j,
-            idle_j=energy.idle_j,
-            dynamic_j=energy.dynamic_j,
-            stage_p99_ms=tuple(weighted_quantile(lat, out, 0.99)
-                               for lat, out in zip(stage_lat99, stage_out, strict=True)),
-        )
+            p50_ms=weighted_quantile(e2e_p50, served_out, 0.5),
+            p99_ms=weighted_quantile(e2e_p99, served_out, 0.99))
 

@@ -26,14 +26,13 @@ the fluid simulator, and the arrivals of the interval.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
+from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.spec import Pipeline
 
 
@@ -249,7 +248,7 @@ class RequestBackend(SimulatedBackend):
             dropped_per_stage.append(stage_drops)
             dropped += stage_drops
             stage_ms = (decided[kept] - ready[:stop][kept]) * 1e3
-            stage_p99.append(float(np.percentile(stage_ms, 99)) if stage_ms.size else math.nan)
+            stage_p99.append(latency_quantile_ms(stage_ms, 99))
             order = np.argsort(decided[kept], kind="stable")
             origin = origin[:stop][kept][order]
             ready = decided[kept][order]
@@ -258,32 +257,13 @@ class RequestBackend(SimulatedBackend):
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
-        seconds = end - start
         assert self.decision is not None
-        return IntervalStats(
-            seconds=seconds,
-            arrived=int(new.shape[0]),
-            served=int(ready.shape[0]),
-            dropped=dropped,
-            sla_violations=dropped + late,
-            p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms.size else math.nan,
-            p99_ms=float(np.percentile(latencies_ms, 99)) if latencies_ms.size else math.nan,
-            accuracy_sum=perf.decision_accuracy(self.pipeline, self.decision, "sum"),
-            accuracy_product=perf.decision_accuracy(self.pipeline, self.decision, "product"),
-            cores=core_s / seconds if seconds else 0.0,
-            cost_core_s=core_s,
-            energy_j=energy.total_j,
-            energy_estimated=self.energy_estimated,
-            energy_method=self.energy_method,
-            stage_utilisation=tuple(utilisation),
-            stage_queue=tuple(queue),
-            stage_dropped=tuple(dropped_per_stage),
-            static_j=energy.static_j,
-            idle_j=energy.idle_j,
-            dynamic_j=energy.dynamic_j,
-            stage_p99_ms=tuple(stage_p99),
-            latencies_ms=latencies_ms,
-        )
+        return interval_stats(
+            self.pipeline, self.decision, seconds=end - start, arrived=new.shape[0],
+            served=ready.shape[0], dropped=dropped, late=late, core_s=core_s,
+            stage_utilisation=utilisation, stage_queue=queue, stage_dropped=dropped_per_stage,
+            stage_p99_ms=stage_p99, energy=energy, energy_estimated=self.energy_estimated,
+            energy_method=self.energy_method, latencies_ms=latencies_ms)
 
     def _merge_pending(self, s: int, ready: np.ndarray, origin: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:

@@ -20,12 +20,12 @@ recursion over seconds and stages and the interval's sums and quantiles (fluid r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from envs import perf
-from envs.backends.base import SimSettings
+from envs.backends.base import IntervalStats, SimSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.errors import ConfigError
@@ -105,6 +105,24 @@ class BatchStats:
     stage_queue: np.ndarray
     stage_dropped: np.ndarray
     stage_p99_ms: np.ndarray
+
+    def per_env(self, energy_estimated: bool, energy_method: str) -> list[IntervalStats]:
+        """Each env's `IntervalStats`, field for field (every figure is derived above, in
+        array form, as `envs.backends.stats.interval_stats` derives it for one env).
+
+        Args:
+            energy_estimated: Whether the energy figures are estimates.
+            energy_method: How they were obtained (the simulators' power model).
+
+        Returns:
+            One `IntervalStats` per env, in env order.
+        """
+        names = [f.name for f in fields(self) if f.name != "seconds"]
+        columns = [[tuple(row) if isinstance(row, list) else row
+                    for row in getattr(self, name).tolist()] for name in names]
+        return [IntervalStats(seconds=self.seconds, energy_estimated=energy_estimated,
+                              energy_method=energy_method, **dict(zip(names, row, strict=True)))
+                for row in zip(*columns, strict=True)]
 
 
 class BatchedFluid:

@@ -25,7 +25,6 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from envs.backends.base import IntervalStats
 from envs.backends.replicas import simulated_energy_method
 from envs.batched import array_perf as ap
 from envs.batched.fluid import BatchedFluid, BatchStats
@@ -322,22 +321,11 @@ class BatchedPipelineVecEnv(VecEnv):
         h = self.layout.history_intervals
         forecast = (obs[:, h + 1].astype(np.float64) * self.layout.rate_scale).tolist()
         estimated = self._estimated
-        columns = zip(
-            st.arrived.tolist(), st.served.tolist(), st.dropped.tolist(),
-            st.sla_violations.tolist(), st.p50_ms.tolist(), st.p99_ms.tolist(),
-            st.accuracy_sum.tolist(), st.accuracy_product.tolist(), st.cores.tolist(),
-            st.cost_core_s.tolist(), st.energy_j.tolist(), st.stage_utilisation.tolist(),
-            st.stage_queue.tolist(), st.stage_dropped.tolist(), st.stage_p99_ms.tolist(),
-            st.static_j.tolist(), st.idle_j.tolist(), st.dynamic_j.tolist(),
-            self._v.tolist(), self._bi.tolist(), self._r.tolist(), term_rows, forecast,
-            repairs.tolist(), dones.tolist(), strict=True)
+        columns = zip(st.per_env(estimated, self._method), self._v.tolist(), self._bi.tolist(),
+                      self._r.tolist(), term_rows, forecast, repairs.tolist(), dones.tolist(),
+                      strict=True)
         infos = []
-        for (arr, srv, drp, vio, p50, p99, acc_s, acc_p, cores, core_s, e_j, util, queue,
-             s_drop, s_p99, static_j, idle_j, dyn_j, v, bi, r, row, fc, rep, done) in columns:
-            stats = IntervalStats(
-                st.seconds, arr, srv, drp, vio, p50, p99, acc_s, acc_p, cores, core_s, e_j,
-                estimated, tuple(util), tuple(queue), tuple(s_drop), tuple(s_p99),
-                static_j, idle_j, dyn_j, energy_method=self._method)
+        for stats, v, bi, r, row, fc, rep, done in columns:
             infos.append({
                 "reward_terms": dict(zip(names, row, strict=True)),
                 "stats": stats,

@@ -51,8 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.driver import PipelineDriver, RequestRecord, StageSample, arrival_offsets, http_json
@@ -332,7 +332,7 @@ class LiveBackend:
         for s in range(n):
             ms = [(x.received - x.sent) * 1e3 for x in samples
                   if x.stage == s and x.outcome == "served"]
-            stage_p99.append(float(np.percentile(ms, 99)) if ms else math.nan)
+            stage_p99.append(latency_quantile_ms(np.array(ms, dtype=np.float64), 99))
         core_s = cpu_s = 0.0
         unknown_cpu: list[str] = []
         busy = [0.0] * n
@@ -368,29 +368,14 @@ class LiveBackend:
             method = self.energy_model.describe()
         decision = self._decision
         assert decision is not None
-        return IntervalStats(
-            seconds=seconds,
-            arrived=arrived,
-            served=len(served),
-            dropped=dropped,
-            sla_violations=dropped + errors + late,
-            p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms.size else math.nan,
-            p99_ms=float(np.percentile(latencies_ms, 99)) if latencies_ms.size else math.nan,
-            accuracy_sum=perf.decision_accuracy(self.pipeline, decision, "sum"),
-            accuracy_product=perf.decision_accuracy(self.pipeline, decision, "product"),
-            cores=core_s / seconds if seconds else 0.0,
-            cost_core_s=core_s,
-            energy_j=energy_j,
-            energy_estimated=estimated,
-            stage_utilisation=tuple(min(b / o, 1.0) if o > 0 else 0.0
-                                    for b, o in zip(busy, online, strict=True)),
-            stage_queue=tuple(queue),
-            stage_dropped=tuple(stage_dropped),
-            stage_p99_ms=tuple(stage_p99),
-            latencies_ms=latencies_ms,
-            errors=errors,
-            energy_method=method,
-        )
+        return interval_stats(
+            self.pipeline, decision, seconds=seconds, arrived=arrived, served=len(served),
+            dropped=dropped, late=late, errors=errors, core_s=core_s,
+            stage_utilisation=[min(b / o, 1.0) if o > 0 else 0.0
+                               for b, o in zip(busy, online, strict=True)],
+            stage_queue=queue, stage_dropped=stage_dropped, stage_p99_ms=stage_p99,
+            energy_j=energy_j, energy_estimated=estimated, energy_method=method,
+            latencies_ms=latencies_ms)
 
     # -- inspection ------------------------------------------------------------------------
     def replicas(self, stage: int) -> list[Replica]:

@@ -39,8 +39,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.stats import interval_stats
 from envs.errors import ConfigError
 from envs.live.prometheus import (
     PrometheusClient,
@@ -51,7 +51,7 @@ from envs.live.prometheus import (
 )
 from envs.spec import Decision, Pipeline
 
-__all__ = ["ClusterBackend", "ClusterQueries", "Launcher", "make_interval_stats"]
+__all__ = ["ClusterBackend", "ClusterQueries", "Launcher"]
 
 
 class Launcher(Protocol):
@@ -98,11 +98,6 @@ class _Snapshot:
     busy: Series
     queue: Series
     energy: Series
-
-
-def make_interval_stats(**fields: object) -> IntervalStats:
-    """The one place this module builds `IntervalStats` (its fields are growing)."""
-    return IntervalStats(**fields)  # type: ignore[arg-type]
 
 
 class ClusterBackend:
@@ -226,18 +221,16 @@ class ClusterBackend:
         for s, choice in zip(stages, decision.stages, strict=True):
             online = choice.replicas * seconds
             util.append(min(busy.get((s,), 0.0) / online, 1.0) if online > 0 else 0.0)
-        return make_interval_stats(
-            seconds=seconds, arrived=max(round(served + dropped + queued), 0), served=served,
-            dropped=dropped, sla_violations=dropped + late, p50_ms=p50 * 1e3,
-            p99_ms=p99 * 1e3,
-            accuracy_sum=perf.decision_accuracy(self.pipeline, decision, "sum"),
-            accuracy_product=perf.decision_accuracy(self.pipeline, decision, "product"),
-            cores=cores, cost_core_s=cores * seconds, energy_j=energy,
+        return interval_stats(
+            self.pipeline, decision, seconds=seconds,
+            arrived=max(round(served + dropped + queued), 0), served=served, dropped=dropped,
+            late=late, p50_ms=p50 * 1e3, p99_ms=p99 * 1e3, cores=cores,
+            core_s=cores * seconds, energy_j=energy,
             energy_estimated=self.queries.energy_kind == "estimated",
-            stage_utilisation=tuple(util),
-            stage_queue=tuple(queue_end.get((s,), 0.0) for s in stages),
-            stage_dropped=tuple(stage_dropped),
-            stage_p99_ms=tuple(_summed_quantile([h], 0.99) * 1e3 for h in hists))
+            stage_utilisation=util,
+            stage_queue=[queue_end.get((s,), 0.0) for s in stages],
+            stage_dropped=stage_dropped,
+            stage_p99_ms=[_summed_quantile([h], 0.99) * 1e3 for h in hists])
 
     def close(self) -> None:
         """Nothing to release: the cluster keeps running."""
