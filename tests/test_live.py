@@ -23,7 +23,9 @@ from envs.env_config import EnvConfig, WorkloadConfig
 from envs.live.backend import LiveBackend
 from envs.live.driver import http_json
 from envs.live.energy import proc_cpu_seconds
-from envs.live.server import ServerConfig, StageServer, metric_sum, parse_metrics, serve
+from envs.live.metrics_text import metric_sum, parse_metrics
+from envs.live.stage_http import serve
+from envs.live.stage_server import ServerConfig, StageServer
 from envs.pipeline_env import PipelineEnv
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision

@@ -28,8 +28,8 @@ from envs.live.cluster_backend import ClusterBackend, ClusterQueries
 from envs.live.driver import PipelineDriver, RequestRecord, arrival_offsets, http_json
 from envs.live.k8s import K8sLauncher
 from envs.live.local import LocalLauncher
+from envs.live.metrics_text import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.live.prometheus import PrometheusClient, PrometheusError, bucket_quantile
-from envs.live.server import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
 from tests.conftest import profile_tiny_catalog

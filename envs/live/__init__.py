@@ -1,7 +1,9 @@
 """The live pipeline: real stage servers on this machine or on Kubernetes.
 
-* `envs.live.server`: one replica of one stage, an HTTP inference server with dynamic
-  batching, health and readiness probes, Prometheus metrics and run-time reconfiguration.
+* `envs.live.server`: the command line of one replica of one stage, an HTTP inference
+  server (`envs.live.stage_server`: dynamic batching and run-time reconfiguration;
+  `envs.live.stage_http`: health and readiness probes, inference, configuration;
+  `envs.live.metrics_text`: Prometheus metrics and their parser).
 * `envs.live.local`: starts and stops replica processes on 127.0.0.1.
 * `envs.live.driver`: the load generator that sends every request through the stages.
 * `envs.live.backend`: `LiveBackend`, the `Backend` the env drives.

@@ -42,28 +42,23 @@ retried once the replica answers again.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from envs.backends.base import IntervalStats, SimSettings
-from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.errors import ConfigError
 from envs.live import LiveError
-from envs.live.driver import PipelineDriver, RequestRecord, StageSample, arrival_offsets, http_json
-from envs.live.energy import CpuTimeEnergy, proc_cpu_seconds
-from envs.live.local import LocalLauncher, Replica
-from envs.live.server import metric_sum, parse_metrics
+from envs.live.driver import PipelineDriver, arrival_offsets, http_json
+from envs.live.energy import CpuTimeEnergy
+from envs.live.live_stats import ReplicaCounters, live_interval_stats, read_counters
+from envs.live.local import LocalLauncher, Replica, ReplicaConfig, check_catalog
+from envs.live.supervision import answers_ready, serves, shutdown, supervise
 from envs.meter import Meter
-from envs.meter_reading import EnergyReading
 from envs.spec import Decision, Pipeline
-
-_Want = tuple[str, int, int]  # variant name, batch, cores
 
 
 class LiveBackend:
@@ -94,7 +89,7 @@ class LiveBackend:
         self.pipeline = pipeline
         self.settings = settings or SimSettings()
         self.catalog = pipeline.name if catalog is None else catalog
-        _check_catalog(pipeline, self.catalog)
+        check_catalog(pipeline, self.catalog)
         self.meter = meter
         self.load_scale = load_scale
         self.energy_model = CpuTimeEnergy(pipeline.hardware, dynamic_w_per_core)
@@ -108,7 +103,7 @@ class LiveBackend:
         self._lock = threading.RLock()
         self._stages: list[list[Replica]] = [[] for _ in pipeline.stages]
         self._routable: list[tuple[Replica, ...]] = [() for _ in pipeline.stages]
-        self._want: list[_Want] = []
+        self._stage_config: list[ReplicaConfig] = []
         self._decision: Decision | None = None
         self._launcher: LocalLauncher | None = None
         self._driver: PipelineDriver | None = None
@@ -123,10 +118,10 @@ class LiveBackend:
         # to the backend (its finalizer holds the driver)
         self._driver = PipelineDriver(len(self.pipeline.stages), self._routable.__getitem__,
                                       self.settings.drop_limit_s, workers=self.workers)
-        supervisor = threading.Thread(target=_supervise, args=(weakref.ref(self), self._stop),
+        supervisor = threading.Thread(target=supervise, args=(weakref.ref(self), self._stop),
                                       name="live-supervisor", daemon=True)
         supervisor.start()
-        self._finalizer = weakref.finalize(self, _shutdown, self._stop, self._driver,
+        self._finalizer = weakref.finalize(self, shutdown, self._stop, self._driver,
                                            self._launcher)
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
@@ -172,7 +167,7 @@ class LiveBackend:
         """Record the wanted configuration; start or retire replicas to match its counts."""
         assert self._launcher is not None
         self._decision = decision
-        self._want = [(stage.variants[c.variant].name, c.batch, c.cores)
+        self._stage_config = [ReplicaConfig(stage.variants[c.variant].name, c.batch, c.cores)
                       for stage, c in zip(self.pipeline.stages, decision.stages, strict=True)]
         now = time.monotonic()
         for s, choice in enumerate(decision.stages):
@@ -181,11 +176,11 @@ class LiveBackend:
                 r.retiring, r.retire_since = True, now
             for _ in range(choice.replicas - len(active)):
                 self._stages[s].append(self._launcher.start(
-                    s, self.pipeline.stages[s].name, *self._want[s]))
+                    s, self.pipeline.stages[s].name, *self._stage_config[s]))
 
     def _sync(self, replica: Replica, wait: bool) -> None:
         """Send the stage's wanted configuration to a ready replica if it differs."""
-        want = self._want[replica.stage]
+        want = self._stage_config[replica.stage]
         if replica.config_sent == want:
             return
         variant, batch, cores = want
@@ -238,7 +233,7 @@ class LiveBackend:
                     else:
                         reason = ""
                     if reason:
-                        new = launcher.start(s, r.stage_name, *self._want[s])
+                        new = launcher.start(s, r.stage_name, *self._stage_config[s])
                         replicas.append(new)
                         self._events.append(f"replica {r.name} {reason}; restarted as "
                                             f"{new.name}")
@@ -246,7 +241,7 @@ class LiveBackend:
                         if launcher.poll_ready(r, timeout_s=0.2):
                             self._sync(r, wait=False)
                     elif not r.healthy:
-                        r.healthy = _answers(r)
+                        r.healthy = answers_ready(r)
                         if r.healthy:
                             self._sync(r, wait=False)
             self._prune()
@@ -258,7 +253,7 @@ class LiveBackend:
         while True:
             with self._lock:
                 pending = [r for replicas in self._stages for r in replicas
-                           if not r.retiring and not _serves(r, self._want[r.stage])]
+                           if not r.retiring and not serves(r, self._stage_config[r.stage])]
                 retiring = [r for replicas in self._stages for r in replicas if r.retiring]
             if not pending and not retiring:
                 return
@@ -289,93 +284,17 @@ class LiveBackend:
             self.last_events, self._events = self._events, []
             replicas = [r for r in self._launcher.replicas  # type: ignore[union-attr]
                         if r.started_at < t1 and (r.stopped_at is None or r.stopped_at > t0)]
-        return self._stats(t0, t1, arrived, records, samples, replicas, before, after, reading)
+        assert self._decision is not None
+        return live_interval_stats(
+            self.pipeline, self._decision, self.energy_model, t0=t0, t1=t1, arrived=arrived,
+            records=records, samples=samples, replicas=replicas,
+            waiting=list(self._driver.waiting), before=before, after=after, reading=reading)
 
-    def _snapshot(self) -> dict[int, tuple[float, float, float]]:
-        """Per replica pid: (busy s, queue length, CPU s) now, for live replicas."""
+    def _snapshot(self) -> dict[int, ReplicaCounters]:
+        """Per replica pid, the counters of the live replicas now."""
         with self._lock:
             replicas = [r for replicas in self._stages for r in replicas if r.alive]
-        out = {}
-        for r in replicas:
-            busy = queue = math.nan
-            if r.ready_at is not None and r.port:
-                try:
-                    status, text = http_json(r.host, r.port, "GET", "/metrics", timeout_s=1.0)
-                    if status == 200:
-                        samples = parse_metrics(text)
-                        busy = metric_sum(samples, "stage_server_busy_seconds_total")
-                        queue = metric_sum(samples, "stage_server_queue_length")
-                except OSError as err:
-                    self._events.append(f"replica {r.name}: GET /metrics failed ({err}); "
-                                        "its utilisation and queue are unknown this interval")
-            cpu = proc_cpu_seconds(r.pid)
-            out[r.pid] = (busy, queue, math.nan if cpu is None else cpu)
-        return out
-
-    def _stats(self, t0: float, t1: float, arrived: int, records: list[RequestRecord],
-               samples: list[StageSample], replicas: list[Replica],
-               before: dict[int, tuple[float, float, float]],
-               after: dict[int, tuple[float, float, float]],
-               reading: EnergyReading | None) -> IntervalStats:
-        n = len(self.pipeline.stages)
-        seconds = t1 - t0
-        served = [r for r in records if r.outcome == "served"]
-        latencies_ms = np.array([r.latency_ms for r in served], dtype=np.float64)
-        stage_dropped = [0] * n
-        for r in records:
-            if r.outcome == "dropped" and r.dropped_at is not None:
-                stage_dropped[r.dropped_at] += 1
-        dropped = sum(stage_dropped)
-        errors = sum(1 for r in records if r.outcome == "error")
-        late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
-        stage_p99 = []
-        for s in range(n):
-            ms = [(x.received - x.sent) * 1e3 for x in samples
-                  if x.stage == s and x.outcome == "served"]
-            stage_p99.append(latency_quantile_ms(np.array(ms, dtype=np.float64), 99))
-        core_s = cpu_s = 0.0
-        unknown_cpu: list[str] = []
-        busy = [0.0] * n
-        online = [0.0] * n
-        queue = [float(w) for w in self._driver.waiting]  # type: ignore[union-attr]
-        for r in replicas:
-            end = min(r.stopped_at or t1, t1)
-            core_s += r.cores * max(0.0, end - max(r.started_at, t0))
-            if r.ready_at is not None:
-                online[r.stage] += max(0.0, end - max(r.ready_at, t0))
-            # a replica started during the interval used no CPU time before it
-            busy0, _, cpu0 = before.get(r.pid, (0.0, 0.0, 0.0))
-            busy1, queue1, cpu1 = after.get(r.pid, (math.nan, 0.0, math.nan))
-            if math.isnan(cpu1) and r.final_cpu_s is not None:
-                cpu1 = r.final_cpu_s  # it exited: wait4's figure
-            if math.isnan(cpu0) or math.isnan(cpu1):
-                unknown_cpu.append(r.name)
-            else:
-                cpu_s += max(cpu1 - cpu0, 0.0)
-            if not math.isnan(busy1):
-                busy[r.stage] += max(busy1 - (0.0 if math.isnan(busy0) else busy0), 0.0)
-            if not math.isnan(queue1):
-                queue[r.stage] += queue1
-        if reading is not None:
-            energy_j, estimated = reading.total_j, reading.estimated
-            method = f"{'estimated' if estimated else 'measured'}: {reading.method}"
-        elif unknown_cpu:
-            energy_j, estimated = math.nan, True
-            method = (f"unknown: the CPU time of replicas {unknown_cpu} could not be read "
-                      "(/proc and wait4 had no figure)")
-        else:
-            energy_j, estimated = self.energy_model.energy_j(core_s, cpu_s), True
-            method = self.energy_model.describe()
-        decision = self._decision
-        assert decision is not None
-        return interval_stats(
-            self.pipeline, decision, seconds=seconds, arrived=arrived, served=len(served),
-            dropped=dropped, late=late, errors=errors, core_s=core_s,
-            stage_utilisation=[min(b / o, 1.0) if o > 0 else 0.0
-                               for b, o in zip(busy, online, strict=True)],
-            stage_queue=queue, stage_dropped=stage_dropped, stage_p99_ms=stage_p99,
-            energy_j=energy_j, energy_estimated=estimated, energy_method=method,
-            latencies_ms=latencies_ms)
+        return read_counters(replicas, self._events)
 
     # -- inspection ------------------------------------------------------------------------
     def replicas(self, stage: int) -> list[Replica]:
@@ -391,56 +310,3 @@ class LiveBackend:
         """Stop the driver and every replica (idempotent)."""
         if self._finalizer is not None:
             self._finalizer()
-
-
-def _check_catalog(pipeline: Pipeline, catalog: str) -> None:
-    from models.catalog import catalog_pipeline
-
-    spec = catalog_pipeline(catalog)
-    stages = {s.name: {v.name for v in s.variants} for s in spec.stages}
-    for stage in pipeline.stages:
-        if stage.name not in stages:
-            raise ConfigError(f"pipeline stage {stage.name!r} is not in catalog {catalog!r} "
-                              f"(stages {sorted(stages)}); pass catalog= the pipeline was "
-                              "profiled from")
-        missing = [v.name for v in stage.variants if v.name not in stages[stage.name]]
-        if missing:
-            raise ConfigError(f"variants {missing} of stage {stage.name!r} are not in catalog "
-                              f"{catalog!r}; it has {sorted(stages[stage.name])}")
-
-
-def _answers(replica: Replica) -> bool:
-    try:
-        return http_json(replica.host, replica.port, "GET", "/readyz", timeout_s=0.2)[0] == 200
-    except OSError:
-        return False
-
-
-def _serves(replica: Replica, want: _Want) -> bool:
-    """Whether a replica is ready and its server reports the wanted configuration."""
-    if replica.ready_at is None or not replica.port:
-        return False
-    try:
-        status, config = http_json(replica.host, replica.port, "GET", "/config", timeout_s=1.0)
-    except OSError:
-        return False
-    return status == 200 and config.get("switching") is None and (
-        config["variant"], config["batch"], config["cores"]) == want
-
-
-def _supervise(ref: Callable[[], LiveBackend | None], stop: threading.Event) -> None:
-    while not stop.wait(0.05):
-        backend = ref()
-        if backend is None:
-            return
-        try:
-            backend._tick()
-        except Exception as err:  # noqa: BLE001 - keep supervising; report the failure
-            backend._events.append(f"supervisor error: {err!r}")
-        del backend
-
-
-def _shutdown(stop: threading.Event, driver: PipelineDriver, launcher: LocalLauncher) -> None:
-    stop.set()
-    driver.close()
-    launcher.close()

@@ -29,9 +29,12 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.driver import http_json
+from envs.spec import Pipeline
 
 _LIVE_GROUPS: set[int] = set()  # process groups of every replica not yet reaped
 _GROUPS_LOCK = threading.Lock()
@@ -48,6 +51,14 @@ def _kill_groups(groups: set[int]) -> None:
 
 
 atexit.register(_kill_groups, _LIVE_GROUPS)
+
+
+class ReplicaConfig(NamedTuple):
+    """What a replica is asked to serve (what ``POST /config`` sends)."""
+
+    variant: str
+    batch: int
+    cores: int
 
 
 @dataclass(eq=False)
@@ -78,7 +89,7 @@ class Replica:
     retire_since: float = 0.0
     healthy: bool = True
     inflight: int = 0
-    config_sent: tuple[str, int, int] | None = None
+    config_sent: ReplicaConfig | None = None
     scraped: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -144,7 +155,7 @@ class LocalLauncher:
             _LIVE_GROUPS.add(popen.pid)
         replica = Replica(stage, stage_name, number, variant, batch, cores, popen, port_file,
                           log_path, time.monotonic())
-        replica.config_sent = (variant, batch, cores)
+        replica.config_sent = ReplicaConfig(variant, batch, cores)
         self.replicas.append(replica)
         return replica
 
@@ -265,3 +276,28 @@ class LocalLauncher:
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 self._tmp.cleanup()
+
+
+def check_catalog(pipeline: Pipeline, catalog: str) -> None:
+    """Check that every stage and variant of ``pipeline`` exists in ``catalog``.
+
+    Args:
+        pipeline: The profiled pipeline the replicas will serve.
+        catalog: The `models.catalog` pipeline the servers build their models from.
+
+    Raises:
+        ConfigError: If a stage or a variant is not in the catalog.
+    """
+    from models.catalog import catalog_pipeline
+
+    spec = catalog_pipeline(catalog)
+    stages = {s.name: {v.name for v in s.variants} for s in spec.stages}
+    for stage in pipeline.stages:
+        if stage.name not in stages:
+            raise ConfigError(f"pipeline stage {stage.name!r} is not in catalog {catalog!r} "
+                              f"(stages {sorted(stages)}); pass catalog= the pipeline was "
+                              "profiled from")
+        missing = [v.name for v in stage.variants if v.name not in stages[stage.name]]
+        if missing:
+            raise ConfigError(f"variants {missing} of stage {stage.name!r} are not in catalog "
+                              f"{catalog!r}; it has {sorted(stages[stage.name])}")
