@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from envs.live.k8s import (
+from envs.live.k8s import K8sError, K8sLauncher
+from envs.live.k8s_manifests import (
     MERGE_PATCH,
     STRATEGIC_MERGE,
-    K8sError,
-    K8sLauncher,
     K8sSettings,
     render_deployment,
     render_manifests,

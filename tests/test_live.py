@@ -21,8 +21,8 @@ from energy.meters import make_meter
 from envs.backends.base import Backend, SimSettings
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.live.backend import LiveBackend
-from envs.live.driver import http_json
 from envs.live.energy import proc_cpu_seconds
+from envs.live.http_client import http_json
 from envs.live.metrics_text import metric_sum, parse_metrics
 from envs.live.stage_http import serve
 from envs.live.stage_server import ServerConfig, StageServer

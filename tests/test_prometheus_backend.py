@@ -25,11 +25,13 @@ from kubernetes import client
 
 from envs.backends.base import Backend, SimSettings
 from envs.live.cluster_backend import ClusterBackend, ClusterQueries
-from envs.live.driver import PipelineDriver, RequestRecord, arrival_offsets, http_json
+from envs.live.driver import PipelineDriver, arrival_offsets
+from envs.live.http_client import http_json
 from envs.live.k8s import K8sLauncher
 from envs.live.local import LocalLauncher
 from envs.live.metrics_text import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.live.prometheus import PrometheusClient, PrometheusError, bucket_quantile
+from envs.live.records import RequestRecord
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
 from tests.conftest import profile_tiny_catalog

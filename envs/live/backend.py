@@ -52,8 +52,9 @@ import numpy as np
 from envs.backends.base import IntervalStats, SimSettings
 from envs.errors import ConfigError
 from envs.live import LiveError
-from envs.live.driver import PipelineDriver, arrival_offsets, http_json
+from envs.live.driver import PipelineDriver, arrival_offsets
 from envs.live.energy import CpuTimeEnergy
+from envs.live.http_client import http_json
 from envs.live.live_stats import ReplicaCounters, live_interval_stats, read_counters
 from envs.live.local import LocalLauncher, Replica, ReplicaConfig, check_catalog
 from envs.live.supervision import answers_ready, serves, shutdown, supervise

@@ -23,37 +23,15 @@ from __future__ import annotations
 
 import http.client
 import itertools
-import json
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import numpy as np
 
-
-def http_json(host: str, port: int, method: str, path: str, body: dict[str, Any] | None = None,
-              timeout_s: float = 5.0) -> tuple[int, Any]:
-    """One HTTP request on a fresh connection; returns (status, parsed JSON or text)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
-    try:
-        return _exchange(conn, method, path, body)
-    finally:
-        conn.close()
-
-
-def _exchange(conn: http.client.HTTPConnection, method: str, path: str,
-              body: dict[str, Any] | None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    conn.request(method, path, body=data, headers=headers)
-    response = conn.getresponse()
-    raw = response.read()
-    if response.getheader("Content-Type", "").startswith("application/json"):
-        return response.status, json.loads(raw)
-    return response.status, raw.decode(errors="replace")
+from envs.live.http_client import exchange
+from envs.live.records import RequestRecord, StageSample, Target
 
 
 def arrival_offsets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -65,52 +43,6 @@ def arrival_offsets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     times = seconds + rng.random(seconds.shape[0])
     times.sort()
     return times
-
-
-class Target(Protocol):
-    """A replica the driver can send to (`envs.live.local.Replica` is one)."""
-
-    host: str
-    port: int
-    name: str
-    inflight: int
-    healthy: bool
-
-
-@dataclass
-class StageSample:
-    """One stage visit of one request: when it was sent and answered, and the outcome."""
-
-    request: int
-    stage: int
-    sent: float
-    received: float
-    outcome: str  # "served" | "dropped" | "error" | "unreachable" (nothing was sent)
-    replica: str
-
-
-@dataclass
-class RequestRecord:
-    """One request's journey.
-
-    ``outcome`` is "served", "dropped" (its budget ran out; ``dropped_at`` is the stage) or
-    "error" (a replica failed it; ``error_at`` is the stage, ``error`` what happened) once
-    ``done`` is set.
-    """
-
-    id: int
-    arrival: float
-    done: float | None = None
-    outcome: str = ""
-    dropped_at: int | None = None
-    error_at: int | None = None
-    error: str = ""
-    stages: list[StageSample] = field(default_factory=list)
-
-    @property
-    def latency_ms(self) -> float:
-        assert self.done is not None
-        return (self.done - self.arrival) * 1e3
 
 
 class PipelineDriver:
@@ -253,7 +185,7 @@ class PipelineDriver:
                     target.host, target.port, timeout=budget_s + self.request_timeout_s)
                 conns[target.name] = conn
                 try:
-                    status, body = _exchange(conn, "POST", "/infer",
+                    status, body = exchange(conn, "POST", "/infer",
                                              {"budget_ms": budget_s * 1e3})
                 except (OSError, http.client.HTTPException) as err:
                     conn.close()

@@ -1,11 +1,7 @@
 """Kubernetes launcher: one Deployment and one Service per stage, decisions applied as patches.
 
-Rendering (``render_manifests``, or ``python -m envs.live.k8s render``) gives, per stage, a
-Deployment running ``python -m envs.live.server`` in the given container image, configured
-through environment variables (``STAGE_VARIANT``, ``STAGE_BATCH``, ``STAGE_CORES``, ...)
-with CPU requests and limits equal to the decision's cores, readiness and liveness probes
-on ``/readyz`` and ``/healthz``, Prometheus scrape annotations; and a ClusterIP Service
-that spreads requests over the stage's pods.
+The manifests and patches are `envs.live.k8s_manifests`'s; ``python -m envs.live.k8s
+render`` prints the manifests, ``python -m envs.live.k8s apply`` applies a decision.
 
 `K8sLauncher.apply` brings the cluster to a `Decision` through the official ``kubernetes``
 client: it reads each stage's Deployment, then
@@ -25,46 +21,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from envs.cli import command_line
 from envs.live import LiveError
+from envs.live.k8s_manifests import (
+    CONTAINER,
+    MERGE_PATCH,
+    STRATEGIC_MERGE,
+    K8sSettings,
+    deployment_patch,
+    render_manifests,
+    resource_name,
+    scale_patch,
+)
 from envs.spec import Decision, Pipeline, StageDecision
-
-CONTAINER = "server"
-STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class K8sError(LiveError):
     """A Kubernetes API call failed (after its retries)."""
-
-
-@dataclass(frozen=True)
-class K8sSettings:
-    """Where and how the stage servers run on the cluster.
-
-    Attributes:
-        namespace: Namespace of the Deployments and Services.
-        image: Container image with this package installed (see docs/live.md).
-        catalog: `models.catalog` pipeline the servers build models from.
-        name_prefix: Prefix of every resource name.
-        port: Container and Service port.
-        max_wait_ms: Batching timeout of every server.
-        memory: Memory request and limit per pod.
-    """
-
-    namespace: str = "default"
-    image: str = "ipa-energy/stage-server:latest"
-    catalog: str = "video"
-    name_prefix: str = "ipa"
-    port: int = 8000
-    max_wait_ms: float = 100.0
-    memory: str = "2Gi"
 
 
 @dataclass(frozen=True)
@@ -79,105 +58,34 @@ class Patch:
         return f"PATCH {self.path} ({self.content_type})\n{json.dumps(self.body, indent=2)}"
 
 
-def resource_name(settings: K8sSettings, pipeline: Pipeline, stage: int) -> str:
-    """DNS-1123 name of a stage's Deployment and Service, e.g. ``ipa-video-detector``."""
-    raw = f"{settings.name_prefix}-{pipeline.name}-{pipeline.stages[stage].name}".lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
-    return name[:63].rstrip("-")
+@dataclass(frozen=True)
+class Backoff:
+    """How `K8sLauncher` retries a call answered 409 (conflict) or 5xx.
 
+    Attributes:
+        max_attempts: Tries per call.
+        first_s: First wait between tries; doubled each time.
+        max_s: Longest wait between tries.
+    """
 
-def stage_env(pipeline: Pipeline, stage: int, choice: StageDecision,
-              settings: K8sSettings) -> list[dict[str, str]]:
-    """The server's environment for ``choice`` (what a decision changes, plus the rest)."""
-    return [
-        {"name": "STAGE_CATALOG", "value": settings.catalog},
-        {"name": "STAGE_NAME", "value": pipeline.stages[stage].name},
-        {"name": "STAGE_VARIANT", "value": pipeline.stages[stage].variants[choice.variant].name},
-        {"name": "STAGE_BATCH", "value": str(choice.batch)},
-        {"name": "STAGE_CORES", "value": str(choice.cores)},
-        {"name": "STAGE_MAX_WAIT_MS", "value": f"{settings.max_wait_ms:g}"},
-        {"name": "OMP_NUM_THREADS", "value": str(choice.cores)},
-    ]
+    max_attempts: int = 5
+    first_s: float = 0.5
+    max_s: float = 8.0
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
 
-def _resources(choice: StageDecision, settings: K8sSettings) -> dict[str, Any]:
-    amount = {"cpu": str(choice.cores), "memory": settings.memory}
-    return {"requests": dict(amount), "limits": dict(amount)}
+    def wait_s(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (from 1).
 
+        Args:
+            attempt: The try that failed.
 
-def render_deployment(pipeline: Pipeline, stage: int, choice: StageDecision,
-                      settings: K8sSettings) -> dict[str, Any]:
-    """The apps/v1 Deployment of one stage under ``choice``."""
-    name = resource_name(settings, pipeline, stage)
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "ipa-energy",
-              "ipa-energy/stage": pipeline.stages[stage].name}
-    probe = {"httpGet": {"path": "/readyz", "port": settings.port}, "periodSeconds": 2}
-    container = {
-        "name": CONTAINER,
-        "image": settings.image,
-        "command": ["python", "-m", "envs.live.server", "--host", "0.0.0.0",
-                    "--port", str(settings.port)],
-        "ports": [{"name": "http", "containerPort": settings.port}],
-        "env": stage_env(pipeline, stage, choice, settings),
-        "resources": _resources(choice, settings),
-        "readinessProbe": probe,
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": settings.port},
-                          "periodSeconds": 10, "initialDelaySeconds": 30},
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
-        "spec": {
-            "replicas": choice.replicas,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-            "template": {
-                "metadata": {"labels": dict(labels), "annotations": {
-                    "prometheus.io/scrape": "true", "prometheus.io/path": "/metrics",
-                    "prometheus.io/port": str(settings.port)}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
-
-
-def render_service(pipeline: Pipeline, stage: int, settings: K8sSettings) -> dict[str, Any]:
-    """The v1 Service in front of one stage's pods."""
-    name = resource_name(settings, pipeline, stage)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": settings.namespace},
-        "spec": {"selector": {"app.kubernetes.io/name": name},
-                 "ports": [{"name": "http", "port": settings.port,
-                            "targetPort": settings.port}]},
-    }
-
-
-def render_manifests(pipeline: Pipeline, decision: Decision,
-                     settings: K8sSettings) -> list[dict[str, Any]]:
-    """Deployments and Services of every stage (for ``kubectl apply -f``)."""
-    pipeline.validate(decision)
-    out = []
-    for s, choice in enumerate(decision.stages):
-        out += [render_deployment(pipeline, s, choice, settings),
-                render_service(pipeline, s, settings)]
-    return out
-
-
-def deployment_patch(pipeline: Pipeline, stage: int, choice: StageDecision,
-                     settings: K8sSettings) -> dict[str, Any]:
-    """Strategic merge patch of the ``server`` container's env and resources."""
-    return {"spec": {"template": {"spec": {"containers": [{
-        "name": CONTAINER,
-        "env": stage_env(pipeline, stage, choice, settings),
-        "resources": _resources(choice, settings),
-    }]}}}}
-
-
-def scale_patch(replicas: int) -> dict[str, Any]:
-    """Merge patch of the scale subresource."""
-    return {"spec": {"replicas": replicas}}
+        Returns:
+            ``first_s x 2^(attempt - 1)``, at most ``max_s``.
+        """
+        return min(self.first_s * 2 ** (attempt - 1), self.max_s)
 
 
 class K8sLauncher:
@@ -192,6 +100,7 @@ class K8sLauncher:
         out: Where a dry run prints (default: stdout).
         max_attempts: Tries per call when the answer is 409 or 5xx.
         backoff_s: First wait between tries; doubled each time, at most ``max_backoff_s``.
+        max_backoff_s: Longest wait between tries.
         sleep: The waiting function (tests pass a recorder).
     """
 
@@ -199,16 +108,10 @@ class K8sLauncher:
                  api_client: Any = None, dry_run: bool = False, out: TextIO | None = None,
                  max_attempts: int = 5, backoff_s: float = 0.5, max_backoff_s: float = 8.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
+        self.backoff = Backoff(max_attempts, backoff_s, max_backoff_s)
         self.pipeline = pipeline
         self.settings = settings or K8sSettings()
-        self.dry_run = dry_run
-        self.out = out
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.sleep = sleep
+        self.dry_run, self.out, self.sleep = dry_run, out, sleep
         self._api: Any = None
         if not dry_run:
             from kubernetes import client, config
@@ -270,7 +173,7 @@ class K8sLauncher:
         from urllib3.exceptions import HTTPError
 
         host = getattr(getattr(self._client, "configuration", None), "host", "?")
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.backoff.max_attempts + 1):
             try:
                 return fn(*args, **kwargs)
             except ApiException as err:
@@ -281,14 +184,14 @@ class K8sLauncher:
                     raise K8sError(f"{what} failed with {detail}; check the name, namespace "
                                    "and RBAC permissions (patch on deployments and "
                                    "deployments/scale)") from err
-                if attempt == self.max_attempts:
+                if attempt == self.backoff.max_attempts:
                     raise K8sError(f"{what} still failing after {attempt} attempts, last "
                                    f"answer {detail}; the API server at {host} is "
                                    "unhealthy or the object keeps conflicting") from err
             except HTTPError as err:
                 raise K8sError(f"{what}: cannot reach the API server at {host} ({err}); "
                                "check the kubeconfig context") from err
-            self.sleep(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
+            self.sleep(self.backoff.wait_s(attempt))
         raise AssertionError("unreachable")
 
 
@@ -317,7 +220,13 @@ def _parse_decision(text: str, pipeline: Pipeline) -> Decision:
     return decision
 
 
+@command_line("python -m envs.live.k8s")
 def main(argv: list[str] | None = None) -> None:
+    """Render the manifests of a decision, or apply it (options: ``--help``).
+
+    Args:
+        argv: Command-line arguments (None: ``sys.argv``).
+    """
     import yaml
 
     from envs.profiles import load_pipeline
@@ -348,4 +257,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,10 +11,11 @@ import numpy as np
 
 from envs.backends.base import IntervalStats
 from envs.backends.stats import interval_stats, latency_quantile_ms
-from envs.live.driver import RequestRecord, StageSample, http_json
 from envs.live.energy import CpuTimeEnergy, proc_cpu_seconds
+from envs.live.http_client import http_json
 from envs.live.local import Replica
 from envs.live.metrics_text import metric_sum, parse_metrics
+from envs.live.records import RequestRecord, StageSample
 from envs.meter_reading import EnergyReading
 from envs.spec import Decision, Pipeline
 

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from envs.errors import ConfigError
 from envs.live import LiveError
-from envs.live.driver import http_json
+from envs.live.http_client import http_json
 from envs.spec import Pipeline
 
 _LIVE_GROUPS: set[int] = set()  # process groups of every replica not yet reaped

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from envs.live.driver import PipelineDriver, http_json
+from envs.live.driver import PipelineDriver
+from envs.live.http_client import http_json
 from envs.live.local import LocalLauncher, Replica, ReplicaConfig
 
 
