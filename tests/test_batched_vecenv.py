@@ -253,7 +253,7 @@ def test_action_masks_through_env_method() -> None:
 def test_size_dependent_model_load_is_refused_and_auto_falls_back() -> None:
     """The GPU profiles load weights for a variant-dependent time: the batched env has
     one cold start, so it refuses them (and ``auto`` then picks N PipelineEnvs)."""
-    from envs.batched.vecenv import unsupported_reason
+    from envs.batched.support import unsupported_reason
     from envs.env_config import EnvConfig
 
     reason = unsupported_reason(EnvConfig(pipeline="chat_to_image_h100"))

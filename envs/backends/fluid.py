@@ -11,6 +11,8 @@ between the second's p50 and p99, exceeds the SLA.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from envs import perf
@@ -19,9 +21,24 @@ from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_
 from envs.backends.stats import interval_stats
 from envs.spec import Pipeline, Stage
 
-# Per group: throughput_rps, p99_ms, mean_ms, energy_per_request_j (full batches), batch,
-# online_s, until_s
-_GroupRates = tuple[float, float, float, float, int, float, float]
+
+class GroupRates(NamedTuple):
+    """What the per-second loop needs of one replica group (unpacked in field order)."""
+
+    throughput_rps: float
+    """The group's capacity: replicas x one replica's throughput."""
+    p99_ms: float
+    """Batch latency p99 of the group's configuration."""
+    mean_ms: float
+    """Its mean batch latency."""
+    energy_per_request_j: float
+    """Dynamic energy per request with full batches."""
+    batch: int
+    """The group's batch size."""
+    online_s: float
+    """When the group starts serving."""
+    until_s: float
+    """When it stops (retired groups)."""
 
 
 class FluidBackend(SimulatedBackend):
@@ -30,7 +47,7 @@ class FluidBackend(SimulatedBackend):
     def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None) -> None:
         super().__init__(pipeline, settings)
         self.queues: list[float] = []
-        self._rates: list[list[_GroupRates]] = []
+        self._rates: list[list[GroupRates]] = []
         self._cache: dict[tuple[str, int, int, int], tuple[float, float, float, float]] = {}
 
     def _on_reset(self, seed: int | None) -> None:
@@ -46,7 +63,8 @@ class FluidBackend(SimulatedBackend):
             rates = []
             for g in groups:
                 tp, p99, mean, e_req = self._config_rates(stage, g.variant, g.batch, g.cores)
-                rates.append((g.count * tp, p99, mean, e_req, g.batch, g.online_s, g.until_s))
+                rates.append(GroupRates(g.count * tp, p99, mean, e_req, g.batch, g.online_s,
+                                        g.until_s))
             self._rates.append(rates)
 
     def _config_rates(self, stage: Stage, variant: int, batch: int, cores: int

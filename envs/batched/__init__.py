@@ -2,9 +2,12 @@
 
 `BatchedPipelineVecEnv` is an SB3 `VecEnv` with the observations, rewards and ``info`` of
 N `PipelineEnv`s; `envs.batched.fluid` is the array-form fluid simulator underneath and
-`envs.batched.array_perf` the array forms of the `envs.perf` functions it calls.
+`envs.batched.array_perf` the array forms of the `envs.perf` functions it calls;
+`envs.batched.actions` decodes and repairs actions, `envs.batched.support` says which
+configs it runs exactly.
 """
 
-from envs.batched.vecenv import BatchedPipelineVecEnv, unsupported_reason
+from envs.batched.support import unsupported_reason
+from envs.batched.vecenv import BatchedPipelineVecEnv
 
 __all__ = ["BatchedPipelineVecEnv", "unsupported_reason"]

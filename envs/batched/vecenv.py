@@ -7,13 +7,12 @@ observation and the reward terms are computed for all envs at once in array form
 simulation is `envs.batched.fluid.BatchedFluid`. The per-env Python work left is packing
 each env's ``info`` dict and the rare episode resets.
 
-What it supports (`unsupported_reason` says what is not): the ``fluid`` backend, the
-``reactive`` predictor, ``cold_start_s <= interval_s <= 600``.
+What it supports (`envs.batched.support.unsupported_reason` says what is not): the
+``fluid`` backend, the ``reactive`` predictor, ``cold_start_s <= interval_s <= 600``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,50 +25,21 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from envs.backends.replicas import simulated_energy_method
-from envs.batched import array_perf as ap
+from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
+from envs.batched.support import unsupported_reason
 from envs.env_config import EnvConfig
-from envs.errors import ActionError, ConfigError
+from envs.errors import ConfigError
 from envs.pipeline_env import (
     OBS_CLIP,
-    PREDICTOR_HISTORY_S,
     STAGE_FIELDS,
     PipelineEnv,
     history_bounds,
 )
-from envs.spec import Decision, StageDecision
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
                            "trace", "action_space", "observation_space", "metadata",
                            "action_masks"})
-
-
-def unsupported_reason(config: EnvConfig) -> str | None:
-    """Why `BatchedPipelineVecEnv` cannot run ``config`` exactly (None: it can)."""
-    if config.backend != "fluid":
-        return f"env.backend is {config.backend!r}, and the batched env simulates 'fluid' only"
-    if config.predictor != "reactive":
-        return f"env.predictor is {config.predictor!r}, and the batched env has 'reactive' only"
-    if not 0.0 <= config.cold_start_s <= config.interval_s:
-        return (f"env.cold_start_s={config.cold_start_s} exceeds env.interval_s="
-                f"{config.interval_s} (the batched env's replica groups assume it does not)")
-    if config.interval_s > PREDICTOR_HISTORY_S:
-        return f"env.interval_s={config.interval_s} exceeds {PREDICTOR_HISTORY_S} s"
-    if config.model_load_scale > 0 and _loads_weights(config):
-        return ("the profile's variants load their weights for a size-dependent time "
-                "(envs.perf.model_load_s), and the batched env has one cold start for all; "
-                "env.model_load_scale=0 turns loading off")
-    return None
-
-
-def _loads_weights(config: EnvConfig) -> bool:
-    from envs import perf
-    from envs.profiles import load_pipeline
-
-    pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes, config.fleet,
-                             config.idle_power_scale)
-    return any(perf.model_load_s(pipeline.hardware, v) > 0
-               for stage in pipeline.stages for v in stage.variants)
 
 
 class BatchedPipelineVecEnv(VecEnv):
@@ -107,9 +77,7 @@ class BatchedPipelineVecEnv(VecEnv):
         blocks = series[: chunks * interval].reshape(chunks, interval)
         self._history, self._last_max = self._history_table(
             blocks.mean(axis=1), blocks.max(axis=1))
-        self._stage_cache: list[dict[tuple[int, int, int], StageDecision]] = [
-            {} for _ in env.pipeline.stages]
-        self._headroom = np.asarray(config.headroom_levels)
+        self._decisions = Decisions(env.pipeline.batch_sizes, self.fluid.tables.cores)
         self._estimated = env.pipeline.energy_estimated
         self._method = simulated_energy_method(env.pipeline)
         shape = (n_envs, len(env.pipeline.stages))
@@ -169,51 +137,14 @@ class BatchedPipelineVecEnv(VecEnv):
         self._reset_options()
         return self._observe()
 
-    # -- decisions -------------------------------------------------------------------------
-    def _decode(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`PipelineEnv.decode` of every env's action: variant, batch index, replicas."""
-        actions = np.asarray(actions)
-        nvec = self.action_space.nvec
-        if actions.shape != (self.num_envs, len(nvec)) or not (
-                np.issubdtype(actions.dtype, np.integer) or np.all(actions == np.round(actions))
-        ) or not np.all((actions >= 0) & (actions < nvec)):
-            raise ActionError(
-                f"actions of shape {actions.shape} do not fit {self.num_envs} envs of "
-                f"{self.action_space}; give one [variant, batch index, replicas - 1] triple "
-                "per stage per env")
-        actions = actions.astype(np.int64)
-        v, bi, third = actions[:, 0::3], actions[:, 1::3], actions[:, 2::3]
-        if self.config.action_mode == "absolute":
-            return v, bi, third + 1
-        tables = self.fluid.tables
-        tp = tables.throughput_rps[np.arange(v.shape[1]), v, bi]
-        rate = self._forecast[:, None] * self._headroom[third]
-        return v, bi, np.minimum(ap.replicas_for_rate(tp, rate), self.config.max_replicas)
-
-    def _repair(self, v: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """`PipelineEnv._repair` for every env: replicas removed, and how many."""
-        repairs = np.zeros(self.num_envs, dtype=np.int64)
-        budget = self.config.max_cores
-        if budget is None:
-            return repairs
-        cores = self.fluid.tables.cores[np.arange(v.shape[1]), v]
-        rows = np.arange(self.num_envs)
-        while np.any(over := (r * cores).sum(axis=1) > budget):
-            widest = np.argmax(r * cores, axis=1)
-            if np.any(r[rows, widest][over] == 1):
-                raise ActionError(f"even one replica per stage exceeds max_cores={budget}; "
-                                  "raise max_cores")
-            r[rows[over], widest[over]] -= 1
-            repairs += over
-        return repairs
-
     # -- the VecEnv API --------------------------------------------------------------------
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
-        v, bi, r = self._decode(self._actions)
-        repairs = self._repair(v, r)
+        v, bi, r = decode_actions(self._actions, self.action_space, self.config,
+                                  self.fluid.tables, self._forecast)
+        repairs = repair_replicas(v, r, self.fluid.tables, self.config.max_cores)
         prev_v = self._v
         self.fluid.apply(v, bi, r)
         self._v, self._bi, self._r = v, bi, r
@@ -301,18 +232,6 @@ class BatchedPipelineVecEnv(VecEnv):
         np.clip(obs, 0.0, OBS_CLIP, out=obs)
         return obs
 
-    def _decision(self, v: Sequence[int], bi: Sequence[int], r: Sequence[int]) -> Decision:
-        stages = []
-        sizes, cores = self.pipeline.batch_sizes, self.fluid.tables.cores
-        for k, key in enumerate(zip(v, bi, r, strict=True)):
-            cache = self._stage_cache[k]
-            choice = cache.get(key)
-            if choice is None:
-                choice = cache[key] = StageDecision(key[0], sizes[key[1]], key[2],
-                                                    int(cores[k, key[0]]))
-            stages.append(choice)
-        return Decision(tuple(stages))
-
     def _infos(self, st: BatchStats, terms: dict[str, np.ndarray], obs: np.ndarray,
                repairs: np.ndarray, dones: np.ndarray) -> list[dict[str, Any]]:
         """Every env's ``info``, as `PipelineEnv.step` builds it."""
@@ -329,7 +248,7 @@ class BatchedPipelineVecEnv(VecEnv):
             infos.append({
                 "reward_terms": dict(zip(names, row, strict=True)),
                 "stats": stats,
-                "decision": self._decision(v, bi, r),
+                "decision": self._decisions.decision(v, bi, r),
                 "forecast_rps": fc,
                 "repairs": rep,
                 "energy_estimated": estimated,

@@ -1,0 +1,43 @@
+"""Which env configs `envs.batched.BatchedPipelineVecEnv` runs exactly: the ``fluid``
+backend, the ``reactive`` predictor, ``cold_start_s <= interval_s <= 600`` and no
+size-dependent model loading."""
+
+from __future__ import annotations
+
+from envs.env_config import EnvConfig
+from envs.pipeline_env import PREDICTOR_HISTORY_S
+
+
+def unsupported_reason(config: EnvConfig) -> str | None:
+    """Why `BatchedPipelineVecEnv` cannot run ``config`` exactly.
+
+    Args:
+        config: The env config to check.
+
+    Returns:
+        The reason, naming the setting and what would make it runnable; None if it can.
+    """
+    if config.backend != "fluid":
+        return f"env.backend is {config.backend!r}, and the batched env simulates 'fluid' only"
+    if config.predictor != "reactive":
+        return f"env.predictor is {config.predictor!r}, and the batched env has 'reactive' only"
+    if not 0.0 <= config.cold_start_s <= config.interval_s:
+        return (f"env.cold_start_s={config.cold_start_s} exceeds env.interval_s="
+                f"{config.interval_s} (the batched env's replica groups assume it does not)")
+    if config.interval_s > PREDICTOR_HISTORY_S:
+        return f"env.interval_s={config.interval_s} exceeds {PREDICTOR_HISTORY_S} s"
+    if config.model_load_scale > 0 and _loads_weights(config):
+        return ("the profile's variants load their weights for a size-dependent time "
+                "(envs.perf.model_load_s), and the batched env has one cold start for all; "
+                "env.model_load_scale=0 turns loading off")
+    return None
+
+
+def _loads_weights(config: EnvConfig) -> bool:
+    from envs import perf
+    from envs.profiles import load_pipeline
+
+    pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes, config.fleet,
+                             config.idle_power_scale)
+    return any(perf.model_load_s(pipeline.hardware, v) > 0
+               for stage in pipeline.stages for v in stage.variants)
