@@ -8,7 +8,7 @@ import numpy as np
 
 from agents.baselines import StaticPolicy
 from agents.episode import run_episode
-from envs.backends.requests import crn_streams, service_draws
+from envs.backends.crn import crn_streams, service_draws
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.pipeline_env import PipelineEnv
 

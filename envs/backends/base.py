@@ -42,7 +42,19 @@ class SimSettings:
         model_load_scale: float = 1.0,
     ) -> SimSettings:
         """Settings whose unset limits derive from the pipeline's SLA: drops after
-        2 x SLA, partial batches leave after SLA / (2 x stages)."""
+        2 x SLA, partial batches leave after SLA / (2 x stages).
+
+        Args:
+            pipeline: The pipeline (its SLA and number of stages).
+            interval_s: Adaptation interval.
+            cold_start_s: Base delay before an added replica serves.
+            drop_limit_s: Age at which requests are dropped; None: 2 x SLA.
+            batch_timeout_ms: Partial-batch timeout; None: SLA / (2 x stages).
+            model_load_scale: Factor on the weights' load time.
+
+        Returns:
+            The settings.
+        """
         return SimSettings(
             interval_s=interval_s,
             cold_start_s=cold_start_s,
@@ -55,7 +67,16 @@ class SimSettings:
 
     def cold_start_for(self, pipeline: Pipeline, stage: int, variant: int) -> float:
         """Seconds before a new replica of ``variant`` at ``stage`` serves: the base cold
-        start plus its weights' load time (`envs.perf.model_load_s`)."""
+        start plus its weights' load time (`envs.perf.model_load_s`).
+
+        Args:
+            pipeline: The pipeline (its hardware's load bandwidth).
+            stage: Stage index.
+            variant: Variant index within the stage.
+
+        Returns:
+            The cold start in seconds.
+        """
         chosen = pipeline.stages[stage].variants[variant]
         return self.cold_start_s + self.model_load_scale * perf.model_load_s(
             pipeline.hardware, chosen)
@@ -100,10 +121,12 @@ class IntervalStats:
 
     @property
     def sla_violation_rate(self) -> float:
+        """SLA violations per arrived request (0 when nothing arrived)."""
         return self.sla_violations / self.arrived if self.arrived else 0.0
 
     @property
     def power_w(self) -> float:
+        """Mean power over the interval, ``energy_j / seconds`` (0 for an empty interval)."""
         return self.energy_j / self.seconds if self.seconds else 0.0
 
 
@@ -120,13 +143,29 @@ class Backend(Protocol):
     last_events: list[str]
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
-        """Start over at time 0 with ``decision`` warm (no cold start)."""
+        """Start over at time 0 with ``decision`` warm (no cold start).
+
+        Args:
+            decision: The configuration in force from the start.
+            seed: The simulator seed (arrivals and service draws); None: fresh entropy.
+        """
 
     def apply(self, decision: Decision) -> None:
-        """Reconfigure the pipeline; cold starts apply."""
+        """Reconfigure the pipeline; cold starts apply.
+
+        Args:
+            decision: The new configuration.
+        """
 
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
-        """Serve one interval of arrivals and report it."""
+        """Serve one interval of arrivals and report it.
+
+        Args:
+            arrivals_rps: Arrival rate of each second of the interval.
+
+        Returns:
+            The interval's stats.
+        """
 
     def close(self) -> None:
         """Release processes and resources."""
@@ -136,6 +175,14 @@ def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: floa
     """Quantile ``q`` in [0, 1] of ``values`` weighted by ``weights`` (nan if no weight).
 
     Plain Python: the fluid simulator calls it on ten values per interval.
+
+    Args:
+        values: The values.
+        weights: Their weights (same length).
+        q: The quantile.
+
+    Returns:
+        The smallest value whose cumulative weight reaches ``q`` of the total.
     """
     total = sum(weights)
     if total <= 0.0:

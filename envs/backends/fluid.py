@@ -117,6 +117,17 @@ class FluidBackend(SimulatedBackend):
         return out * seconds if constant else out
 
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
+        """Play one interval of the fluid queues and report it.
+
+        Args:
+            arrivals_rps: Arrival rate of each second of the interval.
+
+        Returns:
+            The interval's stats.
+
+        Raises:
+            RuntimeError: If `reset` was not called first.
+        """
         if self.decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         n_stages = len(self.pipeline.stages)

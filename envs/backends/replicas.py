@@ -37,7 +37,16 @@ class ReplicaGroup:
     id: int = -1
 
     def overlap_s(self, start: float, end: float, *, allocated: bool) -> float:
-        """Seconds of [start, end) during which the group is allocated / serving."""
+        """Seconds of [start, end) during which the group is allocated / serving.
+
+        Args:
+            start: Start of the window.
+            end: Its end.
+            allocated: Count from allocation (True, what costs) or from serving (False).
+
+        Returns:
+            The overlap in seconds (0 if none).
+        """
         begin = self.allocated_s if allocated else self.online_s
         return max(0.0, min(end, self.until_s) - max(start, begin))
 
@@ -48,14 +57,32 @@ def _new(choice: StageDecision, count: int, now: float, ready: float) -> Replica
 
 
 def warm_groups(choice: StageDecision, now: float = 0.0) -> list[ReplicaGroup]:
-    """The groups of a stage that starts warm with ``choice``."""
+    """The groups of a stage that starts warm with ``choice``.
+
+    Args:
+        choice: The stage's decision.
+        now: The start time.
+
+    Returns:
+        One group, allocated and serving from ``now``.
+    """
     return [_new(choice, choice.replicas, now, now)]
 
 
 def apply_choice(
     groups: list[ReplicaGroup], choice: StageDecision, now: float, cold_start_s: float
 ) -> list[ReplicaGroup]:
-    """The stage's groups after ``choice`` is applied at time ``now``."""
+    """The stage's groups after ``choice`` is applied at time ``now``.
+
+    Args:
+        groups: The stage's groups before.
+        choice: The stage's new decision.
+        now: When it is applied.
+        cold_start_s: Delay before added replicas serve.
+
+    Returns:
+        The groups after (retired groups serve until the new ones are ready).
+    """
     live = [g for g in groups if g.until_s > now]
     same = [g for g in live if (g.variant, g.cores) == (choice.variant, choice.cores)
             and g.until_s == math.inf]
@@ -78,7 +105,16 @@ def apply_choice(
 
 
 def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> float:
-    """Core-seconds the groups hold during [start, end)."""
+    """Core-seconds the groups hold during [start, end).
+
+    Args:
+        groups: Replica groups of one stage.
+        start: Start of the window.
+        end: Its end.
+
+    Returns:
+        The core-seconds allocated.
+    """
     return sum(g.count * g.cores * g.overlap_s(start, end, allocated=True) for g in groups)
 
 
@@ -86,7 +122,16 @@ def allocation_segments(
     stages: list[list[ReplicaGroup]], start: float, end: float
 ) -> list[tuple[float, float]]:
     """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
-    group is allocated or released (what `envs.perf.energy_parts` integrates)."""
+    group is allocated or released (what `envs.perf.energy_parts` integrates).
+
+    Args:
+        stages: Every stage's replica groups.
+        start: Start of the window.
+        end: Its end.
+
+    Returns:
+        The pieces, in time order.
+    """
     groups = [g for stage in stages for g in stage]
     cuts = sorted({start, end, *(t for g in groups for t in (g.allocated_s, g.until_s)
                                  if start < t < end)})
@@ -101,13 +146,31 @@ def interval_energy(
     pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float,
     dynamic_j: float,
 ) -> perf.EnergyParts:
-    """The power model over [start, end) for the groups held then."""
+    """The power model over [start, end) for the groups held then.
+
+    Args:
+        pipeline: The pipeline (its hardware's power model).
+        stages: Every stage's replica groups.
+        start: Start of the interval.
+        end: Its end.
+        dynamic_j: Dynamic energy of the batches served.
+
+    Returns:
+        The energy split into static, idle and dynamic parts.
+    """
     return perf.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
                              dynamic_j)
 
 
 def simulated_energy_method(pipeline: Pipeline) -> str:
-    """The ``energy_method`` a simulator reports: the power model and its figures' kinds."""
+    """The ``energy_method`` a simulator reports: the power model and its figures' kinds.
+
+    Args:
+        pipeline: The pipeline (the kinds of its energy figures).
+
+    Returns:
+        The description.
+    """
     return ("simulated with the profile's power model (static x powered nodes + idle x "
             f"allocated devices + dynamic per batch; figures {'/'.join(pipeline.energy_kinds)})")
 
@@ -128,7 +191,12 @@ class SimulatedBackend:
         self.last_events: list[str] = []  # simulators have none; the live backend does
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
-        """Start over at time 0 with ``decision`` warm (no cold start)."""
+        """Start over at time 0 with ``decision`` warm (no cold start).
+
+        Args:
+            decision: The configuration in force from the start.
+            seed: The simulator seed (used by the request-level simulator).
+        """
         self.pipeline.validate(decision)
         self.now = 0.0
         self.decision = decision
@@ -136,7 +204,11 @@ class SimulatedBackend:
         self._on_reset(seed)
 
     def apply(self, decision: Decision) -> None:
-        """Reconfigure at the current time; cold starts and rolling updates apply."""
+        """Reconfigure at the current time; cold starts and rolling updates apply.
+
+        Args:
+            decision: The new configuration.
+        """
         self.pipeline.validate(decision)
         self.decision = decision
         self.groups = [

@@ -4,12 +4,8 @@ Arrivals: each second's count from the trace, at uniformly random times within t
 second (a Poisson process conditioned on the count), or evenly spaced
 (``arrival_process="uniform"``, where IPA's latency formula is exact).
 
-Common random numbers: a simulator seed fixes every random number before the episode, so
-every policy on that seed sees the same requests. Arrival times come from a generator
-used for nothing else (the same trace gives the same times whatever the policy does), and
-the service-time draw of a batch is its first request's draw at that stage, a pure
-function of the request's arrival time, the stage and the seed (`service_draws`), not of
-how many batches ran before.
+Common random numbers: `envs.backends.crn` (a simulator seed fixes every arrival time
+and service draw, whatever the policy does).
 
 Each stage serves its input in arrival order. A batch is dispatched on the replica that
 can start first, when it is full (the replica's batch size) or its oldest request has
@@ -31,6 +27,7 @@ import numpy as np
 
 from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.spec import Pipeline
@@ -44,8 +41,28 @@ def serve_stage(
     exps: np.ndarray, horizon: float,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Serve requests (sorted by ``ready``) on replicas, committing only batches that start
-    before ``horizon``. Returns finish times (nan for dropped), dynamic energy, busy seconds
-    per replica, and the index of the first request left pending. Updates ``free_at``."""
+    before ``horizon``. Updates ``free_at``.
+
+    Args:
+        ready: When each request is ready at this stage (sorted).
+        origin: When each entered the pipeline.
+        free_at: When each replica is next free (updated in place).
+        rep_from: When each replica starts serving.
+        rep_until: When it stops.
+        rep_cfg: Each replica's configuration row in the tables.
+        rep_batch: Each replica's batch size.
+        shift_s: Per configuration and batch size, the service time's shift.
+        scale_s: Per configuration and batch size, its exponential scale.
+        energy_j: Per configuration and batch size, the batch's dynamic energy.
+        timeout_s: Partial-batch timeout.
+        drop_limit_s: Age (since ``origin``) at which a request is dropped.
+        exps: One unit-mean exponential draw per request (`service_draws`).
+        horizon: End of the interval.
+
+    Returns:
+        ``(finish times (nan for dropped), dynamic energy, busy seconds per replica,
+        index of the first request left pending)``.
+    """
     n = ready.shape[0]
     n_rep = free_at.shape[0]
     finish = np.full(n, np.nan)
@@ -89,49 +106,6 @@ def serve_stage(
         energy += energy_j[c, k]
         i += k
     return finish, energy, busy, i
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def crn_streams(seed: int | None) -> tuple[np.random.Generator, np.uint64]:
-    """The random numbers of one simulator seed: the arrival-time generator and the key of
-    the service-time draws (`service_draws`). A None seed draws fresh entropy.
-
-    Args:
-        seed: The simulator seed (the env passes one derived from its reset seed).
-
-    Returns:
-        ``(arrival_rng, service_key)``.
-    """
-    sequence = np.random.SeedSequence(seed)
-    arrivals, service = sequence.spawn(2)
-    return np.random.default_rng(arrivals), np.uint64(service.generate_state(1, np.uint64)[0])
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def service_draws(origin_s: np.ndarray, stage: int, key: np.uint64) -> np.ndarray:
-    """Unit-mean exponential draws, one per request, fixed by (arrival time, stage, key).
-
-    Args:
-        origin_s: Pipeline arrival time of each request (seconds, float64).
-        stage: Stage index.
-        key: The seed's service key (`crn_streams`).
-
-    Returns:
-        Standard exponential draws aligned with ``origin_s``.
-    """
-    bits = np.ascontiguousarray(origin_s, dtype=np.float64).view(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = _splitmix64(bits ^ key ^ (np.uint64(stage + 1) * _GOLDEN))
-    uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53  # in [0, 1)
-    return -np.log1p(-uniform)
 
 
 class RequestBackend(SimulatedBackend):
@@ -202,7 +176,14 @@ class RequestBackend(SimulatedBackend):
 
         Each second gets ``rate`` requests; a fractional rate (a scaled trace) carries its
         fraction into the next second, so ``0.4`` req/s gives 2 requests in 5 s and the
-        whole trace's count is kept. Whole rates give exactly their count."""
+        whole trace's count is kept. Whole rates give exactly their count.
+
+        Args:
+            arrivals_rps: Arrival rate of each second of the interval.
+
+        Returns:
+            Arrival times in seconds.
+        """
         totals = self.carry + np.cumsum(np.asarray(arrivals_rps, dtype=np.float64))
         whole = np.floor(totals + 1e-9)
         counts = np.diff(np.concatenate([[0.0], whole])).astype(np.int64)
@@ -218,6 +199,17 @@ class RequestBackend(SimulatedBackend):
         return times
 
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
+        """Serve one interval of arrivals request by request and report it.
+
+        Args:
+            arrivals_rps: Arrival rate of each second of the interval.
+
+        Returns:
+            The interval's stats.
+
+        Raises:
+            RuntimeError: If `reset` was not called first.
+        """
         if self.decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         start, end = self.now, self.now + len(arrivals_rps)
