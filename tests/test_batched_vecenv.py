@@ -17,7 +17,7 @@ from agents.train_config import load_train_config
 from envs import perf
 from envs.backends.base import weighted_quantile
 from envs.batched import BatchedPipelineVecEnv, array_perf, kernels
-from envs.batched.fluid import Tables
+from envs.batched.tables import Tables
 from envs.env_config import EnvConfig
 from envs.errors import ActionError, ConfigError
 from envs.pipeline_env import PipelineEnv, config_from_kwargs

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.spaces import MultiDiscrete
 
 from envs.batched import array_perf as ap
-from envs.batched.fluid import Tables
+from envs.batched.tables import Tables
 from envs.env_config import EnvConfig
 from envs.errors import ActionError
 from envs.spec import Decision, StageDecision

@@ -28,58 +28,9 @@ from envs import perf
 from envs.backends.base import IntervalStats, SimSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
+from envs.batched.tables import Tables
 from envs.errors import ConfigError
 from envs.spec import Pipeline
-
-
-@dataclass(frozen=True)
-class Tables:
-    """Per-configuration numbers of a pipeline from `envs.perf`, indexed
-    ``[stage, variant, batch index]`` (variants padded to the widest stage).
-
-    Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
-    """
-
-    batch_sizes: np.ndarray
-    n_variants: np.ndarray
-    cores: np.ndarray
-    rank: np.ndarray
-    accuracy_frac: np.ndarray
-    throughput_rps: np.ndarray
-    p99_ms: np.ndarray
-    mean_ms: np.ndarray
-    energy_full_j: np.ndarray
-    energy_by_batch: np.ndarray
-
-    @staticmethod
-    def for_pipeline(pipeline: Pipeline) -> Tables:
-        """Fill the tables by calling the scalar `envs.perf` functions."""
-        n_s = len(pipeline.stages)
-        n_v = max(len(s.variants) for s in pipeline.stages)
-        sizes = pipeline.batch_sizes
-        max_b = max(v.profile.max_batch(v.base_cores) for s in pipeline.stages
-                    for v in s.variants)
-        shape = (n_s, n_v, len(sizes))
-        tp, p99, mean, e_full = (np.ones(shape) for _ in range(4))
-        cores = np.ones((n_s, n_v), dtype=np.int64)
-        rank, acc = np.zeros((n_s, n_v)), np.ones((n_s, n_v))
-        by_batch = np.zeros((n_s * n_v, max_b + 1))
-        for s, stage in enumerate(pipeline.stages):
-            for v, variant in enumerate(stage.variants):
-                c = variant.base_cores
-                cores[s, v] = c
-                rank[s, v] = stage.accuracy_ranks[v]
-                acc[s, v] = variant.accuracy / 100.0
-                for bi, b in enumerate(sizes):
-                    tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
-                    p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
-                    mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
-                    e_full[s, v, bi] = perf.energy_per_request_j(variant, b, c)
-                for k in range(1, variant.profile.max_batch(c) + 1):
-                    by_batch[s * n_v + v, k] = perf.batch_energy_j(variant, k, c)
-        return Tables(np.asarray(sizes, dtype=np.int64),
-                      np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
-                      acc, tp, p99, mean, e_full, by_batch)
 
 
 @dataclass(frozen=True)
@@ -168,7 +119,14 @@ class BatchedFluid:
         self._stage = np.arange(self.n_stages)
 
     def reset(self, envs: np.ndarray, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
-        """Start ``envs`` over at time 0 with the given decision warm (`reset`)."""
+        """Start ``envs`` over at time 0 with the given decision warm (`reset`).
+
+        Args:
+            envs: Indices of the envs to reset.
+            v: Their ``(stages,)`` (or ``(envs, stages)``) variant indices.
+            bi: Their batch-size indices.
+            r: Their replicas.
+        """
         self.cur_v[envs], self.cur_bi[envs] = v, bi
         self.counts[envs] = 0
         self.counts[envs, :, 0] = r
@@ -179,7 +137,13 @@ class BatchedFluid:
 
     def apply(self, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
         """Every env's new decision (`envs.backends.replicas.apply_choice`; a stage whose
-        choice did not change is left as it is)."""
+        choice did not change is left as it is).
+
+        Args:
+            v: ``(envs, stages)`` variant indices.
+            bi: ``(envs, stages)`` batch-size indices.
+            r: ``(envs, stages)`` replicas.
+        """
         counts = self.counts  # at an interval's start: the groups in force, all serving
         have = counts.sum(axis=-1)
         same = v == self.cur_v
@@ -216,7 +180,14 @@ class BatchedFluid:
                                   self.retired, self.n_new, old, now)
 
     def run_interval(self, arrivals_rps: np.ndarray) -> BatchStats:
-        """Serve one interval of per-second arrivals ``(envs, seconds)`` in every env."""
+        """Serve one interval of per-second arrivals ``(envs, seconds)`` in every env.
+
+        Args:
+            arrivals_rps: ``(envs, seconds)`` arrival rates.
+
+        Returns:
+            Every env's stats of the interval.
+        """
         n, seconds = arrivals_rps.shape
         n_s = self.n_stages
         cfg = self.settings

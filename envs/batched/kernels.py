@@ -55,7 +55,16 @@ def queue_recursion(arrivals: np.ndarray, cap: np.ndarray, queues: np.ndarray,
 
 @numba.njit(cache=True)
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """`envs.backends.base.weighted_quantile` of one row (same sort, same sums)."""
+    """`envs.backends.base.weighted_quantile` of one row (same sort, same sums).
+
+    Args:
+        values: The values.
+        weights: Their weights.
+        q: The quantile in [0, 1].
+
+    Returns:
+        The weighted quantile (nan if no weight).
+    """
     n = values.shape[0]
     total = 0.0
     for i in range(n):

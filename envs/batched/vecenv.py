@@ -27,14 +27,12 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from envs.backends.replicas import simulated_energy_method
 from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
+from envs.batched.observation import BatchedObservation
 from envs.batched.support import unsupported_reason
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import (
-    OBS_CLIP,
-    STAGE_FIELDS,
     PipelineEnv,
-    history_bounds,
 )
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
@@ -64,19 +62,8 @@ class BatchedPipelineVecEnv(VecEnv):
         self.config, self.pipeline, self.layout = env.config, env.pipeline, env.layout
         self.fluid = BatchedFluid(env.pipeline, env.settings, n_envs, config.max_replicas)
         super().__init__(n_envs, env.observation_space, env.action_space)
-        self._interval = interval = config.interval_s
-        # The observation's chunks end at "now" (warm-up + window start + played, a
-        # multiple of interval_s past the warm-up's end): cut the series into intervals
-        # aligned so, dropping the warm-up's first ``warmup % interval`` seconds (never a
-        # full chunk of any history). A history shorter than one interval but not empty
-        # cannot occur: PipelineEnv requires warmup_s = 0 or >= the reactive window.
-        self._warmup_s = len(env.warmup)
-        self._offset = self._warmup_s % interval
-        series = env.series[self._offset:]
-        chunks = len(series) // interval
-        blocks = series[: chunks * interval].reshape(chunks, interval)
-        self._history, self._last_max = self._history_table(
-            blocks.mean(axis=1), blocks.max(axis=1))
+        self._interval = config.interval_s
+        self._obs = BatchedObservation(env, self.fluid.tables)
         self._decisions = Decisions(env.pipeline.batch_sizes, self.fluid.tables.cores)
         self._estimated = env.pipeline.energy_estimated
         self._method = simulated_energy_method(env.pipeline)
@@ -89,23 +76,6 @@ class BatchedPipelineVecEnv(VecEnv):
         self._has_stats = np.zeros(n_envs, dtype=bool)
         self._rngs: list[np.random.Generator | None] = [None] * n_envs
         self._actions = np.zeros((n_envs, len(env.action_space.nvec)), dtype=np.int64)
-
-    def _history_table(self, chunk_mean: np.ndarray, chunk_max: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """The observation's rate part and the reactive forecast for every (intervals
-        seen up to now, full intervals shown): `PipelineEnv._observation`'s first
-        ``history_intervals + 2`` values, from per-interval means and maxima."""
-        h, scale = self.layout.history_intervals, self.layout.rate_scale
-        end = np.arange(len(chunk_mean) + 1)[:, None, None]
-        shown = np.arange(h + 1)[None, :, None]
-        chunk = end - h + np.arange(h)
-        valid = (np.arange(h) >= h - shown) & (chunk >= 0)
-        means = np.where(valid, chunk_mean[np.clip(chunk, 0, None)], 0.0)
-        last = np.where(shown[..., 0] > 0, chunk_max[np.maximum(end[..., 0] - 1, 0)], 0.0)
-        table = np.zeros((*last.shape, h + 2), dtype=np.float32)
-        table[..., :h] = means / scale
-        table[..., h] = table[..., h + 1] = last / scale
-        return table, last
 
     # -- episodes --------------------------------------------------------------------------
     def _reset_env(self, i: int) -> dict[str, Any]:
@@ -120,8 +90,8 @@ class BatchedPipelineVecEnv(VecEnv):
         start = int(rng.integers((len(env.trace) - window_s) // interval + 1)) * interval
         self._start[i], self._t[i] = start, 0
         # Sized for the reactive forecast on the warm-up history (PipelineEnv.reset).
-        row, shown = self._table_index(np.array([i]))
-        decision = env.initial_decision(float(self._last_max[row[0], shown[0]]))
+        row, shown = self._obs.table_index(self._start[[i]], self._t[[i]])
+        decision = env.initial_decision(float(self._obs.last_max[row[0], shown[0]]))
         rng.integers(2**31 - 1)  # PipelineEnv's backend seed (the fluid backend ignores it)
         self._v[i] = [c.variant for c in decision.stages]
         self._bi[i] = [self.pipeline.batch_sizes.index(c.batch) for c in decision.stages]
@@ -131,6 +101,11 @@ class BatchedPipelineVecEnv(VecEnv):
         return {"decision": decision, "window_start": start}
 
     def reset(self) -> VecEnvObs:
+        """Reset every env (`PipelineEnv.reset` with the seeds given to `seed`).
+
+        Returns:
+            The observations, ``(envs, observation size)``.
+        """
         for i in range(self.num_envs):
             self.reset_infos[i] = self._reset_env(i)
         self._reset_seeds()
@@ -139,9 +114,19 @@ class BatchedPipelineVecEnv(VecEnv):
 
     # -- the VecEnv API --------------------------------------------------------------------
     def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions for `step_wait`.
+
+        Args:
+            actions: ``(envs, 3 x stages)`` actions.
+        """
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
+        """Step every env one interval; an env whose episode ended is reset.
+
+        Returns:
+            ``(observations, rewards, dones, infos)`` as SB3's `VecEnv` gives them.
+        """
         v, bi, r = decode_actions(self._actions, self.action_space, self.config,
                                   self.fluid.tables, self._forecast)
         repairs = repair_replicas(v, r, self.fluid.tables, self.config.max_cores)
@@ -185,51 +170,10 @@ class BatchedPipelineVecEnv(VecEnv):
             "batch": sizes.sum(axis=1) / (n * scales.max_batch),
         }
 
-    def _table_index(self, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of `_history` for ``envs`` now: intervals up to now (in the aligned
-        series) and full intervals the history shows (at most ``history_intervals``)."""
-        begin, end = history_bounds(self._warmup_s, self._start[envs], self._t[envs])
-        interval = self._interval
-        shown = np.minimum(self.layout.history_intervals, (end - begin) // interval)
-        return (end - self._offset) // interval, shown
-
     def _observe(self) -> np.ndarray:
-        """`PipelineEnv._observation` of every env (and its reactive forecast)."""
-        layout, interval = self.layout, self._interval
-        h, scale = layout.history_intervals, layout.rate_scale
-        n_env, n_s = self._v.shape
-        obs = np.zeros((n_env, layout.size), dtype=np.float32)
-        row, shown = self._table_index(np.arange(n_env))
-        obs[:, : h + 2] = self._history[row, shown]
-        self._forecast = self._last_max[row, shown]  # ReactivePredictor(window_s=interval_s)
-        t, s = self.fluid.tables, np.arange(n_s)
-        v, bi, r = self._v, self._bi, self._r
-        fields = np.zeros((n_env, n_s, len(STAGE_FIELDS)))
-        fields[..., 0] = v / np.maximum(t.n_variants - 1, 1)
-        fields[..., 1] = bi / max(len(t.batch_sizes) - 1, 1)
-        fields[..., 2] = r / self.config.max_replicas
-        fields[..., 3] = r * t.throughput_rps[s, v, bi] / scale
-        fields[..., 7] = r * t.cores[s, v] / self.template.scales.max_cores
-        fields[..., 8] = t.rank[s, v]
-        st = self._stats
-        pos = h + 2 + len(STAGE_FIELDS) * n_s
-        if st is not None:
-            has = self._has_stats[:, None]
-            sla = self.pipeline.sla_ms
-            fields[..., 4] = np.where(has, st.stage_utilisation, 0.0)
-            fields[..., 5] = np.where(has, st.stage_queue / (scale * interval), 0.0)
-            fields[..., 6] = np.where(has, st.stage_dropped
-                                      / np.maximum(st.arrived, 1)[:, None], 0.0)
-            p99 = np.nan_to_num(st.stage_p99_ms, nan=0.0)
-            fields[..., 9] = np.where(has, p99 / sla, 0.0)
-            rate = np.where(st.arrived > 0, st.sla_violations / np.maximum(st.arrived, 1), 0.0)
-            power = st.energy_j / st.seconds if st.seconds else np.zeros(n_env)
-            tail = np.stack([np.nan_to_num(st.p99_ms, nan=0.0) / sla, rate,
-                             power / self.template.scales.max_power_w,
-                             st.accuracy_sum / n_s], axis=1)
-            obs[:, pos: pos + 4] = np.where(self._has_stats[:, None], tail, 0.0)
-        obs[:, h + 2: pos] = fields.reshape(n_env, -1)
-        np.clip(obs, 0.0, OBS_CLIP, out=obs)
+        """`PipelineEnv._observation` of every env; keeps their reactive forecasts."""
+        obs, self._forecast = self._obs.observe(self._v, self._bi, self._r, self._start,
+                                                self._t, self._stats, self._has_stats)
         return obs
 
     def _infos(self, st: BatchStats, terms: dict[str, np.ndarray], obs: np.ndarray,
@@ -258,21 +202,56 @@ class BatchedPipelineVecEnv(VecEnv):
         return infos
 
     def close(self) -> None:
+        """Close the template env."""
         self.template.close()
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        """Attributes every env shares (its config, pipeline, spaces...)."""
+        """Attributes every env shares (its config, pipeline, spaces...).
+
+        Args:
+            attr_name: The attribute.
+            indices: Which envs (None: all).
+
+        Returns:
+            The attribute, once per env.
+
+        Raises:
+            AttributeError: If the attribute is per env.
+        """
         if attr_name not in _STATIC_ATTRS:
             raise AttributeError(f"the batched env shares only {sorted(_STATIC_ATTRS)}; "
                                  f"{attr_name!r} is per env (use run.vec_env=dummy)")
         return [getattr(self.template, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Not supported: the envs share their attributes.
+
+        Args:
+            attr_name: The attribute.
+            value: Its value.
+            indices: Which envs.
+
+        Raises:
+            AttributeError: Always.
+        """
         raise AttributeError(f"the batched env cannot set {attr_name!r} per env")
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
-        """``action_masks`` only (the same for every env: it depends on the config)."""
+        """``action_masks`` only (the same for every env: it depends on the config).
+
+        Args:
+            method_name: Must be ``action_masks``.
+            *method_args: Not used.
+            indices: Which envs (None: all).
+            **method_kwargs: Not used.
+
+        Returns:
+            One mask per env.
+
+        Raises:
+            AttributeError: For any other method.
+        """
         if method_name != "action_masks":
             raise AttributeError(f"the batched env offers env_method('action_masks') only, "
                                  f"not {method_name!r}")
@@ -280,4 +259,13 @@ class BatchedPipelineVecEnv(VecEnv):
         return [masks.copy() for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        """No env is wrapped.
+
+        Args:
+            wrapper_class: The wrapper asked about.
+            indices: Which envs (None: all).
+
+        Returns:
+            False per env.
+        """
         return [False] * len(self._get_indices(indices))

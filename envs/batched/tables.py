@@ -1,0 +1,68 @@
+"""Per-configuration numbers of a pipeline from `envs.perf`, as arrays the batched
+simulator indexes (built once per pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs import perf
+from envs.spec import Pipeline
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Per-configuration numbers of a pipeline from `envs.perf`, indexed
+    ``[stage, variant, batch index]`` (variants padded to the widest stage).
+
+    Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
+    """
+
+    batch_sizes: np.ndarray
+    n_variants: np.ndarray
+    cores: np.ndarray
+    rank: np.ndarray
+    accuracy_frac: np.ndarray
+    throughput_rps: np.ndarray
+    p99_ms: np.ndarray
+    mean_ms: np.ndarray
+    energy_full_j: np.ndarray
+    energy_by_batch: np.ndarray
+
+    @staticmethod
+    def for_pipeline(pipeline: Pipeline) -> Tables:
+        """Fill the tables by calling the scalar `envs.perf` functions.
+
+        Args:
+            pipeline: The profiled pipeline.
+
+        Returns:
+            Its tables.
+        """
+        n_s = len(pipeline.stages)
+        n_v = max(len(s.variants) for s in pipeline.stages)
+        sizes = pipeline.batch_sizes
+        max_b = max(v.profile.max_batch(v.base_cores) for s in pipeline.stages
+                    for v in s.variants)
+        shape = (n_s, n_v, len(sizes))
+        tp, p99, mean, e_full = (np.ones(shape) for _ in range(4))
+        cores = np.ones((n_s, n_v), dtype=np.int64)
+        rank, acc = np.zeros((n_s, n_v)), np.ones((n_s, n_v))
+        by_batch = np.zeros((n_s * n_v, max_b + 1))
+        for s, stage in enumerate(pipeline.stages):
+            for v, variant in enumerate(stage.variants):
+                c = variant.base_cores
+                cores[s, v] = c
+                rank[s, v] = stage.accuracy_ranks[v]
+                acc[s, v] = variant.accuracy / 100.0
+                for bi, b in enumerate(sizes):
+                    tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
+                    p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
+                    mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
+                    e_full[s, v, bi] = perf.energy_per_request_j(variant, b, c)
+                for k in range(1, variant.profile.max_batch(c) + 1):
+                    by_batch[s * n_v + v, k] = perf.batch_energy_j(variant, k, c)
+        return Tables(np.asarray(sizes, dtype=np.int64),
+                      np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
+                      acc, tp, p99, mean, e_full, by_batch)
