@@ -2,24 +2,8 @@
 
 Each replica is a `envs.live.server` process on 127.0.0.1 (`envs.live.local`); a
 `envs.live.driver.PipelineDriver` replays the trace against them in real time. The
-statistics follow the request-level simulator (`envs.backends.requests`):
-
-* arrivals: each second's count (``rint(rate x load_scale)``) at uniformly random times
-  within the second; an interval lasts ``len(arrivals_rps)`` seconds of wall-clock time;
-* an interval reports the requests that completed (or were dropped) during it, latency
-  = last stage's answer minus arrival; ``stage_p99_ms`` from each stage's send-to-answer
-  time; drops are requests whose budget (``drop_limit_s``) ran out before a batch took
-  them, or while no replica of a stage could take them;
-* utilisation = busy compute seconds (the servers' counter) / ready replica-seconds;
-  queue = requests waiting for a batch (servers' gauge) or for a replica, at the end;
-* cores and cost count each replica process from its start to its stop;
-* errors: requests a replica failed (it died with them in flight, or answered 500) are
-  ``errors``, counted apart from drops and as SLA violations;
-* energy: the meter's reading over the interval when a meter is given (RAPL, NVML, ...;
-  a `energy.meters.TdpEstimator` reading is labelled estimated, with its method), else
-  `envs.live.energy.CpuTimeEnergy` from the replicas' CPU time (estimated); when a
-  replica's CPU time cannot be read the interval's energy is unknown: NaN, with the reason
-  in ``energy_method`` (never 0 J).
+statistics (`envs.live.live_stats`) follow the request-level simulator
+(`envs.backends.requests`).
 
 Reconfiguration (`apply`), and where it differs from the simulators' replica model
 (`envs.backends.replicas`):
@@ -33,11 +17,8 @@ Reconfiguration (`apply`), and where it differs from the simulators' replica mod
 * removed replicas (newest first) stop taking requests at once and are stopped when their
   in-flight requests are done (at most ``drop_limit_s`` later).
 
-A supervisor thread checks the replicas every 50 ms: one whose process exited, or that
-answered an error status (5xx) to ``/infer``, is reported in `last_events` (the env's
-``info["events"]``) and replaced by a new replica with the stage's configuration; the
-requests it held count as errors. A failed ``POST /config`` is reported there too and
-retried once the replica answers again.
+A supervisor thread (`envs.live.supervision`) replaces replicas that exit or fail;
+events report it.
 """
 
 from __future__ import annotations
@@ -54,10 +35,10 @@ from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.driver import PipelineDriver, arrival_offsets
 from envs.live.energy import CpuTimeEnergy
-from envs.live.http_client import http_json
 from envs.live.live_stats import ReplicaCounters, live_interval_stats, read_counters
-from envs.live.local import LocalLauncher, Replica, ReplicaConfig, check_catalog
-from envs.live.supervision import answers_ready, serves, shutdown, supervise
+from envs.live.local import LocalLauncher
+from envs.live.replica import Replica, ReplicaConfig, check_catalog
+from envs.live.supervision import answers_ready, send_config, serves, shutdown, supervise
 from envs.meter import Meter
 from envs.spec import Decision, Pipeline
 
@@ -126,7 +107,17 @@ class LiveBackend:
                                            self._launcher)
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
-        """Bring the servers to ``decision`` and wait until all are ready (no cold start)."""
+        """Bring the servers to ``decision`` and wait until all are ready (no cold start).
+
+        Args:
+            decision: The configuration to serve.
+            seed: Seed of the arrival times within each second.
+
+        Raises:
+            ActionError: If ``decision`` does not fit the pipeline.
+            LiveError: If a replica does not get ready in ``startup_timeout_s`` or refuses
+                its configuration.
+        """
         self.pipeline.validate(decision)
         self.rng = np.random.default_rng(seed)
         if self._launcher is None:
@@ -152,7 +143,15 @@ class LiveBackend:
 
     def apply(self, decision: Decision) -> None:
         """Reconfigure: batch and variant changes are sent to the servers, replicas are
-        started (serving once ready) or retired (newest first)."""
+        started (serving once ready) or retired (newest first).
+
+        Args:
+            decision: The new configuration.
+
+        Raises:
+            ActionError: If ``decision`` does not fit the pipeline.
+            RuntimeError: If `reset` was not called first.
+        """
         self.pipeline.validate(decision)
         if self._launcher is None:
             raise RuntimeError("call reset(decision) before apply()")
@@ -182,25 +181,9 @@ class LiveBackend:
     def _sync(self, replica: Replica, wait: bool) -> None:
         """Send the stage's wanted configuration to a ready replica if it differs."""
         want = self._stage_config[replica.stage]
-        if replica.config_sent == want:
-            return
-        variant, batch, cores = want
-        body = {"variant": variant, "batch": batch, "cores": cores, "wait": wait}
-        try:
-            status, answer = http_json(replica.host, replica.port, "POST", "/config", body,
-                                       timeout_s=self.startup_timeout_s if wait else 5.0)
-        except OSError as err:
-            if wait:
-                raise LiveError(f"replica {replica.name}: POST /config failed ({err}); its "
-                                f"log is {replica.log_path}") from None
-            replica.healthy = False  # the supervisor retries once it answers again
-            self._events.append(f"replica {replica.name}: POST /config failed ({err}); "
-                                "retrying when it answers")
-            return
-        if status >= 300:
-            raise LiveError(f"replica {replica.name} refused {body}: {status} {answer}")
-        replica.config_sent = want
-        replica.variant, replica.batch, replica.cores = want
+        if replica.config_sent != want:
+            send_config(replica, want, wait, self.startup_timeout_s if wait else 5.0,
+                        self._events)
 
     def _refresh_routes(self) -> None:
         # items are replaced, never mutated: the driver reads them without the lock
@@ -249,7 +232,14 @@ class LiveBackend:
             self._refresh_routes()
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Block until every replica is ready and serves the wanted configuration."""
+        """Block until every replica is ready and serves the wanted configuration.
+
+        Args:
+            timeout_s: How long to wait.
+
+        Raises:
+            LiveError: Naming the replicas not settled after ``timeout_s``.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             with self._lock:
@@ -265,7 +255,17 @@ class LiveBackend:
 
     # -- intervals -------------------------------------------------------------------------
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
-        """Replay one interval of the trace in real time and report it."""
+        """Replay one interval of the trace in real time and report it.
+
+        Args:
+            arrivals_rps: Arrival rate of each second (scaled by ``load_scale``).
+
+        Returns:
+            The interval's stats (`envs.live.live_stats`).
+
+        Raises:
+            RuntimeError: If `reset` was not called first.
+        """
         if self._decision is None or self._driver is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         counts = np.rint(np.asarray(arrivals_rps, dtype=np.float64) * self.load_scale)
@@ -299,12 +299,23 @@ class LiveBackend:
 
     # -- inspection ------------------------------------------------------------------------
     def replicas(self, stage: int) -> list[Replica]:
-        """The stage's live replicas (starting, ready or retiring)."""
+        """The stage's live replicas (starting, ready or retiring).
+
+        Args:
+            stage: Stage index.
+
+        Returns:
+            A copy of the stage's replica list.
+        """
         with self._lock:
             return list(self._stages[stage])
 
     def all_pids(self) -> list[int]:
-        """Every replica process this backend started, running or not."""
+        """Every replica process this backend started, running or not.
+
+        Returns:
+            Their process ids.
+        """
         return [] if self._launcher is None else [r.pid for r in self._launcher.replicas]
 
     def close(self) -> None:

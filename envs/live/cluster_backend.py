@@ -31,7 +31,6 @@ series; otherwise `PrometheusError` names the URL or the query.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,8 +45,11 @@ from envs.live.prometheus import (
     PrometheusClient,
     PrometheusError,
     Series,
-    bucket_quantile,
     counter_increase,
+    group_by,
+    share_above,
+    stage_histogram,
+    summed_quantile,
 )
 from envs.spec import Decision, Pipeline
 
@@ -58,7 +60,14 @@ class Launcher(Protocol):
     """What applies a decision to the cluster (`envs.live.k8s.K8sLauncher` is one)."""
 
     def apply(self, decision: Decision) -> object:
-        """Bring the cluster to ``decision``."""
+        """Bring the cluster to ``decision``.
+
+        Args:
+            decision: The configuration to apply.
+
+        Returns:
+            Whatever the launcher reports (`K8sLauncher`: the patches sent).
+        """
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,14 @@ class ClusterQueries:
             raise ConfigError("energy_query is empty; give a PromQL joule counter")
 
     def metric(self, name: str) -> str:
+        """A stage-server metric with the selector's label matchers.
+
+        Args:
+            name: Metric name, e.g. ``stage_server_requests_total``.
+
+        Returns:
+            The PromQL selector.
+        """
         return f"{name}{{{self.selector}}}"
 
 
@@ -137,7 +154,11 @@ class ClusterBackend:
         self._last: _Snapshot | None = None
 
     def check(self) -> None:
-        """Prometheus answers and every query returns series (else `PrometheusError`)."""
+        """Prometheus answers and every query returns series.
+
+        Raises:
+            PrometheusError: Prometheus is not ready, or a query has no series (for a stage).
+        """
         self.prometheus.check_ready()
         now = time.time()
         q = self.queries
@@ -154,7 +175,12 @@ class ClusterBackend:
         self.prometheus.require_series(q.energy_query, now, "energy")
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
-        """Apply ``decision``, check Prometheus and the queries; the next interval starts now."""
+        """Apply ``decision``, check Prometheus and the queries; the next interval starts now.
+
+        Args:
+            decision: The configuration to apply.
+            seed: Not used (the cluster's randomness is its own).
+        """
         del seed  # the cluster's randomness is its own
         self.pipeline.validate(decision)
         self.check()
@@ -164,7 +190,15 @@ class ClusterBackend:
         self.last_events = []
 
     def apply(self, decision: Decision) -> None:
-        """Send ``decision`` to the cluster (rollouts and scaling take their real time)."""
+        """Send ``decision`` to the cluster (rollouts and scaling take their real time).
+
+        Args:
+            decision: The new configuration.
+
+        Raises:
+            ActionError: If ``decision`` does not fit the pipeline.
+            RuntimeError: If `reset` was not called first.
+        """
         self.pipeline.validate(decision)
         if self._decision is None:
             raise RuntimeError("call reset(decision) before apply()")
@@ -183,7 +217,17 @@ class ClusterBackend:
 
     def run_interval(self, arrivals_rps: np.ndarray) -> IntervalStats:
         """Wait one interval (replaying ``arrivals_rps`` if a traffic hook is set), then
-        read it from Prometheus."""
+        read it from Prometheus.
+
+        Args:
+            arrivals_rps: Arrival rate of each second; its length sets the interval.
+
+        Returns:
+            The interval's stats, from the counters' increase over the window.
+
+        Raises:
+            RuntimeError: If `reset` was not called first.
+        """
         if self._decision is None:
             raise RuntimeError("call reset(decision) before run_interval()")
         t0 = time.time()
@@ -204,17 +248,19 @@ class ClusterBackend:
         decision = self._decision
         assert decision is not None
         seconds = end.at - start.at
-        req = _by(counter_increase(start.requests, end.requests), ("stage", "result"))
-        busy = _by(counter_increase(start.busy, end.busy), ("stage",))
-        queue_end, queue_start = _by(end.queue, ("stage",)), _by(start.queue, ("stage",))
+        req = group_by(counter_increase(start.requests, end.requests), ("stage", "result"))
+        busy = group_by(counter_increase(start.busy, end.busy), ("stage",))
+        queue_end = group_by(end.queue, ("stage",))
+        queue_start = group_by(start.queue, ("stage",))
         stage_dropped = [round(req.get((s, "dropped"), 0.0)) for s in stages]
         served = round(req.get((stages[-1], "served"), 0.0))
         dropped = sum(stage_dropped)
         queued = sum(queue_end.get((s,), 0.0) - queue_start.get((s,), 0.0) for s in stages)
-        hists = [_histogram(counter_increase(start.buckets, end.buckets), s) for s in stages]
-        p50 = _summed_quantile(hists, 0.50)
-        p99 = _summed_quantile(hists, 0.99)
-        late = round(served * _share_above(hists, self.pipeline.sla_ms / 1e3))
+        buckets = counter_increase(start.buckets, end.buckets)
+        hists = [stage_histogram(buckets, s) for s in stages]
+        p50 = summed_quantile(hists, 0.50)
+        p99 = summed_quantile(hists, 0.99)
+        late = round(served * share_above(hists, self.pipeline.sla_ms / 1e3))
         energy = sum(counter_increase(start.energy, end.energy).values())
         cores = float(sum(c.replicas * c.cores for c in decision.stages))
         util = []
@@ -230,50 +276,7 @@ class ClusterBackend:
             stage_utilisation=util,
             stage_queue=[queue_end.get((s,), 0.0) for s in stages],
             stage_dropped=stage_dropped,
-            stage_p99_ms=[_summed_quantile([h], 0.99) * 1e3 for h in hists])
+            stage_p99_ms=[summed_quantile([h], 0.99) * 1e3 for h in hists])
 
     def close(self) -> None:
         """Nothing to release: the cluster keeps running."""
-
-
-def _by(series: Series, labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
-    """Sum of the series grouped by the values of ``labels``."""
-    out: dict[tuple[str, ...], float] = {}
-    for key, value in series.items():
-        d = dict(key)
-        group = tuple(d.get(label, "") for label in labels)
-        out[group] = out.get(group, 0.0) + value
-    return out
-
-
-def _histogram(buckets: Series, stage: str) -> tuple[list[float], list[float]]:
-    """One stage's histogram over the window: bounds ascending, cumulative counts."""
-    by_le: dict[float, float] = {}
-    for key, value in buckets.items():
-        d = dict(key)
-        if d.get("stage") == stage and "le" in d:
-            le = float(d["le"])
-            by_le[le] = by_le.get(le, 0.0) + value
-    bounds = sorted(by_le)
-    return bounds, [by_le[b] for b in bounds]
-
-
-def _summed_quantile(hists: list[tuple[list[float], list[float]]], q: float) -> float:
-    """Sum of the stages' quantile ``q`` (seconds; nan if a stage served nothing)."""
-    return sum(bucket_quantile(q, bounds, counts) for bounds, counts in hists)
-
-
-def _share_above(hists: list[tuple[list[float], list[float]]], limit_s: float) -> float:
-    """Share of the summed-quantile distribution above ``limit_s`` (bisection on q)."""
-    if any(not counts or counts[-1] <= 0 for _, counts in hists):
-        return 0.0
-    low, high = 0.0, 1.0
-    if _summed_quantile(hists, 1.0) <= limit_s:
-        return 0.0
-    for _ in range(30):  # q to about 1e-9
-        mid = (low + high) / 2
-        if _summed_quantile(hists, mid) <= limit_s:
-            low = mid
-        else:
-            high = mid
-    return 1.0 - low if not math.isnan(low) else 0.0

@@ -37,7 +37,15 @@ from envs.live.records import RequestRecord, StageSample, Target
 def arrival_offsets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s from the interval start) of ``counts[j]`` requests in second ``j``,
     uniformly random within each second (Poisson conditioned on the count), sorted; the
-    request-level simulator's arrival process."""
+    request-level simulator's arrival process.
+
+    Args:
+        counts: Requests per second.
+        rng: The random generator.
+
+    Returns:
+        The sorted offsets in seconds.
+    """
     counts = np.asarray(counts, dtype=np.int64)
     seconds = np.repeat(np.arange(len(counts), dtype=np.float64), counts)
     times = seconds + rng.random(seconds.shape[0])
@@ -83,7 +91,14 @@ class PipelineDriver:
 
     # -- scheduling ------------------------------------------------------------------------
     def schedule(self, times: np.ndarray) -> int:
-        """Release one request at each monotonic time in ``times``; returns how many."""
+        """Release one request at each monotonic time in ``times``.
+
+        Args:
+            times: Monotonic release times.
+
+        Returns:
+            How many requests were scheduled.
+        """
         records = [RequestRecord(next(self._ids), float(t)) for t in np.sort(times)]
         with self._wake:
             self._schedule.extend(records)
@@ -217,7 +232,11 @@ class PipelineDriver:
         return outcome, detail
 
     def take_failing(self) -> dict[str, str]:
-        """Replicas that answered an error status since the last call, with the answer."""
+        """Replicas that answered an error status since the last call, with the answer.
+
+        Returns:
+            Replica name -> its last bad answer.
+        """
         with self._lock:
             failing, self._failing = self._failing, {}
         return failing
@@ -237,7 +256,14 @@ class PipelineDriver:
 
     # -- results ---------------------------------------------------------------------------
     def collect(self, until: float) -> tuple[list[RequestRecord], list[StageSample]]:
-        """Requests done, and stage visits answered, before ``until`` (not yet collected)."""
+        """Requests done, and stage visits answered, before ``until`` (not yet collected).
+
+        Args:
+            until: Monotonic end of the window.
+
+        Returns:
+            ``(requests, stage visits)``.
+        """
         with self._lock:
             done = [r for r in self._done if r.done is not None and r.done < until
                     and r.id >= self._first_id]
@@ -256,7 +282,11 @@ class PipelineDriver:
             self._first_id = next(self._ids)
 
     def close(self, timeout_s: float = 2.0) -> None:
-        """Stop releasing requests and end the worker threads."""
+        """Stop releasing requests and end the worker threads.
+
+        Args:
+            timeout_s: How long to wait for each thread.
+        """
         with self._wake:
             self._closed = True
             self._schedule.clear()

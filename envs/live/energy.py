@@ -29,6 +29,12 @@ def proc_cpu_seconds(pid: int) -> float | None:
 
     Reads fields 14 and 15 (``utime``, ``stime``) of ``/proc/<pid>/stat``, in clock ticks;
     the fields are counted after the command name, which may itself hold spaces.
+
+    Args:
+        pid: The process id.
+
+    Returns:
+        Its CPU seconds, or None if ``/proc`` has no figure.
     """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -60,10 +66,23 @@ class CpuTimeEnergy:
             raise ValueError(f"dynamic_w_per_core must be >= 0, got {self.dynamic_w_per_core}")
 
     def energy_j(self, allocated_core_s: float, busy_cpu_s: float) -> float:
-        """Energy of ``allocated_core_s`` core-seconds of which ``busy_cpu_s`` were busy."""
+        """Energy of ``allocated_core_s`` core-seconds of which ``busy_cpu_s`` were busy.
+
+        Args:
+            allocated_core_s: Core-seconds the replicas held.
+            busy_cpu_s: CPU seconds they used.
+
+        Returns:
+            Estimated joules: idle power x allocated + dynamic power x busy.
+        """
         return (perf.idle_energy_j(self.hardware, allocated_core_s)
                 + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:
+        """The ``energy_method`` of the estimate.
+
+        Returns:
+            Its description with the figures used.
+        """
         return (f"estimated: {self.hardware.device_idle_w:g} W per allocated core + "
                 f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")

@@ -55,6 +55,11 @@ class Patch:
     body: dict[str, Any]
 
     def describe(self) -> str:
+        """The patch as a dry run prints it.
+
+        Returns:
+            ``PATCH <path> (<content type>)`` and the JSON body.
+        """
         return f"PATCH {self.path} ({self.content_type})\n{json.dumps(self.body, indent=2)}"
 
 
@@ -126,20 +131,47 @@ class K8sLauncher:
             self._api = client.AppsV1Api(api_client)
 
     def service_url(self, stage: int) -> str:
-        """In-cluster URL of a stage's Service."""
+        """In-cluster URL of a stage's Service.
+
+        Args:
+            stage: Stage index.
+
+        Returns:
+            ``http://<service>.<namespace>.svc.cluster.local:<port>``.
+        """
         name = resource_name(self.settings, self.pipeline, stage)
         return f"http://{name}.{self.settings.namespace}.svc.cluster.local:{self.settings.port}"
 
     def read(self, stage: int) -> dict[str, Any]:
-        """A stage's Deployment as a plain dict (camelCase keys, as the API returns it)."""
+        """A stage's Deployment as a plain dict (camelCase keys, as the API returns it).
+
+        Args:
+            stage: Stage index.
+
+        Returns:
+            The Deployment.
+
+        Raises:
+            K8sError: If the call fails (after its retries).
+        """
         name = resource_name(self.settings, self.pipeline, stage)
         dep = self._call(f"GET deployment {self.settings.namespace}/{name}",
                          self._api.read_namespaced_deployment, name, self.settings.namespace)
         return self._client.sanitize_for_serialization(dep)
 
     def apply(self, decision: Decision) -> list[Patch]:
-        """Patch every stage whose Deployment differs from ``decision``; returns the patches
-        sent (all of them, unread and unsent, in a dry run)."""
+        """Patch every stage whose Deployment differs from ``decision``.
+
+        Args:
+            decision: The configuration to apply.
+
+        Returns:
+            The patches sent (all of them, unread and unsent, in a dry run).
+
+        Raises:
+            ActionError: If ``decision`` does not fit the pipeline.
+            K8sError: If a call fails (after its retries).
+        """
         self.pipeline.validate(decision)
         ns = self.settings.namespace
         sent = []

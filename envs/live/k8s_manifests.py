@@ -46,7 +46,16 @@ class K8sSettings:
 
 
 def resource_name(settings: K8sSettings, pipeline: Pipeline, stage: int) -> str:
-    """DNS-1123 name of a stage's Deployment and Service, e.g. ``ipa-video-detector``."""
+    """DNS-1123 name of a stage's Deployment and Service, e.g. ``ipa-video-detector``.
+
+    Args:
+        settings: The resource name prefix.
+        pipeline: The pipeline.
+        stage: Stage index.
+
+    Returns:
+        The name (at most 63 characters).
+    """
     raw = f"{settings.name_prefix}-{pipeline.name}-{pipeline.stages[stage].name}".lower()
     name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
     return name[:63].rstrip("-")
@@ -54,7 +63,17 @@ def resource_name(settings: K8sSettings, pipeline: Pipeline, stage: int) -> str:
 
 def stage_env(pipeline: Pipeline, stage: int, choice: StageDecision,
               settings: K8sSettings) -> list[dict[str, str]]:
-    """The server's environment for ``choice`` (what a decision changes, plus the rest)."""
+    """The server's environment for ``choice`` (what a decision changes, plus the rest).
+
+    Args:
+        pipeline: The pipeline (stage and variant names).
+        stage: Stage index.
+        choice: The stage's decision.
+        settings: Catalog and batching timeout.
+
+    Returns:
+        The container's ``env`` list.
+    """
     return [
         {"name": "STAGE_CATALOG", "value": settings.catalog},
         {"name": "STAGE_NAME", "value": pipeline.stages[stage].name},
@@ -73,7 +92,17 @@ def _resources(choice: StageDecision, settings: K8sSettings) -> dict[str, Any]:
 
 def render_deployment(pipeline: Pipeline, stage: int, choice: StageDecision,
                       settings: K8sSettings) -> dict[str, Any]:
-    """The apps/v1 Deployment of one stage under ``choice``."""
+    """The apps/v1 Deployment of one stage under ``choice``.
+
+    Args:
+        pipeline: The pipeline.
+        stage: Stage index.
+        choice: The stage's decision.
+        settings: Namespace, image, port, memory.
+
+    Returns:
+        The manifest.
+    """
     name = resource_name(settings, pipeline, stage)
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "ipa-energy",
               "ipa-energy/stage": pipeline.stages[stage].name}
@@ -108,7 +137,16 @@ def render_deployment(pipeline: Pipeline, stage: int, choice: StageDecision,
 
 
 def render_service(pipeline: Pipeline, stage: int, settings: K8sSettings) -> dict[str, Any]:
-    """The v1 Service in front of one stage's pods."""
+    """The v1 Service in front of one stage's pods.
+
+    Args:
+        pipeline: The pipeline.
+        stage: Stage index.
+        settings: Namespace and port.
+
+    Returns:
+        The manifest.
+    """
     name = resource_name(settings, pipeline, stage)
     return {
         "apiVersion": "v1",
@@ -122,7 +160,19 @@ def render_service(pipeline: Pipeline, stage: int, settings: K8sSettings) -> dic
 
 def render_manifests(pipeline: Pipeline, decision: Decision,
                      settings: K8sSettings) -> list[dict[str, Any]]:
-    """Deployments and Services of every stage (for ``kubectl apply -f``)."""
+    """Deployments and Services of every stage (for ``kubectl apply -f``).
+
+    Args:
+        pipeline: The pipeline.
+        decision: The configuration to deploy.
+        settings: Where and how the servers run.
+
+    Returns:
+        The manifests, a Deployment and a Service per stage.
+
+    Raises:
+        ActionError: If ``decision`` does not fit the pipeline.
+    """
     pipeline.validate(decision)
     out = []
     for s, choice in enumerate(decision.stages):
@@ -133,7 +183,17 @@ def render_manifests(pipeline: Pipeline, decision: Decision,
 
 def deployment_patch(pipeline: Pipeline, stage: int, choice: StageDecision,
                      settings: K8sSettings) -> dict[str, Any]:
-    """Strategic merge patch of the ``server`` container's env and resources."""
+    """Strategic merge patch of the ``server`` container's env and resources.
+
+    Args:
+        pipeline: The pipeline.
+        stage: Stage index.
+        choice: The stage's new decision.
+        settings: Catalog, batching timeout, memory.
+
+    Returns:
+        The patch body.
+    """
     return {"spec": {"template": {"spec": {"containers": [{
         "name": CONTAINER,
         "env": stage_env(pipeline, stage, choice, settings),
@@ -142,5 +202,12 @@ def deployment_patch(pipeline: Pipeline, stage: int, choice: StageDecision,
 
 
 def scale_patch(replicas: int) -> dict[str, Any]:
-    """Merge patch of the scale subresource."""
+    """Merge patch of the scale subresource.
+
+    Args:
+        replicas: The new replica count.
+
+    Returns:
+        The patch body.
+    """
     return {"spec": {"replicas": replicas}}

@@ -1,6 +1,25 @@
 """What `LiveBackend` reads of an interval: the replicas' counters before and after it,
-and the interval's `IntervalStats` from them and the driver's request records (the rules
-are in `envs.live.backend`'s docstring)."""
+and the interval's `IntervalStats` from them and the driver's request records.
+
+The statistics follow the request-level simulator (`envs.backends.requests`):
+
+* arrivals: each second's count (``rint(rate x load_scale)``) at uniformly random times
+  within the second; an interval lasts ``len(arrivals_rps)`` seconds of wall-clock time;
+* an interval reports the requests that completed (or were dropped) during it, latency
+  = last stage's answer minus arrival; ``stage_p99_ms`` from each stage's send-to-answer
+  time; drops are requests whose budget (``drop_limit_s``) ran out before a batch took
+  them, or while no replica of a stage could take them;
+* utilisation = busy compute seconds (the servers' counter) / ready replica-seconds;
+  queue = requests waiting for a batch (servers' gauge) or for a replica, at the end;
+* cores and cost count each replica process from its start to its stop;
+* errors: requests a replica failed (it died with them in flight, or answered 500) are
+  ``errors``, counted apart from drops and as SLA violations;
+* energy: the meter's reading over the interval when a meter is given (RAPL, NVML, ...;
+  a `energy.meters.TdpEstimator` reading is labelled estimated, with its method), else
+  `envs.live.energy.CpuTimeEnergy` from the replicas' CPU time (estimated); when a
+  replica's CPU time cannot be read the interval's energy is unknown: NaN, with the reason
+  in ``energy_method`` (never 0 J).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +32,9 @@ from envs.backends.base import IntervalStats
 from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.live.energy import CpuTimeEnergy, proc_cpu_seconds
 from envs.live.http_client import http_json
-from envs.live.local import Replica
 from envs.live.metrics_text import metric_sum, parse_metrics
 from envs.live.records import RequestRecord, StageSample
+from envs.live.replica import Replica
 from envs.meter_reading import EnergyReading
 from envs.spec import Decision, Pipeline
 

@@ -27,14 +27,11 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
-from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.http_client import http_json
-from envs.spec import Pipeline
+from envs.live.replica import Replica, ReplicaConfig
 
 _LIVE_GROUPS: set[int] = set()  # process groups of every replica not yet reaped
 _GROUPS_LOCK = threading.Lock()
@@ -51,62 +48,6 @@ def _kill_groups(groups: set[int]) -> None:
 
 
 atexit.register(_kill_groups, _LIVE_GROUPS)
-
-
-class ReplicaConfig(NamedTuple):
-    """What a replica is asked to serve (what ``POST /config`` sends)."""
-
-    variant: str
-    batch: int
-    cores: int
-
-
-@dataclass(eq=False)
-class Replica:
-    """One replica process and what the backend knows about it.
-
-    Times are ``time.monotonic()`` seconds. ``host``/``port``/``inflight``/``routable``
-    make it a target for `envs.live.driver.PipelineDriver`.
-    """
-
-    stage: int
-    stage_name: str
-    number: int
-    variant: str
-    batch: int
-    cores: int
-    popen: subprocess.Popen[bytes]
-    port_file: Path
-    log_path: Path
-    started_at: float
-    host: str = "127.0.0.1"
-    port: int = 0
-    ready_at: float | None = None
-    stopped_at: float | None = None
-    exit_code: int | None = None
-    final_cpu_s: float | None = None
-    retiring: bool = False
-    retire_since: float = 0.0
-    healthy: bool = True
-    inflight: int = 0
-    config_sent: ReplicaConfig | None = None
-    scraped: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def name(self) -> str:
-        return f"{self.stage_name}/{self.number}"
-
-    @property
-    def alive(self) -> bool:
-        return self.stopped_at is None
-
-    @property
-    def routable(self) -> bool:
-        return self.alive and self.ready_at is not None and self.healthy and not self.retiring
 
 
 class LocalLauncher:
@@ -135,7 +76,18 @@ class LocalLauncher:
 
     def start(self, stage: int, stage_name: str, variant: str, batch: int,
               cores: int) -> Replica:
-        """Launch a replica; it serves once `poll_ready` sees it ready (cold start)."""
+        """Launch a replica; it serves once `poll_ready` sees it ready (cold start).
+
+        Args:
+            stage: Stage index.
+            stage_name: Stage name in the catalog.
+            variant: Variant name.
+            batch: Batch size.
+            cores: Threads (cores) of the replica.
+
+        Returns:
+            The replica, started but not ready.
+        """
         number = next(self._numbers)
         port_file = self.log_dir / f"{stage_name}-{number}.json"
         log_path = self.log_dir / f"{stage_name}-{number}.log"
@@ -160,7 +112,15 @@ class LocalLauncher:
         return replica
 
     def poll_ready(self, replica: Replica, timeout_s: float = 0.5) -> bool:
-        """True once the replica answers ``/readyz`` with 200 (records ``ready_at``)."""
+        """True once the replica answers ``/readyz`` with 200 (records ``ready_at``).
+
+        Args:
+            replica: The replica.
+            timeout_s: Socket timeout of the probe.
+
+        Returns:
+            Whether it is ready.
+        """
         if replica.ready_at is not None:
             return True
         if not replica.alive:
@@ -181,7 +141,15 @@ class LocalLauncher:
         return False
 
     def wait_ready(self, replicas: list[Replica], timeout_s: float) -> None:
-        """Block until every replica is ready; LiveError (with its log) otherwise."""
+        """Block until every replica is ready.
+
+        Args:
+            replicas: The replicas to wait for.
+            timeout_s: How long to wait.
+
+        Raises:
+            LiveError: If one exits or is not ready in time (with its log's tail).
+        """
         deadline = time.monotonic() + timeout_s
         pending = list(replicas)
         while pending:
@@ -200,15 +168,31 @@ class LocalLauncher:
                 time.sleep(0.05)
 
     def log_tail(self, replica: Replica, lines: int = 15) -> str:
+        """The last lines of a replica's log.
+
+        Args:
+            replica: The replica.
+            lines: How many lines.
+
+        Returns:
+            The lines, or ``(no log)``.
+        """
         try:
             return "\n".join(replica.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 
     def reap(self, replica: Replica, block: bool) -> int | None:
-        """Collect an exited replica (exit code; None while it runs and ``block`` is False).
+        """Collect an exited replica.
 
         Records ``stopped_at``, ``exit_code`` and ``final_cpu_s`` (from ``wait4``).
+
+        Args:
+            replica: The replica.
+            block: Wait for it to exit.
+
+        Returns:
+            Its exit code; None while it runs and ``block`` is False.
         """
         with self._reap_lock:
             if replica.exit_code is not None:
@@ -239,14 +223,23 @@ class LocalLauncher:
         return code
 
     def terminate(self, replica: Replica) -> None:
-        """Ask the replica's process group to stop (SIGTERM); `reap` collects it."""
+        """Ask the replica's process group to stop (SIGTERM); `reap` collects it.
+
+        Args:
+            replica: The replica.
+        """
         replica.retiring = True
         replica.stopped_at = replica.stopped_at or time.monotonic()
         with contextlib.suppress(OSError):
             os.killpg(replica.pid, signal.SIGTERM)
 
     def stop(self, replica: Replica, grace_s: float = 1.0) -> None:
-        """Stop a replica now: SIGTERM, then SIGKILL after ``grace_s``; reaps it."""
+        """Stop a replica now: SIGTERM, then SIGKILL after ``grace_s``; reaps it.
+
+        Args:
+            replica: The replica.
+            grace_s: Seconds between SIGTERM and SIGKILL.
+        """
         if replica.exit_code is not None:
             return
         self.terminate(replica)
@@ -276,28 +269,3 @@ class LocalLauncher:
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 self._tmp.cleanup()
-
-
-def check_catalog(pipeline: Pipeline, catalog: str) -> None:
-    """Check that every stage and variant of ``pipeline`` exists in ``catalog``.
-
-    Args:
-        pipeline: The profiled pipeline the replicas will serve.
-        catalog: The `models.catalog` pipeline the servers build their models from.
-
-    Raises:
-        ConfigError: If a stage or a variant is not in the catalog.
-    """
-    from models.catalog import catalog_pipeline
-
-    spec = catalog_pipeline(catalog)
-    stages = {s.name: {v.name for v in s.variants} for s in spec.stages}
-    for stage in pipeline.stages:
-        if stage.name not in stages:
-            raise ConfigError(f"pipeline stage {stage.name!r} is not in catalog {catalog!r} "
-                              f"(stages {sorted(stages)}); pass catalog= the pipeline was "
-                              "profiled from")
-        missing = [v.name for v in stage.variants if v.name not in stages[stage.name]]
-        if missing:
-            raise ConfigError(f"variants {missing} of stage {stage.name!r} are not in catalog "
-                              f"{catalog!r}; it has {sorted(stages[stage.name])}")

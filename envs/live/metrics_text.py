@@ -35,6 +35,13 @@ class Metrics:
         self.latency_sum_s = 0.0
 
     def record_batch(self, size: int, service_s: float, latencies_s: list[float]) -> None:
+        """Count one computed batch.
+
+        Args:
+            size: Requests in the batch.
+            service_s: Its compute time.
+            latencies_s: Queueing plus compute of each of its requests.
+        """
         with self.lock:
             self.served += size
             self.batches += 1
@@ -47,7 +54,16 @@ class Metrics:
                 self.latency_counts[i] += 1
 
     def render(self, config: ServedConfig, queue_length: int, stage: str) -> str:
-        """The metrics as Prometheus exposition text."""
+        """The metrics as Prometheus exposition text.
+
+        Args:
+            config: The configuration in force (labels).
+            queue_length: Requests waiting now.
+            stage: The stage name (label).
+
+        Returns:
+            The exposition text.
+        """
         lab = f'stage="{stage}",variant="{config.variant}"'
         with self.lock:
             lines = [
@@ -92,7 +108,14 @@ class Metrics:
 
 
 def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Samples of a Prometheus text exposition: ``(name, labels, value)``."""
+    """Samples of a Prometheus text exposition.
+
+    Args:
+        text: The exposition text.
+
+    Returns:
+        ``(name, labels, value)`` per sample.
+    """
     samples = []
     for line in text.splitlines():
         line = line.strip()
@@ -111,6 +134,15 @@ def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
 
 def metric_sum(samples: list[tuple[str, dict[str, str], float]], name: str,
                **labels: str) -> float:
-    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    """Sum of the samples called ``name`` whose labels include ``labels``.
+
+    Args:
+        samples: Parsed samples (`parse_metrics`).
+        name: Metric name.
+        **labels: Label values to match.
+
+    Returns:
+        The sum (0 if none match).
+    """
     return sum(v for n, lab, v in samples
                if n == name and all(lab.get(k) == want for k, want in labels.items()))

@@ -49,5 +49,6 @@ class RequestRecord:
 
     @property
     def latency_ms(self) -> float:
+        """End-to-end latency: done minus arrival, in milliseconds."""
         assert self.done is not None
         return (self.done - self.arrival) * 1e3

@@ -126,6 +126,14 @@ def serve(app: StageServer, host: str = "127.0.0.1", port: int = 0) -> _HTTPServ
 
     The model is not loaded here; call ``app.start()`` (``/readyz`` says when it is done).
     Stop with ``httpd.shutdown(); app.stop()``.
+
+    Args:
+        app: The stage server.
+        host: Interface to bind.
+        port: Port (0: any free one).
+
+    Returns:
+        The running HTTP server.
     """
     httpd = _HTTPServer((host, port), _Handler)
     httpd.app = app

@@ -51,6 +51,12 @@ class QueuedRequest:
         self.result: dict[str, Any] = {}
 
     def finish(self, status: int, result: dict[str, Any]) -> None:
+        """Answer the request and wake its waiter.
+
+        Args:
+            status: HTTP status of the answer.
+            result: Its JSON body.
+        """
         self.status = status
         self.result = result
         self.done.set()
@@ -114,9 +120,19 @@ class StageServer:
         self.ready.set()
 
     def reconfigure(self, changes: dict[str, Any], wait: bool = False) -> ServerConfig:
-        """Apply ``changes`` (see the module docstring); returns the target configuration.
+        """Apply ``changes`` (see the module docstring).
 
         The last request wins when variant changes overlap.
+
+        Args:
+            changes: Any of ``variant``, ``batch``, ``cores``, ``max_wait_ms``.
+            wait: Block until a model swap is done.
+
+        Returns:
+            The target configuration.
+
+        Raises:
+            ValueError: An unknown key, variant or out-of-range value.
         """
         allowed = {"variant", "batch", "cores", "max_wait_ms"}
         unknown = set(changes) - allowed
@@ -157,7 +173,14 @@ class StageServer:
 
     # -- serving ---------------------------------------------------------------------------
     def submit(self, budget_s: float) -> QueuedRequest:
-        """Queue one request; wait on the returned item's ``done`` event."""
+        """Queue one request; wait on the returned item's ``done`` event.
+
+        Args:
+            budget_s: Seconds the request may wait before its batch starts.
+
+        Returns:
+            The queued request.
+        """
         now = time.monotonic()
         item = QueuedRequest(now, now + budget_s)
         with self._cond:
@@ -167,6 +190,7 @@ class StageServer:
 
     @property
     def queue_length(self) -> int:
+        """Requests waiting for a batch."""
         return len(self._queue)
 
     def _next_batch(self) -> tuple[list[QueuedRequest], Any, Any, dict[int, Any]] | None:
@@ -222,10 +246,16 @@ class StageServer:
             self.metrics.record_batch(k, end - start, [end - i.enqueued for i in batch])
 
     def stop(self) -> None:
+        """Stop the batching worker after its current batch."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
 
     def describe(self) -> dict[str, Any]:
+        """What ``GET /config`` answers.
+
+        Returns:
+            The configuration in force, the stage, the variant being built, readiness, pid.
+        """
         return {**asdict(self.config), "stage": self.stage.name, "switching": self.switching,
                 "ready": self.ready.is_set(), "pid": os.getpid()}

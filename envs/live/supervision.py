@@ -1,6 +1,13 @@
-"""`LiveBackend`'s background work: the supervisor thread, the probes it sends to replicas,
-and the shutdown that stops the driver and every replica (also when the backend is
-garbage-collected: the finalizer holds only what this module needs)."""
+"""`LiveBackend`'s background work: the supervisor thread, the probes and configuration
+calls sent to replicas, and the shutdown that stops the driver and every replica (also
+when the backend is garbage-collected: the finalizer holds only what this module needs).
+
+A supervisor thread checks the replicas every 50 ms: one whose process exited, or that
+answered an error status (5xx) to ``/infer``, is reported in `last_events` (the env's
+``info["events"]``) and replaced by a new replica with the stage's configuration; the
+requests it held count as errors. A failed ``POST /config`` is reported there too and
+retried once the replica answers again.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from envs.live import LiveError
 from envs.live.driver import PipelineDriver
 from envs.live.http_client import http_json
-from envs.live.local import LocalLauncher, Replica, ReplicaConfig
+from envs.live.local import LocalLauncher
+from envs.live.replica import Replica, ReplicaConfig
 
 
 class Supervised(Protocol):
@@ -55,6 +64,42 @@ def serves(replica: Replica, want: ReplicaConfig) -> bool:
         return False
     return status == 200 and config.get("switching") is None and (
         config["variant"], config["batch"], config["cores"]) == want
+
+
+def send_config(replica: Replica, want: ReplicaConfig, wait: bool, timeout_s: float,
+                events: list[str]) -> None:
+    """``POST /config`` of ``want`` to a ready replica; records it as sent on success.
+
+    A failure without ``wait`` marks the replica unhealthy and is reported in ``events``
+    (the supervisor sends it again once the replica answers).
+
+    Args:
+        replica: The replica.
+        want: The configuration to serve.
+        wait: Answer only after a model swap is done; a failure then raises.
+        timeout_s: Socket timeout of the call.
+        events: Where a failure without ``wait`` is reported.
+
+    Raises:
+        LiveError: If the call fails with ``wait``, or the replica refuses ``want``.
+    """
+    variant, batch, cores = want
+    body = {"variant": variant, "batch": batch, "cores": cores, "wait": wait}
+    try:
+        status, answer = http_json(replica.host, replica.port, "POST", "/config", body,
+                                   timeout_s=timeout_s)
+    except OSError as err:
+        if wait:
+            raise LiveError(f"replica {replica.name}: POST /config failed ({err}); its "
+                            f"log is {replica.log_path}") from None
+        replica.healthy = False  # the supervisor retries once it answers again
+        events.append(f"replica {replica.name}: POST /config failed ({err}); "
+                      "retrying when it answers")
+        return
+    if status >= 300:
+        raise LiveError(f"replica {replica.name} refused {body}: {status} {answer}")
+    replica.config_sent = want
+    replica.variant, replica.batch, replica.cores = want
 
 
 def supervise(ref: Callable[[], Supervised | None], stop: threading.Event) -> None:
