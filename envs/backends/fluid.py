@@ -120,16 +120,15 @@ class FluidBackend(SimulatedBackend):
         """Play one interval of the fluid queues and report it.
 
         Args:
-            arrivals_rps: Arrival rate of each second of the interval.
+            arrivals_rps: Arrival rate of each second; fractional rates flow as they are.
 
         Returns:
-            The interval's stats.
+            The interval's stats; counts are the fluid expectations, rounded.
 
         Raises:
             RuntimeError: If `reset` was not called first.
         """
-        if self.decision is None:
-            raise RuntimeError("call reset(decision) before run_interval()")
+        decision = self._decision_in_force("run_interval")
         n_stages = len(self.pipeline.stages)
         rates = arrivals_rps.tolist()
         seconds = len(rates)
@@ -189,9 +188,8 @@ class FluidBackend(SimulatedBackend):
                                   0.01 + 0.49 * (p99 - sla_ms) / max(p99 - p50, 1e-9))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
-        assert self.decision is not None
         return interval_stats(
-            self.pipeline, self.decision, seconds=float(seconds), arrived=sum(rates),
+            self.pipeline, decision, seconds=float(seconds), arrived=sum(rates),
             served=sum(served_out), dropped=sum(stage_dropped), late=late, core_s=core_s,
             stage_utilisation=[s / c if c > 0 else 0.0
                                for s, c in zip(stage_served, stage_capacity, strict=True)],

@@ -218,6 +218,12 @@ class SimulatedBackend:
         ]
         self._on_apply()
 
+    def _decision_in_force(self, method: str) -> Decision:
+        """The decision in force; RuntimeError if ``method`` was called before `reset`."""
+        if self.decision is None:
+            raise RuntimeError(f"call reset(decision) before {method}()")
+        return self.decision
+
     def _on_reset(self, seed: int | None) -> None:
         self._on_apply()
 

@@ -202,16 +202,15 @@ class RequestBackend(SimulatedBackend):
         """Serve one interval of arrivals request by request and report it.
 
         Args:
-            arrivals_rps: Arrival rate of each second of the interval.
+            arrivals_rps: Arrival rate of each second; a fraction carries to the next.
 
         Returns:
-            The interval's stats.
+            The interval's stats, with every served request's latency.
 
         Raises:
             RuntimeError: If `reset` was not called first.
         """
-        if self.decision is None:
-            raise RuntimeError("call reset(decision) before run_interval()")
+        decision = self._decision_in_force("run_interval")
         start, end = self.now, self.now + len(arrivals_rps)
         new = self.arrivals(arrivals_rps)
         ready, origin = new, new
@@ -249,9 +248,8 @@ class RequestBackend(SimulatedBackend):
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
-        assert self.decision is not None
         return interval_stats(
-            self.pipeline, self.decision, seconds=end - start, arrived=new.shape[0],
+            self.pipeline, decision, seconds=end - start, arrived=new.shape[0],
             served=ready.shape[0], dropped=dropped, late=late, core_s=core_s,
             stage_utilisation=utilisation, stage_queue=queue, stage_dropped=dropped_per_stage,
             stage_p99_ms=stage_p99, energy=energy, energy_estimated=self.energy_estimated,

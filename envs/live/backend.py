@@ -146,11 +146,11 @@ class LiveBackend:
         started (serving once ready) or retired (newest first).
 
         Args:
-            decision: The new configuration.
+            decision: The configuration the local replicas move to.
 
         Raises:
             ActionError: If ``decision`` does not fit the pipeline.
-            RuntimeError: If `reset` was not called first.
+            RuntimeError: If `reset` has not started the replicas.
         """
         self.pipeline.validate(decision)
         if self._launcher is None:
@@ -167,8 +167,9 @@ class LiveBackend:
         """Record the wanted configuration; start or retire replicas to match its counts."""
         assert self._launcher is not None
         self._decision = decision
-        self._stage_config = [ReplicaConfig(stage.variants[c.variant].name, c.batch, c.cores)
-                      for stage, c in zip(self.pipeline.stages, decision.stages, strict=True)]
+        self._stage_config = [
+            ReplicaConfig(stage.variants[c.variant].name, c.batch, c.cores)
+            for stage, c in zip(self.pipeline.stages, decision.stages, strict=True)]
         now = time.monotonic()
         for s, choice in enumerate(decision.stages):
             active = [r for r in self._stages[s] if r.alive and not r.retiring]

@@ -193,7 +193,7 @@ class ClusterBackend:
         """Send ``decision`` to the cluster (rollouts and scaling take their real time).
 
         Args:
-            decision: The new configuration.
+            decision: The configuration the launcher patches the cluster to.
 
         Raises:
             ActionError: If ``decision`` does not fit the pipeline.
