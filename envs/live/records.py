@@ -8,7 +8,7 @@ from typing import Protocol
 
 
 class Target(Protocol):
-    """A replica the driver can send to (`envs.live.local.Replica` is one)."""
+    """A replica the driver can send to (`envs.live.replica.Replica` is one)."""
 
     host: str
     port: int
