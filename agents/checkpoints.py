@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_PREFIX = "step_"
+CHECKPOINT_FIX = ("delete that checkpoint folder to resume from the one before it, or start "
+                  "a new run")
+"""The fix named when a checkpoint's model or statistics cannot be loaded."""
 
 
 def read_state(folder: Path) -> dict[str, Any]:

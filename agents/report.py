@@ -7,7 +7,6 @@ import csv
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +88,9 @@ def write_csv(rows: Sequence[dict[str, object]], path: Path,
 def write_steps_csv(episodes: Sequence[Episode], path: Path) -> None:
     """Every interval of every episode, every policy; energy parts and reward terms as
     their own columns."""
-    rows = []
-    for ep in episodes:
-        for step in ep.steps:
-            record = asdict(step)
-            energy, terms = record.pop("energy"), record.pop("terms")
-            rows.append({"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
-                         "train_seed": ep.train_seed, **record,
-                         **{k: v for k, v in energy.items() if k not in record},
-                         **{f"term_{k}": v for k, v in terms.items()}})
+    rows = [{"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
+             "train_seed": ep.train_seed, **step.row()}
+            for ep in episodes for step in ep.steps]
     write_csv(rows, path)
 
 

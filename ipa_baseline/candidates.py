@@ -16,28 +16,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from envs import perf
-from envs.errors import ConfigError, IpaEnergyError
+from envs.errors import ConfigError
 from envs.spec import Pipeline, Stage, StageDecision
+from ipa_baseline.errors import InfeasibleError
 
 AccuracyMode = Literal["sum", "product"]
 CoresMode = Literal["base", "profiled"]
 ReplicasMode = Literal["minimal", "free"]
-
-
-class InfeasibleError(IpaEnergyError, RuntimeError):
-    """No decision meets IPA's constraints; the message names the binding constraint.
-
-    Attributes:
-        constraint: ``throughput`` (a stage cannot reach the rate within its replicas),
-            ``latency`` (the SLA is below the fastest possible end-to-end latency) or
-            ``solver`` (the solver reported infeasibility the diagnosis did not predict).
-        stage: Name of the stage that binds, for ``throughput``.
-    """
-
-    def __init__(self, message: str, constraint: str, stage: str | None = None) -> None:
-        super().__init__(message)
-        self.constraint = constraint
-        self.stage = stage
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,13 @@ from ipa_baseline.candidates import (
     AccuracyMode,
     Candidate,
     CoresMode,
-    InfeasibleError,
     ReplicasMode,
     Restriction,
     check_feasible,
     stage_candidates,
     usable,
 )
+from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.lp_builder import INF, LpBuilder
 from ipa_baseline.product import ProductForm, add_product_objective
 

@@ -19,7 +19,7 @@ Each rule, where IPA defines it, and the package default it replaces:
   change what the policy plans with, not the simulated machine. Default 0.
 * ``on_infeasible="keep"`` (``optimizer/adapter.py``: "optimizer couldn't find any optimal
   solution the pipeline will stay the same"). Default ``fallback``: the most
-  throughput-heavy decision (`ipa_baseline.policies.fallback_decision`).
+  throughput-heavy decision (`ipa_baseline.fallback.fallback_decision`).
 * ``fa2_high="ipa"`` (``data/configs/final/video-3.yaml``: yolov5s + resnet101). Default
   ``most_accurate``: the most accurate variant per stage.
 * ``rim_replicas="ipa"`` (``data/configs/final/video-5.yaml``: 3 replicas per stage).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from agents import ppo
+from agents import ppo, training_envs
 from agents.train_config import load_train_config
 from envs import perf
 from envs.backends.base import weighted_quantile
@@ -223,19 +223,19 @@ def test_out_of_range_action_raises_action_error() -> None:
 def test_training_uses_the_batched_env_for_fluid_and_dummy_otherwise(tmp_path: Path) -> None:
     cfg = load_train_config(overrides=["run.n_envs=2", "agent.n_steps=64",
                                        "agent.batch_size=64"])
-    assert ppo.vec_env_kind(cfg, cfg.env) == "batched"
-    venv = ppo.make_training_vec_env(cfg, cfg.env, seed=0)
+    assert training_envs.vec_env_kind(cfg, cfg.env) == "batched"
+    venv = training_envs.make_training_vec_env(cfg, cfg.env, seed=0)
     assert isinstance(venv, VecMonitor) and isinstance(venv.venv, BatchedPipelineVecEnv)
     venv.close()
     requests = replace(cfg.env, backend="requests")
-    assert ppo.vec_env_kind(cfg, requests) == "dummy"
+    assert training_envs.vec_env_kind(cfg, requests) == "dummy"
     forced = load_train_config(overrides=["run.vec_env=batched", "env.backend=requests",
                                           "run.n_envs=2", "agent.n_steps=64",
                                           "agent.batch_size=64"])
     with pytest.raises(ConfigError, match="run.vec_env=batched"):
         ppo.prepare(forced)
     dummy = load_train_config(overrides=["run.vec_env=dummy"])
-    assert ppo.vec_env_kind(dummy, dummy.env) == "dummy"
+    assert training_envs.vec_env_kind(dummy, dummy.env) == "dummy"
 
 
 def test_action_masks_through_env_method() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.baselines import HpaPolicy, StaticPolicy
+from agents.policies import HpaPolicy, StaticPolicy
 from agents.train_config import load_train_config
 from envs.backends.base import SimSettings
 from envs.config import from_dict, read_yaml, read_yaml_file

@@ -10,17 +10,11 @@ import pytest
 import yaml
 
 import envs  # noqa: F401  (registers ipa/Pipeline-v1)
+from agents.policies import FA2Policy, IPAPolicy, RIMPolicy
 from envs import perf
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
-from ipa_baseline import (
-    FA2Policy,
-    InfeasibleError,
-    IPAPolicy,
-    RIMPolicy,
-    fallback_decision,
-    rules,
-)
+from ipa_baseline import InfeasibleError, fallback_decision, rules
 from tests.conftest import tiny_profile_doc
 
 
