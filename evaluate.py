@@ -62,7 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @command_line("evaluate.py")
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2: a package error, one line)."""
+    """Run the command line; returns the exit code (2: a package error, one line).
+
+    Args:
+        argv: The arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        0 with the report written, 2 for a package error (bad flag, config or file), 130
+        interrupted.
+    """
     try:
         args = parse_args(argv)
         from agents.eval_run import run_evaluation

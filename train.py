@@ -29,7 +29,14 @@ __all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_TRIALS_FAILED", "main", "par
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments (``key.sub=value`` overrides are positional)."""
+    """Command-line arguments (``key.sub=value`` overrides are positional).
+
+    Args:
+        argv: The arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        The parsed flags and ``overrides``.
+    """
     parser = argparse.ArgumentParser(
         description="Train PPO on ipa/Pipeline-v1 into runs/<name>/.",
         epilog="Overrides use the config's dotted keys, e.g. agent.learning_rate=1e-4 "
@@ -51,7 +58,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @command_line("train.py")
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2: a package error, printed as one line)."""
+    """Run the command line; returns the exit code (2: a package error, printed as one line).
+
+    Args:
+        argv: The arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        0 done, 1 some sweep trials failed, 2 bad configuration (nothing trained), 130
+        interrupted (checkpoint saved).
+    """
     args = parse_args(argv)
     command = shlex.join(["python", "train.py", *(sys.argv[1:] if argv is None else argv)])
     if args.sweep is not None or args.address is not None:

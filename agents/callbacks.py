@@ -134,7 +134,11 @@ class TrainingCallback(BaseCallback):
 
     # -- work ------------------------------------------------------------------------------
     def evaluate(self) -> EvalResult:
-        """Play the current policy on the validation windows; log and keep the best."""
+        """Play the current policy on the validation windows; log and keep the best.
+
+        Returns:
+            The validation result (also kept as ``last_eval``).
+        """
         policy = NormalizedPolicy(self.model, self.model.get_vec_normalize_env(), self.masked)
         result = evaluate_windows(policy, self.eval_env, self.eval_starts, self.eval_seed,
                                   self.deterministic, use_masks=self.masked)
@@ -151,13 +155,22 @@ class TrainingCallback(BaseCallback):
         return result
 
     def state(self) -> dict[str, Any]:
-        """What a resumed run needs besides the model and VecNormalize."""
+        """What a resumed run needs besides the model and VecNormalize.
+
+        Returns:
+            The step counter, best validation reward and last evaluation and checkpoint
+            steps, as saved in a checkpoint's ``state.json``.
+        """
         return {"num_timesteps": self.model.num_timesteps, "best_reward": self.best_reward,
                 "last_eval_step": self.last_eval_step,
                 "last_checkpoint_step": self.model.num_timesteps}
 
     def save_checkpoint(self) -> Path:
-        """Save model, VecNormalize and step counter under ``checkpoints/``; prune old ones."""
+        """Save model, VecNormalize and step counter under ``checkpoints/``; prune old ones.
+
+        Returns:
+            The checkpoint folder written.
+        """
         step = self.model.num_timesteps
         folder = self.run_dir / "checkpoints" / f"{CHECKPOINT_PREFIX}{step:010d}"
         save_model_files(self.model, folder, self.state())

@@ -67,7 +67,11 @@ class StepRecord:
 
     def row(self) -> dict[str, object]:
         """The record as one flat row: its own fields, every scalar `IntervalStats` field,
-        then the reward terms as ``term_<name>``."""
+        then the reward terms as ``term_<name>``.
+
+        Returns:
+            Column name to value (per-request latencies left out).
+        """
         own = {f.name: getattr(self, f.name) for f in fields(self)
                if f.name not in ("stats", "terms")}
         stats = {f.name: getattr(self.stats, f.name) for f in fields(self.stats)
@@ -112,6 +116,13 @@ def episode_p99_ms(steps: list[StepRecord], latencies_ms: np.ndarray) -> float:
     The 99th percentile of every served request's latency when the backend reports them
     (request simulator, live); otherwise (fluid simulator) the 99th percentile of the
     intervals' p99s weighted by requests served. NaN when nothing was served.
+
+    Args:
+        steps: The episode's interval records.
+        latencies_ms: Every served request's latency (empty for the fluid simulator).
+
+    Returns:
+        The p99 latency in ms, or NaN.
     """
     if latencies_ms.size:
         return float(np.percentile(latencies_ms, 99))
@@ -123,7 +134,15 @@ def episode_p99_ms(steps: list[StepRecord], latencies_ms: np.ndarray) -> float:
 
 
 def energy_method(env: PipelineEnv) -> str:
-    """How the env's backend obtains energy, for the report beside measured/estimated."""
+    """How the env's backend obtains energy, for the report beside measured/estimated.
+
+    Args:
+        env: The env the episode ran on.
+
+    Returns:
+        A short description: the live meter's class, the CPU-time estimate, or the
+        simulator's profile rows.
+    """
     meter = getattr(env.backend, "meter", None)
     if env.config.backend == "live":
         return (f"meter {type(meter).__name__}" if meter is not None
@@ -132,7 +151,15 @@ def energy_method(env: PipelineEnv) -> str:
 
 
 def reported_method(steps: list[StepRecord]) -> str:
-    """The energy methods the backend reported for the intervals, joined when they differ."""
+    """The energy methods the backend reported for the intervals, joined when they differ.
+
+    Args:
+        steps: The episode's interval records.
+
+    Returns:
+        The distinct ``energy_method`` values in order of first use, joined by ``"; "``
+        (empty if none was reported).
+    """
     return "; ".join(dict.fromkeys(s.stats.energy_method for s in steps
                                    if s.stats.energy_method))
 
@@ -165,6 +192,13 @@ class Episode:
 
         ``accuracy`` is the mean over intervals of the decision's accuracy (time-averaged);
         ``accuracy_requests`` weights each interval by the requests it served.
+
+        Args:
+            sla_ms: The end-to-end SLA, recorded beside the metrics as ``sla_ms``.
+
+        Returns:
+            Metric name to value (SLA violation rate, p99 latency, accuracies, cost,
+            energy columns, reconfigurations, decision times, reward, ...).
         """
         stats = [s.stats for s in self.steps]
         arrived = sum(s.arrived for s in stats)

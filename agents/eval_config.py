@@ -189,7 +189,11 @@ class EvalConfig:
                               "out other days")
 
     def trace_windows(self) -> dict[str, tuple[tuple[int, int], ...]]:
-        """Window name -> its trace segments, for the windows cut from ``--trace``."""
+        """Window name -> its trace segments, for the windows cut from ``--trace``.
+
+        Returns:
+            ``{window name: ((start_s, end_s), ...)}`` for the trace windows only.
+        """
         return {w.name: w.segments for w in self.windows if w.segments}
 
     @property

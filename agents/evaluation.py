@@ -26,6 +26,13 @@ from envs.errors import ConfigError
 def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int, Any]]:
     """``(training seed, policy)`` of each agent folder (the training seeds of one agent).
 
+    Args:
+        agent_dirs: ``train.py`` run folders, one per training seed.
+        which: The model of each folder to load: ``final``, ``best`` or ``latest``.
+
+    Returns:
+        ``(training seed, trained policy)`` per folder, in the order given.
+
     Raises:
         ConfigError: The folders' envs differ (beyond the training workload's seed) or two
             share a training seed.
@@ -100,6 +107,13 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         agent_dirs: ``train.py`` run folders, one per training seed (``ppo`` needs one).
         progress: Called with a label before each episode.
         tuned: Tuned parameters (default: `tune_baselines`).
+
+    Yields:
+        Each `Episode` as soon as it has played.
+
+    Raises:
+        ConfigError: ``ppo`` is evaluated without agent folders, or the agents differ
+            (see `load_agents`).
     """
     if "ppo" in config.policies and not agent_dirs:
         raise ConfigError("policy 'ppo' needs --agent runs/<name> (train.py run folders, "

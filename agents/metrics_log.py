@@ -75,7 +75,12 @@ class MetricsLog:
             wandb_run.define_metric("*", step_metric="global_step")
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Write one row at env step ``step``."""
+        """Write one row at env step ``step``.
+
+        Args:
+            step: The env step the metrics belong to.
+            metrics: Metric name to value (NaN written as an empty cell).
+        """
         row = {k: _fmt(v) for k, v in metrics.items()}
         row["step"] = str(step)
         self._csv.writerow(row)
@@ -84,7 +89,14 @@ class MetricsLog:
             self.wandb_run.log({"global_step": step, **metrics})
 
     def replay_to_wandb(self, after_step: int) -> int:
-        """Send the CSV rows after ``after_step`` to W&B again; returns how many."""
+        """Send the CSV rows after ``after_step`` to W&B again; returns how many.
+
+        Args:
+            after_step: The last env step W&B already holds.
+
+        Returns:
+            The number of rows sent (0 without a W&B run).
+        """
         if self.wandb_run is None:
             return 0
         self._file.flush()
@@ -109,10 +121,22 @@ class LogWriter(KVWriter):
     """Forwards stable-baselines3's logger dumps to a `MetricsLog` under grouped names."""
 
     def __init__(self, log: MetricsLog) -> None:
+        """Forward to ``log``.
+
+        Args:
+            log: The run's `MetricsLog`.
+        """
         self.log = log
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any],
               step: int = 0) -> None:
+        """Log sb3's recorded values under their grouped names (others are dropped).
+
+        Args:
+            key_values: sb3's recorded name to value.
+            key_excluded: sb3's per-key output exclusions (ignored).
+            step: sb3's step, used when ``time/total_timesteps`` is not recorded.
+        """
         metrics = {}
         for key, value in key_values.items():
             name = _SB3_NAMES.get(key, key if key.startswith(("charts/", "losses/")) else None)

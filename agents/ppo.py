@@ -84,6 +84,12 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
     Builds the training and validation envs (profile, trace files, the split) and, for
     ``tracking.mode=online``, checks that the W&B server answers.
 
+    Args:
+        cfg: The training config.
+
+    Returns:
+        The training and validation env configs and the validation windows' start seconds.
+
     Raises:
         ConfigError, ProfileError, TraceError: What is wrong, naming the key or file.
     """
@@ -111,6 +117,9 @@ def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig
         cfg: The config; ``run.name`` None becomes ``<label>-s<seed>-<date>-<time>``.
         label: Prefix of generated names (the config file's stem); None: the pipeline's.
 
+    Returns:
+        The config with ``run.name`` set, and ``run.output_dir / run.name``.
+
     Raises:
         ConfigError: The folder exists (resume it or choose another run.name).
     """
@@ -124,7 +133,11 @@ def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the package's repository, or ``unknown``."""
+    """``git rev-parse HEAD`` of the package's repository, or ``unknown``.
+
+    Returns:
+        The commit hash, or ``unknown`` without git or outside a repository.
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5, check=True)

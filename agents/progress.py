@@ -11,6 +11,13 @@ class Progress:
     """A rich progress bar on stderr: steps, steps/s, ETA and the latest evaluation."""
 
     def __init__(self, total: int, start: int, enabled: bool = True) -> None:
+        """Start the bar (nothing is drawn when ``enabled`` is False).
+
+        Args:
+            total: The run's total env steps.
+            start: The steps already done (a resumed run's).
+            enabled: Whether to draw the bar at all.
+        """
         self._bar = None
         self._task = None
         self._last = 0.0
@@ -38,7 +45,12 @@ class Progress:
         self._t0, self._s0 = time.monotonic(), start
 
     def update(self, step: int, force: bool = False) -> None:
-        """Move the bar to ``step`` (throttled to a few updates a second)."""
+        """Move the bar to ``step`` (throttled to a few updates a second).
+
+        Args:
+            step: The env steps done so far.
+            force: Redraw even within the throttle interval.
+        """
         if self._bar is None:
             return
         now = time.monotonic()
@@ -49,7 +61,11 @@ class Progress:
         self._bar.update(self._task, completed=step, rate=f"{rate:,.0f}")
 
     def show_eval(self, text: str) -> None:
-        """Show the latest evaluation next to the bar."""
+        """Show the latest evaluation next to the bar.
+
+        Args:
+            text: The evaluation's one-line summary.
+        """
         if self._bar is not None:
             self._bar.update(self._task, eval=text)
 

@@ -206,6 +206,9 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
         overrides: ``section.key=value`` strings, parsed like YAML values.
         base: Config to start from when ``path`` is None (e.g. a run's saved config).
 
+    Returns:
+        The checked `TrainConfig`.
+
     Raises:
         ConfigError: Unknown keys, wrong types, failed cross-field checks.
     """
@@ -226,6 +229,10 @@ RESUME_CHANGEABLE = frozenset({
 
 def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
     """Reject ``--resume`` overrides the checkpointed model or data would silently ignore.
+
+    Args:
+        saved: The run's saved config.
+        new: The saved config with the ``--resume`` overrides applied.
 
     Raises:
         ConfigError: A key outside `RESUME_CHANGEABLE` differs from the saved config.
@@ -248,5 +255,13 @@ def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
 
 
 def with_run(cfg: TrainConfig, **changes: object) -> TrainConfig:
-    """A copy with run fields changed."""
+    """A copy with run fields changed.
+
+    Args:
+        cfg: The config.
+        **changes: `RunConfig` field -> new value.
+
+    Returns:
+        The changed copy (``cfg`` is left as it is).
+    """
     return replace(cfg, run=replace(cfg.run, **changes))

@@ -37,6 +37,11 @@ class InfoSharingDummyVecEnv(DummyVecEnv):
     """
 
     def step_wait(self) -> VecEnvStepReturn:
+        """Step every env with its pending action (DummyVecEnv's, without the deep copy).
+
+        Returns:
+            The batched observations, rewards, dones and the envs' own info dicts.
+        """
         for i, env in enumerate(self.envs):
             obs, self.buf_rews[i], terminated, truncated, info = env.step(self.actions[i])
             self.buf_dones[i] = terminated or truncated

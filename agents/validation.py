@@ -46,7 +46,14 @@ class EvalResult:
     reward_terms: dict[str, float]
 
     def metrics(self, prefix: str = "eval/") -> dict[str, float]:
-        """Flat ``{prefix + name: value}`` for logging (booleans as 0/1)."""
+        """Flat ``{prefix + name: value}`` for logging (booleans as 0/1).
+
+        Args:
+            prefix: Put before every name.
+
+        Returns:
+            The scalar fields and ``term_<name>`` per reward term, as floats.
+        """
         out = {
             "mean_reward": self.mean_reward, "std_reward": self.std_reward,
             "sla_violation_rate": self.sla_violation_rate, "energy_j": self.energy_j,

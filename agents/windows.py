@@ -62,7 +62,19 @@ class Peak:
 @lru_cache(maxsize=2)
 def full_trace(path: str, damping: float, scale: float = 1.0) -> np.ndarray:
     """The whole ``--trace`` file, damped (IPA's integer floor), then multiplied by
-    ``scale`` (`EvalConfig.trace_scale`, fractions kept); loaded once per process."""
+    ``scale`` (`EvalConfig.trace_scale`, fractions kept); loaded once per process.
+
+    Args:
+        path: The trace file.
+        damping: IPA's damping factor (see `load_trace`).
+        scale: Multiplies every rate after damping.
+
+    Returns:
+        One rate (requests/s) per second of the trace.
+
+    Raises:
+        TraceError: The file is missing, unreadable, empty or holds a bad value.
+    """
     rates = load_trace(path, damping)
     return rates * scale if scale != 1.0 else rates
 
@@ -78,6 +90,16 @@ def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
     Trace windows take the ``warmup_s`` seconds before their first segment; synthetic
     ones generate ``warmup_s + window_s`` seconds of their pattern and keep the last
     ``window_s`` (the prefix is the warm-up).
+
+    Args:
+        spec: The window's spec (trace segments, or a synthetic pattern).
+        trace_path: The ``--trace`` file, or None.
+        damping: IPA's damping factor for the trace.
+        warmup_s: Seconds of history before the window.
+        trace_scale: Multiplies the trace's rates (`full_trace`).
+
+    Returns:
+        The `Window`: warm-up rates, played rates and where they come from.
 
     Raises:
         ConfigError: A trace window without ``--trace``, or a segment outside the trace.
@@ -108,7 +130,19 @@ def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
 
 
 def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
-    """The windows sampled from held-out days (`EvalConfig.heldout`)."""
+    """The windows sampled from held-out days (`EvalConfig.heldout`).
+
+    Args:
+        config: The evaluation config.
+        trace_path: The ``--trace`` file, or None.
+
+    Returns:
+        The held-out windows (none when ``heldout.windows`` is 0).
+
+    Raises:
+        ConfigError: Held-out windows without ``--trace``, or too few gap-free windows on
+            the held-out days.
+    """
     h = config.heldout
     if not h.windows:
         return []
@@ -129,14 +163,34 @@ def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]
 
 
 def evaluation_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
-    """Every window the config evaluates: its own, then the held-out ones."""
+    """Every window the config evaluates: its own, then the held-out ones.
+
+    Args:
+        config: The evaluation config.
+        trace_path: The ``--trace`` file, or None.
+
+    Returns:
+        The windows, in that order.
+
+    Raises:
+        ConfigError: See `window_rates` and `heldout_windows`.
+    """
     warmup_s = config.env.workload.warmup_s
     return [window_rates(s, trace_path, config.trace_damping, warmup_s, config.trace_scale)
             for s in config.windows] + heldout_windows(config, trace_path)
 
 
 def window_env(base: EnvConfig, window: Window, folder: Path) -> PipelineEnv:
-    """An env whose episode is exactly ``window`` after its warm-up (saved under folder)."""
+    """An env whose episode is exactly ``window`` after its warm-up (saved under folder).
+
+    Args:
+        base: The env config to play the window under.
+        window: The window (warm-up and played rates).
+        folder: Where the window's trace file ``<name>.txt`` is written.
+
+    Returns:
+        The env (its episode: the window's rates, cut to whole intervals).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{window.name}.txt"
     path.write_text("\n".join(f"{r:.12g}" for r in np.concatenate([window.warmup,
@@ -151,7 +205,15 @@ def window_env(base: EnvConfig, window: Window, folder: Path) -> PipelineEnv:
 
 def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
     """The peak rate of the training data: the ``--trace``'s training days when it holds
-    them, else the synthetic training trace (all four patterns, ``tuning_seed``)."""
+    them, else the synthetic training trace (all four patterns, ``tuning_seed``).
+
+    Args:
+        config: The evaluation config.
+        trace_path: The ``--trace`` file, or None.
+
+    Returns:
+        The peak rate and its source.
+    """
     d = config.days
     if trace_path is not None and config.uses_trace:
         full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
@@ -168,7 +230,15 @@ def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
 
 def tuning_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
     """Validation windows for tuning: from the ``--trace``'s validation days when the
-    config evaluates trace windows and the trace holds them, else synthetic windows."""
+    config evaluates trace windows and the trace holds them, else synthetic windows.
+
+    Args:
+        config: The evaluation config.
+        trace_path: The ``--trace`` file, or None.
+
+    Returns:
+        The tuning windows.
+    """
     d = config.days
     warmup_s = config.env.workload.warmup_s
     if trace_path is not None and config.uses_trace:

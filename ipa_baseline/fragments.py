@@ -39,7 +39,15 @@ Point = tuple[float, float | None]  # mean ms, p99 ms (None: not in the fragment
 
 
 def read_fragments(folder: Path) -> dict[tuple[str, int, int], Point]:
-    """(variant, batch, cores) -> latency at the highest profiled load (batches fill)."""
+    """(variant, batch, cores) -> latency at the highest profiled load (batches fill).
+
+    Args:
+        folder: The folder of IPA's profile fragments (``*.csv``); unparsable rows are
+            skipped.
+
+    Returns:
+        ``{(variant, batch, cores): (mean ms, p99 ms or None)}``.
+    """
     best: dict[tuple[str, int, int], tuple[float, Point]] = {}
     for path in sorted(folder.glob("*.csv")):
         with path.open(newline="") as f:
@@ -60,7 +68,15 @@ def read_fragments(folder: Path) -> dict[tuple[str, int, int], Point]:
 def core_ratio(points: dict, ref: str) -> float:
     """Measured latency ratio per doubling of cores of the family's reference (mean over
     the batches profiled at c and 2c), capped at 1 (assumed: more cores are never
-    slower; the fragments' resnet rows come from different loads)."""
+    slower; the fragments' resnet rows come from different loads).
+
+    Args:
+        points: The `read_fragments` latencies.
+        ref: The family's reference variant.
+
+    Returns:
+        The ratio (1.0 when no pair of core counts is profiled).
+    """
     pairs = [points[(ref, b, 2 * c)][0] / points[(ref, b, c)][0]
              for (name, b, c) in points if name == ref and (ref, b, 2 * c) in points]
     return min(1.0, sum(pairs) / len(pairs)) if pairs else 1.0
@@ -68,7 +84,17 @@ def core_ratio(points: dict, ref: str) -> float:
 
 def family_rows(points: dict, ref: str, members: list) -> dict[str, list[list]]:
     """Rows of every member at CORES and BATCHES (see the module docstring): computed at
-    the member's fragment cores, scaled to other core counts by `core_ratio`."""
+    the member's fragment cores, scaled to other core counts by `core_ratio`.
+
+    Args:
+        points: The `read_fragments` latencies.
+        ref: The family's reference variant.
+        members: ``(name, GFLOPs, base cores)`` per variant, reference first (`FAMILIES`).
+
+    Returns:
+        Variant name -> its profile rows (batch, cores, mean ms, p99 ms, energy per batch
+        J, latency source, energy source).
+    """
     ratio = core_ratio(points, ref)
 
     def ref_at(batch: int, cores: int) -> Point:
@@ -106,7 +132,16 @@ def family_rows(points: dict, ref: str, members: list) -> dict[str, list[list]]:
 
 
 def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
-    """The profile document, and how many rows are cited / scaled."""
+    """The profile document, and how many rows are cited / scaled.
+
+    Args:
+        points: The `read_fragments` latencies.
+        accuracies: Stage -> variant -> accuracy (IPA's ``accuracies.yaml``).
+
+    Returns:
+        The document for `envs.profiles.load_pipeline`, the number of ``ipa`` rows and the
+        number of ``ipa_scaled`` rows.
+    """
     stages, b1_p99 = [], []
     for stage, (ref, members) in FAMILIES.items():
         rows = family_rows(points, ref, members)

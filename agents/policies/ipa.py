@@ -167,7 +167,17 @@ class FA2Policy(IPAPolicy):
 
     def __init__(self, env: gym.Env, level: Literal["low", "high"] = "low",
                  **kwargs: Any) -> None:
-        """Create the policy; ``kwargs`` are `IPAPolicy`'s."""
+        """Create the policy; ``kwargs`` are `IPAPolicy`'s.
+
+        Args:
+            env: The env.
+            level: ``low`` (each stage's lowest-accuracy variant) or ``high`` (see
+                `fa2_high_variants`).
+            **kwargs: `IPAPolicy`'s arguments.
+
+        Raises:
+            ConfigError: ``level`` is neither ``low`` nor ``high``.
+        """
         if level not in ("low", "high"):
             raise ConfigError(f"FA2 level must be 'low' or 'high', got {level!r}")
         super().__init__(env, **kwargs)
@@ -199,6 +209,9 @@ class RIMPolicy(IPAPolicy):
                 replicas with which the lowest-accuracy variant serves the trace's peak
                 rate at the smallest batch size (capped at ``max_replicas``).
             **kwargs: `IPAPolicy`'s arguments.
+
+        Raises:
+            ConfigError: ``replicas`` is not one count per stage in 1..``max_replicas``.
         """
         super().__init__(env, **kwargs)
         n = len(self.env.pipeline.stages)
@@ -223,7 +236,16 @@ class RIMPolicy(IPAPolicy):
 def default_rim_replicas(pipeline: Pipeline, peak_rps: float,
                          max_replicas: int) -> tuple[int, ...]:
     """Per stage, replicas for ``peak_rps`` with the lowest-accuracy variant at the smallest
-    batch size, capped at ``max_replicas``."""
+    batch size, capped at ``max_replicas``.
+
+    Args:
+        pipeline: The env's pipeline.
+        peak_rps: The rate to serve (the trace's peak).
+        max_replicas: The cap per stage.
+
+    Returns:
+        One replica count per stage.
+    """
     out = []
     b = min(pipeline.batch_sizes)
     for stage in pipeline.stages:

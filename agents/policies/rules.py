@@ -130,7 +130,14 @@ class HpaPolicy(RulePolicy):
         self.recommendations = [deque(maxlen=self.window) for _ in self.pipeline.stages]
 
     def decide(self, obs: np.ndarray) -> Decision:
-        """HPA's rule per stage on the observed utilisation (see `DecidingPolicy.decide`)."""
+        """HPA's rule per stage on the observed utilisation (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (its stage utilisations and last rate).
+
+        Returns:
+            The fixed variants and batch with each stage's stabilised replicas.
+        """
         current = self.env.decision
         choices = []
         for i, stage in enumerate(self.pipeline.stages):
@@ -180,7 +187,14 @@ class RayServePolicy(RulePolicy):
         self.want_down = [0] * n
 
     def decide(self, obs: np.ndarray) -> Decision:
-        """Ray Serve's rule per stage on ongoing requests (see `DecidingPolicy.decide`)."""
+        """Ray Serve's rule per stage on ongoing requests (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (its stage queues and last rate).
+
+        Returns:
+            The fixed variants and batch with each stage's delayed replicas.
+        """
         layout = self.env.layout
         rate = layout.last_rate_rps(obs)
         current = self.env.decision
@@ -229,7 +243,14 @@ class StaticPolicy(RulePolicy):
             for i, v in enumerate(chosen)))
 
     def decide(self, obs: np.ndarray) -> Decision:
-        """The fixed decision (see `DecidingPolicy.decide`)."""
+        """The fixed decision (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (ignored).
+
+        Returns:
+            The decision sized at construction.
+        """
         return self.decision
 
 
@@ -247,6 +268,13 @@ class RandomPolicy(RulePolicy):
         self.rng = np.random.default_rng(seed)
 
     def decide(self, obs: np.ndarray) -> Decision:
-        """A uniformly drawn action, decoded (see `DecidingPolicy.decide`)."""
+        """A uniformly drawn action, decoded (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (ignored).
+
+        Returns:
+            The decoded random action.
+        """
         nvec = self.env.action_space.nvec
         return self.env.decode(self.rng.integers(nvec))
