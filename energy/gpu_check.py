@@ -191,7 +191,8 @@ def write_gpu_profile(
     import yaml
 
     from energy.profiler import Point, cpu_model, write_profile
-    from models.catalog import CatalogPipeline, CatalogStage, video_pipeline
+    from models.catalog import CatalogPipeline, CatalogStage
+    from models.video import video_pipeline
 
     classifier = next(s for s in video_pipeline().stages if s.name == STAGE)
     variant = next(v for v in classifier.variants if v.name == VARIANT)
