@@ -15,7 +15,7 @@ It
    latency per batch with ``torch.cuda.synchronize()``, and energy over the same window from
    both meters at once, with their relative difference;
 4. writes a profile YAML (dynamic NVML energy: window minus idle power x time) through
-   `energy.profiler.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
+   `energy.profile_writer.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
    writes ``<out>.summary.json`` with everything above.
 """
 
@@ -190,7 +190,8 @@ def write_gpu_profile(
     import torch
     import yaml
 
-    from energy.profiler import Point, cpu_model, write_profile
+    from energy.measure import Point, cpu_model, point_key
+    from energy.profile_writer import dump_profile, write_profile
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 
@@ -205,7 +206,7 @@ def write_gpu_profile(
     spec = CatalogPipeline(f"{VARIANT}_gpu", (CatalogStage(STAGE, (variant,)),), sla_ms,
                            batches, notes)
     points = {
-        f"{STAGE}/{VARIANT}/t1/b{r.batch}": Point(
+        point_key(STAGE, VARIANT, 1, r.batch): Point(
             STAGE, VARIANT, 1, r.batch, r.latency_mean_ms, r.latency_p99_ms,
             r.nvml_dynamic_j_per_batch, r.reps,
         )
@@ -217,7 +218,7 @@ def write_gpu_profile(
     doc["hardware"]["name"] = f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})"
     doc["hardware"].update(device="gpu", devices_per_node=1, device_idle_w=round(idle_w, 3))
     doc["sources"]["idle"]["description"] = "GPU idle power from NVML over a sleep window"
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
+    dump_profile(doc, out)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
