@@ -44,7 +44,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments; see the module docstring."""
+    """Parse the command line; see the module docstring.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The parsed arguments (not yet checked: see `check_args`).
+    """
     p = _Parser(prog="python -m energy.import_mlenergy", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", type=Path, help="ML.ENERGY models/*.json files")
@@ -100,7 +107,14 @@ def _stages(args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """ConfigError naming the first missing or impossible option."""
+    """Check the parsed arguments.
+
+    Args:
+        args: From `parse_args`.
+
+    Raises:
+        ConfigError: Naming the first missing or impossible option.
+    """
     for key in _REQUIRED:
         if getattr(args, key) is None:
             flag = "--" + key.replace("_", "-")
@@ -123,7 +137,14 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the importer; returns the exit code."""
+    """Run the importer.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 written, 2 bad input (one line on stderr).
+    """
     args = parse_args(argv)
     try:
         check_args(args)

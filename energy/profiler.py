@@ -16,7 +16,6 @@ the wall time, divided by the number of batches (`energy.measure`).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -28,10 +27,18 @@ from energy.measure import Point, measure_idle_w, measure_point, meter_estimated
 from energy.meters import Meter, make_meter
 from energy.point_log import append_point, partial_path, start_log
 from energy.profile_writer import write_profile
-from envs.cli import command_line, non_negative_float, positive_float, positive_int
+from envs.cli import (
+    argument_parser,
+    command_line,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from envs.errors import ConfigError
 from models.catalog import CatalogPipeline, catalog_pipeline
 from models.errors import CatalogError
+
+PROG = "python -m energy.profiler"
 
 
 def profile_pipeline(
@@ -116,14 +123,17 @@ def profile_pipeline(
     return out
 
 
-@command_line("python -m energy.profiler")
+@command_line(PROG)
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2: a package error, one line)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m energy.profiler",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    """Profile a catalog pipeline from the command line (see the module docstring).
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 written; 2 a package error, reported in one line.
+    """
+    parser = argument_parser(PROG, __doc__)
     parser.add_argument("--pipeline", default="video", help="catalog pipeline name")
     parser.add_argument("--out", type=Path, help="profile path (default profiles/<name>.yaml)")
     parser.add_argument("--meter", default="tdp", help="rapl | nvml | zeus | tdp")

@@ -269,6 +269,14 @@ def language_id_stage(seq_len: int) -> CatalogStage:
     return _encoder_stage("nlp-li", li, seq_len)
 
 
+#: IPA name -> (d_model, heads, ffn, positions, vocabulary, activation, eos id, BLEU): Marian
+#: base and transformer-big shapes; the pad (= decoder start) id is the vocabulary - 1.
+MARIAN_VARIANTS = {
+    "Helsinki-NLP-opus-mt-fr-en": (512, 8, 2048, 512, 59514, "swish", 0, 33.1),
+    "Helsinki-NLP-opus-mt-tc-big-fr-en": (1024, 16, 4096, 1024, 53017, "relu", 43311, 34.4),
+}
+
+
 def translation_stage(seq_len: int) -> CatalogStage:
     """IPA's ``nlp-trans`` stage: Marian French->English, base and transformer-big.
 
@@ -279,32 +287,20 @@ def translation_stage(seq_len: int) -> CatalogStage:
         The stage.
     """
     bleu = "BLEU, newsdiscussdev2015 fr-en"
-    base = seq2seq_generator(
-        "MarianConfig", "MarianMTModel", seq_len, vocab_size=59514, d_model=512,
-        encoder_layers=6, decoder_layers=6, encoder_attention_heads=8,
-        decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
-        max_position_embeddings=512, activation_function="swish", pad_token_id=59513,
-        decoder_start_token_id=59513, eos_token_id=0,
-    )
-    big = seq2seq_generator(
-        "MarianConfig", "MarianMTModel", seq_len, vocab_size=53017, d_model=1024,
-        encoder_layers=6, decoder_layers=6, encoder_attention_heads=16,
-        decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096,
-        max_position_embeddings=1024, activation_function="relu", pad_token_id=53016,
-        decoder_start_token_id=53016, eos_token_id=43311,
-    )
-    return CatalogStage(
-        "nlp-trans",
-        (
-            CatalogVariant(
-                "Helsinki-NLP-opus-mt-fr-en", base, token_batch(seq_len, 59513), 33.1, bleu,
-                f"{IPA_FILE} (nlp-trans); original: "
-                "https://huggingface.co/Helsinki-NLP/opus-mt-fr-en", base_cores=1,
-            ),
-            CatalogVariant(
-                "Helsinki-NLP-opus-mt-tc-big-fr-en", big, token_batch(seq_len, 53016), 34.4,
-                bleu, f"{IPA_FILE} (nlp-trans); original: "
-                "https://huggingface.co/Helsinki-NLP/opus-mt-tc-big-fr-en", base_cores=1,
-            ),
-        ),
-    )
+
+    def variant(name: str) -> CatalogVariant:
+        d_model, heads, ffn, positions, vocab, activation, eos, score = MARIAN_VARIANTS[name]
+        pad = vocab - 1
+        build = seq2seq_generator(
+            "MarianConfig", "MarianMTModel", seq_len, vocab_size=vocab, d_model=d_model,
+            encoder_layers=6, decoder_layers=6, encoder_attention_heads=heads,
+            decoder_attention_heads=heads, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn,
+            max_position_embeddings=positions, activation_function=activation,
+            pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=eos,
+        )
+        source = (f"{IPA_FILE} (nlp-trans); original: "
+                  f"https://huggingface.co/Helsinki-NLP/{name.removeprefix('Helsinki-NLP-')}")
+        return CatalogVariant(name, build, token_batch(seq_len, pad), score, bleu, source,
+                              base_cores=1)
+
+    return CatalogStage("nlp-trans", tuple(variant(name) for name in MARIAN_VARIANTS))

@@ -56,12 +56,25 @@ _Dumper.add_representer(_Flow, _flow_representer)
 
 
 def slug(text: str) -> str:
-    """``meta-llama/Llama-3.1-8B-Instruct`` -> ``llama_3_1_8b_instruct``."""
+    """A source-id-safe name: ``meta-llama/Llama-3.1-8B-Instruct`` -> ``llama_3_1_8b_instruct``.
+
+    Args:
+        text: A model id.
+
+    Returns:
+        The part after the last ``/``, lower case, runs of other characters as ``_``.
+    """
     return re.sub(r"[^a-z0-9]+", "_", text.split("/")[-1].lower()).strip("_")
 
 
 def load_quality(path: str | Path) -> dict[str, QualityEntry]:
     """Read the ``--quality`` file: ``model_id: {accuracy, accuracy_metric, accuracy_source}``.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        Model id -> its quality entry.
 
     Raises:
         ConfigError: Missing file, unknown or missing keys, wrong types.
@@ -77,6 +90,18 @@ def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEnt
                   gpu: str, idle: PowerParam, release: str, sources: dict[str, Any],
                   ) -> dict[str, Any]:
     """One variant of the profile, adding a source per row to ``sources``.
+
+    Args:
+        f: The variant's ML.ENERGY file.
+        points: Its measured points (`select_points`), ascending batch.
+        quality: Its published quality score.
+        gpu: GPU model as the files name it.
+        idle: Idle power of one allocated GPU, with its provenance.
+        release: Dataset version, written into every source.
+        sources: The profile's sources, extended in place.
+
+    Returns:
+        The variant mapping of the profile.
 
     Raises:
         ProfileError: A row whose dynamic energy would be negative at this idle power.
@@ -107,6 +132,13 @@ def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEnt
 
 def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]) -> dict:
     """The whole profile as a YAML-ready mapping.
+
+    Args:
+        args: The checked command line of ``python -m energy.import_mlenergy``.
+        stages: (stage name, its ML.ENERGY files) in request order.
+
+    Returns:
+        The profile mapping.
 
     Raises:
         ProfileError: Bad data files (named), missing quality entries, negative dynamic energy.
@@ -167,6 +199,17 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
 
 
 def replica_gpus(specs: list[str]) -> dict[str, int]:
+    """Parse ``--replica-gpus MODEL_ID=N`` options.
+
+    Args:
+        specs: The option values.
+
+    Returns:
+        Model id -> GPUs per replica.
+
+    Raises:
+        ConfigError: A value that is not ``MODEL_ID=N`` with N >= 1.
+    """
     out = {}
     for spec in specs:
         model, sep, n = spec.rpartition("=")
