@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns:
         The exit code: 0 written; 2 a package error, reported in one line.
+
+    Raises:
+        ConfigError: An unknown ``--pipeline`` (reported by `command_line`, exit 2).
     """
     parser = argument_parser(PROG, __doc__)
     parser.add_argument("--pipeline", default="video", help="catalog pipeline name")
