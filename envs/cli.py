@@ -33,6 +33,7 @@ from models.errors import CatalogError
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "argument_parser",
     "command_line",
     "non_negative_float",
     "non_negative_int",
@@ -88,6 +89,22 @@ def command_line(prog: str) -> Callable[[Callable[P, int | None]], Callable[P, i
         return wrapper
 
     return decorate
+
+
+def argument_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of a command whose ``--help`` prints its module docstring as written.
+
+    Args:
+        prog: The command as a user types it (``python -m energy.profiler``).
+        description: The help text, usually the module's ``__doc__``.
+
+    Returns:
+        An `argparse.ArgumentParser` with `argparse.RawDescriptionHelpFormatter`.
+    """
+    return argparse.ArgumentParser(
+        prog=prog, description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _number(text: str, kind: type[int] | type[float]) -> float:
