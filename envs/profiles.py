@@ -158,18 +158,24 @@ def check_outline(path: Path, data: object) -> object:
         raise ProfileError(f"{path}: no stages; a profile lists its stages under 'stages:', "
                            f"each with its model variants and their measured rows; {fix}")
     for i, stage in enumerate(stages):
-        name = stage.get("name", f"#{i}") if isinstance(stage, dict) else f"#{i}"
-        variants = stage.get("variants") if isinstance(stage, dict) else None
-        if not isinstance(variants, list) or not variants:
+        name, variants = _name_and_list(stage, i, "variants")
+        if not variants:
             raise ProfileError(f"{path}: stage {name!r} has no variants; list at least one "
                                f"under its 'variants:'")
         for j, variant in enumerate(variants):
-            label = variant.get("name", f"#{j}") if isinstance(variant, dict) else f"#{j}"
-            rows = variant.get("rows") if isinstance(variant, dict) else None
-            if not isinstance(rows, list) or not rows:
+            label, rows = _name_and_list(variant, j, "rows")
+            if not rows:
                 raise ProfileError(f"{path}: variant {label!r} of stage {name!r} has no "
                                    f"measured rows; profile it ({fix})")
     return data
+
+
+def _name_and_list(item: object, index: int, key: str) -> tuple[object, list]:
+    """An entry's name (``#index`` without one) and its ``key`` list ([] if not a list)."""
+    if not isinstance(item, dict):
+        return f"#{index}", []
+    value = item.get(key)
+    return item.get("name", f"#{index}"), value if isinstance(value, list) else []
 
 
 def load_pipeline(
