@@ -19,6 +19,7 @@ from envs.predictors import Predictor, make_predictor
 from envs.profiles import load_pipeline
 from envs.reward import RewardScales, reward_terms, weighted_reward
 from envs.spec import Decision, ModelVariant, Pipeline, StageDecision
+from envs.suspicious import warn_suspicious_settings
 from envs.workloads import load_trace, synthetic_trace
 
 OBS_CLIP = 10.0
@@ -227,6 +228,7 @@ class PipelineEnv(gym.Env):
                                       cfg.idle_power_scale)
         n_stages = len(self.pipeline.stages)
         _check_core_budget(cfg.max_cores, self.pipeline)
+        warn_suspicious_settings(cfg, self.pipeline)
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
             cfg.batch_timeout_ms, cfg.model_load_scale)
