@@ -32,7 +32,7 @@ from envs.cli import command_line, report_error
 from envs.config import load_config, to_dict
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
-from envs.workloads import load_trace
+from envs.traces import load_trace
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -58,10 +58,11 @@ from agents.run_files import load_algo, load_normalizer
 from agents.train_config import TrainConfig, eval_window_starts, split_env_configs, with_run
 from envs.batched import BatchedPipelineVecEnv, unsupported_reason
 from envs.config import to_dict
+from envs.day_split import split_by_day
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
-from envs.workloads import load_trace, split_by_day
+from envs.traces import load_trace
 
 __all__ = ["Prepared", "TrainResult", "check_wandb_reachable", "git_commit", "prepare",
            "new_run_dir", "train", "vec_env_kind"]

@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from envs.cli import command_line, positive_float, positive_int, report_error
+from envs.day_split import DAY_S
 from envs.errors import IpaEnergyError
 from envs.predictors import LSTMPredictor
-from envs.workloads import DAY_S, load_trace, synthetic_trace
+from envs.traces import load_trace
+from envs.workloads import synthetic_trace
 
 
 @command_line("python -m envs.fit_predictor")

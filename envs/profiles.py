@@ -255,13 +255,22 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
     )
 
 
-def fastest_latency_ms(pipeline: Pipeline) -> float:
-    """The lowest end-to-end latency a policy can reach: the smallest batch size, the
-    fastest variants at their base allocation (the cores the env gives each replica)."""
+def fastest_latency_ms(pipeline: Pipeline, batch: int | None = None) -> float:
+    """The lowest end-to-end p99 latency a policy can reach at one batch size: the sum over
+    stages of the fastest variant's p99 at its base allocation (the cores the env gives
+    each replica).
+
+    Args:
+        pipeline: The pipeline.
+        batch: Batch size of every stage (None: the smallest, the lowest latency at all).
+
+    Returns:
+        The latency, milliseconds (`envs.perf.batch_latency_p99_ms`).
+    """
     from envs.perf import batch_latency_p99_ms
 
-    smallest = min(pipeline.batch_sizes)
-    return sum(min(batch_latency_p99_ms(v, smallest, v.base_cores) for v in stage.variants)
+    at = min(pipeline.batch_sizes) if batch is None else batch
+    return sum(min(batch_latency_p99_ms(v, at, v.base_cores) for v in stage.variants)
                for stage in pipeline.stages)
 
 

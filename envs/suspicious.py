@@ -18,9 +18,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import fields
 
-from envs import perf
 from envs.env_config import EnvConfig, RewardWeights
 from envs.errors import SuspiciousSettingWarning
+from envs.profiles import fastest_latency_ms
 from envs.spec import Pipeline
 
 SLA_CHECK_BATCH = 8  # the batch of the issue's rule ("the fastest variant's p99 at batch 8")
@@ -39,20 +39,6 @@ def sla_check_batch(batch_sizes: tuple[int, ...]) -> int:
     return max(at_most) if at_most else min(batch_sizes)
 
 
-def fastest_p99_sum_ms(pipeline: Pipeline, batch: int) -> float:
-    """Sum over stages of the fastest variant's p99 batch latency at its base cores.
-
-    Args:
-        pipeline: The pipeline.
-        batch: Batch size of every stage.
-
-    Returns:
-        The sum, milliseconds (`envs.perf.batch_latency_p99_ms`).
-    """
-    return sum(min(perf.batch_latency_p99_ms(v, batch, v.base_cores) for v in stage.variants)
-               for stage in pipeline.stages)
-
-
 def suspicious_settings(config: EnvConfig, pipeline: Pipeline) -> list[str]:
     """The messages of every suspicious setting of ``config`` over ``pipeline``.
 
@@ -66,7 +52,7 @@ def suspicious_settings(config: EnvConfig, pipeline: Pipeline) -> list[str]:
     """
     out = []
     batch = sla_check_batch(pipeline.batch_sizes)
-    need_ms = fastest_p99_sum_ms(pipeline, batch)
+    need_ms = fastest_latency_ms(pipeline, batch)
     if pipeline.sla_ms < need_ms:
         out.append(
             f"sla_ms={pipeline.sla_ms:g} of pipeline {pipeline.name!r} is below {need_ms:.1f} ms, "

@@ -19,8 +19,9 @@ from envs.backends.base import weighted_quantile
 from envs.batched import BatchedPipelineVecEnv, array_perf, kernels
 from envs.batched.fluid import Tables
 from envs.env_config import EnvConfig
+from envs.env_kwargs import config_from_kwargs
 from envs.errors import ActionError, ConfigError
-from envs.pipeline_env import PipelineEnv, config_from_kwargs
+from envs.pipeline_env import PipelineEnv
 from envs.spec import Pipeline
 
 N_ENVS = 4

@@ -18,7 +18,7 @@ from envs.config import apply_overrides, from_dict, read_yaml
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
 from envs.profiles import load_pipeline
-from envs.workloads import load_trace
+from envs.traces import load_trace
 from tests.conftest import tiny_profile_doc
 
 SETTINGS = settings(max_examples=150, deadline=None,
