@@ -17,7 +17,7 @@ from pathlib import Path
 from envs.cli import command_line, positive_float, positive_int, report_error
 from envs.day_split import DAY_S
 from envs.errors import IpaEnergyError
-from envs.predictors import LSTMPredictor
+from envs.lstm_predictor import LSTMPredictor
 from envs.traces import load_trace
 from envs.workloads import synthetic_trace
 

@@ -15,7 +15,8 @@ from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
 from envs.errors import ConfigError
 from envs.observation import OBS_CLIP, ObsLayout, history_bounds, observation
-from envs.predictors import Predictor, make_predictor
+from envs.predictor_base import Predictor
+from envs.predictors import make_predictor
 from envs.profiles import load_pipeline
 from envs.reward import RewardScales, reward_terms, weighted_reward
 from envs.spec import Decision, Pipeline
