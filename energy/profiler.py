@@ -31,7 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from energy.meters import Meter, make_meter
-from envs import perf
+from envs import power
 from envs.cli import command_line, non_negative_float, positive_float, positive_int
 from envs.errors import ConfigError
 from models.catalog import CatalogPipeline, catalog_pipeline
@@ -105,7 +105,7 @@ def measure_point(
             model(x)
             latencies[i] = time.perf_counter() - t0
         reading = meter.end("point")
-    dynamic_j = max(perf.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
+    dynamic_j = max(power.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
                     0.0) / reps
     return (
         float(latencies.mean() * 1e3),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs import perf
+from envs import power
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
 from envs.spec import Decision, Pipeline
@@ -36,12 +36,12 @@ class RewardScales:
                 for b in pipeline.batch_sizes:
                     for c in v.profile.core_counts:
                         busiest_w_per_core = max(busiest_w_per_core,
-                                                 perf.busy_dynamic_power_w(v, b, c))
+                                                 power.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
         hardware = pipeline.hardware
-        power = (perf.powered_nodes(hardware, max_cores) * hardware.node_static_w
-                 + max_cores * (hardware.device_idle_w + busiest_w_per_core))
-        return RewardScales(max_cores, power, max(pipeline.batch_sizes))
+        max_power_w = (power.powered_nodes(hardware, max_cores) * hardware.node_static_w
+                       + max_cores * (hardware.device_idle_w + busiest_w_per_core))
+        return RewardScales(max_cores, max_power_w, max(pipeline.batch_sizes))
 
 
 def reward_terms(

@@ -181,7 +181,7 @@ class Hardware:
 
     Energy of an interval = powered nodes x ``node_static_w`` x seconds + allocated
     devices x ``device_idle_w`` x seconds + the dynamic energy of the batches served
-    (`envs.perf.interval_energy_parts`).
+    (`envs.power.interval_energy_parts`).
 
     Attributes:
         name: CPU or GPU model.
