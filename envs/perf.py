@@ -37,6 +37,23 @@ def batch_latency_p99_ms(variant: ModelVariant, batch: int, cores: int) -> float
     return variant.profile.row(batch, cores).latency_p99_ms
 
 
+def fastest_latency_ms(pipeline: Pipeline, batch: int | None = None) -> float:
+    """The lowest end-to-end p99 latency a policy can reach at one batch size: the sum over
+    stages of the fastest variant's p99 at its base allocation (the cores the env gives
+    each replica).
+
+    Args:
+        pipeline: The pipeline.
+        batch: Batch size of every stage (None: the smallest, the lowest latency at all).
+
+    Returns:
+        The latency, milliseconds (`batch_latency_p99_ms`).
+    """
+    at = min(pipeline.batch_sizes) if batch is None else batch
+    return sum(min(batch_latency_p99_ms(v, at, v.base_cores) for v in stage.variants)
+               for stage in pipeline.stages)
+
+
 def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:
     """Requests per second one busy replica completes."""
     return batch * 1000.0 / batch_latency_mean_ms(variant, batch, cores)

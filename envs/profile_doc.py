@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from envs.profiles import ROW_COLUMNS
+from envs.profile_format import ROW_COLUMNS
 
 
 def hardware_entry(
@@ -50,7 +50,7 @@ def row_columns() -> list[str]:
     """The ``row_columns`` entry every profile carries.
 
     Returns:
-        A fresh list of `envs.profiles.ROW_COLUMNS`.
+        A fresh list of `envs.profile_format.ROW_COLUMNS`.
     """
     return list(ROW_COLUMNS)
 

@@ -20,7 +20,7 @@ from dataclasses import fields
 
 from envs.env_config import EnvConfig, RewardWeights
 from envs.errors import SuspiciousSettingWarning
-from envs.profiles import fastest_latency_ms
+from envs.perf import fastest_latency_ms
 from envs.spec import Pipeline
 
 SLA_CHECK_BATCH = 8  # the batch of the rule ("the fastest variant's p99 at batch 8")
