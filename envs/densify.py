@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envs.spec import ProfileRow, Source
+from envs.profile_data import ProfileRow, Source
 
 INTERPOLATED = Source(
     "interpolated", "interpolated",

@@ -15,6 +15,7 @@ from envs import perf
 from envs.config import from_dict, read_yaml_file
 from envs.densify import RESERVED_SOURCES, densify_rows
 from envs.errors import ConfigError, ProfileError
+from envs.profile_data import Profile, ProfileRow, Source
 from envs.profile_format import (
     ROW_COLUMNS,
     HardwareFile,
@@ -23,15 +24,7 @@ from envs.profile_format import (
     VariantFile,
     check_outline,
 )
-from envs.spec import (
-    Hardware,
-    ModelVariant,
-    Pipeline,
-    Profile,
-    ProfileRow,
-    Source,
-    Stage,
-)
+from envs.spec import Hardware, ModelVariant, Pipeline, Stage
 from envs.suggest import did_you_mean
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"

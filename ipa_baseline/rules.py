@@ -41,7 +41,8 @@ import yaml
 
 from envs import perf
 from envs.errors import ConfigError, ProfileError
-from envs.spec import Pipeline, ProfileRow, Stage
+from envs.profile_data import ProfileRow
+from envs.spec import Pipeline, Stage
 
 IPA_SLA_MULTIPLIER = 5.0  # cited: optimizer/models.py, Task.sla, "* 5" after the mean
 # Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold,

@@ -12,17 +12,8 @@ import math
 import pytest
 
 from envs import perf, power
-from envs.spec import (
-    Decision,
-    Hardware,
-    ModelVariant,
-    Pipeline,
-    Profile,
-    ProfileRow,
-    Source,
-    Stage,
-    StageDecision,
-)
+from envs.profile_data import Profile, ProfileRow, Source
+from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
 SOURCES = {"hand": Source("hand", "cited", "hand-written test numbers")}
 
