@@ -15,8 +15,9 @@ import numpy as np
 
 from agents.episode import EvalResult, evaluate_windows
 from agents.run_files import load_algo, load_normalizer
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError
+from envs.yaml_io import read_yaml_file
 
 __all__ = [
     "EvalResult",

@@ -187,7 +187,8 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     from agents.eval_config import IpaWeights
     from agents.policy import evaluate_windows
     from agents.train_config import eval_window_starts, split_env_configs
-    from envs.config import from_dict, read_yaml_file
+    from envs.config import from_dict
+    from envs.yaml_io import read_yaml_file
     from ipa_baseline.policies import IPAPolicy
 
     cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))

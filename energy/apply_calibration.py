@@ -26,9 +26,10 @@ import yaml
 
 from envs import power
 from envs.cli import command_line
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
+from envs.yaml_io import read_yaml_file
 
 CALIBRATED_DYNAMIC = "calibrated_dynamic"
 CALIBRATED_STATIC = "calibrated_static"

@@ -33,8 +33,9 @@ from typing import Any, Literal, NoReturn
 import yaml
 
 from energy.mlenergy import MeasuredPoint, ModelFile, dynamic_j, read_model_file, select_points
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError, IpaEnergyError, ProfileError
+from envs.yaml_io import read_yaml_file
 
 EXIT_BAD_INPUT = 2
 PROVENANCE_KINDS = ("measured", "calibrated", "cited", "assumed", "estimated")

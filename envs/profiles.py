@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envs import perf
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.densify import RESERVED_SOURCES, densify_rows
 from envs.errors import ConfigError, ProfileError
 from envs.profile_data import Profile, ProfileRow, Source
@@ -26,6 +26,7 @@ from envs.profile_format import (
 )
 from envs.spec import Hardware, ModelVariant, Pipeline, Stage
 from envs.suggest import did_you_mean
+from envs.yaml_io import read_yaml_file
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 def available_pipelines() -> list[str]:

@@ -254,8 +254,8 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
     Raises:
         ProfileError: The profile lacks rows a rule needs (named in the message).
     """
-    from envs.config import read_yaml_file
     from envs.profiles import load_pipeline, resolve_profile_path
+    from envs.yaml_io import read_yaml_file
 
     path = resolve_profile_path(source)
     doc = read_yaml_file(path)
