@@ -69,7 +69,18 @@ class Profile:
         object.__setattr__(self, "_index", index)
 
     def row(self, batch: int, cores: int) -> ProfileRow:
-        """The row for ``batch`` at ``cores``; ProfileError names what is missing."""
+        """The row for ``batch`` at ``cores``.
+
+            Args:
+                batch: Batch size.
+                cores: Cores (or GPUs) of one replica.
+
+            Returns:
+                The row (measured or filled in at load time).
+
+            Raises:
+                ProfileError: No such row, naming the profiled pairs.
+        """
         try:
             return self._index[(batch, cores)]
         except KeyError:
@@ -81,14 +92,31 @@ class Profile:
             ) from None
 
     def has(self, batch: int, cores: int) -> bool:
+        """Whether a row for ``batch`` at ``cores`` exists.
+
+            Args:
+                batch: Batch size.
+                cores: Cores (or GPUs) of one replica.
+
+            Returns:
+                True when it does.
+        """
         return (batch, cores) in self._index
 
     @property
     def core_counts(self) -> tuple[int, ...]:
+        """The profiled core counts, ascending."""
         return tuple(sorted({r.cores for r in self.rows}))
 
     def measured_batches(self, cores: int) -> tuple[int, ...]:
-        """Batch sizes at ``cores`` whose latency was measured or cited, not interpolated."""
+        """Batch sizes at ``cores`` whose latency was measured or cited, not interpolated.
+
+            Args:
+                cores: Cores (or GPUs) of one replica.
+
+            Returns:
+                The batch sizes, ascending.
+        """
         return tuple(
             sorted(
                 r.batch
@@ -98,6 +126,14 @@ class Profile:
         )
 
     def max_batch(self, cores: int) -> int:
+        """The largest batch size with a row at ``cores``.
+
+            Args:
+                cores: Cores (or GPUs) of one replica.
+
+            Returns:
+                The batch size.
+        """
         return max(r.batch for r in self.rows if r.cores == cores)
 
     @property

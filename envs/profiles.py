@@ -29,13 +29,26 @@ from envs.suggest import did_you_mean
 from envs.yaml_io import read_yaml_file
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+
+
 def available_pipelines() -> list[str]:
     """Names of the profiles shipped in ``profiles/``."""
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
 def resolve_profile_path(name_or_path: str | Path) -> Path:
-    """A shipped pipeline's name or a path to a profile file -> the file's path."""
+    """A shipped pipeline's name or a path to a profile file -> the file's path.
+
+        Args:
+            name_or_path: ``video`` (a file in ``profiles/``) or a ``.yaml``/``.yml`` path.
+
+        Returns:
+            The file's path.
+
+        Raises:
+            ProfileError: The file does not exist, or the name is not a shipped pipeline (with
+                a "did you mean" hint).
+    """
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.is_file():
@@ -65,6 +78,9 @@ def load_pipeline(
         fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
         idle_power_scale: Factor on the device idle and node static power (the
             sensitivity runs of an assumed idle power use 0.5 and 2).
+
+    Returns:
+        The pipeline, with unmeasured batch sizes filled in and marked (`envs.densify`).
 
     Raises:
         ProfileError: Malformed file, missing rows, dangling sources.
@@ -132,7 +148,14 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
 
 
 def check_sla_feasible(pipeline: Pipeline) -> None:
-    """ConfigError when the SLA is below the fastest possible end-to-end latency."""
+    """Reject an SLA below the fastest possible end-to-end latency.
+
+        Args:
+            pipeline: The loaded pipeline.
+
+        Raises:
+            ConfigError: The SLA is not positive or below `envs.perf.fastest_latency_ms`.
+    """
     fastest = perf.fastest_latency_ms(pipeline)
     if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:
         raise ConfigError(

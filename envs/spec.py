@@ -60,6 +60,17 @@ class Stage:
     variants: tuple[ModelVariant, ...]
 
     def variant_index(self, name: str) -> int:
+        """Index of the variant called ``name``.
+
+            Args:
+                name: Variant name.
+
+            Returns:
+                Its index in `variants`.
+
+            Raises:
+                ProfileError: No such variant (with a "did you mean" hint).
+        """
         for i, variant in enumerate(self.variants):
             if variant.name == name:
                 return i
@@ -145,6 +156,17 @@ class Pipeline:
     sources: Mapping[str, Source]
 
     def stage_index(self, name: str) -> int:
+        """Index of the stage called ``name``.
+
+            Args:
+                name: Stage name.
+
+            Returns:
+                Its index in `stages`.
+
+            Raises:
+                ProfileError: No such stage (with a "did you mean" hint).
+        """
         for i, stage in enumerate(self.stages):
             if stage.name == name:
                 return i
@@ -172,7 +194,15 @@ class Pipeline:
         return self.energy_kinds != ("measured",)
 
     def validate(self, decision: Decision) -> None:
-        """Raise ActionError when ``decision`` does not fit this pipeline."""
+        """Check that ``decision`` fits this pipeline.
+
+            Args:
+                decision: One choice per stage.
+
+            Raises:
+                ActionError: Wrong stage count, a variant index out of range, no replicas, or a
+                    (batch, cores) pair the profile lacks.
+        """
         if len(decision.stages) != len(self.stages):
             raise ActionError(
                 f"decision has {len(decision.stages)} stages, pipeline {self.name!r} has "
@@ -212,6 +242,14 @@ class Decision:
     stages: tuple[StageDecision, ...]
 
     def describe(self, pipeline: Pipeline) -> str:
+        """One line for reports: ``stage=variant bB xR (Cc)`` per stage.
+
+            Args:
+                pipeline: The pipeline the decision is for (variant names).
+
+            Returns:
+                The line.
+        """
         parts = []
         for stage, c in zip(pipeline.stages, self.stages, strict=True):
             name = stage.variants[c.variant].name
@@ -221,7 +259,17 @@ class Decision:
     @staticmethod
     def base(pipeline: Pipeline, variants: tuple[int, ...], batches: tuple[int, ...],
              replicas: tuple[int, ...]) -> Decision:
-        """A decision whose cores per replica are each variant's base allocation."""
+        """A decision whose cores per replica are each variant's base allocation.
+
+            Args:
+                pipeline: The pipeline.
+                variants: Variant index per stage.
+                batches: Batch size per stage.
+                replicas: Replicas per stage.
+
+            Returns:
+                The decision.
+        """
         return Decision(
             tuple(
                 StageDecision(v, b, r, stage.variants[v].base_cores)
