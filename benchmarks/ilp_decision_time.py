@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs import perf  # noqa: E402
 from envs.cli import command_line, positive_int  # noqa: E402
+from envs.day_split import capacity_rps  # noqa: E402
 from envs.profile_doc import (  # noqa: E402
     hardware_entry,
     profile_document,
@@ -87,19 +87,22 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
     )
 
 
-def peak_rate(pipeline: Pipeline, max_replicas: int) -> float:
-    """The highest rate every stage can serve at its base allocation."""
-    return min(
-        max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
-            for v in stage.variants for b in pipeline.batch_sizes)
-        for stage in pipeline.stages)
-
-
 def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
                 replica_mode: str = "minimal") -> np.ndarray:
-    """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak."""
+    """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak.
+
+        Args:
+            pipeline: The pipeline.
+            solves: How many solves.
+            max_replicas: Largest replica count per stage.
+            seed: Seed of the rates.
+            replica_mode: ``minimal`` or ``free`` (`solve_ipa`).
+
+        Returns:
+            One time per solve, milliseconds.
+    """
     rng = np.random.default_rng(seed)
-    rates = rng.uniform(0.0, 0.9 * peak_rate(pipeline, max_replicas), solves)
+    rates = rng.uniform(0.0, 0.9 * capacity_rps(pipeline, max_replicas), solves)
     times = []
     infeasible = 0
     for i, rate in enumerate(rates):
@@ -119,6 +122,7 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
 
 @command_line("python benchmarks/ilp_decision_time.py")
 def main() -> None:
+    """Time the ILP on the video and the synthetic 9 x 9 pipeline and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", default="video", help="shipped pipeline name or profile path")
     parser.add_argument("--solves", type=positive_int, default=500)
