@@ -49,12 +49,15 @@ class LSTMPredictor(Predictor):
     ) -> None:
         """Create an unfitted predictor; call fit() or use LSTMPredictor.load().
 
-        Args:
-            hidden: LSTM units (IPA: 25).
-            n_lags: Number of per-block maxima fed to the LSTM (IPA: 12).
-            block_s: Seconds per block (IPA: 10, so the input covers 120 s).
-            horizon_s: Seconds whose maximum rate is forecast (IPA: 20); a multiple of
-                block_s.
+            Args:
+                hidden: LSTM units (IPA: 25).
+                n_lags: Number of per-block maxima fed to the LSTM (IPA: 12).
+                block_s: Seconds per block (IPA: 10, so the input covers 120 s).
+                horizon_s: Seconds whose maximum rate is forecast (IPA: 20); a multiple of
+                    block_s.
+
+            Raises:
+                ConfigError: A size below 1, or horizon_s not a multiple of block_s.
         """
         if min(hidden, n_lags, block_s, horizon_s) < 1 or horizon_s % block_s:
             raise ConfigError(
@@ -82,12 +85,15 @@ class LSTMPredictor(Predictor):
     def make_dataset(self, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Build (inputs, targets) in req/s from a trace, one sample per block boundary.
 
-        Zeros (collection gaps) are removed first, as IPA does. Sample j reads the n_lags
-        block maxima before a boundary and targets the maximum of the horizon after it.
+            Zeros (collection gaps) are removed first, as IPA does. Sample j reads the n_lags
+            block maxima before a boundary and targets the maximum of the horizon after it.
 
-        Returns:
-            inputs of shape (n, n_lags) and targets of shape (n,); empty when the trace
-            is shorter than history_s + horizon_s seconds after removing zeros.
+            Args:
+                trace: Per-second rates.
+
+            Returns:
+                inputs of shape (n, n_lags) and targets of shape (n,); empty when the trace
+                is shorter than history_s + horizon_s seconds after removing zeros.
         """
         series = as_history(trace)
         series = series[series != 0]
@@ -188,16 +194,35 @@ class LSTMPredictor(Predictor):
         return _block_max(recent, self.block_s)
 
     def predict(self, history: np.ndarray) -> float:
-        """Forecast the maximum rate of the next horizon_s seconds (0 for empty history)."""
+        """Forecast the maximum rate of the next horizon_s seconds (0 for empty history).
+
+            Args:
+                history: Per-second rates observed so far, oldest first.
+
+            Returns:
+                The forecast, requests per second.
+
+            Raises:
+                ConfigError: Not fitted, or the history is not 1-D.
+        """
         arr = as_history(history)
         if arr.size == 0:
             return 0.0
         return float(self.predict_batch(arr[None, :])[0])
 
     def predict_batch(self, histories: np.ndarray) -> np.ndarray:
-        """Forecast for a (batch, seconds) array of equally long, non-empty histories."""
-        if self._net is None:
-            raise ConfigError("LSTMPredictor is not fitted: call fit() or LSTMPredictor.load()")
+        """Forecast for a (batch, seconds) array of equally long, non-empty histories.
+
+            Args:
+                histories: One history per row.
+
+            Returns:
+                One forecast per row, requests per second.
+
+            Raises:
+                ConfigError: Not fitted, or not a (batch, seconds > 0) array.
+        """
+        self._require_fitted()
         arr = np.asarray(histories, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] == 0:
             raise ConfigError(f"histories must be (batch, seconds>0), got {arr.shape}")
@@ -205,13 +230,26 @@ class LSTMPredictor(Predictor):
         return self._forward(lags)
 
     def predict_lags(self, lags: np.ndarray) -> np.ndarray:
-        """Forecast from (batch, n_lags) block maxima in req/s, e.g. from make_dataset."""
-        if self._net is None:
-            raise ConfigError("LSTMPredictor is not fitted: call fit() or LSTMPredictor.load()")
+        """Forecast from (batch, n_lags) block maxima in req/s, e.g. from make_dataset.
+
+            Args:
+                lags: One row of n_lags block maxima per forecast.
+
+            Returns:
+                One forecast per row, requests per second.
+
+            Raises:
+                ConfigError: Not fitted, or not a (batch, n_lags) array.
+        """
+        self._require_fitted()
         lags = np.asarray(lags, dtype=np.float64)
         if lags.ndim != 2 or lags.shape[1] != self.n_lags:
             raise ConfigError(f"lags must be (batch, {self.n_lags}), got {lags.shape}")
         return self._forward(lags)
+
+    def _require_fitted(self) -> None:
+        if self._net is None:
+            raise ConfigError("LSTMPredictor is not fitted: call fit() or LSTMPredictor.load()")
 
     def _forward(self, lags: np.ndarray) -> np.ndarray:
         """Run the network on req/s lags and return req/s forecasts clipped at 0."""
@@ -222,7 +260,14 @@ class LSTMPredictor(Predictor):
         return np.maximum(out * self.std + self.mean, 0.0)
 
     def save(self, path: str | Path) -> None:
-        """Write the configuration, normalisation and weights to path (torch format)."""
+        """Write the configuration, normalisation and weights to path (torch format).
+
+            Args:
+                path: The file (its folder is created).
+
+            Raises:
+                ConfigError: Not fitted.
+        """
         if self._net is None:
             raise ConfigError("LSTMPredictor is not fitted: nothing to save")
         path = Path(path)
@@ -247,8 +292,14 @@ class LSTMPredictor(Predictor):
     def load(cls, path: str | Path) -> LSTMPredictor:
         """Read a predictor written by save().
 
-        Raises:
-            ConfigError: The file is missing or is not a saved LSTMPredictor.
+            Args:
+                path: The file.
+
+            Returns:
+                The fitted predictor.
+
+            Raises:
+                ConfigError: The file is missing or is not a saved LSTMPredictor.
         """
         path = Path(path)
         if not path.is_file():
