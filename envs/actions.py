@@ -9,8 +9,27 @@ from gymnasium import spaces
 
 from envs import perf
 from envs.env_config import EnvConfig
-from envs.errors import ActionError
+from envs.errors import ActionError, ConfigError
 from envs.spec import Decision, ModelVariant, Pipeline, StageDecision
+
+
+def check_core_budget(max_cores: int | None, pipeline: Pipeline) -> None:
+    """Reject a core budget below one replica per stage at its fewest cores, at construction
+    (it would otherwise fail only at the first reset).
+
+    Args:
+        max_cores: The budget (None: no budget).
+        pipeline: The pipeline.
+
+    Raises:
+        ConfigError: The budget is below that minimum.
+    """
+    if max_cores is None:
+        return
+    need = sum(min(v.base_cores for v in s.variants) for s in pipeline.stages)
+    if max_cores < need:
+        raise ConfigError(f"max_cores={max_cores} is below one replica per stage at its fewest "
+                          f"cores ({need} for {pipeline.name}); set max_cores >= {need} or null")
 
 
 class ActionCodec:

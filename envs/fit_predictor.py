@@ -24,7 +24,14 @@ from envs.workloads import synthetic_trace
 
 @command_line("python -m envs.fit_predictor")
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2: a package error, one line)."""
+    """Command-line entry point.
+
+        Args:
+            argv: Arguments (None: ``sys.argv[1:]``).
+
+        Returns:
+            The exit code (2: a package error, reported in one line).
+    """
     parser = argparse.ArgumentParser(prog="python -m envs.fit_predictor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)

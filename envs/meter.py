@@ -89,8 +89,11 @@ class Meter(ABC):
     def cancel(self, key: str) -> None:
         """Drop the open window ``key`` without producing a reading.
 
-        Raises:
-            MeterWindowError: ``key`` is not open.
+            Args:
+                key: The window's key.
+
+            Raises:
+                MeterWindowError: ``key`` is not open.
         """
         self._discard(key, self._pop(key, "cancel"))
 

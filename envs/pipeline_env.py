@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.actions import ActionCodec
+from envs.actions import ActionCodec, check_core_budget
 from envs.backend_factory import build_backend
 from envs.backends.base import IntervalStats, SimSettings
 from envs.env_config import EnvConfig
@@ -19,20 +19,9 @@ from envs.predictor_base import Predictor
 from envs.predictors import make_predictor
 from envs.profiles import load_pipeline
 from envs.reward import RewardScales, reward_terms, weighted_reward
-from envs.spec import Decision, Pipeline
+from envs.spec import Decision
 from envs.suspicious import warn_suspicious_settings
 from envs.traces import load_env_workload
-
-
-def _check_core_budget(max_cores: int | None, pipeline: Pipeline) -> None:
-    """Reject a core budget below one replica per stage at its fewest cores, at construction
-    (it would otherwise fail only at the first reset)."""
-    if max_cores is None:
-        return
-    need = sum(min(v.base_cores for v in s.variants) for s in pipeline.stages)
-    if max_cores < need:
-        raise ConfigError(f"max_cores={max_cores} is below one replica per stage at its fewest "
-                          f"cores ({need} for {pipeline.name}); set max_cores >= {need} or null")
 
 
 class PipelineEnv(gym.Env):
@@ -131,13 +120,24 @@ class PipelineEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: EnvConfig | None = None, **overrides: Any) -> None:
+        """Build the env (see the class docstring's **Arguments**).
+
+            Args:
+                config: The config (None: `EnvConfig` defaults).
+                **overrides: Config fields as keywords (`envs.env_kwargs.config_from_kwargs`).
+
+            Raises:
+                ConfigError: An impossible setting (suspicious ones warn,
+                    `envs.errors.SuspiciousSettingWarning`).
+                ProfileError: A malformed or unknown profile.
+        """
         self.config = config_from_kwargs(config, overrides) if overrides else (
             config or EnvConfig())
         cfg = self.config
         self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes, cfg.fleet,
                                       cfg.idle_power_scale)
         n_stages = len(self.pipeline.stages)
-        _check_core_budget(cfg.max_cores, self.pipeline)
+        check_core_budget(cfg.max_cores, self.pipeline)
         warn_suspicious_settings(cfg, self.pipeline)
         self.settings = SimSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
@@ -224,6 +224,18 @@ class PipelineEnv(gym.Env):
     # -- gym API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode (see **Starting state**).
+
+            Args:
+                seed: Seeds the window start and the backend.
+                options: ``{"window_start": s}`` picks the window.
+
+            Returns:
+                The first observation and ``{"decision", "window_start"}``.
+
+            Raises:
+                ConfigError: ``window_start`` outside the trace.
+        """
         super().reset(seed=seed)
         window_s = self.config.workload.window_s
         interval = self.config.interval_s
@@ -247,6 +259,18 @@ class PipelineEnv(gym.Env):
         return self._observation(), {"decision": self._decision, "window_start": start}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply an action for one interval (see **Reward**, **Episode end**, **Info**).
+
+            Args:
+                action: One ``[variant, batch index, replicas or headroom index]`` per stage.
+
+            Returns:
+                ``(observation, reward, terminated, truncated, info)``.
+
+            Raises:
+                ActionError: The action is out of range.
+                RuntimeError: Called before `reset`.
+        """
         if self._decision is None:
             raise RuntimeError("call reset() before step()")
         decision, repairs = self.codec.repair(self.decode(action))
@@ -309,4 +333,5 @@ class PipelineEnv(gym.Env):
         return self._last_stats
 
     def close(self) -> None:
+        """Stop the backend (live servers and their processes)."""
         self.backend.close()
