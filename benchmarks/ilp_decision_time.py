@@ -91,15 +91,15 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
                 replica_mode: str = "minimal") -> np.ndarray:
     """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak.
 
-        Args:
-            pipeline: The pipeline.
-            solves: How many solves.
-            max_replicas: Largest replica count per stage.
-            seed: Seed of the rates.
-            replica_mode: ``minimal`` or ``free`` (`solve_ipa`).
+    Args:
+        pipeline: The pipeline.
+        solves: How many solves.
+        max_replicas: Largest replica count per stage.
+        seed: Seed of the rates.
+        replica_mode: ``minimal`` or ``free`` (`solve_ipa`).
 
-        Returns:
-            One time per solve, milliseconds.
+    Returns:
+        One time per solve, milliseconds.
     """
     rng = np.random.default_rng(seed)
     rates = rng.uniform(0.0, 0.9 * capacity_rps(pipeline, max_replicas), solves)

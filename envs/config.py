@@ -153,16 +153,16 @@ _SCALARS: dict[Any, Callable[[Any, str], Any]] = {
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, strictly.
 
-        Args:
-            cls: A (frozen) dataclass type.
-            data: Parsed YAML (a mapping; None means all defaults).
-            path: Dotted path of ``data`` in the whole document, for messages.
+    Args:
+        cls: A (frozen) dataclass type.
+        data: Parsed YAML (a mapping; None means all defaults).
+        path: Dotted path of ``data`` in the whole document, for messages.
 
-        Returns:
-            The instance (nested dataclasses built the same way).
+    Returns:
+        The instance (nested dataclasses built the same way).
 
-        Raises:
-            ConfigError: Unknown or missing keys, wrong types, failed cross-field checks.
+    Raises:
+        ConfigError: Unknown or missing keys, wrong types, failed cross-field checks.
     """
     where = path or "<root>"
     if data is None:
@@ -197,11 +197,11 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
 def to_dict(obj: Any) -> Any:
     """A plain-YAML form of a config dataclass (tuples as lists, paths as strings).
 
-        Args:
-            obj: A dataclass instance, or any value inside one.
+    Args:
+        obj: A dataclass instance, or any value inside one.
 
-        Returns:
-            Dicts, lists and scalars that `from_dict` reads back to an equal instance.
+    Returns:
+        Dicts, lists and scalars that `from_dict` reads back to an equal instance.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
@@ -217,19 +217,19 @@ def to_dict(obj: Any) -> Any:
 def apply_overrides(data: Mapping[str, Any] | None, overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of ``data`` with ``key.sub=value`` overrides applied.
 
-        Values are parsed with the same YAML reader as files (``1e-4`` is a float, ``[1, 2]``
-        a list); the result still goes through `from_dict`, which rejects unknown keys.
+    Values are parsed with the same YAML reader as files (``1e-4`` is a float, ``[1, 2]``
+    a list); the result still goes through `from_dict`, which rejects unknown keys.
 
-        Args:
-            data: The document (None: empty).
-            overrides: ``key.sub=value`` strings, applied in order.
+    Args:
+        data: The document (None: empty).
+        overrides: ``key.sub=value`` strings, applied in order.
 
-        Returns:
-            The new document (``data`` is not changed).
+    Returns:
+        The new document (``data`` is not changed).
 
-        Raises:
-            ConfigError: An override without ``=``, with an empty key part, through a key
-                that is not a section, or with malformed YAML.
+    Raises:
+        ConfigError: An override without ``=``, with an empty key part, through a key
+            that is not a section, or with malformed YAML.
     """
     result: dict[str, Any] = _deep_copy(data or {})
     for item in overrides:
@@ -261,18 +261,18 @@ def load_config(
 ) -> T:
     """Load ``cls`` from an optional YAML file plus overrides, strictly.
 
-        Args:
-            cls: The config dataclass.
-            path: YAML file; None uses ``defaults`` (or the dataclass defaults).
-            overrides: ``key.sub=value`` strings applied on top.
-            defaults: Mapping used when no path is given.
+    Args:
+        cls: The config dataclass.
+        path: YAML file; None uses ``defaults`` (or the dataclass defaults).
+        overrides: ``key.sub=value`` strings applied on top.
+        defaults: Mapping used when no path is given.
 
-        Returns:
-            The config.
+    Returns:
+        The config.
 
-        Raises:
-            ConfigError: An unreadable file, a top level that is not a mapping, or anything
-                `from_dict` and `apply_overrides` reject.
+    Raises:
+        ConfigError: An unreadable file, a top level that is not a mapping, or anything
+            `from_dict` and `apply_overrides` reject.
     """
     data = read_yaml_file(path) if path is not None else dict(defaults or {})
     if data is None:

@@ -48,13 +48,13 @@ unscaled (assumed: a factor of two keeps the load inside what the fleet can serv
 def days_of(start_s: int, end_s: int, day_s: int = DAY_S) -> set[int]:
     """The days that seconds [start_s, end_s) touch.
 
-        Args:
-            start_s: First second.
-            end_s: Second after the last.
-            day_s: Seconds per day.
+    Args:
+        start_s: First second.
+        end_s: Second after the last.
+        day_s: Seconds per day.
 
-        Returns:
-            Day indices (empty for an empty range).
+    Returns:
+        Day indices (empty for an empty range).
     """
     if end_s <= start_s:
         return set()
@@ -133,14 +133,14 @@ def sample_heldout_starts(trace: np.ndarray, days: Sequence[int], window_s: int,
 
 def capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
     """Largest rate the pipeline serves with its fastest (variant, batch) per stage at
-        ``max_replicas`` base-core replicas: the bottleneck stage's `perf.stage_throughput_rps`.
+    ``max_replicas`` base-core replicas: the bottleneck stage's `perf.stage_throughput_rps`.
 
-        Args:
-            pipeline: The pipeline.
-            max_replicas: Replicas per stage.
+    Args:
+        pipeline: The pipeline.
+        max_replicas: Replicas per stage.
 
-        Returns:
-            Requests per second.
+    Returns:
+        Requests per second.
     """
     return min(max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
                    for v in stage.variants for b in pipeline.batch_sizes)
@@ -150,17 +150,17 @@ def capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
 def capacity_scale(pipeline: Pipeline, reference: Pipeline, max_replicas: int) -> float:
     """The factor by which to multiply (then floor) a trace made for ``reference``.
 
-        Rule: 1 when the two capacities (`capacity_rps`) are within `SCALE_TOLERANCE` of each
-        other; otherwise their ratio, rounded to two significant digits. IPA's damped Twitter
-        windows (peak 34 req/s) were made for its video pipeline.
+    Rule: 1 when the two capacities (`capacity_rps`) are within `SCALE_TOLERANCE` of each
+    other; otherwise their ratio, rounded to two significant digits. IPA's damped Twitter
+    windows (peak 34 req/s) were made for its video pipeline.
 
-        Args:
-            pipeline: The pipeline that will play the trace.
-            reference: The pipeline the trace was made for.
-            max_replicas: Replicas per stage of both.
+    Args:
+        pipeline: The pipeline that will play the trace.
+        reference: The pipeline the trace was made for.
+        max_replicas: Replicas per stage of both.
 
-        Returns:
-            The factor.
+    Returns:
+        The factor.
     """
     ratio = capacity_rps(pipeline, max_replicas) / capacity_rps(reference, max_replicas)
     if 1.0 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
@@ -247,16 +247,16 @@ def _check_window_s(trace: np.ndarray, window_s: int) -> None:
 def sample_window(trace: np.ndarray, window_s: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of a contiguous window of window_s seconds at a uniform random start.
 
-        Args:
-            trace: Per-second rates.
-            window_s: Window length in seconds.
-            rng: Draws the start.
+    Args:
+        trace: Per-second rates.
+        window_s: Window length in seconds.
+        rng: Draws the start.
 
-        Returns:
-            The window.
+    Returns:
+        The window.
 
-        Raises:
-            ConfigError: window_s is not positive or exceeds the trace length.
+    Raises:
+        ConfigError: window_s is not positive or exceeds the trace length.
     """
     trace = np.asarray(trace, dtype=np.float64)
     _check_window_s(trace, window_s)
@@ -267,16 +267,16 @@ def sample_window(trace: np.ndarray, window_s: int, rng: np.random.Generator) ->
 def windows(trace: np.ndarray, window_s: int, stride_s: int | None = None) -> Iterator[np.ndarray]:
     """Copies of the full windows of window_s seconds, starting every stride_s seconds.
 
-        Args:
-            trace: Per-second rates.
-            window_s: Window length in seconds.
-            stride_s: Seconds between window starts; None means window_s (no overlap).
+    Args:
+        trace: Per-second rates.
+        window_s: Window length in seconds.
+        stride_s: Seconds between window starts; None means window_s (no overlap).
 
-        Returns:
-            An iterator over the windows.
+    Returns:
+        An iterator over the windows.
 
-        Raises:
-            ConfigError: window_s or stride_s is not positive, or window_s exceeds the trace.
+    Raises:
+        ConfigError: window_s or stride_s is not positive, or window_s exceeds the trace.
     """
     trace = np.asarray(trace, dtype=np.float64)
     _check_window_s(trace, window_s)

@@ -218,10 +218,10 @@ class EnvConfig:
     def with_workload(self, **changes: object) -> EnvConfig:
         """A copy with workload fields changed.
 
-            Args:
-                **changes: `WorkloadConfig` field -> new value.
+        Args:
+            **changes: `WorkloadConfig` field -> new value.
 
-            Returns:
-                The new config (checked again by the dataclasses' own checks).
+        Returns:
+            The new config (checked again by the dataclasses' own checks).
         """
         return replace(self, workload=replace(self.workload, **changes))

@@ -26,11 +26,11 @@ from envs.workloads import synthetic_trace
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point.
 
-        Args:
-            argv: Arguments (None: ``sys.argv[1:]``).
+    Args:
+        argv: Arguments (None: ``sys.argv[1:]``).
 
-        Returns:
-            The exit code (2: a package error, reported in one line).
+    Returns:
+        The exit code (2: a package error, reported in one line).
     """
     parser = argparse.ArgumentParser(prog="python -m envs.fit_predictor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

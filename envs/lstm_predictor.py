@@ -49,15 +49,15 @@ class LSTMPredictor(Predictor):
     ) -> None:
         """Create an unfitted predictor; call fit() or use LSTMPredictor.load().
 
-            Args:
-                hidden: LSTM units (IPA: 25).
-                n_lags: Number of per-block maxima fed to the LSTM (IPA: 12).
-                block_s: Seconds per block (IPA: 10, so the input covers 120 s).
-                horizon_s: Seconds whose maximum rate is forecast (IPA: 20); a multiple of
-                    block_s.
+        Args:
+            hidden: LSTM units (IPA: 25).
+            n_lags: Number of per-block maxima fed to the LSTM (IPA: 12).
+            block_s: Seconds per block (IPA: 10, so the input covers 120 s).
+            horizon_s: Seconds whose maximum rate is forecast (IPA: 20); a multiple of
+                block_s.
 
-            Raises:
-                ConfigError: A size below 1, or horizon_s not a multiple of block_s.
+        Raises:
+            ConfigError: A size below 1, or horizon_s not a multiple of block_s.
         """
         if min(hidden, n_lags, block_s, horizon_s) < 1 or horizon_s % block_s:
             raise ConfigError(
@@ -85,15 +85,15 @@ class LSTMPredictor(Predictor):
     def make_dataset(self, trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Build (inputs, targets) in req/s from a trace, one sample per block boundary.
 
-            Zeros (collection gaps) are removed first, as IPA does. Sample j reads the n_lags
-            block maxima before a boundary and targets the maximum of the horizon after it.
+        Zeros (collection gaps) are removed first, as IPA does. Sample j reads the n_lags
+        block maxima before a boundary and targets the maximum of the horizon after it.
 
-            Args:
-                trace: Per-second rates.
+        Args:
+            trace: Per-second rates.
 
-            Returns:
-                inputs of shape (n, n_lags) and targets of shape (n,); empty when the trace
-                is shorter than history_s + horizon_s seconds after removing zeros.
+        Returns:
+            inputs of shape (n, n_lags) and targets of shape (n,); empty when the trace
+            is shorter than history_s + horizon_s seconds after removing zeros.
         """
         series = as_history(trace)
         series = series[series != 0]
@@ -196,14 +196,14 @@ class LSTMPredictor(Predictor):
     def predict(self, history: np.ndarray) -> float:
         """Forecast the maximum rate of the next horizon_s seconds (0 for empty history).
 
-            Args:
-                history: Per-second rates observed so far, oldest first.
+        Args:
+            history: Per-second rates observed so far, oldest first.
 
-            Returns:
-                The forecast, requests per second.
+        Returns:
+            The forecast, requests per second.
 
-            Raises:
-                ConfigError: Not fitted, or the history is not 1-D.
+        Raises:
+            ConfigError: Not fitted, or the history is not 1-D.
         """
         arr = as_history(history)
         if arr.size == 0:
@@ -213,14 +213,14 @@ class LSTMPredictor(Predictor):
     def predict_batch(self, histories: np.ndarray) -> np.ndarray:
         """Forecast for a (batch, seconds) array of equally long, non-empty histories.
 
-            Args:
-                histories: One history per row.
+        Args:
+            histories: One history per row.
 
-            Returns:
-                One forecast per row, requests per second.
+        Returns:
+            One forecast per row, requests per second.
 
-            Raises:
-                ConfigError: Not fitted, or not a (batch, seconds > 0) array.
+        Raises:
+            ConfigError: Not fitted, or not a (batch, seconds > 0) array.
         """
         self._require_fitted()
         arr = np.asarray(histories, dtype=np.float64)
@@ -232,14 +232,14 @@ class LSTMPredictor(Predictor):
     def predict_lags(self, lags: np.ndarray) -> np.ndarray:
         """Forecast from (batch, n_lags) block maxima in req/s, e.g. from make_dataset.
 
-            Args:
-                lags: One row of n_lags block maxima per forecast.
+        Args:
+            lags: One row of n_lags block maxima per forecast.
 
-            Returns:
-                One forecast per row, requests per second.
+        Returns:
+            One forecast per row, requests per second.
 
-            Raises:
-                ConfigError: Not fitted, or not a (batch, n_lags) array.
+        Raises:
+            ConfigError: Not fitted, or not a (batch, n_lags) array.
         """
         self._require_fitted()
         lags = np.asarray(lags, dtype=np.float64)
@@ -262,11 +262,11 @@ class LSTMPredictor(Predictor):
     def save(self, path: str | Path) -> None:
         """Write the configuration, normalisation and weights to path (torch format).
 
-            Args:
-                path: The file (its folder is created).
+        Args:
+            path: The file (its folder is created).
 
-            Raises:
-                ConfigError: Not fitted.
+        Raises:
+            ConfigError: Not fitted.
         """
         if self._net is None:
             raise ConfigError("LSTMPredictor is not fitted: nothing to save")
@@ -292,14 +292,14 @@ class LSTMPredictor(Predictor):
     def load(cls, path: str | Path) -> LSTMPredictor:
         """Read a predictor written by save().
 
-            Args:
-                path: The file.
+        Args:
+            path: The file.
 
-            Returns:
-                The fitted predictor.
+        Returns:
+            The fitted predictor.
 
-            Raises:
-                ConfigError: The file is missing or is not a saved LSTMPredictor.
+        Raises:
+            ConfigError: The file is missing or is not a saved LSTMPredictor.
         """
         path = Path(path)
         if not path.is_file():

@@ -89,11 +89,11 @@ class Meter(ABC):
     def cancel(self, key: str) -> None:
         """Drop the open window ``key`` without producing a reading.
 
-            Args:
-                key: The window's key.
+        Args:
+            key: The window's key.
 
-            Raises:
-                MeterWindowError: ``key`` is not open.
+        Raises:
+            MeterWindowError: ``key`` is not open.
         """
         self._discard(key, self._pop(key, "cancel"))
 

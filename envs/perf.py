@@ -30,13 +30,13 @@ from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDe
 def batch_latency_mean_ms(variant: ModelVariant, batch: int, cores: int) -> float:
     """Mean time one replica takes to compute one batch.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
 
-        Returns:
-            Milliseconds (the profile row's ``latency_mean_ms``).
+    Returns:
+        Milliseconds (the profile row's ``latency_mean_ms``).
     """
     return variant.profile.row(batch, cores).latency_mean_ms
 
@@ -44,13 +44,13 @@ def batch_latency_mean_ms(variant: ModelVariant, batch: int, cores: int) -> floa
 def batch_latency_p99_ms(variant: ModelVariant, batch: int, cores: int) -> float:
     """99th-percentile time one replica takes to compute one batch.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
 
-        Returns:
-            Milliseconds (the profile row's ``latency_p99_ms``).
+    Returns:
+        Milliseconds (the profile row's ``latency_p99_ms``).
     """
     return variant.profile.row(batch, cores).latency_p99_ms
 
@@ -75,13 +75,13 @@ def fastest_latency_ms(pipeline: Pipeline, batch: int | None = None) -> float:
 def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:
     """Requests per second one busy replica completes: batch / mean batch latency.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
 
-        Returns:
-            Requests per second.
+    Returns:
+        Requests per second.
     """
     return batch * 1000.0 / batch_latency_mean_ms(variant, batch, cores)
 
@@ -89,14 +89,14 @@ def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> flo
 def stage_throughput_rps(variant: ModelVariant, batch: int, cores: int, replicas: int) -> float:
     """Requests per second a stage of ``replicas`` busy replicas completes.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
-            replicas: Replicas of the stage.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        replicas: Replicas of the stage.
 
-        Returns:
-            Requests per second.
+    Returns:
+        Requests per second.
     """
     return replicas * replica_throughput_rps(variant, batch, cores)
 
@@ -104,14 +104,14 @@ def stage_throughput_rps(variant: ModelVariant, batch: int, cores: int, replicas
 def replicas_for_rate(variant: ModelVariant, batch: int, cores: int, rate_rps: float) -> int:
     """Fewest replicas (at least one) whose `stage_throughput_rps` reaches ``rate_rps``.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
-            rate_rps: The rate to serve, requests per second.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        rate_rps: The rate to serve, requests per second.
 
-        Returns:
-            The replica count.
+    Returns:
+        The replica count.
     """
     n = max(1, math.ceil(rate_rps / replica_throughput_rps(variant, batch, cores)))
     # Guard both directions against rounding in rate / throughput.
@@ -125,15 +125,15 @@ def replicas_for_rate(variant: ModelVariant, batch: int, cores: int, rate_rps: f
 def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
     """Worst-case wait of a request for its batch to fill: (b - 1) / rate, capped by timeout.
 
-        A batch of one never waits; with no arrivals a larger batch waits for the timeout.
+    A batch of one never waits; with no arrivals a larger batch waits for the timeout.
 
-        Args:
-            batch: Batch size.
-            arrival_rps: Arrival rate at the stage, requests per second.
-            timeout_ms: Batching timeout (infinite: batches always fill).
+    Args:
+        batch: Batch size.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout (infinite: batches always fill).
 
-        Returns:
-            Milliseconds.
+    Returns:
+        Milliseconds.
     """
     if batch <= 1:
         return 0.0
@@ -145,12 +145,12 @@ def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math
 def backlog_delay_ms(queued_requests: float, throughput_rps: float) -> float:
     """Time to drain ``queued_requests`` at ``throughput_rps`` (infinite with no capacity).
 
-        Args:
-            queued_requests: Requests waiting.
-            throughput_rps: Service rate, requests per second.
+    Args:
+        queued_requests: Requests waiting.
+        throughput_rps: Service rate, requests per second.
 
-        Returns:
-            Milliseconds.
+    Returns:
+        Milliseconds.
     """
     if queued_requests <= 0.0:
         return 0.0
@@ -165,15 +165,15 @@ def stage_latency_ms(
 ) -> float:
     """IPA's per-stage latency: p99 batch latency plus the batch-filling delay.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
-            arrival_rps: Arrival rate at the stage, requests per second.
-            timeout_ms: Batching timeout.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Milliseconds.
+    Returns:
+        Milliseconds.
     """
     return batch_latency_p99_ms(variant, batch, cores) + batch_fill_delay_ms(
         batch, arrival_rps, timeout_ms
@@ -185,14 +185,14 @@ def stage_choice_latency_ms(
 ) -> float:
     """`stage_latency_ms` of the variant a `StageDecision` picks.
 
-        Args:
-            stage: The stage.
-            choice: Its decision.
-            arrival_rps: Arrival rate at the stage, requests per second.
-            timeout_ms: Batching timeout.
+    Args:
+        stage: The stage.
+        choice: Its decision.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Milliseconds.
+    Returns:
+        Milliseconds.
     """
     variant = stage.variants[choice.variant]
     return stage_latency_ms(variant, choice.batch, choice.cores, arrival_rps, timeout_ms)
@@ -203,14 +203,14 @@ def e2e_latency_ms(
 ) -> float:
     """IPA's end-to-end latency model: the sum of the stages' latencies.
 
-        Args:
-            pipeline: The pipeline.
-            decision: One choice per stage.
-            arrival_rps: Arrival rate, requests per second (every stage sees it).
-            timeout_ms: Batching timeout.
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        arrival_rps: Arrival rate, requests per second (every stage sees it).
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Milliseconds.
+    Returns:
+        Milliseconds.
     """
     return sum(
         stage_choice_latency_ms(stage, choice, arrival_rps, timeout_ms)
@@ -221,12 +221,12 @@ def e2e_latency_ms(
 def decision_throughput_rps(pipeline: Pipeline, decision: Decision) -> float:
     """Throughput of the whole pipeline: that of its slowest stage.
 
-        Args:
-            pipeline: The pipeline.
-            decision: One choice per stage.
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
 
-        Returns:
-            Requests per second.
+    Returns:
+        Requests per second.
     """
     return min(
         stage_throughput_rps(stage.variants[c.variant], c.batch, c.cores, c.replicas)
@@ -237,11 +237,11 @@ def decision_throughput_rps(pipeline: Pipeline, decision: Decision) -> float:
 def stage_cores(choice: StageDecision) -> int:
     """Cores allocated to one stage: replicas x cores each.
 
-        Args:
-            choice: The stage's decision.
+    Args:
+        choice: The stage's decision.
 
-        Returns:
-            Cores (or GPUs).
+    Returns:
+        Cores (or GPUs).
     """
     return choice.replicas * choice.cores
 
@@ -249,11 +249,11 @@ def stage_cores(choice: StageDecision) -> int:
 def decision_cores(decision: Decision) -> int:
     """Cores allocated to the whole pipeline (IPA's cost).
 
-        Args:
-            decision: One choice per stage.
+    Args:
+        decision: One choice per stage.
 
-        Returns:
-            Cores (or GPUs).
+    Returns:
+        Cores (or GPUs).
     """
     return sum(stage_cores(c) for c in decision.stages)
 
@@ -261,26 +261,26 @@ def decision_cores(decision: Decision) -> int:
 def cost_core_s(cores: float, seconds: float) -> float:
     """Cost of holding ``cores`` for ``seconds``, in core-seconds.
 
-        Args:
-            cores: Cores held.
-            seconds: For how long.
+    Args:
+        cores: Cores held.
+        seconds: For how long.
 
-        Returns:
-            Core-seconds.
+    Returns:
+        Core-seconds.
     """
     return cores * seconds
 
 
 def model_load_s(hardware: Hardware, variant: ModelVariant) -> float:
     """Seconds a new replica of ``variant`` spends loading its weights:
-        weights size / load bandwidth (0 where the profile gives no bandwidth).
+    weights size / load bandwidth (0 where the profile gives no bandwidth).
 
-        Args:
-            hardware: The pipeline's hardware (its ``load_gb_per_s``).
-            variant: The variant (its ``weights_gb``).
+    Args:
+        hardware: The pipeline's hardware (its ``load_gb_per_s``).
+        variant: The variant (its ``weights_gb``).
 
-        Returns:
-            Seconds.
+    Returns:
+        Seconds.
     """
     if hardware.load_gb_per_s <= 0:
         return 0.0
@@ -290,12 +290,12 @@ def model_load_s(hardware: Hardware, variant: ModelVariant) -> float:
 def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> float:
     """IPA's "sum" accuracy: the sum of the stages' rank-normalised accuracies.
 
-        Args:
-            pipeline: The pipeline.
-            variants: Variant index per stage.
+    Args:
+        pipeline: The pipeline.
+        variants: Variant index per stage.
 
-        Returns:
-            The sum, between 0 and the number of stages.
+    Returns:
+        The sum, between 0 and the number of stages.
     """
     return sum(
         stage.accuracy_ranks[v] for stage, v in zip(pipeline.stages, variants, strict=True)
@@ -305,12 +305,12 @@ def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> floa
 def accuracy_product(pipeline: Pipeline, variants: Sequence[int]) -> float:
     """IPA's "product" accuracy: the product of raw accuracies as fractions (% / 100).
 
-        Args:
-            pipeline: The pipeline.
-            variants: Variant index per stage.
+    Args:
+        pipeline: The pipeline.
+        variants: Variant index per stage.
 
-        Returns:
-            The product, in [0, 1].
+    Returns:
+        The product, in [0, 1].
     """
     return math.prod(
         stage.variants[v].accuracy / 100.0
@@ -321,16 +321,16 @@ def accuracy_product(pipeline: Pipeline, variants: Sequence[int]) -> float:
 def decision_accuracy(pipeline: Pipeline, decision: Decision, mode: str = "sum") -> float:
     """Pipeline accuracy of a decision in IPA's ``sum`` or ``product`` mode.
 
-        Args:
-            pipeline: The pipeline.
-            decision: One choice per stage.
-            mode: ``sum`` (`accuracy_sum_normalised`) or ``product`` (`accuracy_product`).
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        mode: ``sum`` (`accuracy_sum_normalised`) or ``product`` (`accuracy_product`).
 
-        Returns:
-            The accuracy.
+    Returns:
+        The accuracy.
 
-        Raises:
-            ValueError: An unknown mode.
+    Raises:
+        ValueError: An unknown mode.
     """
     variants = [c.variant for c in decision.stages]
     if mode == "sum":
@@ -346,16 +346,16 @@ LN_100 = math.log(100.0)
 def service_time_shape_ms(latency_mean_ms: float, latency_p99_ms: float) -> tuple[float, float]:
     """Shifted-exponential service time with the profile's mean and p99.
 
-        ``shift + scale * Exp(1)`` has mean ``latency_mean_ms`` and 99th percentile
-        ``latency_p99_ms`` (deterministic when they are equal). Where p99 is so far above the
-        mean that the shift would be negative, the shift is 0 and only the mean is kept.
+    ``shift + scale * Exp(1)`` has mean ``latency_mean_ms`` and 99th percentile
+    ``latency_p99_ms`` (deterministic when they are equal). Where p99 is so far above the
+    mean that the shift would be negative, the shift is 0 and only the mean is kept.
 
-        Args:
-            latency_mean_ms: Mean batch latency.
-            latency_p99_ms: 99th-percentile batch latency.
+    Args:
+        latency_mean_ms: Mean batch latency.
+        latency_p99_ms: 99th-percentile batch latency.
 
-        Returns:
-            ``(shift_ms, scale_ms)``.
+    Returns:
+        ``(shift_ms, scale_ms)``.
     """
     scale = (latency_p99_ms - latency_mean_ms) / (LN_100 - 1.0)
     shift = latency_mean_ms - scale

@@ -122,14 +122,14 @@ class PipelineEnv(gym.Env):
     def __init__(self, config: EnvConfig | None = None, **overrides: Any) -> None:
         """Build the env (see the class docstring's **Arguments**).
 
-            Args:
-                config: The config (None: `EnvConfig` defaults).
-                **overrides: Config fields as keywords (`envs.env_kwargs.config_from_kwargs`).
+        Args:
+            config: The config (None: `EnvConfig` defaults).
+            **overrides: Config fields as keywords (`envs.env_kwargs.config_from_kwargs`).
 
-            Raises:
-                ConfigError: An impossible setting (suspicious ones warn,
-                    `envs.errors.SuspiciousSettingWarning`).
-                ProfileError: A malformed or unknown profile.
+        Raises:
+            ConfigError: An impossible setting (suspicious ones warn,
+                `envs.errors.SuspiciousSettingWarning`).
+            ProfileError: A malformed or unknown profile.
         """
         self.config = config_from_kwargs(config, overrides) if overrides else (
             config or EnvConfig())
@@ -226,15 +226,15 @@ class PipelineEnv(gym.Env):
               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode (see **Starting state**).
 
-            Args:
-                seed: Seeds the window start and the backend.
-                options: ``{"window_start": s}`` picks the window.
+        Args:
+            seed: Seeds the window start and the backend.
+            options: ``{"window_start": s}`` picks the window.
 
-            Returns:
-                The first observation and ``{"decision", "window_start"}``.
+        Returns:
+            The first observation and ``{"decision", "window_start"}``.
 
-            Raises:
-                ConfigError: ``window_start`` outside the trace.
+        Raises:
+            ConfigError: ``window_start`` outside the trace.
         """
         super().reset(seed=seed)
         window_s = self.config.workload.window_s
@@ -261,15 +261,15 @@ class PipelineEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply an action for one interval (see **Reward**, **Episode end**, **Info**).
 
-            Args:
-                action: One ``[variant, batch index, replicas or headroom index]`` per stage.
+        Args:
+            action: One ``[variant, batch index, replicas or headroom index]`` per stage.
 
-            Returns:
-                ``(observation, reward, terminated, truncated, info)``.
+        Returns:
+            ``(observation, reward, terminated, truncated, info)``.
 
-            Raises:
-                ActionError: The action is out of range.
-                RuntimeError: Called before `reset`.
+        Raises:
+            ActionError: The action is out of range.
+            RuntimeError: Called before `reset`.
         """
         if self._decision is None:
             raise RuntimeError("call reset() before step()")

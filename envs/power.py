@@ -22,44 +22,44 @@ from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDe
 def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
     """Dynamic energy of computing one batch (above the allocated cores' idle power).
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
 
-        Returns:
-            Joules (the profile row's ``energy_per_batch_j``).
+    Returns:
+        Joules (the profile row's ``energy_per_batch_j``).
     """
     return variant.profile.row(batch, cores).energy_per_batch_j
 
 
 def dynamic_from_measured_j(total_j: float, idle_w: float, seconds: float) -> float:
     """The dynamic part of a measured energy: ``total_j`` minus the idle power of the
-        devices that drew it (the inverse of the idle term; may be < 0, the caller decides what
-        that means).
+    devices that drew it (the inverse of the idle term; may be < 0, the caller decides what
+    that means).
 
-        Args:
-            total_j: Measured energy, joules.
-            idle_w: Idle power of all the devices that drew it together, watts.
-            seconds: Length of the measurement.
+    Args:
+        total_j: Measured energy, joules.
+        idle_w: Idle power of all the devices that drew it together, watts.
+        seconds: Length of the measurement.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return total_j - idle_w * seconds
 
 
 def busy_batch_energy_j(busy_w_per_device: float, devices: int, latency_ms: float) -> float:
     """Dynamic energy of a batch whose ``devices`` draw ``busy_w_per_device`` above idle
-        for the batch's latency (the calibrated CPU model's dynamic term).
+    for the batch's latency (the calibrated CPU model's dynamic term).
 
-        Args:
-            busy_w_per_device: Power above idle of one busy device, watts.
-            devices: Devices computing the batch.
-            latency_ms: The batch's latency.
+    Args:
+        busy_w_per_device: Power above idle of one busy device, watts.
+        devices: Devices computing the batch.
+        latency_ms: The batch's latency.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return busy_w_per_device * devices * latency_ms / 1e3
 
@@ -67,13 +67,13 @@ def busy_batch_energy_j(busy_w_per_device: float, devices: int, latency_ms: floa
 def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
     """Dynamic power per device while a replica computes batches back to back.
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
 
-        Returns:
-            Watts per device.
+    Returns:
+        Watts per device.
     """
     return batch_energy_j(variant, batch, cores) * 1000.0 / (
         batch_latency_mean_ms(variant, batch, cores) * cores)
@@ -82,16 +82,16 @@ def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float
 def powered_nodes(hardware: Hardware, devices: float) -> int:
     """Nodes powered while ``devices`` are allocated.
 
-        Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
-        nodes as possible), none when nothing is allocated. Fixed fleet: all
-        ``fleet_nodes``, or more if the allocation needs more.
+    Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
+    nodes as possible), none when nothing is allocated. Fixed fleet: all
+    ``fleet_nodes``, or more if the allocation needs more.
 
-        Args:
-            hardware: The fleet (devices per node, fleet mode and size).
-            devices: Devices allocated.
+    Args:
+        hardware: The fleet (devices per node, fleet mode and size).
+        devices: Devices allocated.
 
-        Returns:
-            Powered nodes.
+    Returns:
+        Powered nodes.
     """
     needed = math.ceil(devices / hardware.devices_per_node - 1e-9) if devices > 0 else 0
     if hardware.fleet == "fixed":
@@ -102,12 +102,12 @@ def powered_nodes(hardware: Hardware, devices: float) -> int:
 def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) -> float:
     """Powered node-seconds over ``segments`` of ``(seconds, allocated devices)``.
 
-        Args:
-            hardware: The fleet.
-            segments: ``(seconds, allocated devices)`` pieces.
+    Args:
+        hardware: The fleet.
+        segments: ``(seconds, allocated devices)`` pieces.
 
-        Returns:
-            Node-seconds.
+    Returns:
+        Node-seconds.
     """
     return sum(seconds * powered_nodes(hardware, devices) for seconds, devices in segments)
 
@@ -115,12 +115,12 @@ def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) ->
 def static_energy_j(hardware: Hardware, node_s: float) -> float:
     """Static energy of powered nodes: static power per node x node-seconds.
 
-        Args:
-            hardware: The power model (its ``node_static_w``).
-            node_s: Powered node-seconds.
+    Args:
+        hardware: The power model (its ``node_static_w``).
+        node_s: Powered node-seconds.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return hardware.node_static_w * node_s
 
@@ -128,12 +128,12 @@ def static_energy_j(hardware: Hardware, node_s: float) -> float:
 def idle_energy_j(hardware: Hardware, device_seconds: float) -> float:
     """Idle energy of allocated devices: idle power per device x device-seconds.
 
-        Args:
-            hardware: The power model (its ``device_idle_w``).
-            device_seconds: Allocated device-seconds.
+    Args:
+        hardware: The power model (its ``device_idle_w``).
+        device_seconds: Allocated device-seconds.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return hardware.device_idle_w * device_seconds
 
@@ -178,15 +178,15 @@ def energy_parts(
 
 def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
     """Mean size of the batches a stage forms: full, unless the batching timeout fires
-        first, in which case about ``1 + rate x timeout`` requests have arrived.
+    first, in which case about ``1 + rate x timeout`` requests have arrived.
 
-        Args:
-            batch: Batch size.
-            arrival_rps: Arrival rate at the stage, requests per second.
-            timeout_ms: Batching timeout (infinite: batches always fill).
+    Args:
+        batch: Batch size.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout (infinite: batches always fill).
 
-        Returns:
-            Requests per batch.
+    Returns:
+        Requests per batch.
     """
     if batch <= 1 or math.isinf(timeout_ms):
         return float(batch)
@@ -198,17 +198,17 @@ def energy_per_request_j(
     timeout_ms: float = math.inf,
 ) -> float:
     """Dynamic energy per request when batches hold `expected_batch_size` requests
-        (linear between the profile's integer batch sizes).
+    (linear between the profile's integer batch sizes).
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
-            arrival_rps: Arrival rate at the stage (infinite: full batches).
-            timeout_ms: Batching timeout.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        arrival_rps: Arrival rate at the stage (infinite: full batches).
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Joules per request.
+    Returns:
+        Joules per request.
     """
     k = expected_batch_size(batch, arrival_rps, timeout_ms)
     lo = max(int(math.floor(k)), 1)
@@ -224,16 +224,16 @@ def dynamic_energy_j(
 ) -> float:
     """Dynamic energy of serving ``requests`` (full batches unless a timeout is given).
 
-        Args:
-            variant: The model variant.
-            batch: Batch size.
-            cores: Cores (or GPUs) of one replica.
-            requests: Requests served.
-            arrival_rps: Arrival rate at the stage (infinite: full batches).
-            timeout_ms: Batching timeout.
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        requests: Requests served.
+        arrival_rps: Arrival rate at the stage (infinite: full batches).
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return requests * energy_per_request_j(variant, batch, cores, arrival_rps, timeout_ms)
 
@@ -243,18 +243,18 @@ def stage_interval_energy_j(
     timeout_ms: float = math.inf,
 ) -> float:
     """Energy one stage adds over an interval: idle power of its devices + dynamic
-        energy of its batches (static power belongs to the nodes: `powered_nodes`).
+    energy of its batches (static power belongs to the nodes: `powered_nodes`).
 
-        Args:
-            hardware: The power model.
-            stage: The stage.
-            choice: Its decision.
-            requests: Requests it serves in the interval.
-            seconds: Length of the interval.
-            timeout_ms: Batching timeout.
+    Args:
+        hardware: The power model.
+        stage: The stage.
+        choice: Its decision.
+        requests: Requests it serves in the interval.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     variant = stage.variants[choice.variant]
     rate = requests / seconds if seconds > 0 else 0.0
@@ -269,15 +269,15 @@ def decision_dynamic_energy_j(
 ) -> float:
     """Dynamic energy when every stage serves ``requests`` in ``seconds``.
 
-        Args:
-            pipeline: The pipeline.
-            decision: One choice per stage.
-            requests: Requests each stage serves.
-            seconds: Length of the interval.
-            timeout_ms: Batching timeout.
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     rate = requests / seconds if seconds > 0 else 0.0
     return sum(
@@ -292,17 +292,17 @@ def interval_energy_parts(
     timeout_ms: float = math.inf,
 ) -> EnergyParts:
     """Predicted energy split of the pipeline holding ``decision`` for ``seconds`` while
-        every stage serves ``requests`` (the model the ILP optimises and the simulators play).
+    every stage serves ``requests`` (the model the ILP optimises and the simulators play).
 
-        Args:
-            pipeline: Stages and the power model.
-            decision: The configuration held for the whole interval.
-            requests: Requests each stage serves.
-            seconds: Length of the interval.
-            timeout_ms: Batching timeout (partial batches leave after it).
+    Args:
+        pipeline: Stages and the power model.
+        decision: The configuration held for the whole interval.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout (partial batches leave after it).
 
-        Returns:
-            The static, idle and dynamic energy.
+    Returns:
+        The static, idle and dynamic energy.
     """
     segments = [(seconds, float(decision_cores(decision)))]
     dynamic = decision_dynamic_energy_j(pipeline, decision, requests, seconds, timeout_ms)
@@ -315,14 +315,14 @@ def interval_energy_j(
 ) -> float:
     """Total of `interval_energy_parts`.
 
-        Args:
-            pipeline: Stages and the power model.
-            decision: The configuration held for the whole interval.
-            requests: Requests each stage serves.
-            seconds: Length of the interval.
-            timeout_ms: Batching timeout.
+    Args:
+        pipeline: Stages and the power model.
+        decision: The configuration held for the whole interval.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
 
-        Returns:
-            Joules.
+    Returns:
+        Joules.
     """
     return interval_energy_parts(pipeline, decision, requests, seconds, timeout_ms).total_j

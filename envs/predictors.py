@@ -28,12 +28,12 @@ class ReactivePredictor(Predictor):
     def __init__(self, window_s: int = 10, horizon_s: int = 10) -> None:
         """Create the predictor.
 
-            Args:
-                window_s: Seconds of history whose maximum is the forecast.
-                horizon_s: Seconds ahead that a forecast covers (the adaptation interval).
+        Args:
+            window_s: Seconds of history whose maximum is the forecast.
+            horizon_s: Seconds ahead that a forecast covers (the adaptation interval).
 
-            Raises:
-                ConfigError: Either is below 1.
+        Raises:
+            ConfigError: Either is below 1.
         """
         if window_s < 1 or horizon_s < 1:
             raise ConfigError(f"window_s={window_s} and horizon_s={horizon_s} must be >= 1")
@@ -48,14 +48,14 @@ class ReactivePredictor(Predictor):
     def predict(self, history: np.ndarray) -> float:
         """The maximum of the last window_s seconds of history.
 
-            Args:
-                history: Per-second rates observed so far, oldest first.
+        Args:
+            history: Per-second rates observed so far, oldest first.
 
-            Returns:
-                The forecast, requests per second (0 for an empty history).
+        Returns:
+            The forecast, requests per second (0 for an empty history).
 
-            Raises:
-                ConfigError: The history is not 1-D.
+        Raises:
+            ConfigError: The history is not 1-D.
         """
         arr = as_history(history)
         if arr.size == 0:
@@ -66,15 +66,15 @@ class ReactivePredictor(Predictor):
 def make_predictor(name: str, **kwargs: Any) -> Predictor:
     """Build a predictor by name.
 
-        Args:
-            name: "reactive" or "lstm".
-            **kwargs: Constructor arguments; for "lstm", path=... loads a saved predictor.
+    Args:
+        name: "reactive" or "lstm".
+        **kwargs: Constructor arguments; for "lstm", path=... loads a saved predictor.
 
-        Returns:
-            The predictor.
+    Returns:
+        The predictor.
 
-        Raises:
-            ConfigError: Unknown name (with a suggestion) or unknown arguments.
+    Raises:
+        ConfigError: Unknown name (with a suggestion) or unknown arguments.
     """
     if name not in PREDICTORS:
         raise ConfigError(

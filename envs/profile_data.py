@@ -71,15 +71,15 @@ class Profile:
     def row(self, batch: int, cores: int) -> ProfileRow:
         """The row for ``batch`` at ``cores``.
 
-            Args:
-                batch: Batch size.
-                cores: Cores (or GPUs) of one replica.
+        Args:
+            batch: Batch size.
+            cores: Cores (or GPUs) of one replica.
 
-            Returns:
-                The row (measured or filled in at load time).
+        Returns:
+            The row (measured or filled in at load time).
 
-            Raises:
-                ProfileError: No such row, naming the profiled pairs.
+        Raises:
+            ProfileError: No such row, naming the profiled pairs.
         """
         try:
             return self._index[(batch, cores)]
@@ -94,12 +94,12 @@ class Profile:
     def has(self, batch: int, cores: int) -> bool:
         """Whether a row for ``batch`` at ``cores`` exists.
 
-            Args:
-                batch: Batch size.
-                cores: Cores (or GPUs) of one replica.
+        Args:
+            batch: Batch size.
+            cores: Cores (or GPUs) of one replica.
 
-            Returns:
-                True when it does.
+        Returns:
+            True when it does.
         """
         return (batch, cores) in self._index
 
@@ -111,11 +111,11 @@ class Profile:
     def measured_batches(self, cores: int) -> tuple[int, ...]:
         """Batch sizes at ``cores`` whose latency was measured or cited, not interpolated.
 
-            Args:
-                cores: Cores (or GPUs) of one replica.
+        Args:
+            cores: Cores (or GPUs) of one replica.
 
-            Returns:
-                The batch sizes, ascending.
+        Returns:
+            The batch sizes, ascending.
         """
         return tuple(
             sorted(
@@ -128,11 +128,11 @@ class Profile:
     def max_batch(self, cores: int) -> int:
         """The largest batch size with a row at ``cores``.
 
-            Args:
-                cores: Cores (or GPUs) of one replica.
+        Args:
+            cores: Cores (or GPUs) of one replica.
 
-            Returns:
-                The batch size.
+        Returns:
+            The batch size.
         """
         return max(r.batch for r in self.rows if r.cores == cores)
 

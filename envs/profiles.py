@@ -39,15 +39,15 @@ def available_pipelines() -> list[str]:
 def resolve_profile_path(name_or_path: str | Path) -> Path:
     """A shipped pipeline's name or a path to a profile file -> the file's path.
 
-        Args:
-            name_or_path: ``video`` (a file in ``profiles/``) or a ``.yaml``/``.yml`` path.
+    Args:
+        name_or_path: ``video`` (a file in ``profiles/``) or a ``.yaml``/``.yml`` path.
 
-        Returns:
-            The file's path.
+    Returns:
+        The file's path.
 
-        Raises:
-            ProfileError: The file does not exist, or the name is not a shipped pipeline (with
-                a "did you mean" hint).
+    Raises:
+        ProfileError: The file does not exist, or the name is not a shipped pipeline (with
+            a "did you mean" hint).
     """
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
@@ -150,11 +150,11 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
 def check_sla_feasible(pipeline: Pipeline) -> None:
     """Reject an SLA below the fastest possible end-to-end latency.
 
-        Args:
-            pipeline: The loaded pipeline.
+    Args:
+        pipeline: The loaded pipeline.
 
-        Raises:
-            ConfigError: The SLA is not positive or below `envs.perf.fastest_latency_ms`.
+    Raises:
+        ConfigError: The SLA is not positive or below `envs.perf.fastest_latency_ms`.
     """
     fastest = perf.fastest_latency_ms(pipeline)
     if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:

@@ -29,12 +29,12 @@ class RewardScales:
     def for_pipeline(pipeline: Pipeline, max_replicas: int) -> RewardScales:
         """The largest cores and power a decision of ``pipeline`` can reach.
 
-            Args:
-                pipeline: The pipeline (profiles and power model).
-                max_replicas: Largest replica count per stage.
+        Args:
+            pipeline: The pipeline (profiles and power model).
+            max_replicas: Largest replica count per stage.
 
-            Returns:
-                The scales.
+        Returns:
+            The scales.
         """
         max_cores = 0.0
         busiest_w_per_core = 0.0
@@ -59,15 +59,15 @@ def reward_terms(
 ) -> dict[str, float]:
     """The unweighted terms of one interval (larger is better for accuracy only).
 
-        Args:
-            pipeline: The pipeline.
-            stats: The interval's statistics.
-            decision: The decision that served it.
-            previous: The decision before it (None: no switching term).
-            scales: Normalisation of cores and power.
+    Args:
+        pipeline: The pipeline.
+        stats: The interval's statistics.
+        decision: The decision that served it.
+        previous: The decision before it (None: no switching term).
+        scales: Normalisation of cores and power.
 
-        Returns:
-            Term name -> value, each about [0, 1].
+    Returns:
+        Term name -> value, each about [0, 1].
     """
     n = len(pipeline.stages)
     switches = 0 if previous is None else sum(
@@ -85,12 +85,12 @@ def reward_terms(
 def weighted_reward(terms: dict[str, float], weights: RewardWeights) -> float:
     """The reward: accuracy is a gain; every other term is a penalty.
 
-        Args:
-            terms: `reward_terms`' values.
-            weights: One weight per term.
+    Args:
+        terms: `reward_terms`' values.
+        weights: One weight per term.
 
-        Returns:
-            The weighted sum.
+    Returns:
+        The weighted sum.
     """
     return (
         weights.accuracy * terms["accuracy"]

@@ -62,14 +62,14 @@ class Stage:
     def variant_index(self, name: str) -> int:
         """Index of the variant called ``name``.
 
-            Args:
-                name: Variant name.
+        Args:
+            name: Variant name.
 
-            Returns:
-                Its index in `variants`.
+        Returns:
+            Its index in `variants`.
 
-            Raises:
-                ProfileError: No such variant (with a "did you mean" hint).
+        Raises:
+            ProfileError: No such variant (with a "did you mean" hint).
         """
         for i, variant in enumerate(self.variants):
             if variant.name == name:
@@ -158,14 +158,14 @@ class Pipeline:
     def stage_index(self, name: str) -> int:
         """Index of the stage called ``name``.
 
-            Args:
-                name: Stage name.
+        Args:
+            name: Stage name.
 
-            Returns:
-                Its index in `stages`.
+        Returns:
+            Its index in `stages`.
 
-            Raises:
-                ProfileError: No such stage (with a "did you mean" hint).
+        Raises:
+            ProfileError: No such stage (with a "did you mean" hint).
         """
         for i, stage in enumerate(self.stages):
             if stage.name == name:
@@ -196,12 +196,12 @@ class Pipeline:
     def validate(self, decision: Decision) -> None:
         """Check that ``decision`` fits this pipeline.
 
-            Args:
-                decision: One choice per stage.
+        Args:
+            decision: One choice per stage.
 
-            Raises:
-                ActionError: Wrong stage count, a variant index out of range, no replicas, or a
-                    (batch, cores) pair the profile lacks.
+        Raises:
+            ActionError: Wrong stage count, a variant index out of range, no replicas, or a
+                (batch, cores) pair the profile lacks.
         """
         if len(decision.stages) != len(self.stages):
             raise ActionError(
@@ -244,11 +244,11 @@ class Decision:
     def describe(self, pipeline: Pipeline) -> str:
         """One line for reports: ``stage=variant bB xR (Cc)`` per stage.
 
-            Args:
-                pipeline: The pipeline the decision is for (variant names).
+        Args:
+            pipeline: The pipeline the decision is for (variant names).
 
-            Returns:
-                The line.
+        Returns:
+            The line.
         """
         parts = []
         for stage, c in zip(pipeline.stages, self.stages, strict=True):
@@ -261,14 +261,14 @@ class Decision:
              replicas: tuple[int, ...]) -> Decision:
         """A decision whose cores per replica are each variant's base allocation.
 
-            Args:
-                pipeline: The pipeline.
-                variants: Variant index per stage.
-                batches: Batch size per stage.
-                replicas: Replicas per stage.
+        Args:
+            pipeline: The pipeline.
+            variants: Variant index per stage.
+            batches: Batch size per stage.
+            replicas: Replicas per stage.
 
-            Returns:
-                The decision.
+        Returns:
+            The decision.
         """
         return Decision(
             tuple(

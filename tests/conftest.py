@@ -61,11 +61,11 @@ def tiny_profile_doc(sla_ms: float = 1000.0) -> dict:
 def tiny_profile_path(tmp_path: Path) -> Path:
     """The tiny profile (`tiny_profile_doc`) written into the test's temp folder.
 
-        Args:
-            tmp_path: pytest's temp folder.
+    Args:
+        tmp_path: pytest's temp folder.
 
-        Returns:
-            The file's path.
+    Returns:
+        The file's path.
     """
     return write_profile(tiny_profile_doc(), tmp_path / "tiny.yaml")
 
@@ -74,24 +74,24 @@ def tiny_profile_path(tmp_path: Path) -> Path:
 def tiny_pipeline(tiny_profile_path: Path) -> Pipeline:
     """The tiny profile, loaded.
 
-        Args:
-            tiny_profile_path: The file.
+    Args:
+        tiny_profile_path: The file.
 
-        Returns:
-            The pipeline.
+    Returns:
+        The pipeline.
     """
     return load_pipeline(tiny_profile_path)
 
 
 def profile_tiny_catalog(path: Path) -> Path:
     """Profile the tiny catalog pipeline on this machine into ``path`` (a fraction of a
-        second, TDP meter) for the tests that start real stage servers.
+    second, TDP meter) for the tests that start real stage servers.
 
-        Args:
-            path: Where the profile goes.
+    Args:
+        path: Where the profile goes.
 
-        Returns:
-            ``path``.
+    Returns:
+        ``path``.
     """
     import os
 
