@@ -23,6 +23,7 @@ import numpy as np
 
 from envs.errors import ActionError, ProfileError
 from envs.profile_data import SOURCE_KINDS, Profile, Source
+from envs.suggest import did_you_mean
 
 DeviceKind = Literal["cpu_core", "gpu"]
 FleetMode = Literal["elastic", "fixed"]
@@ -71,12 +72,9 @@ class Stage:
         Raises:
             ProfileError: No such variant (with a "did you mean" hint).
         """
-        for i, variant in enumerate(self.variants):
-            if variant.name == name:
-                return i
-        from envs.suggest import did_you_mean
-
         names = [v.name for v in self.variants]
+        if name in names:
+            return names.index(name)
         raise ProfileError(
             f"stage {self.name!r} has no variant {name!r}{did_you_mean(name, names)}; "
             f"variants: {names}"
@@ -167,12 +165,9 @@ class Pipeline:
         Raises:
             ProfileError: No such stage (with a "did you mean" hint).
         """
-        for i, stage in enumerate(self.stages):
-            if stage.name == name:
-                return i
-        from envs.suggest import did_you_mean
-
         names = [s.name for s in self.stages]
+        if name in names:
+            return names.index(name)
         raise ProfileError(
             f"pipeline {self.name!r} has no stage {name!r}{did_you_mean(name, names)}"
         )
