@@ -13,7 +13,7 @@ from agents.train_config import load_train_config
 from envs.config import load_config
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
-from envs.workloads import load_trace
+from envs.traces import load_trace
 
 __all__ = ["EVALUATION_CONDITIONS", "eval_config_from_flags", "same_env"]
 

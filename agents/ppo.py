@@ -49,10 +49,11 @@ from agents.training_envs import make_normalized_venv, vec_env_kind
 from agents.validation import EvalResult
 from agents.validation_split import eval_window_starts, split_env_configs
 from envs.config import to_dict
+from envs.day_split import split_by_day
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
-from envs.workloads import load_trace, split_by_day
+from envs.traces import load_trace
 
 __all__ = ["PreparedRun", "TrainResult", "git_commit", "prepare", "new_run_dir", "train"]
 

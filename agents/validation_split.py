@@ -20,7 +20,7 @@ class ValidationConfig:
     Attributes:
         split: ``seed``: a synthetic trace generated with ``eval.seed`` (training uses
             ``env.workload.seed``); ``days``: a trace cut into training days then validation
-            days (`envs.workloads.split_by_day`); ``range``: validation on trace seconds
+            days (`envs.day_split.split_by_day`); ``range``: validation on trace seconds
             [``eval.start_s``, ``eval.end_s``), training on ``env.workload.start_s/end_s``,
             which must not overlap; ``auto``: ``seed`` for synthetic, ``days`` for traces.
         seed: Seed of the synthetic validation trace.

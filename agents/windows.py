@@ -18,7 +18,8 @@ from envs.day_split import sample_heldout_starts
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
-from envs.workloads import load_trace, synthetic_trace
+from envs.traces import load_trace
+from envs.workloads import synthetic_trace
 
 __all__ = [
     "Peak",

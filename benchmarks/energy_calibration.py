@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envs  # noqa: E402,F401  (registers the env ids)
 from agents.episode import run_episode  # noqa: E402
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
-from envs import perf  # noqa: E402
+from envs import power  # noqa: E402
 from envs.cli import command_line  # noqa: E402
 from envs.errors import ConfigError  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
@@ -95,7 +95,7 @@ def feature_profile(doc: dict) -> dict:
     for stage in doc["stages"]:
         for variant in stage["variants"]:
             for row in variant["rows"]:
-                row[4] = round(perf.busy_batch_energy_j(1.0, row[1], row[2]), 6)  # core-s
+                row[4] = round(power.busy_batch_energy_j(1.0, row[1], row[2]), 6)  # core-s
     return doc
 
 

@@ -188,7 +188,8 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     from agents.policies import IPAPolicy
     from agents.validation import evaluate_windows
     from agents.validation_split import eval_window_starts, split_env_configs
-    from envs.config import from_dict, read_yaml_file
+    from envs.config import from_dict
+    from envs.yaml_io import read_yaml_file
 
     cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))
     _, val_cfg = split_env_configs(cfg.env, cfg.eval)

@@ -24,11 +24,12 @@ from typing import Any
 
 import yaml
 
-from envs import perf
+from envs import power
 from envs.cli import command_line
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
+from envs.yaml_io import read_yaml_file
 
 CALIBRATED_DYNAMIC = "calibrated_dynamic"
 CALIBRATED_STATIC = "calibrated_static"
@@ -101,7 +102,7 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
     for stage in out["stages"]:
         for variant in stage["variants"]:
             for row in variant["rows"]:
-                row[4] = round(perf.busy_batch_energy_j(calibration.busy_w_per_core, row[1],
+                row[4] = round(power.busy_batch_energy_j(calibration.busy_w_per_core, row[1],
                                                         row[2]), 6)
                 row[6] = CALIBRATED_DYNAMIC
                 used.add(row[5])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from energy.errors import MeterUnavailableError
-from envs import perf
+from envs import power
 
 INPUT_SIDE = 224
 
@@ -184,7 +184,7 @@ def measure_batch(
         zeus_reading = zeus_meter.end("point")
     nvml_j = nvml_reading.total_j / reps
     zeus_j = zeus_reading.total_j / reps
-    dynamic = max(perf.dynamic_from_measured_j(nvml_reading.total_j, idle_w,
+    dynamic = max(power.dynamic_from_measured_j(nvml_reading.total_j, idle_w,
                                                nvml_reading.seconds), 0.0) / reps
     return SideBySide(
         batch=batch,

@@ -2,7 +2,7 @@
 
 Energy per batch is the *dynamic* energy: the meter's reading over the repetitions minus
 the idle power (measured once, with the same meter, while sleeping) times the wall time,
-divided by the number of batches (`envs.perf.dynamic_from_measured_j`).
+divided by the number of batches (`envs.power.dynamic_from_measured_j`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import perf
+from envs import power
 from envs.meter import Meter
 
 
@@ -145,7 +145,7 @@ def measure_point(
             model(x)
             latencies[i] = time.perf_counter() - t0
         reading = meter.end("point")
-    dynamic_j = max(perf.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
+    dynamic_j = max(power.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
                     0.0) / reps
     return (
         float(latencies.mean() * 1e3),

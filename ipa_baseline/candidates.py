@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from envs import perf
+from envs import perf, power
 from envs.errors import ConfigError
 from envs.spec import Pipeline, Stage, StageDecision
 from ipa_baseline.errors import InfeasibleError
@@ -196,9 +196,9 @@ def stage_candidates(
                     lo, hi = need, (need if need <= max_replicas else max_replicas)
                 else:
                     lo, hi = need, max_replicas  # valid cut: the chosen r must reach the rate
-                e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s,
+                e1 = power.stage_interval_energy_j(hw, stage, one, requests, interval_s,
                                                   timeout_ms)
-                e2 = perf.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
+                e2 = power.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
                                                   requests, interval_s, timeout_ms)
                 out.append(Candidate(
                     stage=stage_index, variant=v, batch=b, cores=c,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.profile_doc import hardware_entry
+from envs.profile_doc import hardware_entry, profile_document, variant_entry
 
 BATCHES = (1, 2, 8)
 CORES = (1, 2, 4)  # rows at every core count, for IPA's base-allocation rule
@@ -145,21 +145,21 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
     stages, b1_p99 = [], []
     for stage, (ref, members) in FAMILIES.items():
         rows = family_rows(points, ref, members)
-        variants = [{"name": n, "accuracy": float(accuracies[stage][n]),
-                     "accuracy_metric": "COCO mAP@0.5" if stage == "crop" else "top-1 (%)",
-                     "accuracy_source": "IPA accuracies.yaml", "base_cores": c,
-                     "rows": rows[n]} for n, _, c in members]
+        metric = "COCO mAP@0.5" if stage == "crop" else "top-1 (%)"
+        variants = [variant_entry(n, float(accuracies[stage][n]), rows[n], metric=metric,
+                                  source="IPA accuracies.yaml", base_cores=c)
+                    for n, _, c in members]
         stages.append({"name": stage, "variants": variants})
         b1_p99.append(np.mean([rows[n][0][3] for n, _, _ in members]))
     all_rows = [r for s in stages for v in s["variants"] for r in v["rows"]]
     cited = sum(r[5] == "ipa" for r in all_rows)
-    doc = {
-        "pipeline": "ipa_video_fragments",
-        "sla_ms": round(float(SLA_FACTOR * sum(b1_p99)), 1),
-        "batch_sizes": list(BATCHES),
-        "hardware": hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
-                                   device_idle_w=round(IDLE_W_PER_CORE, 3)),
-        "sources": {
+    doc = profile_document(
+        "ipa_video_fragments",
+        sla_ms=round(float(SLA_FACTOR * sum(b1_p99)), 1),
+        batch_sizes=BATCHES,
+        hardware=hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
+                                device_idle_w=round(IDLE_W_PER_CORE, 3)),
+        sources={
             "static": {"kind": "assumed", "description": "idle package power is all "
                        "attributed to allocated cores in this benchmark"},
             "ipa": {"kind": "cited", "description": "IPA CPU profile fragments (notebooks)"},
@@ -170,8 +170,6 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
                     f"{BUSY_W_PER_CORE:.2f} W per busy core (TDP 125 W above idle)"},
             "idle": {"kind": "estimated", "description": "ipa_ext idle package 73 W / 12 cores"},
         },
-        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
-                        "energy_per_batch_j", "latency_source", "energy_source"],
-        "stages": stages,
-    }
+        stages=stages,
+    )
     return doc, cited, len(all_rows) - cited

@@ -41,7 +41,8 @@ import yaml
 
 from envs import perf
 from envs.errors import ConfigError, ProfileError
-from envs.spec import Pipeline, ProfileRow, Stage
+from envs.profile_data import ProfileRow
+from envs.spec import Pipeline, Stage
 
 IPA_SLA_MULTIPLIER = 5.0  # cited: optimizer/models.py, Task.sla, "* 5" after the mean
 # Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold,
@@ -320,8 +321,8 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
     Raises:
         ProfileError: The profile lacks rows a rule needs (named in the message).
     """
-    from envs.config import read_yaml_file
     from envs.profiles import load_pipeline, resolve_profile_path
+    from envs.yaml_io import read_yaml_file
 
     path = resolve_profile_path(source)
     doc = read_yaml_file(path)

@@ -115,6 +115,7 @@ def test_ipa_energy_uses_less_energy_than_ipa(tiny_profile_path: Path, backend: 
     assert green["violations"] == plain["violations"] == 0
 
 
+@pytest.mark.filterwarnings("ignore::envs.errors.SuspiciousSettingWarning")  # SLA 40 ms on purpose
 def test_infeasible_decision_falls_back(tiny_profile_path: Path) -> None:
     env = make_env(tiny_profile_path, sla_ms=40.0, max_replicas=1)
     policy = IPAPolicy(env)
@@ -203,6 +204,7 @@ def test_ipa_preset_and_env_checks(tiny_profile_path: Path, tmp_path: Path) -> N
         IPAPolicy(make_env(tiny_profile_path), rules=rules.IpaRules(max_replicas=100))
 
 
+@pytest.mark.filterwarnings("ignore::envs.errors.SuspiciousSettingWarning")  # SLA 40 ms on purpose
 def test_keep_current_configuration_when_infeasible(tiny_profile_path: Path) -> None:
     env = make_env(tiny_profile_path, sla_ms=40.0, max_replicas=1)
     policy = IPAPolicy(env, rules=rules.IpaRules(on_infeasible="keep"))

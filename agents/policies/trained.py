@@ -12,8 +12,9 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.run_files import load_algo, load_normalizer
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError
+from envs.yaml_io import read_yaml_file
 
 __all__ = ["NormalizedPolicy", "find_model", "load_ppo_policy"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from energy.mlenergy.files import ModelFile, positive_number
-from envs import perf
+from envs import power
 from envs.errors import ProfileError
 
 
@@ -98,7 +98,7 @@ def dynamic_j(total_energy_j: float, idle_w_per_device: float, devices: int,
         ``total_energy_j - idle_w_per_device x devices x latency_ms / 1000`` (may be < 0;
         the caller decides what a negative value means).
     """
-    return perf.dynamic_from_measured_j(total_energy_j, idle_w_per_device * devices,
+    return power.dynamic_from_measured_j(total_energy_j, idle_w_per_device * devices,
                                         latency_ms / 1000.0)
 
 

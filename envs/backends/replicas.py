@@ -15,7 +15,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from envs import perf
+from envs import power
 from envs.backends.base import SimSettings
 from envs.spec import Decision, Pipeline, StageDecision
 
@@ -86,7 +86,7 @@ def allocation_segments(
     stages: list[list[ReplicaGroup]], start: float, end: float
 ) -> list[tuple[float, float]]:
     """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
-    group is allocated or released (what `envs.perf.energy_parts` integrates)."""
+    group is allocated or released (what `envs.power.energy_parts` integrates)."""
     groups = [g for stage in stages for g in stage]
     cuts = sorted({start, end, *(t for g in groups for t in (g.allocated_s, g.until_s)
                                  if start < t < end)})
@@ -100,9 +100,9 @@ def allocation_segments(
 def interval_energy(
     pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float,
     dynamic_j: float,
-) -> perf.EnergyParts:
+) -> power.EnergyParts:
     """The power model over [start, end) for the groups held then."""
-    return perf.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
+    return power.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
                              dynamic_j)
 
 

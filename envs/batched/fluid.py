@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs import perf
+from envs import perf, power
 from envs.backends.base import SimSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
@@ -74,9 +74,9 @@ class Tables:
                     tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
                     p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
                     mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
-                    e_full[s, v, bi] = perf.energy_per_request_j(variant, b, c)
+                    e_full[s, v, bi] = power.energy_per_request_j(variant, b, c)
                 for k in range(1, variant.profile.max_batch(c) + 1):
-                    by_batch[s * n_v + v, k] = perf.batch_energy_j(variant, k, c)
+                    by_batch[s * n_v + v, k] = power.batch_energy_j(variant, k, c)
         return Tables(np.asarray(sizes, dtype=np.int64),
                       np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
                       acc, tp, p99, mean, e_full, by_batch)
@@ -252,7 +252,7 @@ class BatchedFluid:
 
     def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Core-seconds and (static, idle) energy of the interval
-        (`allocated_core_s`, `allocation_segments`, `perf.energy_parts`)."""
+        (`allocated_core_s`, `allocation_segments`, `power.energy_parts`)."""
         t, s = self.tables, self._stage
         cold = self.settings.cold_start_s
         start, end = self.now, self.now + seconds
@@ -278,4 +278,4 @@ class BatchedFluid:
         node_s = np.where(cut, first_s * ap.powered_nodes(hw, held)
                           + second_s * ap.powered_nodes(hw, rest),
                           first_s * ap.powered_nodes(hw, held))
-        return core_s, (perf.static_energy_j(hw, node_s), perf.idle_energy_j(hw, device_s))
+        return core_s, (power.static_energy_j(hw, node_s), power.idle_energy_j(hw, device_s))

@@ -31,13 +31,8 @@ from envs.batched import array_perf as ap
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.env_config import EnvConfig
 from envs.errors import ActionError, ConfigError
-from envs.pipeline_env import (
-    OBS_CLIP,
-    PREDICTOR_HISTORY_S,
-    STAGE_FIELDS,
-    PipelineEnv,
-    history_bounds,
-)
+from envs.observation import OBS_CLIP, PREDICTOR_HISTORY_S, STAGE_FIELDS, history_bounds
+from envs.pipeline_env import PipelineEnv
 from envs.spec import Decision, StageDecision
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
@@ -192,7 +187,7 @@ class BatchedPipelineVecEnv(VecEnv):
         return v, bi, np.minimum(ap.replicas_for_rate(tp, rate), self.config.max_replicas)
 
     def _repair(self, v: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """`PipelineEnv._repair` for every env: replicas removed, and how many."""
+        """`envs.actions.ActionCodec.repair` for every env: replicas removed, and how many."""
         repairs = np.zeros(self.num_envs, dtype=np.int64)
         budget = self.config.max_cores
         if budget is None:
