@@ -4,14 +4,14 @@
 from one window start and records every interval (`StepRecord`); `Episode.metrics` turns
 the records into the figures every report uses, with one definition of each (p99 latency:
 `episode_p99_ms`; accuracy both averaged over time and weighted by requests served).
-`evaluate_windows` pools several episodes for training-time validation (`EvalResult`).
+`agents.validation.evaluate_windows` pools several episodes for training-time validation.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -21,27 +21,36 @@ from envs.pipeline_env import PipelineEnv
 
 __all__ = [
     "ENERGY_COLUMNS",
-    "EvalResult",
     "Episode",
     "StepRecord",
     "energy_method",
     "episode_p99_ms",
-    "evaluate_windows",
     "run_episode",
 ]
 
 ENERGY_COLUMNS: tuple[str, ...] = ("energy_j", "static_j", "idle_j", "dynamic_j")
-"""`IntervalStats` fields of energy (joules) that every step, summary row and report
-carries. The total comes first; the power model's split (static, idle, dynamic; issue 11)
-is added here by name when `IntervalStats` gains those fields."""
+"""`IntervalStats` fields of energy (joules) that every summary row and report carries:
+the total, then the power model's split (static, idle, dynamic)."""
 
 
 @dataclass(frozen=True)
 class StepRecord:
-    """One interval of one episode.
+    """One interval of one episode: what the policy decided and what the backend reported.
 
-    ``rate_rps`` is the interval's true mean arrival rate, recorded for reports only (no
-    policy reads it); ``forecast_rps`` is what the env's predictor forecast before it.
+    Attributes:
+        t_s: Second of the window at which the interval starts.
+        rate_rps: The interval's true mean arrival rate, recorded for reports only (no
+            policy reads it).
+        forecast_rps: What the env's predictor forecast before the interval.
+        decision: The decision applied, as text (`Decision.describe`).
+        variants: Variant index per stage.
+        replicas: Replicas per stage.
+        batches: Batch size per stage.
+        reward: The env's reward for the interval.
+        decision_ms: Wall time of the policy's ``predict``.
+        stats: The backend's `IntervalStats` (without per-request latencies, which the
+            `Episode` keeps once).
+        terms: The reward's unweighted terms.
     """
 
     t_s: int
@@ -51,28 +60,41 @@ class StepRecord:
     variants: tuple[int, ...]
     replicas: tuple[int, ...]
     batches: tuple[int, ...]
-    arrived: int
-    served: int
-    dropped: int
-    sla_violations: int
-    p99_ms: float
-    accuracy_sum: float
-    accuracy_product: float
-    cores: float
-    cost_core_s: float
-    energy_j: float
-    energy_estimated: bool
     reward: float
     decision_ms: float
-    energy: dict[str, float] = field(default_factory=dict)
+    stats: IntervalStats
     terms: dict[str, float] = field(default_factory=dict)
-    errors: int = 0  # requests the backend failed (live replicas), apart from drops
-    energy_method: str = ""  # how the backend obtained this interval's energy
+
+    def row(self) -> dict[str, object]:
+        """The record as one flat row: its own fields, every scalar `IntervalStats` field,
+        then the reward terms as ``term_<name>``.
+
+        Returns:
+            Column name to value (per-request latencies left out).
+        """
+        own = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("stats", "terms")}
+        stats = {f.name: getattr(self.stats, f.name) for f in fields(self.stats)
+                 if isinstance(getattr(self.stats, f.name), bool | int | float | str)}
+        return {**own, **stats, **{f"term_{k}": v for k, v in self.terms.items()}}
 
 
 def step_record(env: PipelineEnv, t_s: int, rate_rps: float, reward: float,
                 decision_ms: float, info: dict[str, Any]) -> StepRecord:
-    """The record of one `PipelineEnv.step` from its ``info``."""
+    """The record of one `PipelineEnv.step`.
+
+    Args:
+        env: The env that stepped.
+        t_s: Second of the window at which the interval started.
+        rate_rps: The interval's true mean rate (for reports).
+        reward: The step's reward.
+        decision_ms: Wall time of the decision.
+        info: The step's ``info`` (``stats``, ``decision``, ``forecast_rps``,
+            ``reward_terms``).
+
+    Returns:
+        The `StepRecord`.
+    """
     stats: IntervalStats = info["stats"]
     decision = info["decision"]
     return StepRecord(
@@ -81,15 +103,10 @@ def step_record(env: PipelineEnv, t_s: int, rate_rps: float, reward: float,
         variants=tuple(c.variant for c in decision.stages),
         replicas=tuple(c.replicas for c in decision.stages),
         batches=tuple(c.batch for c in decision.stages),
-        arrived=stats.arrived, served=stats.served, dropped=stats.dropped,
-        sla_violations=stats.sla_violations, p99_ms=stats.p99_ms,
-        accuracy_sum=stats.accuracy_sum, accuracy_product=stats.accuracy_product,
-        cores=stats.cores, cost_core_s=stats.cost_core_s, energy_j=stats.energy_j,
-        energy_estimated=bool(stats.energy_estimated), reward=reward,
-        decision_ms=decision_ms,
-        energy={name: float(getattr(stats, name)) for name in ENERGY_COLUMNS},
+        reward=reward, decision_ms=decision_ms,
+        stats=replace(stats, latencies_ms=None,
+                      energy_estimated=bool(stats.energy_estimated)),
         terms=dict(info["reward_terms"]),
-        errors=stats.errors, energy_method=stats.energy_method,
     )
 
 
@@ -99,17 +116,33 @@ def episode_p99_ms(steps: list[StepRecord], latencies_ms: np.ndarray) -> float:
     The 99th percentile of every served request's latency when the backend reports them
     (request simulator, live); otherwise (fluid simulator) the 99th percentile of the
     intervals' p99s weighted by requests served. NaN when nothing was served.
+
+    Args:
+        steps: The episode's interval records.
+        latencies_ms: Every served request's latency (empty for the fluid simulator).
+
+    Returns:
+        The p99 latency in ms, or NaN.
     """
     if latencies_ms.size:
         return float(np.percentile(latencies_ms, 99))
-    kept = [(s.p99_ms, s.served) for s in steps if s.served and not math.isnan(s.p99_ms)]
+    kept = [(s.stats.p99_ms, s.stats.served) for s in steps
+            if s.stats.served and not math.isnan(s.stats.p99_ms)]
     if not kept:
         return math.nan
     return weighted_quantile([p for p, _ in kept], [w for _, w in kept], 0.99)
 
 
 def energy_method(env: PipelineEnv) -> str:
-    """How the env's backend obtains energy, for the report beside measured/estimated."""
+    """How the env's backend obtains energy, for the report beside measured/estimated.
+
+    Args:
+        env: The env the episode ran on.
+
+    Returns:
+        A short description: the live meter's class, the CPU-time estimate, or the
+        simulator's profile rows.
+    """
     meter = getattr(env.backend, "meter", None)
     if env.config.backend == "live":
         return (f"meter {type(meter).__name__}" if meter is not None
@@ -118,8 +151,17 @@ def energy_method(env: PipelineEnv) -> str:
 
 
 def reported_method(steps: list[StepRecord]) -> str:
-    """The energy methods the backend reported for the intervals, joined when they differ."""
-    return "; ".join(dict.fromkeys(s.energy_method for s in steps if s.energy_method))
+    """The energy methods the backend reported for the intervals, joined when they differ.
+
+    Args:
+        steps: The episode's interval records.
+
+    Returns:
+        The distinct ``energy_method`` values in order of first use, joined by ``"; "``
+        (empty if none was reported).
+    """
+    return "; ".join(dict.fromkeys(s.stats.energy_method for s in steps
+                                   if s.stats.energy_method))
 
 
 @dataclass
@@ -143,41 +185,49 @@ class Episode:
     @property
     def energy_estimated(self) -> bool:
         """Whether any interval's energy was estimated, as the backend reported it."""
-        return any(s.energy_estimated for s in self.steps)
+        return any(s.stats.energy_estimated for s in self.steps)
 
     def metrics(self, sla_ms: float) -> dict[str, float]:
         """The per-episode metrics that the summary aggregates.
 
         ``accuracy`` is the mean over intervals of the decision's accuracy (time-averaged);
         ``accuracy_requests`` weights each interval by the requests it served.
+
+        Args:
+            sla_ms: The end-to-end SLA, recorded beside the metrics as ``sla_ms``.
+
+        Returns:
+            Metric name to value (SLA violation rate, p99 latency, accuracies, cost,
+            energy columns, reconfigurations, decision times, reward, ...).
         """
-        arrived = sum(s.arrived for s in self.steps)
-        served = sum(s.served for s in self.steps)
-        energy = sum(s.energy_j for s in self.steps)
+        stats = [s.stats for s in self.steps]
+        arrived = sum(s.arrived for s in stats)
+        served = sum(s.served for s in stats)
+        energy = sum(s.energy_j for s in stats)
         decisions = [s.decision for s in self.steps]
         times = np.array([s.decision_ms for s in self.steps])
-        weighted = (sum(s.accuracy_sum * s.served for s in self.steps) / served if served
+        weighted = (sum(s.accuracy_sum * s.served for s in stats) / served if served
                     else math.nan)
         out = {
-            "sla_violation_rate": sum(s.sla_violations for s in self.steps) / max(arrived, 1),
+            "sla_violation_rate": sum(s.sla_violations for s in stats) / max(arrived, 1),
             "p99_latency_ms": episode_p99_ms(self.steps, self.latencies_ms),
-            "accuracy": float(np.mean([s.accuracy_sum for s in self.steps])),
+            "accuracy": float(np.mean([s.accuracy_sum for s in stats])),
             "accuracy_requests": weighted,
-            "accuracy_product": float(np.mean([s.accuracy_product for s in self.steps])),
-            "cost_core_s": sum(s.cost_core_s for s in self.steps),
+            "accuracy_product": float(np.mean([s.accuracy_product for s in stats])),
+            "cost_core_s": sum(s.cost_core_s for s in stats),
             "energy_per_request_j": energy / max(served, 1),
             "reconfigurations": float(sum(a != b for a, b in zip(decisions, decisions[1:],
                                                                  strict=False))),
             "decision_ms_median": float(np.median(times)),
             "decision_ms_p99": float(np.percentile(times, 99)),
-            "dropped": float(sum(s.dropped for s in self.steps)),
-            "errors": float(sum(s.errors for s in self.steps)),
+            "dropped": float(sum(s.dropped for s in stats)),
+            "errors": float(sum(s.errors for s in stats)),
             "fallbacks": float(self.fallbacks),
             "reward": sum(s.reward for s in self.steps),
             "sla_ms": sla_ms,
         }
         for name in ENERGY_COLUMNS:
-            out[name] = sum(s.energy[name] for s in self.steps)
+            out[name] = sum(float(getattr(s, name)) for s in stats)
         return out
 
 
@@ -201,8 +251,6 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
         The `Episode`.
     """
     obs, _ = env.reset(seed=seed, options={"window_start": window_start})
-    if hasattr(policy, "reset"):
-        policy.reset()
     steps: list[StepRecord] = []
     latencies = []
     truncated = False
@@ -223,90 +271,3 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
                    np.concatenate(latencies) if latencies else np.empty(0),
                    reported_method(steps) or energy_method(env),
                    int(getattr(policy, "fallbacks", 0)), train_seed)
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Domain metrics of a policy over validation windows (training-time evaluation).
-
-    Attributes:
-        episodes: Windows played.
-        mean_reward: Mean episode return (sum of env rewards).
-        std_reward: Standard deviation of the episode returns.
-        sla_violation_rate: Violations over arrivals, all windows pooled.
-        energy_j: Mean energy per episode (joules).
-        power_w: Mean power over all intervals.
-        accuracy: Mean per-stage accuracy term over intervals.
-        cores: Mean cores allocated per interval.
-        p99_ms: Mean over episodes of `episode_p99_ms`.
-        energy_estimated: Whether any energy figure was estimated rather than measured.
-        reward_terms: Mean of each unweighted reward term per interval.
-    """
-
-    episodes: int
-    mean_reward: float
-    std_reward: float
-    sla_violation_rate: float
-    energy_j: float
-    power_w: float
-    accuracy: float
-    cores: float
-    p99_ms: float
-    energy_estimated: bool
-    reward_terms: dict[str, float]
-
-    def metrics(self, prefix: str = "eval/") -> dict[str, float]:
-        """Flat ``{prefix + name: value}`` for logging (booleans as 0/1)."""
-        out = {
-            "mean_reward": self.mean_reward, "std_reward": self.std_reward,
-            "sla_violation_rate": self.sla_violation_rate, "energy_j": self.energy_j,
-            "power_w": self.power_w, "accuracy": self.accuracy, "cores": self.cores,
-            "p99_ms": self.p99_ms, "energy_estimated": float(self.energy_estimated),
-        }
-        out.update({f"term_{k}": v for k, v in self.reward_terms.items()})
-        return {prefix + k: float(v) for k, v in out.items()}
-
-
-def evaluate_windows(policy: Any, env: PipelineEnv, window_starts: list[int], seed: int = 0,
-                     deterministic: bool = True, use_masks: bool = False) -> EvalResult:
-    """Play ``policy`` once over each window with `run_episode` and pool the metrics.
-
-    Args:
-        policy: Anything with ``predict`` (raw observations in, env actions out).
-        env: An unwrapped `PipelineEnv`.
-        window_starts: Trace second at which each episode starts.
-        seed: Episode ``i`` resets with ``seed + i`` (the backend's randomness).
-        deterministic: Kept for the callers' signature; `run_episode` is always greedy.
-        use_masks: Pass ``env.action_masks()`` to ``predict`` (MaskablePPO policies).
-
-    Returns:
-        The pooled `EvalResult`.
-    """
-    del deterministic  # validation always plays the greedy policy
-    episodes = [run_episode(env, policy, "policy", str(start), seed + i, start, use_masks)
-                for i, start in enumerate(window_starts)]
-    steps = [s for ep in episodes for s in ep.steps]
-    returns = [sum(s.reward for s in ep.steps) for ep in episodes]
-    energy = [sum(s.energy_j for s in ep.steps) for ep in episodes]
-    arrived = sum(s.arrived for s in steps)
-    seconds = len(steps) * env.config.interval_s
-    n = max(len(steps), 1)
-    terms: dict[str, float] = {}
-    for s in steps:
-        for k, v in s.terms.items():
-            terms[k] = terms.get(k, 0.0) + v
-    p99s = [p for ep in episodes if not math.isnan(p := episode_p99_ms(ep.steps,
-                                                                        ep.latencies_ms))]
-    return EvalResult(
-        episodes=len(episodes),
-        mean_reward=float(np.mean(returns)) if returns else math.nan,
-        std_reward=float(np.std(returns)) if returns else math.nan,
-        sla_violation_rate=sum(s.sla_violations for s in steps) / arrived if arrived else 0.0,
-        energy_j=float(np.mean(energy)) if energy else math.nan,
-        power_w=float(sum(energy)) / seconds if seconds else 0.0,
-        accuracy=sum(s.terms.get("accuracy", 0.0) for s in steps) / n,
-        cores=sum(s.cores for s in steps) / n,
-        p99_ms=float(np.mean(p99s)) if p99s else math.nan,
-        energy_estimated=any(ep.energy_estimated for ep in episodes),
-        reward_terms={k: v / n for k, v in terms.items()},
-    )

@@ -189,7 +189,11 @@ class EvalConfig:
                               "out other days")
 
     def trace_windows(self) -> dict[str, tuple[tuple[int, int], ...]]:
-        """Window name -> its trace segments, for the windows cut from ``--trace``."""
+        """Window name -> its trace segments, for the windows cut from ``--trace``.
+
+        Returns:
+            ``{window name: ((start_s, end_s), ...)}`` for the trace windows only.
+        """
         return {w.name: w.segments for w in self.windows if w.segments}
 
     @property
@@ -211,14 +215,14 @@ def refuse_training_overlap(trained: TrainConfig, config: EvalConfig,
     Raises:
         ConfigError: The agent trained or validated on a day holding an evaluation window.
     """
-    from agents.train_config import split_env_configs
+    from agents.validation_split import split_env_configs
     from envs.day_split import refuse_overlap
 
     w = trained.env.workload
     if (trace_name is None or w.source != "trace" or w.trace_path is None
             or Path(w.trace_path).name != trace_name):
         return
-    train_env, val_env = split_env_configs(trained)
+    train_env, val_env = split_env_configs(trained.env, trained.eval)
     used = {}
     for part, env in (("training", train_env), ("validation", val_env)):
         start, end = env.workload.start_s or 0, env.workload.end_s

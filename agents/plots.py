@@ -45,7 +45,14 @@ MAIN_POLICIES = ("ppo", "ipa", "ipa_tuned", "ipa_energy")
 
 
 def style(policy: str) -> dict[str, object]:
-    """Matplotlib keyword arguments of a policy (colour, marker, z-order)."""
+    """Matplotlib keyword arguments of a policy (colour, marker, z-order).
+
+    Args:
+        policy: A policy name (one not in `STYLE` is drawn grey).
+
+    Returns:
+        ``color``, ``marker`` and ``zorder`` (IPA and PPO on top).
+    """
     colour, marker = STYLE.get(policy, ("#aaaaaa", "o"))
     return {"color": colour, "marker": marker, "zorder": 5 if policy in ON_TOP else 2}
 
@@ -66,7 +73,17 @@ def _order(policies: set[str]) -> list[str]:
 def plot_pareto(rows: Sequence[dict[str, object]], path: Path, x: str = "energy_j",
                 y: str = "accuracy_requests", xlabel: str = "energy (J)",
                 ylabel: str = "accuracy, request-weighted (sum over stages)") -> None:
-    """Per window, ``y`` against ``x`` with 95 % CIs; hollow: more SLA violations than IPA."""
+    """Per window, ``y`` against ``x`` with 95 % CIs; hollow: more SLA violations than IPA.
+
+    Args:
+        rows: Summary rows (one per policy and window) holding ``workload``, ``policy``,
+            ``sla_violation_rate``, ``x``, ``y`` and their ``_ci95`` columns.
+        path: The image file to write.
+        x: The column on the (log) x axis.
+        y: The column on the y axis.
+        xlabel: The x axis label (" (log)" is appended).
+        ylabel: The y axis label.
+    """
     windows = sorted({str(r["workload"]) for r in rows})
     fig, axes = plt.subplots(1, len(windows), figsize=(4.4 * len(windows), 4.2), squeeze=False)
     for ax, window in zip(axes[0], windows, strict=True):
@@ -99,7 +116,16 @@ def plot_pareto(rows: Sequence[dict[str, object]], path: Path, x: str = "energy_
 def plot_timeseries(episodes: Sequence[Episode], window: str, seed: int, path: Path,
                     interval_s: int) -> None:
     """Load, forecast, power (W) and accuracy over time of the main policies (one
-    simulator seed, the first training seed)."""
+    simulator seed, the first training seed).
+
+    Args:
+        episodes: The evaluation's episodes (those of ``window`` and ``seed`` are drawn;
+            all their policies if none of the main ones is there).
+        window: The window to draw.
+        seed: The simulator seed to draw.
+        path: The image file to write.
+        interval_s: The env's interval length, to turn interval energy into power.
+    """
     eps = {}
     for ep in episodes:
         if ep.window == window and ep.seed == seed and ep.policy in MAIN_POLICIES:
@@ -118,8 +144,8 @@ def plot_timeseries(episodes: Sequence[Episode], window: str, seed: int, path: P
         ep, kw = eps[policy], style(policy)
         line = {"color": kw["color"], "zorder": kw["zorder"], "linewidth": 1.2,
                 "marker": kw["marker"], "markevery": max(1, len(t) // 12), "markersize": 5}
-        axes[1].plot(t, [s.energy_j / interval_s for s in ep.steps], **line)
-        axes[2].plot(t, [s.accuracy_sum for s in ep.steps], **line)
+        axes[1].plot(t, [s.stats.energy_j / interval_s for s in ep.steps], **line)
+        axes[2].plot(t, [s.stats.accuracy_sum for s in ep.steps], **line)
     axes[1].set_ylabel("power (W)")
     axes[2].set_ylabel("accuracy (sum over stages)")
     axes[2].set_xlabel("time in window (s)")
@@ -131,7 +157,14 @@ def plot_timeseries(episodes: Sequence[Episode], window: str, seed: int, path: P
 
 
 def plot_latency_cdf(episodes: Sequence[Episode], sla_ms: float, path: Path) -> None:
-    """End-to-end latency CDF per window, every policy (dashed line: the SLA)."""
+    """End-to-end latency CDF per window, every policy (dashed line: the SLA).
+
+    Args:
+        episodes: The evaluation's episodes (those without per-request latencies are
+            left out).
+        sla_ms: The end-to-end SLA drawn as the dashed line.
+        path: The image file to write.
+    """
     windows = sorted({ep.window for ep in episodes})
     fig, axes = plt.subplots(1, len(windows), figsize=(4.4 * len(windows), 4.2), squeeze=False)
     for ax, window in zip(axes[0], windows, strict=True):

@@ -17,63 +17,51 @@ A run folder ``<output_dir>/<name>/`` holds::
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import numpy as np
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import (
-    DummyVecEnv,
-    SubprocVecEnv,
-    VecEnv,
-    VecMonitor,
     VecNormalize,
 )
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
-from agents.callbacks import (
-    LogWriter,
-    MetricsLog,
-    Progress,
-    TrainingCallback,
-    latest_checkpoint,
-    read_state,
+from agents.callbacks import TrainingCallback
+from agents.checkpoints import CHECKPOINT_FIX, latest_checkpoint, read_state
+from agents.metrics_log import LogWriter, MetricsLog
+from agents.progress import Progress
+from agents.run_files import load_algo
+from agents.tracking import (
+    check_wandb_reachable,
+    init_wandb,
+    read_wandb_state,
+    write_wandb_state,
 )
-from agents.policy import EvalResult
-from agents.run_files import load_algo, load_normalizer
-from agents.train_config import TrainConfig, eval_window_starts, split_env_configs, with_run
-from envs.batched import BatchedPipelineVecEnv, unsupported_reason
+from agents.train_config import TrainConfig, with_run
+from agents.training_envs import make_normalized_venv, vec_env_kind
+from agents.validation import EvalResult
+from agents.validation_split import eval_window_starts, split_env_configs
 from envs.config import to_dict
+from envs.day_split import split_by_day
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
-from envs.workloads import load_trace, split_by_day
+from envs.traces import load_trace
 
-__all__ = ["Prepared", "TrainResult", "check_wandb_reachable", "git_commit", "prepare",
-           "new_run_dir", "train", "vec_env_kind"]
+__all__ = ["PreparedRun", "TrainResult", "git_commit", "prepare", "new_run_dir", "train"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WANDB_PROBE_TIMEOUT_S = 3.0
-WANDB_STATE = "wandb.json"
-"""W&B run id, and the step up to which the W&B record is known complete (cleanly finished)."""
 
 
 @dataclass(frozen=True)
-class Prepared:
+class PreparedRun:
     """What `prepare` checked and built before any training starts."""
 
     train_env: EnvConfig
@@ -91,16 +79,22 @@ class TrainResult:
     last_eval: EvalResult | None
 
 
-def prepare(cfg: TrainConfig) -> Prepared:
+def prepare(cfg: TrainConfig) -> PreparedRun:
     """Check everything a run needs before any training starts or any file is written.
 
     Builds the training and validation envs (profile, trace files, the split) and, for
     ``tracking.mode=online``, checks that the W&B server answers.
 
+    Args:
+        cfg: The training config.
+
+    Returns:
+        The training and validation env configs and the validation windows' start seconds.
+
     Raises:
         ConfigError, ProfileError, TraceError: What is wrong, naming the key or file.
     """
-    train_env, val_env = split_env_configs(cfg)
+    train_env, val_env = split_env_configs(cfg.env, cfg.eval)
     vec_env_kind(cfg, train_env)
     w = cfg.env.workload
     if cfg.split == "days":
@@ -114,7 +108,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     val.close()
     if cfg.tracking.mode == "online":
         check_wandb_reachable()
-    return Prepared(train_env, val_env, starts)
+    return PreparedRun(train_env, val_env, starts)
 
 
 def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig, Path]:
@@ -123,6 +117,9 @@ def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig
     Args:
         cfg: The config; ``run.name`` None becomes ``<label>-s<seed>-<date>-<time>``.
         label: Prefix of generated names (the config file's stem); None: the pipeline's.
+
+    Returns:
+        The config with ``run.name`` set, and ``run.output_dir / run.name``.
 
     Raises:
         ConfigError: The folder exists (resume it or choose another run.name).
@@ -137,7 +134,11 @@ def new_run_dir(cfg: TrainConfig, label: str | None = None) -> tuple[TrainConfig
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the package's repository, or ``unknown``."""
+    """``git rev-parse HEAD`` of the package's repository, or ``unknown``.
+
+    Returns:
+        The commit hash, or ``unknown`` without git or outside a repository.
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5, check=True)
@@ -146,81 +147,27 @@ def git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def check_wandb_reachable(timeout_s: float = WANDB_PROBE_TIMEOUT_S) -> None:
-    """Fail fast when W&B's server (``WANDB_BASE_URL`` or api.wandb.ai:443) is unreachable.
+def make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) -> Any:
+    """The PPO (or MaskablePPO) model: new from ``cfg.agent``, or a checkpoint's.
+
+    Args:
+        cfg: The training config.
+        venv: The normalised training envs.
+        resume_from: A checkpoint folder to load the model from, or None.
+
+    Returns:
+        The model, bound to ``venv``.
 
     Raises:
-        ConfigError: No TCP connection within ``timeout_s`` (name resolution included).
+        ConfigError: The checkpoint's model cannot be loaded (names the fix).
     """
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    host = url.hostname or "api.wandb.ai"
-    port = url.port or (80 if url.scheme == "http" else 443)
-    outcome: dict[str, Any] = {}
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout_s).close()
-            outcome["ok"] = True
-        except OSError as err:
-            outcome["error"] = err
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if not outcome.get("ok"):
-        why = outcome.get("error") or f"no answer within {timeout_s:.0f} s"
-        raise ConfigError(f"tracking.mode=online but {host}:{port} is unreachable ({why}); "
-                          "use tracking.mode=offline (upload later with `wandb sync "
-                          "<run>/wandb/offline-run-*`) or tracking.mode=disabled")
-
-
-def init_wandb(cfg: TrainConfig, run_dir: Path, meta: dict[str, str]) -> Any | None:
-    """Start (or resume) the run's W&B run inside ``run_dir``; None when disabled."""
-    mode = cfg.tracking.mode
-    if mode == "disabled":
-        return None
-    os.environ.setdefault("WANDB_SILENT", "true")
-    import wandb
-
-    state = _wandb_state(run_dir)
-    resuming = "id" in state
-    run_id = state.get("id") or secrets.token_hex(4)
-    _write_wandb_state(run_dir, run_id, state.get("logged_until", 0))
-    settings = wandb.Settings(silent=True, console="off", x_disable_stats=True,
-                              disable_git=True, x_save_requirements=False, init_timeout=60)
-    try:
-        return wandb.init(
-            project=cfg.tracking.project, entity=cfg.tracking.entity,
-            group=cfg.tracking.group, tags=list(cfg.tracking.tags), name=run_dir.name,
-            id=run_id, resume="allow" if resuming else None, dir=str(run_dir), mode=mode,
-            config={**to_dict(cfg), "meta": meta}, settings=settings)
-    except Exception as err:  # noqa: BLE001 - wandb raises many types; name the fix
-        raise ConfigError(f"wandb.init failed in tracking.mode={mode}: {err}; use "
-                          "tracking.mode=offline or tracking.mode=disabled") from err
-
-
-def _wandb_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / WANDB_STATE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _write_wandb_state(run_dir: Path, run_id: str, logged_until: int) -> None:
-    state = {"id": run_id, "logged_until": logged_until}
-    (run_dir / WANDB_STATE).write_text(json.dumps(state) + "\n")
-
-
-_CHECKPOINT_FIX = ("delete that checkpoint folder to resume from the one before it, or start "
-                   "a new run")
-
-
-def _make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) -> Any:
     a = cfg.agent
     if a.masked:
         from sb3_contrib import MaskablePPO as algo
     else:
         algo = PPO
     if resume_from is not None:
-        return load_algo(algo, resume_from / "model.zip", _CHECKPOINT_FIX, env=venv,
+        return load_algo(algo, resume_from / "model.zip", CHECKPOINT_FIX, env=venv,
                          device=a.device)
     activation = torch.nn.Tanh if a.activation == "tanh" else torch.nn.ReLU
     arch = list(a.net_arch)
@@ -232,66 +179,6 @@ def _make_model(cfg: TrainConfig, venv: VecNormalize, resume_from: Path | None) 
         device=a.device, verbose=0,
         policy_kwargs={"net_arch": {"pi": arch, "vf": arch}, "activation_fn": activation},
     )
-
-
-class InfoSharingDummyVecEnv(DummyVecEnv):
-    """DummyVecEnv that hands out the envs' info dicts instead of deep copies of them.
-
-    `PipelineEnv` builds fresh info dicts every step, so nothing is shared between steps;
-    the deep copy of `IntervalStats` and `Decision` objects cost more than the simulator.
-    """
-
-    def step_wait(self) -> VecEnvStepReturn:
-        for i, env in enumerate(self.envs):
-            obs, self.buf_rews[i], terminated, truncated, info = env.step(self.actions[i])
-            self.buf_dones[i] = terminated or truncated
-            info["TimeLimit.truncated"] = truncated and not terminated
-            if self.buf_dones[i]:
-                info["terminal_observation"] = obs
-                obs, self.reset_infos[i] = env.reset()
-            self.buf_infos[i] = info
-            self._save_obs(i, obs)
-        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones),
-                list(self.buf_infos))
-
-
-def vec_env_kind(cfg: TrainConfig, env_cfg: EnvConfig) -> str:
-    """``run.vec_env`` resolved: ``batched``, ``dummy`` or ``subproc``.
-
-    Raises:
-        ConfigError: ``batched`` was asked for and the env config is one it cannot run.
-    """
-    kind = cfg.run.vec_env
-    reason = unsupported_reason(env_cfg)
-    if kind == "auto":
-        return "batched" if reason is None else "dummy"
-    if kind == "batched" and reason is not None:
-        raise ConfigError(f"run.vec_env=batched: {reason}; use run.vec_env=dummy or auto")
-    return kind
-
-
-def make_training_vec_env(cfg: TrainConfig, env_cfg: EnvConfig, seed: int) -> VecEnv:
-    """The ``run.n_envs`` training envs (monitored, not normalised), env ``i`` seeded
-    ``seed + i`` at its first reset."""
-    kind = vec_env_kind(cfg, env_cfg)
-    if kind == "batched":
-        venv = VecMonitor(BatchedPipelineVecEnv(env_cfg, cfg.run.n_envs))
-        venv.seed(seed)
-        return venv
-    return make_vec_env(partial(PipelineEnv, env_cfg), n_envs=cfg.run.n_envs, seed=seed,
-                        vec_env_cls=InfoSharingDummyVecEnv if kind == "dummy" else SubprocVecEnv)
-
-
-def _make_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
-               resume_from: Path | None) -> VecNormalize:
-    venv = make_training_vec_env(cfg, env_cfg, seed)
-    norm = resume_from / "vecnormalize.pkl" if resume_from is not None else None
-    if norm is not None and norm.is_file():
-        venv = load_normalizer(norm, _CHECKPOINT_FIX, venv)
-        venv.training = True
-        return venv
-    return VecNormalize(venv, norm_obs=cfg.agent.normalize_obs,
-                        norm_reward=cfg.agent.normalize_reward, gamma=cfg.agent.gamma)
 
 
 def _write_run_files(cfg: TrainConfig, run_dir: Path, command: str, fresh: bool) -> str:
@@ -308,7 +195,7 @@ def _write_run_files(cfg: TrainConfig, run_dir: Path, command: str, fresh: bool)
 
 
 def train(cfg: TrainConfig, run_dir: Path, command: str, resume: bool = False,
-          prepared: Prepared | None = None) -> TrainResult:
+          prepared: PreparedRun | None = None) -> TrainResult:
     """Train into ``run_dir``; on ``resume``, continue from its latest checkpoint.
 
     Args:
@@ -345,13 +232,13 @@ def train(cfg: TrainConfig, run_dir: Path, command: str, resume: bool = False,
         torch.distributions.Distribution.set_default_validate_args(validate)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: Prepared,
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
            checkpoint: Path | None, state: dict[str, Any], wandb_run: Any | None
            ) -> TrainResult:
     start_step = int(state.get("num_timesteps", 0))
     set_random_seed(cfg.run.seed + start_step)
-    venv = _make_venv(cfg, prepared.train_env, cfg.run.seed + start_step, checkpoint)
-    model = _make_model(cfg, venv, checkpoint)
+    venv = make_normalized_venv(cfg, prepared.train_env, cfg.run.seed + start_step, checkpoint)
+    model = make_model(cfg, venv, checkpoint)
     log = MetricsLog(run_dir / "metrics.csv", wandb_run,
                      resume_step=start_step if resume else None)
     model.set_logger(Logger(folder=None, output_formats=[LogWriter(log)]))
@@ -363,7 +250,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: Prepared,
         deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state)
     if wandb_run is not None and resume:
         # A killed process loses what W&B had not flushed; replay it from metrics.csv.
-        log.replay_to_wandb(after_step=_wandb_state(run_dir).get("logged_until", 0))
+        log.replay_to_wandb(after_step=read_wandb_state(run_dir).get("logged_until", 0))
     t0 = time.perf_counter()
     interrupted = completed = False
     try:
@@ -395,7 +282,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: Prepared,
         if wandb_run is not None:
             wandb_run.finish(exit_code=exit_code)
             if exit_code != 1:
-                _write_wandb_state(run_dir, wandb_run.id, model.num_timesteps)
+                write_wandb_state(run_dir, wandb_run.id, model.num_timesteps)
     return TrainResult(run_dir, model.num_timesteps, interrupted, callback.last_eval)
 
 

@@ -7,7 +7,6 @@ import csv
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,15 @@ MEAN_METRICS = ("p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s",
 
 def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, object]]:
     """One row per (policy, workload): means, and 95 % CIs across training seeds (two or
-    more) or else across simulator seeds (`agents.statistics`)."""
+    more) or else across simulator seeds (`agents.statistics`).
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA (see `Episode.metrics`).
+
+    Returns:
+        The summary rows, keyed by `SUMMARY_COLUMNS`.
+    """
     groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
     for ep in episodes:
         groups[(ep.policy, ep.window)].append(ep)
@@ -65,7 +72,15 @@ def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, obje
 
 
 def fmt(value: object) -> str:
-    """The one formatting used by both the CSV and the Markdown tables."""
+    """The one formatting used by both the CSV and the Markdown tables.
+
+    Args:
+        value: A cell's value.
+
+    Returns:
+        ``true``/``false`` for bools, ``nan`` or 6 significant digits for floats,
+        ``str(value)`` otherwise.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -77,7 +92,13 @@ def fmt(value: object) -> str:
 
 def write_csv(rows: Sequence[dict[str, object]], path: Path,
               columns: Sequence[str] | None = None) -> None:
-    """Write rows with `fmt`."""
+    """Write rows with `fmt`.
+
+    Args:
+        rows: The rows to write.
+        path: The CSV file.
+        columns: The columns, in order (default: the first row's keys).
+    """
     columns = list(columns or (rows[0].keys() if rows else []))
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -88,21 +109,28 @@ def write_csv(rows: Sequence[dict[str, object]], path: Path,
 
 def write_steps_csv(episodes: Sequence[Episode], path: Path) -> None:
     """Every interval of every episode, every policy; energy parts and reward terms as
-    their own columns."""
-    rows = []
-    for ep in episodes:
-        for step in ep.steps:
-            record = asdict(step)
-            energy, terms = record.pop("energy"), record.pop("terms")
-            rows.append({"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
-                         "train_seed": ep.train_seed, **record,
-                         **{k: v for k, v in energy.items() if k not in record},
-                         **{f"term_{k}": v for k, v in terms.items()}})
+    their own columns.
+
+    Args:
+        episodes: The evaluation's episodes.
+        path: The CSV file.
+    """
+    rows = [{"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
+             "train_seed": ep.train_seed, **step.row()}
+            for ep in episodes for step in ep.steps]
     write_csv(rows, path)
 
 
 def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
-    """A Markdown table of ``columns`` with `fmt`."""
+    """A Markdown table of ``columns`` with `fmt`.
+
+    Args:
+        rows: The table's rows.
+        columns: The columns to show, in order.
+
+    Returns:
+        The table's Markdown text (no trailing newline).
+    """
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
@@ -127,6 +155,13 @@ def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
                  header: str, interval_s: int = 10
                  ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Write summary.csv, paired.csv, steps.csv, the plots and report.md.
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA.
+        report_dir: The folder to write into.
+        header: The report's opening Markdown (title and run details).
+        interval_s: The env's interval length, for the power plots.
 
     Returns:
         The summary rows and the paired rows.

@@ -39,6 +39,13 @@ def read_json(path: Path, fix: str = "delete the folder it is in and resume from
                                     "checkpoint") -> dict[str, Any]:
     """A JSON object file.
 
+    Args:
+        path: The file.
+        fix: What to do when it is broken (ends the error message).
+
+    Returns:
+        The parsed object.
+
     Raises:
         RunFileError: Missing, not JSON, or not an object.
     """
@@ -54,6 +61,15 @@ def read_json(path: Path, fix: str = "delete the folder it is in and resume from
 def load_algo(algo: Any, path: Path, fix: str, **kwargs: Any) -> Any:
     """``algo.load(path, **kwargs)`` (a stable-baselines3 class), with a clear error.
 
+    Args:
+        algo: The algorithm class (``PPO`` or ``MaskablePPO``).
+        path: The model zip.
+        fix: What to do when it is broken (ends the error message).
+        **kwargs: Passed to ``algo.load`` (e.g. ``device``).
+
+    Returns:
+        The loaded model.
+
     Raises:
         RunFileError: The zip is corrupt or truncated.
     """
@@ -65,6 +81,14 @@ def load_algo(algo: Any, path: Path, fix: str, **kwargs: Any) -> Any:
 
 def load_normalizer(path: Path, fix: str, venv: Any | None = None) -> Any:
     """A saved ``VecNormalize`` (unpickled; bound to ``venv`` when given).
+
+    Args:
+        path: The ``vecnormalize.pkl`` file.
+        fix: What to do when it is broken (ends the error message).
+        venv: The vec env to wrap, or None to leave it unbound.
+
+    Returns:
+        The ``VecNormalize``.
 
     Raises:
         RunFileError: The pickle is corrupt or truncated, or holds something else.

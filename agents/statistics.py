@@ -38,7 +38,14 @@ PAIRED_METRICS = ("energy_rel", "sla_violation_rate", "accuracy_requests", "accu
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % Student-t confidence interval (nan if n < 2)."""
+    """Mean and the half-width of its 95 % Student-t confidence interval (nan if n < 2).
+
+    Args:
+        values: The replication units' values.
+
+    Returns:
+        The mean and the CI's half-width.
+    """
     x = np.asarray(values, dtype=float)
     if x.size < 2:
         return float(x.mean()), math.nan
@@ -77,6 +84,12 @@ def signed_rank_p(diff: np.ndarray) -> float:
     Exact (every one of the 2^n sign patterns of the average ranks, so ties are handled)
     up to `EXACT_MAX_PAIRS` pairs, scipy's normal approximation beyond. The smallest value
     it can return is 2 / 2^n.
+
+    Args:
+        diff: The non-zero paired differences.
+
+    Returns:
+        The two-sided p-value (1.0 for no differences).
     """
     n = diff.size
     if n == 0:
@@ -94,7 +107,15 @@ def signed_rank_p(diff: np.ndarray) -> float:
 
 def cells(episodes: Sequence[Episode], sla_ms: float
           ) -> dict[tuple[str, str, int], dict[str, float]]:
-    """(policy, window, training seed) -> each metric's mean over simulator seeds."""
+    """(policy, window, training seed) -> each metric's mean over simulator seeds.
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA (see `Episode.metrics`).
+
+    Returns:
+        ``{(policy, window, training seed): {metric: mean}}``.
+    """
     groups: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
     for ep in episodes:
         groups[(ep.policy, ep.window, ep.train_seed)].append(ep.metrics(sla_ms))
@@ -114,6 +135,16 @@ def paired_against(episodes: Sequence[Episode], sla_ms: float, reference: str = 
 
     One row per (policy, metric) over all windows (``workload`` = ``all``), and one per
     window where the policy has two or more training seeds.
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA (see `Episode.metrics`).
+        reference: The policy compared against (its cell of the same window).
+
+    Returns:
+        One row per (policy, workload, metric of `PAIRED_METRICS`) with ``n_pairs``,
+        ``n_train_seeds`` and `paired_test`'s fields; groups of fewer than two pairs are
+        left out.
     """
     table = cells(episodes, sla_ms)
     refs = {w: m for (p, w, _), m in table.items() if p == reference}

@@ -65,7 +65,15 @@ class SweepResult:
 
 
 def trial_state(trial: Trial) -> str:
-    """``finished``, ``partial`` (a folder, not finished) or ``new``."""
+    """``finished``, ``partial`` (a folder, not finished) or ``new``.
+
+    Args:
+        trial: One expanded trial of the sweep.
+
+    Returns:
+        ``finished`` when its folder holds a final model and a summary at the trial's
+        total timesteps, ``partial`` for any other folder, ``new`` without one.
+    """
     run_dir = Path(trial.config.run.output_dir) / trial.name
     if not run_dir.is_dir():
         return "new"
@@ -81,6 +89,10 @@ def check_ray_address(address: str, timeout_s: float = RAY_PROBE_TIMEOUT_S) -> N
     """Fail fast when a Ray address (``host:port`` or ``ray://host:port``) does not answer.
 
     ``auto`` is left to ``ray.init`` (it finds a cluster started on this machine).
+
+    Args:
+        address: The Ray address (``--address`` or ``RAY_ADDRESS``).
+        timeout_s: How long to wait for the TCP connection.
 
     Raises:
         ConfigError: No TCP connection to the address within ``timeout_s``.
@@ -179,6 +191,9 @@ def prepare_sweep(path: str | Path, overrides: Sequence[str] = ()
         path: The sweep YAML.
         overrides: ``key=value`` applied to every trial after the file's ``overrides``
             (e.g. a smaller ``run.total_timesteps``); a swept key cannot be overridden.
+
+    Returns:
+        The sweep config (with ``overrides`` appended), the sweep folder and its trials.
 
     Raises:
         ConfigError, ProfileError, TraceError: A bad key, value or file, naming the trial;

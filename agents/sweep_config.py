@@ -76,7 +76,15 @@ class RandomParam:
             raise ConfigError(f"loguniform needs low > 0, got {self.loguniform[0]}")
 
     def draw(self, rng: np.random.Generator) -> Any:
-        """One value (plain Python types, so it renders as a YAML override)."""
+        """One value (plain Python types, so it renders as a YAML override).
+
+        Args:
+            rng: The sweep's generator (seeded by ``SweepConfig.seed``).
+
+        Returns:
+            A listed choice, a float (uniform or log-uniform) or an int (randint, both
+            bounds included).
+        """
         if self.choice is not None:
             return self.choice[int(rng.integers(len(self.choice)))]
         if self.uniform is not None:
@@ -168,12 +176,30 @@ class Trial:
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Load a sweep file strictly (unknown keys, wrong types: `ConfigError`)."""
+    """Load a sweep file strictly (unknown keys, wrong types: `ConfigError`).
+
+    Args:
+        path: The sweep YAML.
+
+    Returns:
+        The checked `SweepConfig`.
+
+    Raises:
+        ConfigError: An unknown key, a wrong type or a failed check.
+    """
     return load_config(SweepConfig, path)
 
 
 def sweep_name(sweep: SweepConfig, path: str | Path) -> str:
-    """The sweep folder's name: ``name``, or the sweep file's stem."""
+    """The sweep folder's name: ``name``, or the sweep file's stem.
+
+    Args:
+        sweep: The sweep file.
+        path: Its path.
+
+    Returns:
+        The folder name.
+    """
     return sweep.name or Path(path).stem
 
 
@@ -215,7 +241,15 @@ def expand_trials(sweep: SweepConfig, sweep_dir: Path) -> list[Trial]:
 
 
 def trial_name(index: int, params: dict[str, Any]) -> str:
-    """``t003_seed=1_energy=0.5``: index, then each swept key's last part and value."""
+    """``t003_seed=1_energy=0.5``: index, then each swept key's last part and value.
+
+    Args:
+        index: The trial's position in the sweep.
+        params: Its swept key -> value.
+
+    Returns:
+        A folder name (other characters replaced by ``-``; at most 96 characters).
+    """
     parts = [f"t{index:03d}"]
     for key, value in params.items():
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -225,7 +259,17 @@ def trial_name(index: int, params: dict[str, Any]) -> str:
 
 
 def base_output_dir(sweep: SweepConfig) -> Path:
-    """The base config's ``run.output_dir`` (the sweep folder's parent)."""
+    """The base config's ``run.output_dir`` (the sweep folder's parent).
+
+    Args:
+        sweep: The sweep file (its ``base`` and ``overrides``).
+
+    Returns:
+        The folder.
+
+    Raises:
+        ConfigError: The base config or an override is invalid.
+    """
     return Path(load_train_config(sweep.base, sweep.overrides).run.output_dir)
 
 

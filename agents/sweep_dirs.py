@@ -21,6 +21,12 @@ SWEEP_FILE = "sweep.json"
 def agent_run_dirs(path: str | Path) -> list[Path]:
     """The run folders of ``path``: itself, or every trial of the sweep folder it is.
 
+    Args:
+        path: An ``--agent`` folder: a ``train.py`` run folder or a sweep folder.
+
+    Returns:
+        ``[path]``, or the sweep's trial folders in the sweep's order.
+
     Raises:
         ConfigError: A sweep folder with trials that have no final model yet (named, with
             the command that finishes them).

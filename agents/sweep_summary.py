@@ -14,7 +14,15 @@ __all__ = ["format_table", "summary_rows", "trial_metrics", "write_summary"]
 
 
 def trial_metrics(run_dir: Path) -> dict[str, float]:
-    """Final step count, best validation reward and the last validation's metrics."""
+    """Final step count, best validation reward and the last validation's metrics.
+
+    Args:
+        run_dir: A trial's run folder (holds ``summary.json``).
+
+    Returns:
+        ``num_timesteps``, ``best_eval_reward`` (NaN if absent) and the last validation's
+        ``eval/...`` metrics, as floats.
+    """
     summary = json.loads((run_dir / "summary.json").read_text())
     last = summary.get("last_eval") or {}
     return {"num_timesteps": float(summary.get("num_timesteps", 0)),
@@ -25,7 +33,16 @@ def trial_metrics(run_dir: Path) -> dict[str, float]:
 def summary_rows(sweep_dir: Path, trials: list[Trial],
                  failed: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """One row per trial from its run folder's ``summary.json`` (final validation metrics,
-    best validation reward); trials without one are ``failed`` or ``not run``."""
+    best validation reward); trials without one are ``failed`` or ``not run``.
+
+    Args:
+        sweep_dir: The sweep folder.
+        trials: The sweep's trials, in order.
+        failed: Trial name -> why it failed (None: none failed).
+
+    Returns:
+        One row per trial: its name, swept values, status and validation figures.
+    """
     failed = failed or {}
     rows = []
     for trial in trials:
@@ -53,6 +70,12 @@ def summary_rows(sweep_dir: Path, trials: list[Trial],
 
 
 def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Write the rows to ``summary.csv`` in the sweep folder (created if needed).
+
+    Args:
+        sweep_dir: The sweep folder.
+        rows: The `summary_rows` (columns: every key of any row, in first-seen order).
+    """
     sweep_dir.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with (sweep_dir / "summary.csv").open("w", newline="") as f:
@@ -62,7 +85,14 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """The summary rows as an aligned text table (final = last validation, best = best)."""
+    """The summary rows as an aligned text table (final = last validation, best = best).
+
+    Args:
+        rows: The `summary_rows`.
+
+    Returns:
+        The table text, or ``(no trials)``.
+    """
     if not rows:
         return "(no trials)"
     columns = list(dict.fromkeys(k for row in rows for k in row))

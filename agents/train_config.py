@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from agents.validation_split import ValidationConfig, resolved_split, split_env_configs
 from envs.config import load_config
 from envs.config_checks import FieldError, check_range
 from envs.env_config import EnvConfig
@@ -20,14 +21,11 @@ from envs.errors import ConfigError
 __all__ = [
     "RESUME_CHANGEABLE",
     "AgentConfig",
-    "EvalConfig",
     "RunConfig",
     "TrackingConfig",
     "TrainConfig",
     "check_resume_changes",
-    "eval_window_starts",
     "load_train_config",
-    "split_env_configs",
     "with_run",
 ]
 
@@ -90,41 +88,6 @@ class AgentConfig:
         if not self.net_arch or any(n <= 0 for n in self.net_arch):
             raise FieldError("net_arch", f"must be a non-empty list of positive sizes, "
                                          f"got {list(self.net_arch)}")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Which workload the validation env sees, kept apart from the training workload.
-
-    Attributes:
-        split: ``seed``: a synthetic trace generated with ``eval.seed`` (training uses
-            ``env.workload.seed``); ``days``: a trace cut into training days then validation
-            days (`envs.workloads.split_by_day`); ``range``: validation on trace seconds
-            [``eval.start_s``, ``eval.end_s``), training on ``env.workload.start_s/end_s``,
-            which must not overlap; ``auto``: ``seed`` for synthetic, ``days`` for traces.
-        seed: Seed of the synthetic validation trace.
-        train_days: Days of the trace used for training (split ``days``).
-        val_days: Days after those used for validation (split ``days``).
-        day_s: Seconds per day (smaller for short test traces).
-        start_s: First validation second (split ``range``).
-        end_s: One past the last validation second (split ``range``).
-        deterministic: Evaluate the greedy policy (no action sampling).
-    """
-
-    split: Literal["auto", "seed", "days", "range"] = "auto"
-    seed: int = 10_000
-    train_days: int = 1
-    val_days: int = 1
-    day_s: int = 86_400
-    start_s: int | None = None
-    end_s: int | None = None
-    deterministic: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("train_days", "val_days", "day_s"):
-            check_range(name, getattr(self, name), low=1)
-        check_range("seed", self.seed, low=0, fix="NumPy seeds are non-negative")
-        check_range("start_s", self.start_s, low=0, unit="s")
 
 
 @dataclass(frozen=True)
@@ -205,7 +168,7 @@ class TrainConfig:
     """A whole training run; ``configs/train/default.yaml`` spells out the defaults."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: ValidationConfig = field(default_factory=ValidationConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     run: RunConfig = field(default_factory=RunConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -221,7 +184,7 @@ class TrainConfig:
             raise ConfigError(
                 f"run.total_timesteps ({self.run.total_timesteps}) is below one rollout "
                 f"({rollout} = agent.n_steps x run.n_envs); no update would happen")
-        split_env_configs(self)  # the split's own cross-field checks
+        split_env_configs(self.env, self.eval)  # the split's own cross-field checks
 
     @property
     def rollout_size(self) -> int:
@@ -231,66 +194,7 @@ class TrainConfig:
     @property
     def split(self) -> Literal["seed", "days", "range"]:
         """The validation split in force (``auto`` resolved)."""
-        if self.eval.split != "auto":
-            return self.eval.split
-        return "seed" if self.env.workload.source == "synthetic" else "days"
-
-
-def split_env_configs(cfg: TrainConfig) -> tuple[EnvConfig, EnvConfig]:
-    """The training and validation env configs of ``cfg``'s split (see `EvalConfig`).
-
-    Raises:
-        ConfigError: The split does not fit the workload source, or the training and
-            validation data would overlap.
-    """
-    w, e = cfg.env.workload, cfg.eval
-    split = cfg.split
-    synthetic = w.source == "synthetic"
-    if split == "seed":
-        if not synthetic:
-            raise ConfigError("eval.split 'seed' needs env.workload.source=synthetic; use "
-                              "'days' or 'range' for traces")
-        if e.seed == w.seed:
-            raise ConfigError(f"eval.seed equals env.workload.seed ({w.seed}): validation would "
-                              "replay the training trace; choose another eval.seed")
-        return cfg.env, cfg.env.with_workload(seed=e.seed)
-    if synthetic:
-        raise ConfigError(f"eval.split {split!r} needs env.workload.source=trace; use 'seed' "
-                          "(or 'auto') for synthetic workloads")
-    if split == "days":
-        if w.start_s is not None or w.end_s is not None:
-            raise ConfigError("eval.split 'days' cuts the whole trace into days; unset "
-                              "env.workload.start_s/end_s or use eval.split=range")
-        train_end = e.train_days * e.day_s
-        val_end = train_end + e.val_days * e.day_s
-        return (cfg.env.with_workload(start_s=0, end_s=train_end),
-                cfg.env.with_workload(start_s=train_end, end_s=val_end))
-    if e.start_s is None or e.end_s is None:
-        raise ConfigError("eval.split 'range' needs eval.start_s and eval.end_s")
-    if e.end_s <= e.start_s:
-        raise ConfigError(f"eval.end_s ({e.end_s}) must be greater than eval.start_s "
-                          f"({e.start_s})")
-    train_start = w.start_s or 0
-    train_end = w.end_s if w.end_s is not None else float("inf")
-    if train_start < e.end_s and e.start_s < train_end:
-        raise ConfigError(
-            f"training seconds [{train_start}, {train_end}) overlap validation seconds "
-            f"[{e.start_s}, {e.end_s}); set env.workload.start_s/end_s to a disjoint range")
-    return cfg.env, cfg.env.with_workload(start_s=e.start_s, end_s=e.end_s)
-
-
-def eval_window_starts(trace_len_s: int, window_s: int, interval_s: int, n: int) -> list[int]:
-    """``n`` window starts spread evenly over a validation trace, on interval boundaries.
-
-    The same starts are used at every evaluation, so evaluations are comparable.
-    """
-    slots = (trace_len_s - window_s) // interval_s + 1
-    if slots < 1:
-        raise ConfigError(f"the validation workload ({trace_len_s} s) is shorter than one "
-                          f"window ({window_s} s)")
-    if n == 1:
-        return [0]
-    return [round(i * (slots - 1) / (n - 1)) * interval_s for i in range(n)]
+        return resolved_split(self.env, self.eval)
 
 
 def load_train_config(path: str | Path | None = None, overrides: Sequence[str] = (),
@@ -301,6 +205,9 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
         path: YAML file; None starts from ``base`` (or the embedded defaults).
         overrides: ``section.key=value`` strings, parsed like YAML values.
         base: Config to start from when ``path`` is None (e.g. a run's saved config).
+
+    Returns:
+        The checked `TrainConfig`.
 
     Raises:
         ConfigError: Unknown keys, wrong types, failed cross-field checks.
@@ -323,6 +230,10 @@ RESUME_CHANGEABLE = frozenset({
 def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
     """Reject ``--resume`` overrides the checkpointed model or data would silently ignore.
 
+    Args:
+        saved: The run's saved config.
+        new: The saved config with the ``--resume`` overrides applied.
+
     Raises:
         ConfigError: A key outside `RESUME_CHANGEABLE` differs from the saved config.
     """
@@ -344,5 +255,13 @@ def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
 
 
 def with_run(cfg: TrainConfig, **changes: object) -> TrainConfig:
-    """A copy with run fields changed."""
+    """A copy with run fields changed.
+
+    Args:
+        cfg: The config.
+        **changes: `RunConfig` field -> new value.
+
+    Returns:
+        The changed copy (``cfg`` is left as it is).
+    """
     return replace(cfg, run=replace(cfg.run, **changes))

@@ -46,10 +46,11 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers the env ids)
-from envs import perf  # noqa: E402
+from agents.episode import run_episode  # noqa: E402
+from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
+from envs import power  # noqa: E402
 from envs.cli import command_line  # noqa: E402
 from envs.errors import ConfigError  # noqa: E402
-from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
 from ipa_baseline.rules import IpaRules, preset, write_ipa_profile  # noqa: E402
 
@@ -94,7 +95,7 @@ def feature_profile(doc: dict) -> dict:
     for stage in doc["stages"]:
         for variant in stage["variants"]:
             for row in variant["rows"]:
-                row[4] = round(perf.busy_batch_energy_j(1.0, row[1], row[2]), 6)  # core-s
+                row[4] = round(power.busy_batch_energy_j(1.0, row[1], row[2]), 6)  # core-s
     return doc
 
 
@@ -102,21 +103,13 @@ def simulate(profile: Path, window: Path, policy: str, slice_s: int) -> tuple[fl
     """Mean allocated cores and mean busy cores of one policy on one window."""
     env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=str(window),
                          backend="requests", max_replicas=RULES.max_replicas or 24,
-                         **{"workload.window_s": slice_s})
-    agent = make_policy(policy, env.unwrapped)
-    obs, _ = env.reset(seed=0, options={"window_start": 0})
-    allocated = busy = seconds = 0.0
-    done = False
-    while not done:
-        action, _ = agent.predict(obs)
-        obs, _, terminated, truncated, info = env.step(action)
-        stats = info["stats"]
-        allocated += stats.idle_j
-        busy += stats.dynamic_j
-        seconds += stats.seconds
-        done = terminated or truncated
+                         **{"workload.window_s": slice_s, "workload.warmup_s": 0})
+    episode = run_episode(env.unwrapped, make_policy(policy, env.unwrapped), policy,
+                          window.stem, 0)
     env.close()
-    return allocated / seconds, busy / seconds
+    stats = [s.stats for s in episode.steps]
+    seconds = sum(s.seconds for s in stats)
+    return sum(s.idle_j for s in stats) / seconds, sum(s.dynamic_j for s in stats) / seconds
 
 
 Features = dict[tuple[str, str], tuple[float, float]]

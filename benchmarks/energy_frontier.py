@@ -32,10 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from agents.episode import run_episode  # noqa: E402
 from agents.eval_config import EvalConfig  # noqa: E402
-from agents.evaluation import Window, ipa_family_kwargs, window_env, window_rates  # noqa: E402
+from agents.policies import IPAPolicy  # noqa: E402
+from agents.policies.registry import ipa_family_kwargs  # noqa: E402
+from agents.windows import Window, window_env, window_rates  # noqa: E402
 from envs.cli import command_line  # noqa: E402
 from envs.config import load_config  # noqa: E402
-from ipa_baseline.policies import IPAPolicy  # noqa: E402
 
 FRACTIONS = (0.03, 0.1, 0.3, 1.0, 3.0)
 ALPHAS = (2.0, 4.0, 8.0, 16.0)
@@ -52,10 +53,10 @@ def play(config: EvalConfig, window: Window, folder: Path, seeds: int,
     for seed in range(seeds):
         env = window_env(config.env, window, folder)
         episode = run_episode(env, IPAPolicy(env, **args), "ilp", window.name, seed)
-        total["energy_j"] += sum(s.energy_j for s in episode.steps)
-        total["violations"] += sum(s.sla_violations for s in episode.steps)
-        total["arrived"] += sum(s.arrived for s in episode.steps)
-        total["accuracy_product"] += sum(s.accuracy_product for s in episode.steps)
+        total["energy_j"] += sum(s.stats.energy_j for s in episode.steps)
+        total["violations"] += sum(s.stats.sla_violations for s in episode.steps)
+        total["arrived"] += sum(s.stats.arrived for s in episode.steps)
+        total["accuracy_product"] += sum(s.stats.accuracy_product for s in episode.steps)
         total["intervals"] += len(episode.steps)
         env.close()
     return {"energy_j": total["energy_j"] / seeds,

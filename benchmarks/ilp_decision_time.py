@@ -28,13 +28,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs import perf  # noqa: E402
 from envs.cli import command_line, positive_int  # noqa: E402
-from envs.profile_doc import hardware_entry  # noqa: E402
+from envs.day_split import capacity_rps  # noqa: E402
+from envs.profile_doc import (  # noqa: E402
+    hardware_entry,
+    profile_document,
+    synthetic_rows,
+    variant_entry,
+    write_profile,
+)
 from envs.profiles import load_pipeline  # noqa: E402
 from envs.spec import Pipeline  # noqa: E402
 from ipa_baseline import InfeasibleError, solve_ipa  # noqa: E402
@@ -44,7 +49,16 @@ CORES = (1, 2, 4)
 
 
 def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict:
-    """A profile document of ``n_stages`` x ``n_variants`` (same format as profiles/*.yaml)."""
+    """A profile document of ``n_stages`` x ``n_variants`` (same format as profiles/*.yaml).
+
+    Args:
+        n_stages: Stages of the pipeline.
+        n_variants: Variants of each stage.
+        seed: Seed of the generated latencies and accuracies.
+
+    Returns:
+        The profile document (`envs.profile_doc.profile_document`).
+    """
     rng = np.random.default_rng(seed)
     stages = []
     for s in range(n_stages):
@@ -52,48 +66,43 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
         base = rng.uniform(8.0, 30.0)
         for v in range(n_variants):
             ms1 = base * (1.0 + 0.35 * v) * rng.uniform(0.9, 1.1)
-            rows = []
-            for cores in CORES:
-                for b in BATCHES:
-                    mean = ms1 * (0.35 + 0.65 * b) / (0.7 * cores + 0.3)
-                    p99 = mean * rng.uniform(1.1, 1.4)
-                    energy = 3.0 * cores * mean / 1e3
-                    rows.append([b, cores, round(mean, 3), round(p99, 3), round(energy, 5),
-                                 "lat", "en"])
-            variants.append({
-                "name": f"s{s}v{v}", "accuracy": round(50.0 + 4.0 * v + rng.uniform(0, 2), 2),
-                "accuracy_metric": "synthetic (%)", "accuracy_source": "generated",
-                "base_cores": int(rng.choice(CORES[:2])), "rows": rows})
+            rows = synthetic_rows(ms1, batches=BATCHES, cores=CORES, batch_shape=(0.35, 0.65),
+                                  core_shape=(0.7, 0.3),
+                                  p99_factor=lambda: rng.uniform(1.1, 1.4))
+            variants.append(variant_entry(
+                f"s{s}v{v}", round(50.0 + 4.0 * v + rng.uniform(0, 2), 2), rows,
+                metric="synthetic (%)", source="generated",
+                base_cores=int(rng.choice(CORES[:2]))))
         stages.append({"name": f"stage{s}", "variants": variants})
-    return {
-        "pipeline": f"synthetic{n_stages}x{n_variants}", "sla_ms": 150.0 * n_stages,
-        "batch_sizes": list(BATCHES),
-        "hardware": hardware_entry("synthetic CPU", devices_per_node=64, device_idle_w=1.0),
-        "sources": {
+    return profile_document(
+        f"synthetic{n_stages}x{n_variants}", sla_ms=150.0 * n_stages, batch_sizes=BATCHES,
+        hardware=hardware_entry("synthetic CPU", devices_per_node=64, device_idle_w=1.0),
+        sources={
             "static": {"kind": "assumed", "description": "no node static power"},
             "lat": {"kind": "estimated", "description": "generated for the benchmark"},
             "en": {"kind": "estimated", "description": "3 W per busy core"},
             "idle": {"kind": "estimated", "description": "1 W per core"},
         },
-        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
-                        "energy_per_batch_j", "latency_source", "energy_source"],
-        "stages": stages,
-    }
-
-
-def peak_rate(pipeline: Pipeline, max_replicas: int) -> float:
-    """The highest rate every stage can serve at its base allocation."""
-    return min(
-        max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
-            for v in stage.variants for b in pipeline.batch_sizes)
-        for stage in pipeline.stages)
+        stages=stages,
+    )
 
 
 def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
                 replica_mode: str = "minimal") -> np.ndarray:
-    """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak."""
+    """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak.
+
+    Args:
+        pipeline: The pipeline.
+        solves: How many solves.
+        max_replicas: Largest replica count per stage.
+        seed: Seed of the rates.
+        replica_mode: ``minimal`` or ``free`` (`solve_ipa`).
+
+    Returns:
+        One time per solve, milliseconds.
+    """
     rng = np.random.default_rng(seed)
-    rates = rng.uniform(0.0, 0.9 * peak_rate(pipeline, max_replicas), solves)
+    rates = rng.uniform(0.0, 0.9 * capacity_rps(pipeline, max_replicas), solves)
     times = []
     infeasible = 0
     for i, rate in enumerate(rates):
@@ -113,6 +122,7 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
 
 @command_line("python benchmarks/ilp_decision_time.py")
 def main() -> None:
+    """Time the ILP on the video and the synthetic 9 x 9 pipeline and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", default="video", help="shipped pipeline name or profile path")
     parser.add_argument("--solves", type=positive_int, default=500)
@@ -121,9 +131,7 @@ def main() -> None:
 
     video = load_pipeline(args.video)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "synthetic9x9.yaml"
-        path.write_text(yaml.safe_dump(synthetic_doc(), sort_keys=False))
-        s9v9 = load_pipeline(path)
+        s9v9 = load_pipeline(write_profile(synthetic_doc(), Path(tmp) / "synthetic9x9.yaml"))
     solve_ipa(video, 1.0)  # warm-up: imports and HiGHS's first start
     print(f"command: python benchmarks/ilp_decision_time.py --video {args.video} "
           f"--solves {args.solves} --max-replicas {args.max_replicas}")

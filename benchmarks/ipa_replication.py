@@ -39,9 +39,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers ipa/Pipeline-v1)
+from agents.episode import run_episode  # noqa: E402
+from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from envs.cli import command_line  # noqa: E402
 from envs.profiles import load_pipeline  # noqa: E402
-from ipa_baseline import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
 from ipa_baseline.rules import IpaRules, preset, write_ipa_profile  # noqa: E402
 
@@ -51,23 +52,17 @@ _DATA = [DATA]  # set by main(): --data
 
 
 def run(env: gymnasium.Env, policy: IPAPolicy) -> dict[str, float]:
-    obs, _ = env.reset(seed=0, options={"window_start": 0})
-    acc, prod, cores, energy, viol, arrived, done = [], [], [], 0.0, 0, 0, False
-    while not done:
-        action, _ = policy.predict(obs)
-        obs, _, terminated, truncated, info = env.step(action)
-        s = info["stats"]
-        acc.append(s.accuracy_sum / 2)
-        prod.append(s.accuracy_product)
-        cores.append(s.cores)
-        energy += s.energy_j
-        viol += s.sla_violations
-        arrived += s.arrived
-        done = terminated or truncated
-    return {"accuracy": float(np.mean(acc)), "accuracy_product": float(np.mean(prod)),
-            "cores": float(np.mean(cores)), "violation_rate": viol / max(arrived, 1),
-            "energy_kj": energy / 1e3, "fallbacks": policy.fallbacks, "kept": policy.kept,
-            "decision_ms": float(np.median(policy.decision_times_ms))}
+    """One episode through the one episode loop, in the paper's terms (mean accuracy per
+    stage, mean cores)."""
+    episode = run_episode(env.unwrapped, policy, "ipa", "window", 0)
+    stats = [s.stats for s in episode.steps]
+    metrics = episode.metrics(env.unwrapped.pipeline.sla_ms)
+    return {"accuracy": float(np.mean([s.accuracy_sum / 2 for s in stats])),
+            "accuracy_product": metrics["accuracy_product"],
+            "cores": float(np.mean([s.cores for s in stats])),
+            "violation_rate": metrics["sla_violation_rate"],
+            "energy_kj": metrics["energy_j"] / 1e3, "fallbacks": policy.fallbacks,
+            "kept": policy.kept, "decision_ms": float(np.median(policy.decision_times_ms))}
 
 
 PAPER = (
@@ -87,8 +82,10 @@ def policies(rules: IpaRules) -> dict[str, Callable[[gymnasium.Env], IPAPolicy]]
 
 def make_env(profile: Path, window: str, backend: str, max_replicas: int) -> gymnasium.Env:
     trace = _DATA[0] / "twitter" / f"window_{window}_damped8.txt"
+    # IPA played each 1200-s window file whole, from cold: no warm-up history
     return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=str(trace),
-                          backend=backend, max_replicas=max_replicas)
+                          backend=backend, max_replicas=max_replicas,
+                          **{"workload.warmup_s": 0})
 
 
 def deviations(base: Path, tmp: Path, backend: str) -> None:

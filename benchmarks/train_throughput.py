@@ -37,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents import ppo  # noqa: E402
+from agents import ppo, training_envs  # noqa: E402
 from agents.train_config import load_train_config  # noqa: E402
 from envs.cli import command_line, positive_int  # noqa: E402
 from envs.config import to_dict  # noqa: E402
@@ -73,7 +73,7 @@ def env_only(pipeline: str, steps: int) -> float:
 def vec_only(pipeline: str, n_envs: int, steps: int) -> float:
     """Steps/s of the training vec env (Monitor, DummyVecEnv, VecNormalize), no policy."""
     cfg = load_train_config(overrides=[f"env.pipeline={pipeline}", f"run.n_envs={n_envs}"])
-    venv = ppo._make_venv(cfg, cfg.env, seed=0, resume_from=None)
+    venv = training_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
     venv.reset()
     rng = np.random.default_rng(0)
     nvec = venv.action_space.nvec
@@ -101,7 +101,7 @@ def _ppo_learn_rate(venv: object, cfg: object, steps: int) -> float:
 
     torch.set_num_threads(cfg.run.torch_threads)
     torch.distributions.Distribution.set_default_validate_args(False)  # as ppo.train does
-    model = ppo._make_model(cfg, venv, None)
+    model = ppo.make_model(cfg, venv, None)
     t0 = time.perf_counter()
     model.learn(steps)
     rate = model.num_timesteps / (time.perf_counter() - t0)
@@ -118,12 +118,12 @@ def cartpole_comparison(pipeline: str, n_envs: int, steps: int, repeats: int) ->
     from envs.batched import BatchedPipelineVecEnv
 
     cfg = load_train_config(overrides=[f"env.pipeline={pipeline}", f"run.n_envs={n_envs}"])
-    kind = ppo.vec_env_kind(cfg, cfg.env)
+    kind = training_envs.vec_env_kind(cfg, cfg.env)
     print(f"cartpole comparison: n_envs={n_envs} steps={steps} vec_env={kind}")
 
     def ours() -> float:
-        return _ppo_learn_rate(ppo._make_venv(cfg, cfg.env, seed=0, resume_from=None), cfg,
-                               steps)
+        venv = training_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
+        return _ppo_learn_rate(venv, cfg, steps)
 
     def cartpole() -> float:
         venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=n_envs, seed=0,
@@ -185,13 +185,14 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     from dataclasses import replace
 
     from agents.eval_config import IpaWeights
-    from agents.policy import evaluate_windows
-    from agents.train_config import eval_window_starts, split_env_configs
-    from envs.config import from_dict, read_yaml_file
-    from ipa_baseline.policies import IPAPolicy
+    from agents.policies import IPAPolicy
+    from agents.validation import evaluate_windows
+    from agents.validation_split import eval_window_starts, split_env_configs
+    from envs.config import from_dict
+    from envs.yaml_io import read_yaml_file
 
     cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))
-    _, val_cfg = split_env_configs(cfg)
+    _, val_cfg = split_env_configs(cfg.env, cfg.eval)
     env = PipelineEnv(replace(val_cfg, action_mode="absolute"))
     starts = eval_window_starts(len(env.trace), val_cfg.workload.window_s, val_cfg.interval_s,
                                 cfg.run.n_eval_episodes)

@@ -24,11 +24,12 @@ from typing import Any
 
 import yaml
 
-from envs import perf
+from envs import power
 from envs.cli import command_line
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
+from envs.yaml_io import read_yaml_file
 
 CALIBRATED_DYNAMIC = "calibrated_dynamic"
 CALIBRATED_STATIC = "calibrated_static"
@@ -49,6 +50,12 @@ class Calibration:
 def read_calibration(path: Path) -> Calibration:
     """Load a calibration file.
 
+    Args:
+        path: The YAML file (``benchmarks/energy_calibration.py --out`` writes it).
+
+    Returns:
+        The calibration.
+
     Raises:
         ConfigError: Missing file, missing or mistyped keys, or negative powers.
     """
@@ -68,6 +75,12 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
         calibration: The fitted parameters.
         devices_per_node: Cores of one node (the measured package's cores).
         fleet_nodes: Nodes of the fixed fleet.
+
+    Returns:
+        The calibrated document (``doc`` is not changed).
+
+    Raises:
+        ProfileError: ``doc`` is not a CPU profile.
     """
     if doc.get("hardware", {}).get("device") != "cpu_core":
         raise ProfileError("a CPU calibration applies only to profiles whose "
@@ -89,7 +102,7 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
     for stage in out["stages"]:
         for variant in stage["variants"]:
             for row in variant["rows"]:
-                row[4] = round(perf.busy_batch_energy_j(calibration.busy_w_per_core, row[1],
+                row[4] = round(power.busy_batch_energy_j(calibration.busy_w_per_core, row[1],
                                                         row[2]), 6)
                 row[6] = CALIBRATED_DYNAMIC
                 used.add(row[5])
@@ -100,6 +113,15 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
 
 @command_line("python -m energy.apply_calibration")
 def main(argv: list[str] | None = None) -> None:
+    """Apply a calibration to profiles in place (see the module docstring).
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Raises:
+        ConfigError: A bad calibration file.
+        ProfileError: A profile that is not a CPU profile, or does not load afterwards.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profiles", nargs="+", type=Path)
     parser.add_argument("--calibration", type=Path, required=True)

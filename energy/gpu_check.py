@@ -15,7 +15,7 @@ It
    latency per batch with ``torch.cuda.synchronize()``, and energy over the same window from
    both meters at once, with their relative difference;
 4. writes a profile YAML (dynamic NVML energy: window minus idle power x time) through
-   `energy.profiler.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
+   `energy.profile_writer.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
    writes ``<out>.summary.json`` with everything above.
 """
 
@@ -24,15 +24,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from energy.errors import MeterUnavailableError
+from energy.gpu_measure import (
+    INPUT_SIDE,
+    SideBySide,
+    counter_update_period,
+    idle_power_w,
+    measure_batch,
+    open_meters,
+)
 from envs.cli import (
+    argument_parser,
     command_line,
     non_negative_float,
     non_negative_int,
@@ -40,143 +47,10 @@ from envs.cli import (
     positive_int,
 )
 
+PROG = "python -m energy.gpu_check"
+
 STAGE = "classifier"
 VARIANT = "resnet50"
-INPUT_SIDE = 224
-
-
-@dataclass(frozen=True)
-class SideBySide:
-    """One batch size measured with both meters over the same window."""
-
-    batch: int
-    reps: int
-    latency_mean_ms: float
-    latency_p99_ms: float
-    nvml_j_per_batch: float
-    zeus_j_per_batch: float
-    nvml_dynamic_j_per_batch: float
-    difference_pct: float
-
-
-def open_meters() -> tuple[Any, Any, Any]:
-    """NVML meter, Zeus meter and the CUDA device; MeterUnavailableError without a GPU."""
-    from energy.meters import NvmlMeter, ZeusMeter
-
-    nvml_meter = NvmlMeter(gpu_indices=[0])
-    import torch
-
-    if not torch.cuda.is_available():
-        nvml_meter.close()
-        raise MeterUnavailableError(
-            "NVML sees a GPU but torch.cuda.is_available() is False; install a CUDA build of "
-            "torch that matches the driver, or run on another machine"
-        )
-    zeus_meter = ZeusMeter(gpu_indices=[0])
-    return nvml_meter, zeus_meter, torch.device("cuda:0")
-
-
-def counter_update_period(poll_s: float, device: Any) -> dict[str, Any]:
-    """Intervals (ms) between changes of NVML's energy counter while the GPU is busy."""
-    import pynvml
-    import torch
-
-    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-    try:
-        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    except pynvml.NVMLError_NotSupported:
-        return {"supported": False, "note": "no energy counter on this GPU (pre-Volta)"}
-    a = torch.randn(4096, 4096, device=device)
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(5):
-        a = (a @ a).tanh_()
-    torch.cuda.synchronize()
-    one_s = (time.perf_counter() - start) / 5
-    stream_done = torch.cuda.Event()
-    for _ in range(int(1.5 * poll_s / max(one_s, 1e-5)) + 1):
-        a = (a @ a).tanh_()  # queued asynchronously: the GPU stays busy while the CPU polls
-    stream_done.record()
-    changes: list[float] = []
-    polls = 0
-    last = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    end = time.perf_counter() + poll_s
-    while time.perf_counter() < end:
-        value = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-        polls += 1
-        if value != last:
-            changes.append(time.perf_counter())
-            last = value
-    busy_at_end = not stream_done.query()
-    torch.cuda.synchronize()
-    intervals = np.diff(changes) * 1e3 if len(changes) > 1 else np.array([])
-    return {
-        "supported": True,
-        "poll_seconds": poll_s,
-        "polls": polls,
-        "poll_period_us": round(poll_s / max(polls, 1) * 1e6, 2),
-        "changes": len(changes),
-        "gpu_busy_whole_time": busy_at_end,
-        "interval_ms": {
-            "median": float(np.median(intervals)) if intervals.size else None,
-            "p10": float(np.percentile(intervals, 10)) if intervals.size else None,
-            "p90": float(np.percentile(intervals, 90)) if intervals.size else None,
-            "min": float(intervals.min()) if intervals.size else None,
-            "max": float(intervals.max()) if intervals.size else None,
-        },
-    }
-
-
-def idle_power_w(nvml_meter: Any, seconds: float) -> float:
-    """Mean GPU power over a sleep window, from the NVML meter."""
-    import torch
-
-    torch.cuda.synchronize()
-    nvml_meter.begin("idle")
-    time.sleep(seconds)
-    return float(nvml_meter.end("idle").mean_power_w)
-
-
-def measure_batch(
-    model: Any, batch: int, device: Any, meters: tuple[Any, Any], idle_w: float,
-    budget_s: float, min_reps: int, warmup: int,
-) -> SideBySide:
-    """Latency and energy of one batch size, both meters over the same window."""
-    import torch
-
-    nvml_meter, zeus_meter = meters
-    x = torch.rand(batch, 3, INPUT_SIDE, INPUT_SIDE, device=device)
-    with torch.inference_mode():
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(warmup):
-            model(x)
-        torch.cuda.synchronize()
-        one_s = (time.perf_counter() - start) / max(warmup, 1)
-        reps = max(min_reps, int(budget_s / max(one_s, 1e-6)))
-        latencies = np.empty(reps)
-        zeus_meter.begin("point")  # synchronises CUDA first
-        nvml_meter.begin("point")
-        for i in range(reps):
-            t0 = time.perf_counter()
-            model(x)
-            torch.cuda.synchronize()
-            latencies[i] = time.perf_counter() - t0
-        nvml_reading = nvml_meter.end("point")
-        zeus_reading = zeus_meter.end("point")
-    nvml_j = nvml_reading.total_j / reps
-    zeus_j = zeus_reading.total_j / reps
-    dynamic = max(nvml_reading.total_j - idle_w * nvml_reading.seconds, 0.0) / reps
-    return SideBySide(
-        batch=batch,
-        reps=reps,
-        latency_mean_ms=float(latencies.mean() * 1e3),
-        latency_p99_ms=float(np.percentile(latencies, 99) * 1e3),
-        nvml_j_per_batch=nvml_j,
-        zeus_j_per_batch=zeus_j,
-        nvml_dynamic_j_per_batch=dynamic,
-        difference_pct=100.0 * (zeus_j - nvml_j) / nvml_j if nvml_j > 0 else float("nan"),
-    )
 
 
 def write_gpu_profile(
@@ -186,12 +60,21 @@ def write_gpu_profile(
 
     ``cores`` is 1 in every row (one GPU; host threads are not varied), and the hardware
     entry names the GPU with its measured idle power as ``device_idle_w``.
+
+    Args:
+        out: The profile to write.
+        rows: One measurement per batch size.
+        idle_w: Measured GPU idle power (W).
+        gpu_name: The GPU's name as NVML gives it.
+        sla_ms: End-to-end SLA to write into the profile.
     """
     import torch
     import yaml
 
-    from energy.profiler import Point, cpu_model, write_profile
-    from models.catalog import CatalogPipeline, CatalogStage, video_pipeline
+    from energy.measure import Point, cpu_model, point_key
+    from energy.profile_writer import dump_profile, write_profile
+    from models.catalog import CatalogPipeline, CatalogStage
+    from models.video import video_pipeline
 
     classifier = next(s for s in video_pipeline().stages if s.name == STAGE)
     variant = next(v for v in classifier.variants if v.name == VARIANT)
@@ -204,7 +87,7 @@ def write_gpu_profile(
     spec = CatalogPipeline(f"{VARIANT}_gpu", (CatalogStage(STAGE, (variant,)),), sla_ms,
                            batches, notes)
     points = {
-        f"{STAGE}/{VARIANT}/t1/b{r.batch}": Point(
+        point_key(STAGE, VARIANT, 1, r.batch): Point(
             STAGE, VARIANT, 1, r.batch, r.latency_mean_ms, r.latency_p99_ms,
             r.nvml_dynamic_j_per_batch, r.reps,
         )
@@ -216,11 +99,21 @@ def write_gpu_profile(
     doc["hardware"]["name"] = f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})"
     doc["hardware"].update(device="gpu", devices_per_node=1, device_idle_w=round(idle_w, 3))
     doc["sources"]["idle"]["description"] = "GPU idle power from NVML over a sleep window"
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
+    dump_profile(doc, out)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole check; returns the summary that is also written as JSON."""
+    """Run the whole check and write the profile and its summary.
+
+    Args:
+        args: The parsed command line (see `main`).
+
+    Returns:
+        The summary that is also written as ``<out>.summary.json``.
+
+    Raises:
+        MeterUnavailableError: No usable GPU meter.
+    """
     nvml_meter, zeus_meter, device = open_meters()
     import pynvml
     import torch
@@ -268,14 +161,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-@command_line("python -m energy.gpu_check")
+@command_line(PROG)
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; exit status 2 when no GPU meter is available."""
-    parser = argparse.ArgumentParser(
-        prog="python -m energy.gpu_check",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    """Run the GPU check from the command line (see the module docstring).
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 done; 2 when no GPU meter is available (one line).
+    """
+    parser = argument_parser(PROG, __doc__)
     parser.add_argument("--out", type=Path, default=Path("runs/gpu_check/gpu_resnet50.yaml"))
     parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--budget-s", type=positive_float, default=3.0,

@@ -15,7 +15,7 @@ Usage::
 Every PATH is an ML.ENERGY ``models/*.json`` file (read from anywhere). The rows of a
 variant are all its measured settings on ``--gpu`` with ``--gpus-per-replica`` GPUs up to
 the largest of ``--batches``; each of ``--batches`` must be measured. How latency and
-dynamic energy are derived is in `energy.mlenergy`. GPU idle power and node static power
+dynamic energy are derived is in `energy.mlenergy.points`. GPU idle power and node static power
 are not in the files: give each with its provenance kind and why.
 
 Exit codes: 0 written, 2 bad input (one line on stderr naming the problem and the fix).
@@ -24,167 +24,17 @@ Exit codes: 0 written, 2 bad input (one line on stderr naming the problem and th
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import NoReturn
 
-import yaml
-
-from energy.mlenergy import MeasuredPoint, ModelFile, dynamic_j, read_model_file, select_points
-from envs.config import from_dict, read_yaml_file
-from envs.errors import ConfigError, IpaEnergyError, ProfileError
+from energy.mlenergy.profile import PROVENANCE_KINDS, build_profile, dump_profile
+from envs.errors import ConfigError, IpaEnergyError
 
 EXIT_BAD_INPUT = 2
-PROVENANCE_KINDS = ("measured", "calibrated", "cited", "assumed", "estimated")
-ROW_COLUMNS = ["batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
-               "latency_source", "energy_source"]
 _REQUIRED = ("gpu", "out", "batches", "quality", "release", "sla_ms", "notes", "idle_w",
              "idle_kind", "idle_why", "node_static_w", "static_kind", "static_why",
              "devices_per_node", "fleet", "fleet_nodes")
-
-
-@dataclass(frozen=True)
-class QualityEntry:
-    """A variant's published quality score, as the ``--quality`` file gives it."""
-
-    accuracy: float
-    accuracy_metric: str
-    accuracy_source: str
-
-
-@dataclass(frozen=True)
-class PowerParam:
-    """A power figure the files do not have, with its provenance."""
-
-    watts: float
-    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
-    why: str
-
-
-class _Flow(list):  # type: ignore[type-arg]
-    """A list written in YAML flow style (one profile row per line)."""
-
-
-def _flow_representer(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(_Flow, _flow_representer)
-
-
-def slug(text: str) -> str:
-    """``meta-llama/Llama-3.1-8B-Instruct`` -> ``llama_3_1_8b_instruct``."""
-    return re.sub(r"[^a-z0-9]+", "_", text.split("/")[-1].lower()).strip("_")
-
-
-def load_quality(path: str | Path) -> dict[str, QualityEntry]:
-    """Read the ``--quality`` file: ``model_id: {accuracy, accuracy_metric, accuracy_source}``.
-
-    Raises:
-        ConfigError: Missing file, unknown or missing keys, wrong types.
-    """
-    data = read_yaml_file(path)
-    if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{path}: expected a mapping of model_id -> {{accuracy, "
-                          "accuracy_metric, accuracy_source}}")
-    return {str(k): from_dict(QualityEntry, v, f"{path}: {k}") for k, v in data.items()}
-
-
-def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEntry,
-                  gpu: str, idle: PowerParam, release: str, sources: dict[str, Any],
-                  ) -> dict[str, Any]:
-    """One variant of the profile, adding a source per row to ``sources``.
-
-    Raises:
-        ProfileError: A row whose dynamic energy would be negative at this idle power.
-    """
-    rows = []
-    for p in points:
-        dyn = dynamic_j(p.total_energy_j, idle.watts, p.num_gpus, p.latency_mean_ms)
-        if dyn < 0:
-            raise ProfileError(
-                f"{f.path}: row batch {p.batch} on {p.num_gpus} x {gpu}: idle power "
-                f"{idle.watts:g} W x {p.num_gpus} GPUs exceeds the measured mean power "
-                f"{p.avg_power_w:.0f} W, so dynamic energy would be {dyn:.1f} J < 0; lower "
-                "--idle-w")
-        knob = "c" if f.is_llm else "b"
-        sid = f"mlenergy_{slug(f.model_id)}_{knob}{p.batch}"
-        sources[sid] = {"kind": "measured", "description": (
-            f"{release}, file {f.path.name}, task {f.task}, {p.num_gpus} x {gpu}, {p.detail}; "
-            f"dynamic = measured GPU energy x batch ({p.total_energy_j:.2f} J) minus "
-            f"device_idle_w {idle.watts:g} W x {p.num_gpus} GPU(s) x latency_mean")}
-        rows.append(_Flow([p.batch, p.num_gpus, round(p.latency_mean_ms, 4),
-                           round(p.latency_p99_ms, 4), round(dyn, 6), sid, sid]))
-    return {"name": f.model_id.split("/")[-1], "accuracy": quality.accuracy,
-            "accuracy_metric": quality.accuracy_metric,
-            "accuracy_source": quality.accuracy_source,
-            "base_cores": points[0].num_gpus, "weights_gb": round(f.weights_gb, 3),
-            "rows": rows}
-
-
-def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]) -> dict:
-    """The whole profile as a YAML-ready mapping.
-
-    Raises:
-        ProfileError: Bad data files (named), missing quality entries, negative dynamic energy.
-        ConfigError: A bad quality file.
-    """
-    quality = load_quality(args.quality)
-    idle = PowerParam(args.idle_w, args.idle_kind, args.idle_why)
-    static = PowerParam(args.node_static_w, args.static_kind, args.static_why)
-    sources: dict[str, Any] = {
-        "gpu_idle": {"kind": idle.kind, "description": idle.why},
-        "node_static": {"kind": static.kind, "description": static.why},
-    }
-    if args.load_gb_per_s:
-        sources["model_load"] = {"kind": args.load_kind, "description": args.load_why}
-    batches = tuple(sorted(set(args.batches)))
-    replica_gpus = _replica_gpus(args.replica_gpus)
-    out_stages = []
-    for name, paths in stages:
-        variants = []
-        for path in paths:
-            f = read_model_file(path)
-            if f.model_id not in quality:
-                raise ProfileError(f"{args.quality}: no quality entry for {f.model_id!r} (from "
-                                   f"{path}); add its published score with the source")
-            gpus = replica_gpus.get(f.model_id, args.gpus_per_replica)
-            points = [p for p in select_points(f, args.gpu, gpus, None, args.length_quantile)
-                      if p.batch <= max(batches)]
-            have = {p.batch for p in points}
-            missing = [b for b in batches if b not in have]
-            if missing:
-                raise ProfileError(f"{path}: {f.model_id} on {gpus} x "
-                                   f"{args.gpu} has no measured batch {missing} of --batches; "
-                                   f"measured: {sorted(have)}")
-            variants.append(variant_entry(f, points, quality[f.model_id], args.gpu, idle,
-                                          args.release, sources))
-        variants.sort(key=lambda v: v["accuracy"])
-        out_stages.append({"name": name, "variants": variants})
-    return {
-        "pipeline": args.pipeline or Path(args.out).stem,
-        "sla_ms": float(args.sla_ms),
-        "batch_sizes": _Flow(batches),
-        "notes": args.notes,
-        "hardware": {
-            "name": args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
-            "device": "gpu", "devices_per_node": args.devices_per_node,
-            "node_static_w": static.watts, "device_idle_w": idle.watts,
-            "static_source": "node_static", "idle_source": "gpu_idle",
-            "fleet": args.fleet, "fleet_nodes": args.fleet_nodes,
-            **({"load_gb_per_s": args.load_gb_per_s, "load_source": "model_load"}
-               if args.load_gb_per_s else {}),
-        },
-        "sources": sources,
-        "row_columns": _Flow(ROW_COLUMNS),
-        "stages": out_stages,
-    }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -194,7 +44,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments; see the module docstring."""
+    """Parse the command line; see the module docstring.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The parsed arguments (not yet checked: see `check_args`).
+    """
     p = _Parser(prog="python -m energy.import_mlenergy", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", type=Path, help="ML.ENERGY models/*.json files")
@@ -232,16 +89,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _replica_gpus(specs: list[str]) -> dict[str, int]:
-    out = {}
-    for spec in specs:
-        model, sep, n = spec.rpartition("=")
-        if not sep or not model or not n.isdigit() or int(n) < 1:
-            raise ConfigError(f"--replica-gpus {spec!r}: expected MODEL_ID=N with N >= 1")
-        out[model] = int(n)
-    return out
-
-
 def _stages(args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
     if args.stage and args.paths:
         raise ConfigError("give files either as PATH... (one stage) or with --stage "
@@ -260,7 +107,14 @@ def _stages(args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """ConfigError naming the first missing or impossible option."""
+    """Check the parsed arguments.
+
+    Args:
+        args: From `parse_args`.
+
+    Raises:
+        ConfigError: Naming the first missing or impossible option.
+    """
     for key in _REQUIRED:
         if getattr(args, key) is None:
             flag = "--" + key.replace("_", "-")
@@ -283,14 +137,19 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the importer; returns the exit code."""
+    """Run the importer.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 written, 2 bad input (one line on stderr).
+    """
     args = parse_args(argv)
     try:
         check_args(args)
         profile = build_profile(args, _stages(args))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(yaml.dump(profile, Dumper=_Dumper, sort_keys=False, width=100,
-                                      allow_unicode=True))
+        dump_profile(profile, args.out)
     except IpaEnergyError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -33,6 +33,7 @@ from models.errors import CatalogError
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "argument_parser",
     "command_line",
     "non_negative_float",
     "non_negative_int",
@@ -90,6 +91,22 @@ def command_line(prog: str) -> Callable[[Callable[P, int | None]], Callable[P, i
     return decorate
 
 
+def argument_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of a command whose ``--help`` prints its module docstring as written.
+
+    Args:
+        prog: The command as a user types it (``python -m energy.profiler``).
+        description: The help text, usually the module's ``__doc__``.
+
+    Returns:
+        An `argparse.ArgumentParser` with `argparse.RawDescriptionHelpFormatter`.
+    """
+    return argparse.ArgumentParser(
+        prog=prog, description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _number(text: str, kind: type[int] | type[float]) -> float:
     try:
         value = kind(text)
@@ -101,49 +118,71 @@ def _number(text: str, kind: type[int] | type[float]) -> float:
     return value
 
 
+def _bounded(text: str, kind: type[int] | type[float], low: int, *, above: bool = False
+             ) -> float:
+    """``text`` as ``kind``, at least ``low`` (above it when ``above``)."""
+    value = _number(text, kind)
+    if value < low or (above and value == low):
+        word = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} must be {word} {'>' if above else '>='} {low}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1.
+
+    Args:
+        text: The command-line value.
+
+    Returns:
+        The integer.
 
     Raises:
         argparse.ArgumentTypeError: Not an integer, or below 1.
     """
-    value = int(_number(text, int))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 1")
-    return value
+    return int(_bounded(text, int, 1))
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0.
 
+    Args:
+        text: The command-line value.
+
+    Returns:
+        The integer.
+
     Raises:
         argparse.ArgumentTypeError: Not an integer, or negative.
     """
-    value = int(_number(text, int))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 0")
-    return value
+    return int(_bounded(text, int, 0))
 
 
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number >= 0.
 
+    Args:
+        text: The command-line value.
+
+    Returns:
+        The number.
+
     Raises:
         argparse.ArgumentTypeError: Not a finite number, or negative.
     """
-    value = float(_number(text, float))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
-    return value
+    return float(_bounded(text, float, 0))
 
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0.
 
+    Args:
+        text: The command-line value.
+
+    Returns:
+        The number.
+
     Raises:
         argparse.ArgumentTypeError: Not a finite number, or not above 0.
     """
-    value = float(_number(text, float))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number > 0")
-    return value
+    return float(_bounded(text, float, 0, above=True))

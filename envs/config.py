@@ -4,8 +4,8 @@ One loader for files and for ``key.sub=value`` command-line overrides:
 
 * unknown keys are rejected with their dotted path and a "did you mean" hint;
 * wrong types are rejected (a string where a number is expected, a bool for an int);
-  YAML 1.1 reads ``3e-4`` as a string, so our YAML reader resolves it as a float the way
-  YAML 1.2 does, and anything that is still a string is rejected;
+  YAML 1.1 reads ``3e-4`` as a string, so our YAML reader (`envs.yaml_io`) resolves it as
+  a float the way YAML 1.2 does, and anything that is still a string is rejected;
 * range checks (`check_range`) and cross-field checks live in each dataclass's
   ``__post_init__`` and raise `ConfigError`; a `FieldError` names its field, and
   `from_dict` turns it into the full dotted key (``env.cold_start_s``).
@@ -15,85 +15,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-import yaml
-
 from envs.config_checks import FieldError, check_range
 from envs.errors import ConfigError
 from envs.suggest import did_you_mean
+from envs.yaml_io import read_yaml, read_yaml_file
 
 T = TypeVar("T")
 
 __all__ = ["FieldError", "apply_overrides", "check_range", "from_dict", "load_config",
-           "read_yaml", "read_yaml_file", "to_dict"]
-
-
-class _Yaml12FloatLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``3e-4``, ``1e6`` and ``.5`` as floats (YAML 1.2 style)."""
-
-
-_Yaml12FloatLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-_YAML_FAILURES = (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError,
-                  RecursionError)
-"""What PyYAML raises on malformed input: besides `yaml.YAMLError`, ``2001-13-01`` is a
-ValueError (an impossible date), ``!!timestamp x`` an AttributeError, deep nesting a
-RecursionError (found by the property tests in tests/test_property.py)."""
-
-
-def read_yaml(text: str, origin: str = "<string>") -> Any:
-    """Parse YAML text.
-
-    Args:
-        text: The YAML document.
-        origin: What to call it in messages (a file name, an override).
-
-    Returns:
-        The parsed value (YAML 1.2 floats, see `_Yaml12FloatLoader`).
-
-    Raises:
-        ConfigError: Malformed YAML, with the file and line where PyYAML knows them.
-    """
-    try:
-        return yaml.load(text, Loader=_Yaml12FloatLoader)  # noqa: S506 - a SafeLoader subclass
-    except _YAML_FAILURES as err:
-        detail = " ".join(str(err).split()) or type(err).__name__
-        raise ConfigError(f"{origin}: malformed YAML: {detail}") from None
-
-
-def read_yaml_file(path: str | Path) -> Any:
-    """Read a YAML file.
-
-    Raises:
-        ConfigError: The file is missing, unreadable, not UTF-8 text, or malformed.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config file {path} cannot be read as UTF-8 text ({err}); "
-                          "check the path and permissions") from None
-    return read_yaml(text, str(path))
+           "to_dict"]
 
 
 def _type_name(tp: Any) -> str:
@@ -222,6 +158,9 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         data: Parsed YAML (a mapping; None means all defaults).
         path: Dotted path of ``data`` in the whole document, for messages.
 
+    Returns:
+        The instance (nested dataclasses built the same way).
+
     Raises:
         ConfigError: Unknown or missing keys, wrong types, failed cross-field checks.
     """
@@ -256,7 +195,14 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """A plain-YAML form of a config dataclass (tuples as lists, paths as strings)."""
+    """A plain-YAML form of a config dataclass (tuples as lists, paths as strings).
+
+    Args:
+        obj: A dataclass instance, or any value inside one.
+
+    Returns:
+        Dicts, lists and scalars that `from_dict` reads back to an equal instance.
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple | list):
@@ -269,10 +215,21 @@ def to_dict(obj: Any) -> Any:
 
 
 def apply_overrides(data: Mapping[str, Any] | None, overrides: Sequence[str]) -> dict[str, Any]:
-    """Return a copy of ``data`` with ``key.sub=value`` overrides applied.
+    """A copy of ``data`` with ``key.sub=value`` overrides applied.
 
     Values are parsed with the same YAML reader as files (``1e-4`` is a float, ``[1, 2]``
     a list); the result still goes through `from_dict`, which rejects unknown keys.
+
+    Args:
+        data: The document (None: empty).
+        overrides: ``key.sub=value`` strings, applied in order.
+
+    Returns:
+        The new document (``data`` is not changed).
+
+    Raises:
+        ConfigError: An override without ``=``, with an empty key part, through a key
+            that is not a section, or with malformed YAML.
     """
     result: dict[str, Any] = _deep_copy(data or {})
     for item in overrides:
@@ -309,6 +266,13 @@ def load_config(
         path: YAML file; None uses ``defaults`` (or the dataclass defaults).
         overrides: ``key.sub=value`` strings applied on top.
         defaults: Mapping used when no path is given.
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: An unreadable file, a top level that is not a mapping, or anything
+            `from_dict` and `apply_overrides` reject.
     """
     data = read_yaml_file(path) if path is not None else dict(defaults or {})
     if data is None:

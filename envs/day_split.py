@@ -1,4 +1,5 @@
-"""Which days of a trace train, validate and evaluate; held-out windows; trace scaling.
+"""Which days of a trace train, validate and evaluate; windows; held-out windows; trace
+scaling.
 
 The protocol (docs/protocol.md): training and validation use IPA's first 14 days of the
 Twitter trace minus every day that holds an evaluation window; a check refuses any
@@ -9,23 +10,31 @@ pipeline's by the stated rule of `capacity_scale`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs import perf
 from envs.errors import ConfigError
 from envs.spec import Pipeline
-from envs.workloads import DAY_S
 
 __all__ = [
+    "DAY_S",
     "IPA_TRAINING_DAYS",
+    "TraceSplit",
     "capacity_rps",
     "capacity_scale",
     "days_of",
     "refuse_overlap",
     "sample_heldout_starts",
+    "sample_window",
+    "split_by_day",
+    "windows",
 ]
+
+DAY_S = 86_400
+"""Seconds in one trace day."""
 
 IPA_TRAINING_DAYS = 14
 """IPA trained its LSTM predictor on the first 14 days of the Twitter trace (cited:
@@ -37,7 +46,16 @@ unscaled (assumed: a factor of two keeps the load inside what the fleet can serv
 
 
 def days_of(start_s: int, end_s: int, day_s: int = DAY_S) -> set[int]:
-    """The days that seconds [start_s, end_s) touch."""
+    """The days that seconds [start_s, end_s) touch.
+
+    Args:
+        start_s: First second.
+        end_s: Second after the last.
+        day_s: Seconds per day.
+
+    Returns:
+        Day indices (empty for an empty range).
+    """
     if end_s <= start_s:
         return set()
     return set(range(start_s // day_s, (end_s - 1) // day_s + 1))
@@ -116,6 +134,13 @@ def sample_heldout_starts(trace: np.ndarray, days: Sequence[int], window_s: int,
 def capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
     """Largest rate the pipeline serves with its fastest (variant, batch) per stage at
     ``max_replicas`` base-core replicas: the bottleneck stage's `perf.stage_throughput_rps`.
+
+    Args:
+        pipeline: The pipeline.
+        max_replicas: Replicas per stage.
+
+    Returns:
+        Requests per second.
     """
     return min(max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
                    for v in stage.variants for b in pipeline.batch_sizes)
@@ -128,8 +153,134 @@ def capacity_scale(pipeline: Pipeline, reference: Pipeline, max_replicas: int) -
     Rule: 1 when the two capacities (`capacity_rps`) are within `SCALE_TOLERANCE` of each
     other; otherwise their ratio, rounded to two significant digits. IPA's damped Twitter
     windows (peak 34 req/s) were made for its video pipeline.
+
+    Args:
+        pipeline: The pipeline that will play the trace.
+        reference: The pipeline the trace was made for.
+        max_replicas: Replicas per stage of both.
+
+    Returns:
+        The factor.
     """
     ratio = capacity_rps(pipeline, max_replicas) / capacity_rps(reference, max_replicas)
     if 1.0 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
         return 1.0
     return float(f"{ratio:.2g}")
+
+
+@dataclass(frozen=True, eq=False)
+class TraceSplit:
+    """Disjoint train/validation/test parts of a trace, cut at day boundaries.
+
+    Attributes:
+        train: Seconds of the training days.
+        val: Seconds of the validation days (may be empty when val_days is 0).
+        test: Seconds of the test days.
+        bounds: Part name -> (start, end) seconds [start, end) in the source trace.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    bounds: dict[str, tuple[int, int]]
+
+
+def split_by_day(
+    trace: np.ndarray,
+    train_days: int,
+    val_days: int,
+    test_days: int | None = None,
+    day_s: int = DAY_S,
+) -> TraceSplit:
+    """Cut a trace into consecutive train, validation and test days.
+
+    Training comes first, then validation, then test, so an agent is never tested on
+    seconds it trained on.
+
+    Args:
+        trace: Per-second rates.
+        train_days: Whole days for training (at least 1).
+        val_days: Whole days for validation (0 or more).
+        test_days: Whole days for testing; None takes everything after validation.
+        day_s: Seconds per day (86,400; smaller in tests).
+
+    Returns:
+        The TraceSplit with copies of the three parts and their bounds.
+
+    Raises:
+        ConfigError: Non-positive sizes or a trace too short for the requested days.
+    """
+    trace = np.asarray(trace, dtype=np.float64)
+    if day_s <= 0:
+        raise ConfigError(f"day_s={day_s} must be positive")
+    if train_days < 1 or val_days < 0 or (test_days is not None and test_days < 1):
+        raise ConfigError(
+            f"split days train={train_days}, val={val_days}, test={test_days}: train and "
+            "test need at least 1 day, validation 0 or more"
+        )
+    train_end = train_days * day_s
+    val_end = train_end + val_days * day_s
+    test_end = trace.size if test_days is None else val_end + test_days * day_s
+    if test_end > trace.size or val_end >= trace.size:
+        raise ConfigError(
+            f"trace of {trace.size} s ({trace.size / day_s:.2f} days of {day_s} s) is too "
+            f"short for train={train_days}, val={val_days}, test={test_days} days: "
+            "ask for fewer days"
+        )
+    bounds = {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, test_end)}
+    return TraceSplit(
+        train=trace[:train_end].copy(),
+        val=trace[train_end:val_end].copy(),
+        test=trace[val_end:test_end].copy(),
+        bounds=bounds,
+    )
+
+
+def _check_window_s(trace: np.ndarray, window_s: int) -> None:
+    """Reject a window length that is not positive or longer than the trace."""
+    if window_s <= 0 or window_s > trace.size:
+        raise ConfigError(
+            f"window_s={window_s} must be between 1 and the trace length {trace.size} s"
+        )
+
+
+def sample_window(trace: np.ndarray, window_s: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of a contiguous window of window_s seconds at a uniform random start.
+
+    Args:
+        trace: Per-second rates.
+        window_s: Window length in seconds.
+        rng: Draws the start.
+
+    Returns:
+        The window.
+
+    Raises:
+        ConfigError: window_s is not positive or exceeds the trace length.
+    """
+    trace = np.asarray(trace, dtype=np.float64)
+    _check_window_s(trace, window_s)
+    start = int(rng.integers(0, trace.size - window_s + 1))
+    return trace[start : start + window_s].copy()
+
+
+def windows(trace: np.ndarray, window_s: int, stride_s: int | None = None) -> Iterator[np.ndarray]:
+    """Copies of the full windows of window_s seconds, starting every stride_s seconds.
+
+    Args:
+        trace: Per-second rates.
+        window_s: Window length in seconds.
+        stride_s: Seconds between window starts; None means window_s (no overlap).
+
+    Returns:
+        An iterator over the windows.
+
+    Raises:
+        ConfigError: window_s or stride_s is not positive, or window_s exceeds the trace.
+    """
+    trace = np.asarray(trace, dtype=np.float64)
+    _check_window_s(trace, window_s)
+    stride = window_s if stride_s is None else stride_s
+    if stride <= 0:
+        raise ConfigError(f"stride_s={stride_s} must be positive")
+    return (trace[s : s + window_s].copy() for s in range(0, trace.size - window_s + 1, stride))

@@ -216,5 +216,12 @@ class EnvConfig:
                     fix="a fixed scale of the observation's rates, saved with the agent")
 
     def with_workload(self, **changes: object) -> EnvConfig:
-        """A copy with workload fields changed."""
+        """A copy with workload fields changed.
+
+        Args:
+            **changes: `WorkloadConfig` field -> new value.
+
+        Returns:
+            The new config (checked again by the dataclasses' own checks).
+        """
         return replace(self, workload=replace(self.workload, **changes))

@@ -42,3 +42,11 @@ class MeterReadError(IpaEnergyError, RuntimeError):
 
 class MeterWindowError(IpaEnergyError, LookupError):
     """A window key was ended before it was begun, or begun twice."""
+
+
+class SuspiciousSettingWarning(UserWarning):
+    """A setting is legal but probably not what was meant (SB3-style ``warnings.warn``).
+
+    Silence one deliberately with
+    ``warnings.filterwarnings("ignore", category=SuspiciousSettingWarning)``.
+    """

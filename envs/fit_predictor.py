@@ -15,14 +15,23 @@ import sys
 from pathlib import Path
 
 from envs.cli import command_line, positive_float, positive_int, report_error
+from envs.day_split import DAY_S
 from envs.errors import IpaEnergyError
-from envs.predictors import LSTMPredictor
-from envs.workloads import DAY_S, load_trace, synthetic_trace
+from envs.lstm_predictor import LSTMPredictor
+from envs.traces import load_trace
+from envs.workloads import synthetic_trace
 
 
 @command_line("python -m envs.fit_predictor")
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2: a package error, one line)."""
+    """Command-line entry point.
+
+    Args:
+        argv: Arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code (2: a package error, reported in one line).
+    """
     parser = argparse.ArgumentParser(prog="python -m envs.fit_predictor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)

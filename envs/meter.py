@@ -89,6 +89,9 @@ class Meter(ABC):
     def cancel(self, key: str) -> None:
         """Drop the open window ``key`` without producing a reading.
 
+        Args:
+            key: The window's key.
+
         Raises:
             MeterWindowError: ``key`` is not open.
         """

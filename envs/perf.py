@@ -1,4 +1,5 @@
-"""Performance math: the one place where latency, throughput, cost and energy are derived.
+"""Performance math: the one place where latency, throughput and cost are derived; the
+energy of the power model is derived once in `envs.power`, on top of this module.
 
 Pure functions with units in their names. The simulator backends, the ILP (which builds
 its linear coefficients by calling these functions for every candidate), the agents and
@@ -13,67 +14,105 @@ The model (IPA's, arXiv 2308.12871, section 4):
   bounded by the batching timeout where there is one);
 * the end-to-end latency is the sum over stages of p99 batch latency plus that delay;
 * cost is the number of allocated cores (times seconds for core-seconds);
-* energy over an interval (the power model, `Hardware`) is the static power of every
-  powered node, plus the idle power of every allocated device (core or GPU), plus the
-  dynamic energy of every batch computed (partial batches under the batching timeout);
-  whether nodes without allocated devices are powered is the fleet setting.
+* energy over an interval (`envs.power`) is the static power of every powered node, plus
+  the idle power of every allocated device (core or GPU), plus the dynamic energy of
+  every batch computed (partial batches under the batching timeout).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
 
 def batch_latency_mean_ms(variant: ModelVariant, batch: int, cores: int) -> float:
-    """Mean time one replica takes to compute one batch."""
+    """Mean time one replica takes to compute one batch.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+
+    Returns:
+        Milliseconds (the profile row's ``latency_mean_ms``).
+    """
     return variant.profile.row(batch, cores).latency_mean_ms
 
 
 def batch_latency_p99_ms(variant: ModelVariant, batch: int, cores: int) -> float:
-    """99th-percentile time one replica takes to compute one batch."""
+    """99th-percentile time one replica takes to compute one batch.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+
+    Returns:
+        Milliseconds (the profile row's ``latency_p99_ms``).
+    """
     return variant.profile.row(batch, cores).latency_p99_ms
 
 
-def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
-    """Dynamic energy of computing one batch (above the allocated cores' idle power)."""
-    return variant.profile.row(batch, cores).energy_per_batch_j
+def fastest_latency_ms(pipeline: Pipeline, batch: int | None = None) -> float:
+    """The lowest end-to-end p99 latency a policy can reach at one batch size: the sum over
+    stages of the fastest variant's p99 at its base allocation (the cores the env gives
+    each replica).
 
+    Args:
+        pipeline: The pipeline.
+        batch: Batch size of every stage (None: the smallest, the lowest latency at all).
 
-def dynamic_from_measured_j(total_j: float, idle_w: float, seconds: float) -> float:
-    """The dynamic part of a measured energy: ``total_j`` minus the idle power of the
-    devices that drew it (``idle_w``, all of them together) over ``seconds`` (the inverse
-    of the idle term; may be < 0, the caller decides what that means)."""
-    return total_j - idle_w * seconds
-
-
-def busy_batch_energy_j(busy_w_per_device: float, devices: int, latency_ms: float) -> float:
-    """Dynamic energy of a batch whose ``devices`` draw ``busy_w_per_device`` above idle
-    for the batch's latency (the calibrated CPU model's dynamic term)."""
-    return busy_w_per_device * devices * latency_ms / 1e3
-
-
-def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
-    """Dynamic power per device while a replica computes batches back to back."""
-    return batch_energy_j(variant, batch, cores) * 1000.0 / (
-        batch_latency_mean_ms(variant, batch, cores) * cores)
+    Returns:
+        The latency, milliseconds (`batch_latency_p99_ms`).
+    """
+    at = min(pipeline.batch_sizes) if batch is None else batch
+    return sum(min(batch_latency_p99_ms(v, at, v.base_cores) for v in stage.variants)
+               for stage in pipeline.stages)
 
 
 def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:
-    """Requests per second one busy replica completes."""
+    """Requests per second one busy replica completes: batch / mean batch latency.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+
+    Returns:
+        Requests per second.
+    """
     return batch * 1000.0 / batch_latency_mean_ms(variant, batch, cores)
 
 
 def stage_throughput_rps(variant: ModelVariant, batch: int, cores: int, replicas: int) -> float:
-    """Requests per second a stage of ``replicas`` busy replicas completes."""
+    """Requests per second a stage of ``replicas`` busy replicas completes.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        replicas: Replicas of the stage.
+
+    Returns:
+        Requests per second.
+    """
     return replicas * replica_throughput_rps(variant, batch, cores)
 
 
 def replicas_for_rate(variant: ModelVariant, batch: int, cores: int, rate_rps: float) -> int:
-    """Fewest replicas (at least one) whose `stage_throughput_rps` reaches ``rate_rps``."""
+    """Fewest replicas (at least one) whose `stage_throughput_rps` reaches ``rate_rps``.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        rate_rps: The rate to serve, requests per second.
+
+    Returns:
+        The replica count.
+    """
     n = max(1, math.ceil(rate_rps / replica_throughput_rps(variant, batch, cores)))
     # Guard both directions against rounding in rate / throughput.
     while stage_throughput_rps(variant, batch, cores, n) < rate_rps:
@@ -87,6 +126,14 @@ def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math
     """Worst-case wait of a request for its batch to fill: (b - 1) / rate, capped by timeout.
 
     A batch of one never waits; with no arrivals a larger batch waits for the timeout.
+
+    Args:
+        batch: Batch size.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout (infinite: batches always fill).
+
+    Returns:
+        Milliseconds.
     """
     if batch <= 1:
         return 0.0
@@ -96,7 +143,15 @@ def batch_fill_delay_ms(batch: int, arrival_rps: float, timeout_ms: float = math
 
 
 def backlog_delay_ms(queued_requests: float, throughput_rps: float) -> float:
-    """Time to drain ``queued_requests`` at ``throughput_rps`` (infinite with no capacity)."""
+    """Time to drain ``queued_requests`` at ``throughput_rps`` (infinite with no capacity).
+
+    Args:
+        queued_requests: Requests waiting.
+        throughput_rps: Service rate, requests per second.
+
+    Returns:
+        Milliseconds.
+    """
     if queued_requests <= 0.0:
         return 0.0
     if throughput_rps <= 0.0:
@@ -108,7 +163,18 @@ def stage_latency_ms(
     variant: ModelVariant, batch: int, cores: int, arrival_rps: float,
     timeout_ms: float = math.inf,
 ) -> float:
-    """IPA's per-stage latency: p99 batch latency plus the batch-filling delay."""
+    """IPA's per-stage latency: p99 batch latency plus the batch-filling delay.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Milliseconds.
+    """
     return batch_latency_p99_ms(variant, batch, cores) + batch_fill_delay_ms(
         batch, arrival_rps, timeout_ms
     )
@@ -117,7 +183,17 @@ def stage_latency_ms(
 def stage_choice_latency_ms(
     stage: Stage, choice: StageDecision, arrival_rps: float, timeout_ms: float = math.inf
 ) -> float:
-    """`stage_latency_ms` of the variant a `StageDecision` picks."""
+    """`stage_latency_ms` of the variant a `StageDecision` picks.
+
+    Args:
+        stage: The stage.
+        choice: Its decision.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Milliseconds.
+    """
     variant = stage.variants[choice.variant]
     return stage_latency_ms(variant, choice.batch, choice.cores, arrival_rps, timeout_ms)
 
@@ -125,7 +201,17 @@ def stage_choice_latency_ms(
 def e2e_latency_ms(
     pipeline: Pipeline, decision: Decision, arrival_rps: float, timeout_ms: float = math.inf
 ) -> float:
-    """IPA's end-to-end latency model: the sum of the stages' latencies."""
+    """IPA's end-to-end latency model: the sum of the stages' latencies.
+
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        arrival_rps: Arrival rate, requests per second (every stage sees it).
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Milliseconds.
+    """
     return sum(
         stage_choice_latency_ms(stage, choice, arrival_rps, timeout_ms)
         for stage, choice in zip(pipeline.stages, decision.stages, strict=True)
@@ -133,7 +219,15 @@ def e2e_latency_ms(
 
 
 def decision_throughput_rps(pipeline: Pipeline, decision: Decision) -> float:
-    """Throughput of the whole pipeline: that of its slowest stage."""
+    """Throughput of the whole pipeline: that of its slowest stage.
+
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+
+    Returns:
+        Requests per second.
+    """
     return min(
         stage_throughput_rps(stage.variants[c.variant], c.batch, c.cores, c.replicas)
         for stage, c in zip(pipeline.stages, decision.stages, strict=True)
@@ -141,185 +235,83 @@ def decision_throughput_rps(pipeline: Pipeline, decision: Decision) -> float:
 
 
 def stage_cores(choice: StageDecision) -> int:
-    """Cores allocated to one stage."""
+    """Cores allocated to one stage: replicas x cores each.
+
+    Args:
+        choice: The stage's decision.
+
+    Returns:
+        Cores (or GPUs).
+    """
     return choice.replicas * choice.cores
 
 
 def decision_cores(decision: Decision) -> int:
-    """Cores allocated to the whole pipeline (IPA's cost)."""
+    """Cores allocated to the whole pipeline (IPA's cost).
+
+    Args:
+        decision: One choice per stage.
+
+    Returns:
+        Cores (or GPUs).
+    """
     return sum(stage_cores(c) for c in decision.stages)
 
 
 def cost_core_s(cores: float, seconds: float) -> float:
-    """Cost of holding ``cores`` for ``seconds``, in core-seconds."""
+    """Cost of holding ``cores`` for ``seconds``, in core-seconds.
+
+    Args:
+        cores: Cores held.
+        seconds: For how long.
+
+    Returns:
+        Core-seconds.
+    """
     return cores * seconds
 
 
 def model_load_s(hardware: Hardware, variant: ModelVariant) -> float:
     """Seconds a new replica of ``variant`` spends loading its weights:
-    weights size / load bandwidth (0 where the profile gives no bandwidth)."""
+    weights size / load bandwidth (0 where the profile gives no bandwidth).
+
+    Args:
+        hardware: The pipeline's hardware (its ``load_gb_per_s``).
+        variant: The variant (its ``weights_gb``).
+
+    Returns:
+        Seconds.
+    """
     if hardware.load_gb_per_s <= 0:
         return 0.0
     return variant.weights_gb / hardware.load_gb_per_s
 
 
-def powered_nodes(hardware: Hardware, devices: float) -> int:
-    """Nodes powered while ``devices`` are allocated.
-
-    Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
-    nodes as possible), none when nothing is allocated. Fixed fleet: all
-    ``fleet_nodes``, or more if the allocation needs more.
-    """
-    needed = math.ceil(devices / hardware.devices_per_node - 1e-9) if devices > 0 else 0
-    if hardware.fleet == "fixed":
-        return max(hardware.fleet_nodes, needed)
-    return needed
-
-
-def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) -> float:
-    """Powered node-seconds over ``segments`` of ``(seconds, allocated devices)``."""
-    return sum(seconds * powered_nodes(hardware, devices) for seconds, devices in segments)
-
-
-def static_energy_j(hardware: Hardware, node_s: float) -> float:
-    """Static energy of powered nodes: static power per node x node-seconds."""
-    return hardware.node_static_w * node_s
-
-
-def idle_energy_j(hardware: Hardware, device_seconds: float) -> float:
-    """Idle energy of allocated devices: idle power per device x device-seconds."""
-    return hardware.device_idle_w * device_seconds
-
-
-@dataclass(frozen=True)
-class EnergyParts:
-    """An interval's energy split as the power model defines it, in joules.
-
-    Attributes:
-        static_j: Powered nodes x static power x seconds.
-        idle_j: Allocated devices x idle power x seconds.
-        dynamic_j: Dynamic energy of the batches served.
-    """
-
-    static_j: float
-    idle_j: float
-    dynamic_j: float
-
-    @property
-    def total_j(self) -> float:
-        return self.static_j + self.idle_j + self.dynamic_j
-
-
-def energy_parts(
-    hardware: Hardware, segments: Sequence[tuple[float, float]], dynamic_j: float
-) -> EnergyParts:
-    """The power model over one interval.
+def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> float:
+    """IPA's "sum" accuracy: the sum of the stages' rank-normalised accuracies.
 
     Args:
-        hardware: The static and idle power model.
-        segments: ``(seconds, allocated devices)`` pieces covering the interval.
-        dynamic_j: Dynamic energy of the batches served in it.
+        pipeline: The pipeline.
+        variants: Variant index per stage.
 
     Returns:
-        The interval's static, idle and dynamic energy.
+        The sum, between 0 and the number of stages.
     """
-    device_s = sum(seconds * devices for seconds, devices in segments)
-    return EnergyParts(static_energy_j(hardware, node_seconds(hardware, segments)),
-                       idle_energy_j(hardware, device_s), dynamic_j)
-
-
-def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
-    """Mean size of the batches a stage forms: full, unless the batching timeout fires
-    first, in which case about ``1 + rate x timeout`` requests have arrived."""
-    if batch <= 1 or math.isinf(timeout_ms):
-        return float(batch)
-    return min(float(batch), 1.0 + max(arrival_rps, 0.0) * timeout_ms / 1e3)
-
-
-def energy_per_request_j(
-    variant: ModelVariant, batch: int, cores: int, arrival_rps: float = math.inf,
-    timeout_ms: float = math.inf,
-) -> float:
-    """Dynamic energy per request when batches hold `expected_batch_size` requests
-    (linear between the profile's integer batch sizes)."""
-    k = expected_batch_size(batch, arrival_rps, timeout_ms)
-    lo = max(int(math.floor(k)), 1)
-    hi = min(lo + 1, batch)
-    e_lo = batch_energy_j(variant, lo, cores)
-    e_k = e_lo if hi == lo else e_lo + (k - lo) * (batch_energy_j(variant, hi, cores) - e_lo)
-    return e_k / k
-
-
-def dynamic_energy_j(
-    variant: ModelVariant, batch: int, cores: int, requests: float,
-    arrival_rps: float = math.inf, timeout_ms: float = math.inf,
-) -> float:
-    """Dynamic energy of serving ``requests`` (full batches unless a timeout is given)."""
-    return requests * energy_per_request_j(variant, batch, cores, arrival_rps, timeout_ms)
-
-
-def stage_interval_energy_j(
-    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float,
-    timeout_ms: float = math.inf,
-) -> float:
-    """Energy one stage adds over an interval: idle power of its devices + dynamic
-    energy of its batches (static power belongs to the nodes: `powered_nodes`)."""
-    variant = stage.variants[choice.variant]
-    rate = requests / seconds if seconds > 0 else 0.0
-    return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
-        dynamic_energy_j(variant, choice.batch, choice.cores, requests, rate, timeout_ms)
-    )
-
-
-def decision_dynamic_energy_j(
-    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
-    timeout_ms: float = math.inf,
-) -> float:
-    """Dynamic energy when every stage serves ``requests`` in ``seconds``."""
-    rate = requests / seconds if seconds > 0 else 0.0
-    return sum(
-        dynamic_energy_j(stage.variants[c.variant], c.batch, c.cores, requests, rate,
-                         timeout_ms)
-        for stage, c in zip(pipeline.stages, decision.stages, strict=True)
-    )
-
-
-def interval_energy_parts(
-    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
-    timeout_ms: float = math.inf,
-) -> EnergyParts:
-    """Predicted energy split of the pipeline holding ``decision`` for ``seconds`` while
-    every stage serves ``requests`` (the model the ILP optimises and the simulators play).
-
-    Args:
-        pipeline: Stages and the power model.
-        decision: The configuration held for the whole interval.
-        requests: Requests each stage serves.
-        seconds: Length of the interval.
-        timeout_ms: Batching timeout (partial batches leave after it).
-    """
-    segments = [(seconds, float(decision_cores(decision)))]
-    dynamic = decision_dynamic_energy_j(pipeline, decision, requests, seconds, timeout_ms)
-    return energy_parts(pipeline.hardware, segments, dynamic)
-
-
-def interval_energy_j(
-    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
-    timeout_ms: float = math.inf,
-) -> float:
-    """Total of `interval_energy_parts`."""
-    return interval_energy_parts(pipeline, decision, requests, seconds, timeout_ms).total_j
-
-
-def accuracy_sum_normalised(pipeline: Pipeline, variants: Sequence[int]) -> float:
-    """IPA's "sum" accuracy: the sum of the stages' rank-normalised accuracies."""
     return sum(
         stage.accuracy_ranks[v] for stage, v in zip(pipeline.stages, variants, strict=True)
     )
 
 
 def accuracy_product(pipeline: Pipeline, variants: Sequence[int]) -> float:
-    """IPA's "product" accuracy: the product of raw accuracies as fractions (% / 100)."""
+    """IPA's "product" accuracy: the product of raw accuracies as fractions (% / 100).
+
+    Args:
+        pipeline: The pipeline.
+        variants: Variant index per stage.
+
+    Returns:
+        The product, in [0, 1].
+    """
     return math.prod(
         stage.variants[v].accuracy / 100.0
         for stage, v in zip(pipeline.stages, variants, strict=True)
@@ -327,7 +319,19 @@ def accuracy_product(pipeline: Pipeline, variants: Sequence[int]) -> float:
 
 
 def decision_accuracy(pipeline: Pipeline, decision: Decision, mode: str = "sum") -> float:
-    """Pipeline accuracy of a decision in IPA's ``sum`` or ``product`` mode."""
+    """Pipeline accuracy of a decision in IPA's ``sum`` or ``product`` mode.
+
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        mode: ``sum`` (`accuracy_sum_normalised`) or ``product`` (`accuracy_product`).
+
+    Returns:
+        The accuracy.
+
+    Raises:
+        ValueError: An unknown mode.
+    """
     variants = [c.variant for c in decision.stages]
     if mode == "sum":
         return accuracy_sum_normalised(pipeline, variants)
@@ -342,10 +346,16 @@ LN_100 = math.log(100.0)
 def service_time_shape_ms(latency_mean_ms: float, latency_p99_ms: float) -> tuple[float, float]:
     """Shifted-exponential service time with the profile's mean and p99.
 
-    Returns ``(shift_ms, scale_ms)`` such that ``shift + scale * Exp(1)`` has mean
-    ``latency_mean_ms`` and 99th percentile ``latency_p99_ms`` (deterministic when they are
-    equal). Where p99 is so far above the mean that the shift would be negative, the shift
-    is 0 and only the mean is kept.
+    ``shift + scale * Exp(1)`` has mean ``latency_mean_ms`` and 99th percentile
+    ``latency_p99_ms`` (deterministic when they are equal). Where p99 is so far above the
+    mean that the shift would be negative, the shift is 0 and only the mean is kept.
+
+    Args:
+        latency_mean_ms: Mean batch latency.
+        latency_p99_ms: 99th-percentile batch latency.
+
+    Returns:
+        ``(shift_ms, scale_ms)``.
     """
     scale = (latency_p99_ms - latency_mean_ms) / (LN_100 - 1.0)
     shift = latency_mean_ms - scale

@@ -1,113 +1,34 @@
 """Load and validate profile files (``profiles/<pipeline>.yaml``) into a `Pipeline`.
 
-The file format is what `energy.profiler` writes::
-
-    pipeline: video
-    sla_ms: 2000
-    batch_sizes: [1, 2, 4, 8]          # what policies may choose; each must be measured
-    hardware: {name: ..., device: cpu_core, devices_per_node: 12, node_static_w: 40.0,
-               device_idle_w: 0.5, static_source: static, idle_source: idle,
-               fleet: fixed, fleet_nodes: 1}
-    sources: {latency: {kind: measured, description: ...}, ...}
-    row_columns: [batch, cores, latency_mean_ms, latency_p99_ms, energy_per_batch_j,
-                  latency_source, energy_source]
-    stages:
-      - name: detector
-        variants:
-          - {name: ..., accuracy: 21.3, accuracy_metric: ..., accuracy_source: ...,
-             base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
-
-Unmeasured batch sizes between measured ones are filled in here, once, by linear
-interpolation, and marked with the ``interpolated`` source; batch sizes below the
-smallest measured one (an LLM's concurrency caps start at 8) take that batch's latency
-and energy, marked ``below_min_batch``.
+The file format is `envs.profile_format`'s. Unmeasured batch sizes between measured ones
+are filled in here, once (`envs.densify`), by linear interpolation, and marked with the
+``interpolated`` source; batch sizes below the smallest measured one (an LLM's
+concurrency caps start at 8) take that batch's latency and energy, marked
+``below_min_batch``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from envs.config import from_dict, read_yaml_file
+from envs import perf
+from envs.config import from_dict
+from envs.densify import RESERVED_SOURCES, densify_rows
 from envs.errors import ConfigError, ProfileError
-from envs.spec import (
-    Hardware,
-    ModelVariant,
-    Pipeline,
-    Profile,
-    ProfileRow,
-    Source,
-    Stage,
+from envs.profile_data import Profile, ProfileRow, Source
+from envs.profile_format import (
+    ROW_COLUMNS,
+    HardwareFile,
+    ProfileFile,
+    StageFile,
+    VariantFile,
+    check_outline,
 )
+from envs.spec import Hardware, ModelVariant, Pipeline, Stage
 from envs.suggest import did_you_mean
+from envs.yaml_io import read_yaml_file
 
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
-ROW_COLUMNS = ("batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
-               "latency_source", "energy_source")
-INTERPOLATED = Source(
-    "interpolated", "interpolated",
-    "linear interpolation in batch size between the two nearest measured rows, at load time",
-)
-
-BELOW_MIN_BATCH = Source(
-    "below_min_batch", "interpolated",
-    "below the smallest measured batch size: that batch's latency and energy (a partial "
-    "batch is taken to cost the full batch's time and energy), at load time",
-)
-RESERVED_SOURCES = (INTERPOLATED, BELOW_MIN_BATCH)
-
-RowTuple = tuple[int, int, float, float, float, str, str]
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
-    description: str
-
-
-@dataclass(frozen=True)
-class HardwareFile:
-    name: str
-    device: Literal["cpu_core", "gpu"]
-    devices_per_node: int
-    node_static_w: float
-    device_idle_w: float
-    static_source: str
-    idle_source: str
-    fleet: Literal["elastic", "fixed"]
-    fleet_nodes: int
-    load_gb_per_s: float = 0.0
-    load_source: str | None = None
-
-
-@dataclass(frozen=True)
-class VariantFile:
-    name: str
-    accuracy: float
-    accuracy_metric: str
-    accuracy_source: str
-    base_cores: int
-    rows: tuple[RowTuple, ...]
-    weights_gb: float = 0.0
-
-
-@dataclass(frozen=True)
-class StageFile:
-    name: str
-    variants: tuple[VariantFile, ...]
-
-
-@dataclass(frozen=True)
-class ProfileFile:
-    pipeline: str
-    sla_ms: float
-    batch_sizes: tuple[int, ...]
-    hardware: HardwareFile
-    sources: dict[str, SourceFile]
-    row_columns: tuple[str, ...]
-    stages: tuple[StageFile, ...]
-    notes: str = ""
 
 
 def available_pipelines() -> list[str]:
@@ -116,7 +37,18 @@ def available_pipelines() -> list[str]:
 
 
 def resolve_profile_path(name_or_path: str | Path) -> Path:
-    """A shipped pipeline's name or a path to a profile file -> the file's path."""
+    """A shipped pipeline's name or a path to a profile file -> the file's path.
+
+    Args:
+        name_or_path: ``video`` (a file in ``profiles/``) or a ``.yaml``/``.yml`` path.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        ProfileError: The file does not exist, or the name is not a shipped pipeline (with
+            a "did you mean" hint).
+    """
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.is_file():
@@ -130,46 +62,6 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
             f"shipped pipelines: {names}, or give a path to a profile .yaml"
         )
     return path
-
-
-def check_outline(path: Path, data: object) -> object:
-    """Name the first thing wrong with a profile document in the user's terms.
-
-    Runs before the strict field-by-field loader, so that an empty file or one with no
-    stages says so, rather than "missing key 'batch_sizes'".
-
-    Args:
-        path: The profile file, for messages.
-        data: Its parsed YAML.
-
-    Returns:
-        ``data`` unchanged.
-
-    Raises:
-        ProfileError: Not a mapping; no stages; a stage without variants; a variant without
-            measured rows.
-    """
-    fix = "energy.profiler writes this format (python -m energy.profiler --pipeline NAME)"
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: not a profile (a YAML mapping with pipeline, sla_ms, "
-                           f"batch_sizes, hardware, sources, row_columns and stages); {fix}")
-    stages = data.get("stages")
-    if not isinstance(stages, list) or not stages:
-        raise ProfileError(f"{path}: no stages; a profile lists its stages under 'stages:', "
-                           f"each with its model variants and their measured rows; {fix}")
-    for i, stage in enumerate(stages):
-        name = stage.get("name", f"#{i}") if isinstance(stage, dict) else f"#{i}"
-        variants = stage.get("variants") if isinstance(stage, dict) else None
-        if not isinstance(variants, list) or not variants:
-            raise ProfileError(f"{path}: stage {name!r} has no variants; list at least one "
-                               f"under its 'variants:'")
-        for j, variant in enumerate(variants):
-            label = variant.get("name", f"#{j}") if isinstance(variant, dict) else f"#{j}"
-            rows = variant.get("rows") if isinstance(variant, dict) else None
-            if not isinstance(rows, list) or not rows:
-                raise ProfileError(f"{path}: variant {label!r} of stage {name!r} has no "
-                                   f"measured rows; profile it ({fix})")
-    return data
 
 
 def load_pipeline(
@@ -186,6 +78,9 @@ def load_pipeline(
         fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
         idle_power_scale: Factor on the device idle and node static power (the
             sensitivity runs of an assumed idle power use 0.5 and 2).
+
+    Returns:
+        The pipeline, with unmeasured batch sizes filled in and marked (`envs.densify`).
 
     Raises:
         ProfileError: Malformed file, missing rows, dangling sources.
@@ -205,6 +100,9 @@ def load_pipeline(
         sources[reserved.id] = reserved
     hardware = _hardware(path, spec.hardware, sources, fleet, idle_power_scale)
     chosen_batches = batch_sizes or spec.batch_sizes
+    if not chosen_batches:
+        raise ProfileError(f"{path}: batch_sizes is empty; list the batch sizes policies may "
+                           "choose (each must be profiled)")
     stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
     if not stages:
         raise ProfileError(f"{path}: no stages")
@@ -249,19 +147,16 @@ def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
     )
 
 
-def fastest_latency_ms(pipeline: Pipeline) -> float:
-    """The lowest end-to-end latency a policy can reach: the smallest batch size, the
-    fastest variants at their base allocation (the cores the env gives each replica)."""
-    from envs.perf import batch_latency_p99_ms
-
-    smallest = min(pipeline.batch_sizes)
-    return sum(min(batch_latency_p99_ms(v, smallest, v.base_cores) for v in stage.variants)
-               for stage in pipeline.stages)
-
-
 def check_sla_feasible(pipeline: Pipeline) -> None:
-    """ConfigError when the SLA is below the fastest possible end-to-end latency."""
-    fastest = fastest_latency_ms(pipeline)
+    """Reject an SLA below the fastest possible end-to-end latency.
+
+    Args:
+        pipeline: The loaded pipeline.
+
+    Raises:
+        ConfigError: The SLA is not positive or below `envs.perf.fastest_latency_ms`.
+    """
+    fastest = perf.fastest_latency_ms(pipeline)
     if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:
         raise ConfigError(
             f"SLA {pipeline.sla_ms:.1f} ms of pipeline {pipeline.name!r} is below the fastest "
@@ -323,31 +218,7 @@ def _variant(
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
         accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
-        profile=Profile(tuple(_densify(rows)), sources), weights_gb=spec.weights_gb,
+        profile=Profile(tuple(densify_rows(rows)), sources), weights_gb=spec.weights_gb,
     )
 
 
-def _densify(rows: list[ProfileRow]) -> list[ProfileRow]:
-    """Add interpolated rows for every missing batch size between measured ones, and
-    rows below the smallest measured batch that repeat it."""
-    dense = list(rows)
-    for cores in sorted({r.cores for r in rows}):
-        measured = sorted((r for r in rows if r.cores == cores), key=lambda r: r.batch)
-        first = measured[0]
-        dense.extend(ProfileRow(b, cores, first.latency_mean_ms, first.latency_p99_ms,
-                                first.energy_per_batch_j, BELOW_MIN_BATCH.id,
-                                BELOW_MIN_BATCH.id) for b in range(1, first.batch))
-        for lo, hi in zip(measured, measured[1:], strict=False):
-            for b in range(lo.batch + 1, hi.batch):
-                w = (b - lo.batch) / (hi.batch - lo.batch)
-
-                def mix(a: float, c: float, w: float = w) -> float:
-                    return a + w * (c - a)
-
-                dense.append(ProfileRow(
-                    b, cores, mix(lo.latency_mean_ms, hi.latency_mean_ms),
-                    mix(lo.latency_p99_ms, hi.latency_p99_ms),
-                    mix(lo.energy_per_batch_j, hi.energy_per_batch_j),
-                    INTERPOLATED.id, INTERPOLATED.id,
-                ))
-    return sorted(dense, key=lambda r: (r.cores, r.batch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs import perf
+from envs import power
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
 from envs.spec import Decision, Pipeline
@@ -27,6 +27,15 @@ class RewardScales:
 
     @staticmethod
     def for_pipeline(pipeline: Pipeline, max_replicas: int) -> RewardScales:
+        """The largest cores and power a decision of ``pipeline`` can reach.
+
+        Args:
+            pipeline: The pipeline (profiles and power model).
+            max_replicas: Largest replica count per stage.
+
+        Returns:
+            The scales.
+        """
         max_cores = 0.0
         busiest_w_per_core = 0.0
         for stage in pipeline.stages:
@@ -36,19 +45,30 @@ class RewardScales:
                 for b in pipeline.batch_sizes:
                     for c in v.profile.core_counts:
                         busiest_w_per_core = max(busiest_w_per_core,
-                                                 perf.busy_dynamic_power_w(v, b, c))
+                                                 power.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
         hardware = pipeline.hardware
-        power = (perf.powered_nodes(hardware, max_cores) * hardware.node_static_w
-                 + max_cores * (hardware.device_idle_w + busiest_w_per_core))
-        return RewardScales(max_cores, power, max(pipeline.batch_sizes))
+        max_power_w = (power.powered_nodes(hardware, max_cores) * hardware.node_static_w
+                       + max_cores * (hardware.device_idle_w + busiest_w_per_core))
+        return RewardScales(max_cores, max_power_w, max(pipeline.batch_sizes))
 
 
 def reward_terms(
     pipeline: Pipeline, stats: IntervalStats, decision: Decision, previous: Decision | None,
     scales: RewardScales,
 ) -> dict[str, float]:
-    """The unweighted terms of one interval (larger is better for accuracy only)."""
+    """The unweighted terms of one interval (larger is better for accuracy only).
+
+    Args:
+        pipeline: The pipeline.
+        stats: The interval's statistics.
+        decision: The decision that served it.
+        previous: The decision before it (None: no switching term).
+        scales: Normalisation of cores and power.
+
+    Returns:
+        Term name -> value, each about [0, 1].
+    """
     n = len(pipeline.stages)
     switches = 0 if previous is None else sum(
         a.variant != b.variant for a, b in zip(decision.stages, previous.stages, strict=True))
@@ -63,7 +83,15 @@ def reward_terms(
 
 
 def weighted_reward(terms: dict[str, float], weights: RewardWeights) -> float:
-    """accuracy is a gain; every other term is a penalty."""
+    """The reward: accuracy is a gain; every other term is a penalty.
+
+    Args:
+        terms: `reward_terms`' values.
+        weights: One weight per term.
+
+    Returns:
+        The weighted sum.
+    """
     return (
         weights.accuracy * terms["accuracy"]
         - weights.sla_violation * terms["sla_violation"]

@@ -3,8 +3,8 @@ and the reports.
 
 A `Pipeline` is an ordered tuple of `Stage`s with an end-to-end SLA. Each stage offers
 `ModelVariant`s; each variant carries its accuracy (with the source of the number) and
-a `Profile` of measured rows. A `Decision` picks, per stage, a variant, a batch size,
-a replica count and the cores of each replica.
+a `Profile` of measured rows (`envs.profile_data`). A `Decision` picks, per stage, a
+variant, a batch size, a replica count and the cores of each replica.
 
 Profiles are dense after loading: for every profiled core count the latency and energy
 of every integer batch size from 1 to the largest measured one is available, and rows
@@ -16,106 +16,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from envs.errors import ActionError, ProfileError
+from envs.profile_data import SOURCE_KINDS, Profile, Source
+from envs.suggest import did_you_mean
 
-SourceKind = Literal["measured", "calibrated", "cited", "assumed", "estimated", "interpolated"]
-SOURCE_KINDS: tuple[str, ...] = ("measured", "calibrated", "cited", "assumed", "estimated",
-                                 "interpolated")
 DeviceKind = Literal["cpu_core", "gpu"]
 FleetMode = Literal["elastic", "fixed"]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a number came from.
-
-    Attributes:
-        id: Short key that rows refer to.
-        kind: ``measured`` (on named hardware with a named meter), ``calibrated`` (fitted
-            on named data, with its error), ``cited`` (from a publication), ``assumed``
-            (a stated value with its reason; results report its sensitivity),
-            ``estimated`` (by a named method) or ``interpolated``.
-        description: Hardware, meter, software versions, method or citation.
-    """
-
-    id: str
-    kind: SourceKind
-    description: str
-
-
-@dataclass(frozen=True)
-class ProfileRow:
-    """One measured (or interpolated) operating point of a model variant.
-
-    ``cores`` is the number of devices one replica holds: CPU cores or GPUs (tensor
-    parallel), as the pipeline's `Hardware.device` says. ``energy_per_batch_j`` is the
-    dynamic energy of one batch: the energy above the idle power of the devices
-    allocated to the replica, spent while it computes the batch.
-    """
-
-    batch: int
-    cores: int
-    latency_mean_ms: float
-    latency_p99_ms: float
-    energy_per_batch_j: float
-    latency_source: str
-    energy_source: str
-
-
-@dataclass(frozen=True)
-class Profile:
-    """All rows of one variant, indexed by (batch, cores)."""
-
-    rows: tuple[ProfileRow, ...]
-    sources: Mapping[str, Source]
-    _index: dict[tuple[int, int], ProfileRow] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        index = {(r.batch, r.cores): r for r in self.rows}
-        object.__setattr__(self, "_index", index)
-
-    def row(self, batch: int, cores: int) -> ProfileRow:
-        """The row for ``batch`` at ``cores``; ProfileError names what is missing."""
-        try:
-            return self._index[(batch, cores)]
-        except KeyError:
-            have = sorted(self._index)
-            raise ProfileError(
-                f"no profile row for batch={batch}, cores={cores}; profiled (batch, cores) "
-                f"pairs: {have}. Profile this point (python -m energy.profile) or choose "
-                "a profiled batch size / core count."
-            ) from None
-
-    def has(self, batch: int, cores: int) -> bool:
-        return (batch, cores) in self._index
-
-    @property
-    def core_counts(self) -> tuple[int, ...]:
-        return tuple(sorted({r.cores for r in self.rows}))
-
-    def measured_batches(self, cores: int) -> tuple[int, ...]:
-        """Batch sizes at ``cores`` whose latency was measured or cited, not interpolated."""
-        return tuple(
-            sorted(
-                r.batch
-                for r in self.rows
-                if r.cores == cores and self.sources[r.latency_source].kind != "interpolated"
-            )
-        )
-
-    def max_batch(self, cores: int) -> int:
-        return max(r.batch for r in self.rows if r.cores == cores)
-
-    @property
-    def energy_kinds(self) -> frozenset[str]:
-        """Provenance kinds of the rows' dynamic energy (``interpolated`` excluded)."""
-        kinds = {self.sources[r.energy_source].kind for r in self.rows}
-        return frozenset(kinds - {"interpolated"})
 
 
 @dataclass(frozen=True)
@@ -150,12 +61,20 @@ class Stage:
     variants: tuple[ModelVariant, ...]
 
     def variant_index(self, name: str) -> int:
-        for i, variant in enumerate(self.variants):
-            if variant.name == name:
-                return i
-        from envs.suggest import did_you_mean
+        """Index of the variant called ``name``.
 
+        Args:
+            name: Variant name.
+
+        Returns:
+            Its index in `variants`.
+
+        Raises:
+            ProfileError: No such variant (with a "did you mean" hint).
+        """
         names = [v.name for v in self.variants]
+        if name in names:
+            return names.index(name)
         raise ProfileError(
             f"stage {self.name!r} has no variant {name!r}{did_you_mean(name, names)}; "
             f"variants: {names}"
@@ -181,7 +100,7 @@ class Hardware:
 
     Energy of an interval = powered nodes x ``node_static_w`` x seconds + allocated
     devices x ``device_idle_w`` x seconds + the dynamic energy of the batches served
-    (`envs.perf.interval_energy_parts`).
+    (`envs.power.interval_energy_parts`).
 
     Attributes:
         name: CPU or GPU model.
@@ -235,12 +154,20 @@ class Pipeline:
     sources: Mapping[str, Source]
 
     def stage_index(self, name: str) -> int:
-        for i, stage in enumerate(self.stages):
-            if stage.name == name:
-                return i
-        from envs.suggest import did_you_mean
+        """Index of the stage called ``name``.
 
+        Args:
+            name: Stage name.
+
+        Returns:
+            Its index in `stages`.
+
+        Raises:
+            ProfileError: No such stage (with a "did you mean" hint).
+        """
         names = [s.name for s in self.stages]
+        if name in names:
+            return names.index(name)
         raise ProfileError(
             f"pipeline {self.name!r} has no stage {name!r}{did_you_mean(name, names)}"
         )
@@ -262,7 +189,15 @@ class Pipeline:
         return self.energy_kinds != ("measured",)
 
     def validate(self, decision: Decision) -> None:
-        """Raise ActionError when ``decision`` does not fit this pipeline."""
+        """Check that ``decision`` fits this pipeline.
+
+        Args:
+            decision: One choice per stage.
+
+        Raises:
+            ActionError: Wrong stage count, a variant index out of range, no replicas, or a
+                (batch, cores) pair the profile lacks.
+        """
         if len(decision.stages) != len(self.stages):
             raise ActionError(
                 f"decision has {len(decision.stages)} stages, pipeline {self.name!r} has "
@@ -302,6 +237,14 @@ class Decision:
     stages: tuple[StageDecision, ...]
 
     def describe(self, pipeline: Pipeline) -> str:
+        """One line for reports: ``stage=variant bB xR (Cc)`` per stage.
+
+        Args:
+            pipeline: The pipeline the decision is for (variant names).
+
+        Returns:
+            The line.
+        """
         parts = []
         for stage, c in zip(pipeline.stages, self.stages, strict=True):
             name = stage.variants[c.variant].name
@@ -311,7 +254,17 @@ class Decision:
     @staticmethod
     def base(pipeline: Pipeline, variants: tuple[int, ...], batches: tuple[int, ...],
              replicas: tuple[int, ...]) -> Decision:
-        """A decision whose cores per replica are each variant's base allocation."""
+        """A decision whose cores per replica are each variant's base allocation.
+
+        Args:
+            pipeline: The pipeline.
+            variants: Variant index per stage.
+            batches: Batch size per stage.
+            replicas: Replicas per stage.
+
+        Returns:
+            The decision.
+        """
         return Decision(
             tuple(
                 StageDecision(v, b, r, stage.variants[v].base_cores)

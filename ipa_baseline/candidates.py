@@ -15,29 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from envs import perf
-from envs.errors import ConfigError, IpaEnergyError
+from envs import perf, power
+from envs.errors import ConfigError
 from envs.spec import Pipeline, Stage, StageDecision
+from ipa_baseline.errors import InfeasibleError
 
 AccuracyMode = Literal["sum", "product"]
 CoresMode = Literal["base", "profiled"]
 ReplicasMode = Literal["minimal", "free"]
-
-
-class InfeasibleError(IpaEnergyError, RuntimeError):
-    """No decision meets IPA's constraints; the message names the binding constraint.
-
-    Attributes:
-        constraint: ``throughput`` (a stage cannot reach the rate within its replicas),
-            ``latency`` (the SLA is below the fastest possible end-to-end latency) or
-            ``solver`` (the solver reported infeasibility the diagnosis did not predict).
-        stage: Name of the stage that binds, for ``throughput``.
-    """
-
-    def __init__(self, message: str, constraint: str, stage: str | None = None) -> None:
-        super().__init__(message)
-        self.constraint = constraint
-        self.stage = stage
 
 
 @dataclass(frozen=True)
@@ -53,10 +38,27 @@ class Restriction:
     replicas: tuple[int, ...] | None = None
 
     def allowed_variants(self, stage_index: int, stage: Stage) -> tuple[int, ...]:
+        """The variant indices a stage may use.
+
+        Args:
+            stage_index: The stage's index in the pipeline.
+            stage: The stage.
+
+        Returns:
+            The allowed indices (all of the stage's when unrestricted).
+        """
         allowed = None if self.variants is None else self.variants[stage_index]
         return tuple(range(len(stage.variants))) if allowed is None else tuple(allowed)
 
     def fixed_replicas(self, stage_index: int) -> int | None:
+        """The replica count a stage is fixed at.
+
+        Args:
+            stage_index: The stage's index in the pipeline.
+
+        Returns:
+            The fixed count, or None when replicas adapt.
+        """
         return None if self.replicas is None else int(self.replicas[stage_index])
 
 
@@ -94,11 +96,28 @@ class Candidate:
     cores_per_replica: int
 
     def choice(self, replicas: int) -> StageDecision:
+        """The stage decision of this candidate with ``replicas`` replicas.
+
+        Args:
+            replicas: The replica count the ILP chose.
+
+        Returns:
+            The `StageDecision`.
+        """
         return StageDecision(self.variant, self.batch, replicas, self.cores)
 
 
 def min_replicas(stage: Stage, choice: StageDecision, rate_rps: float) -> int:
-    """Fewest replicas whose `perf.stage_throughput_rps` reaches ``rate_rps`` (at least 1)."""
+    """Fewest replicas whose `perf.stage_throughput_rps` reaches ``rate_rps`` (at least 1).
+
+    Args:
+        stage: The stage.
+        choice: Its variant, batch and cores (the replica count is ignored).
+        rate_rps: The rate to serve.
+
+    Returns:
+        The replica count (`perf.replicas_for_rate`).
+    """
     return perf.replicas_for_rate(stage.variants[choice.variant], choice.batch, choice.cores,
                                   rate_rps)
 
@@ -106,6 +125,13 @@ def min_replicas(stage: Stage, choice: StageDecision, rate_rps: float) -> int:
 def accuracy_terms(stage: Stage, mode: AccuracyMode) -> tuple[float, ...]:
     """Per-variant accuracy term: IPA's rank (``sum``) or the accuracy as a fraction,
     accuracy / 100 (``product``: the ILP multiplies these across stages exactly).
+
+    Args:
+        stage: The stage.
+        mode: ``sum`` or ``product``.
+
+    Returns:
+        One term per variant, in the stage's variant order.
 
     Raises:
         ConfigError: An unknown mode, or ``product`` with a non-positive accuracy.
@@ -128,7 +154,27 @@ def stage_candidates(
     replica_mode: ReplicasMode, restriction: Restriction,
 ) -> list[Candidate]:
     """Every candidate of one stage, feasible or not (``replicas_lo > replicas_hi`` or an
-    infinite latency marks an infeasible one)."""
+    infinite latency marks an infeasible one).
+
+    Args:
+        pipeline: The pipeline.
+        stage_index: The stage's index.
+        rate_rps: The predicted arrival rate.
+        mode: The accuracy term (see `accuracy_terms`).
+        max_replicas: The replica limit per stage.
+        interval_s: The interval length (seconds), over which energy is counted.
+        timeout_ms: The batch timeout (ms), for latency and energy.
+        cores: ``base`` (each variant's base cores) or ``profiled`` (every profiled count).
+        replica_mode: ``minimal`` (exactly the fewest replicas that reach the rate) or
+            ``free`` (from those up to ``max_replicas``).
+        restriction: The baseline's restriction (allowed variants, fixed replicas).
+
+    Returns:
+        One `Candidate` per allowed variant, profiled batch size and core count.
+
+    Raises:
+        ConfigError: A bad accuracy mode (see `accuracy_terms`).
+    """
     stage = pipeline.stages[stage_index]
     hw = pipeline.hardware
     acc = accuracy_terms(stage, mode)
@@ -150,9 +196,9 @@ def stage_candidates(
                     lo, hi = need, (need if need <= max_replicas else max_replicas)
                 else:
                     lo, hi = need, max_replicas  # valid cut: the chosen r must reach the rate
-                e1 = perf.stage_interval_energy_j(hw, stage, one, requests, interval_s,
+                e1 = power.stage_interval_energy_j(hw, stage, one, requests, interval_s,
                                                   timeout_ms)
-                e2 = perf.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
+                e2 = power.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
                                                   requests, interval_s, timeout_ms)
                 out.append(Candidate(
                     stage=stage_index, variant=v, batch=b, cores=c,
@@ -166,12 +212,26 @@ def stage_candidates(
 
 
 def reaches_rate(cand: Candidate) -> bool:
-    """Whether the candidate reaches the rate within its replica limit."""
+    """Whether the candidate reaches the rate within its replica limit.
+
+    Args:
+        cand: A candidate from `stage_candidates`.
+
+    Returns:
+        True when ``replicas_lo <= replicas_hi``.
+    """
     return cand.replicas_lo <= cand.replicas_hi
 
 
 def usable(cand: Candidate) -> bool:
-    """Whether the candidate can be part of a feasible decision on its own."""
+    """Whether the candidate can be part of a feasible decision on its own.
+
+    Args:
+        cand: A candidate from `stage_candidates`.
+
+    Returns:
+        True when it reaches the rate and its latency is finite.
+    """
     return reaches_rate(cand) and math.isfinite(cand.latency_ms)
 
 
@@ -192,6 +252,10 @@ def check_feasible(
         rate_rps: The predicted arrival rate.
         max_replicas: The replica limit per stage.
         restriction: The baseline's restriction (for the message).
+
+    Raises:
+        InfeasibleError: A stage has no candidate or none that reaches the rate
+            (``throughput``), or the fastest usable candidates exceed the SLA (``latency``).
     """
     fastest: list[Candidate] = []
     for s, stage_cands in enumerate(cands):

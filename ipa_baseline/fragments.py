@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.profile_doc import hardware_entry
+from envs.profile_doc import hardware_entry, profile_document, variant_entry
 
 BATCHES = (1, 2, 8)
 CORES = (1, 2, 4)  # rows at every core count, for IPA's base-allocation rule
@@ -39,7 +39,15 @@ Point = tuple[float, float | None]  # mean ms, p99 ms (None: not in the fragment
 
 
 def read_fragments(folder: Path) -> dict[tuple[str, int, int], Point]:
-    """(variant, batch, cores) -> latency at the highest profiled load (batches fill)."""
+    """(variant, batch, cores) -> latency at the highest profiled load (batches fill).
+
+    Args:
+        folder: The folder of IPA's profile fragments (``*.csv``); unparsable rows are
+            skipped.
+
+    Returns:
+        ``{(variant, batch, cores): (mean ms, p99 ms or None)}``.
+    """
     best: dict[tuple[str, int, int], tuple[float, Point]] = {}
     for path in sorted(folder.glob("*.csv")):
         with path.open(newline="") as f:
@@ -60,7 +68,15 @@ def read_fragments(folder: Path) -> dict[tuple[str, int, int], Point]:
 def core_ratio(points: dict, ref: str) -> float:
     """Measured latency ratio per doubling of cores of the family's reference (mean over
     the batches profiled at c and 2c), capped at 1 (assumed: more cores are never
-    slower; the fragments' resnet rows come from different loads)."""
+    slower; the fragments' resnet rows come from different loads).
+
+    Args:
+        points: The `read_fragments` latencies.
+        ref: The family's reference variant.
+
+    Returns:
+        The ratio (1.0 when no pair of core counts is profiled).
+    """
     pairs = [points[(ref, b, 2 * c)][0] / points[(ref, b, c)][0]
              for (name, b, c) in points if name == ref and (ref, b, 2 * c) in points]
     return min(1.0, sum(pairs) / len(pairs)) if pairs else 1.0
@@ -68,7 +84,17 @@ def core_ratio(points: dict, ref: str) -> float:
 
 def family_rows(points: dict, ref: str, members: list) -> dict[str, list[list]]:
     """Rows of every member at CORES and BATCHES (see the module docstring): computed at
-    the member's fragment cores, scaled to other core counts by `core_ratio`."""
+    the member's fragment cores, scaled to other core counts by `core_ratio`.
+
+    Args:
+        points: The `read_fragments` latencies.
+        ref: The family's reference variant.
+        members: ``(name, GFLOPs, base cores)`` per variant, reference first (`FAMILIES`).
+
+    Returns:
+        Variant name -> its profile rows (batch, cores, mean ms, p99 ms, energy per batch
+        J, latency source, energy source).
+    """
     ratio = core_ratio(points, ref)
 
     def ref_at(batch: int, cores: int) -> Point:
@@ -106,25 +132,34 @@ def family_rows(points: dict, ref: str, members: list) -> dict[str, list[list]]:
 
 
 def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
-    """The profile document, and how many rows are cited / scaled."""
+    """The profile document, and how many rows are cited / scaled.
+
+    Args:
+        points: The `read_fragments` latencies.
+        accuracies: Stage -> variant -> accuracy (IPA's ``accuracies.yaml``).
+
+    Returns:
+        The document for `envs.profiles.load_pipeline`, the number of ``ipa`` rows and the
+        number of ``ipa_scaled`` rows.
+    """
     stages, b1_p99 = [], []
     for stage, (ref, members) in FAMILIES.items():
         rows = family_rows(points, ref, members)
-        variants = [{"name": n, "accuracy": float(accuracies[stage][n]),
-                     "accuracy_metric": "COCO mAP@0.5" if stage == "crop" else "top-1 (%)",
-                     "accuracy_source": "IPA accuracies.yaml", "base_cores": c,
-                     "rows": rows[n]} for n, _, c in members]
+        metric = "COCO mAP@0.5" if stage == "crop" else "top-1 (%)"
+        variants = [variant_entry(n, float(accuracies[stage][n]), rows[n], metric=metric,
+                                  source="IPA accuracies.yaml", base_cores=c)
+                    for n, _, c in members]
         stages.append({"name": stage, "variants": variants})
         b1_p99.append(np.mean([rows[n][0][3] for n, _, _ in members]))
     all_rows = [r for s in stages for v in s["variants"] for r in v["rows"]]
     cited = sum(r[5] == "ipa" for r in all_rows)
-    doc = {
-        "pipeline": "ipa_video_fragments",
-        "sla_ms": round(float(SLA_FACTOR * sum(b1_p99)), 1),
-        "batch_sizes": list(BATCHES),
-        "hardware": hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
-                                   device_idle_w=round(IDLE_W_PER_CORE, 3)),
-        "sources": {
+    doc = profile_document(
+        "ipa_video_fragments",
+        sla_ms=round(float(SLA_FACTOR * sum(b1_p99)), 1),
+        batch_sizes=BATCHES,
+        hardware=hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
+                                device_idle_w=round(IDLE_W_PER_CORE, 3)),
+        sources={
             "static": {"kind": "assumed", "description": "idle package power is all "
                        "attributed to allocated cores in this benchmark"},
             "ipa": {"kind": "cited", "description": "IPA CPU profile fragments (notebooks)"},
@@ -135,8 +170,6 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
                     f"{BUSY_W_PER_CORE:.2f} W per busy core (TDP 125 W above idle)"},
             "idle": {"kind": "estimated", "description": "ipa_ext idle package 73 W / 12 cores"},
         },
-        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
-                        "energy_per_batch_j", "latency_source", "energy_source"],
-        "stages": stages,
-    }
+        stages=stages,
+    )
     return doc, cited, len(all_rows) - cited

@@ -17,9 +17,9 @@ Objective (maximised)::
 
 with an integer ``n`` (powered nodes) and ``devices_per_node * n >= sum_k cores_k r_k``
 (``n >= fleet_nodes`` in a fixed fleet) when ``delta > 0`` and nodes have static power:
-the power model's static term (`envs.perf.powered_nodes`), so consolidation onto fewer
+the power model's static term (`envs.power.powered_nodes`), so consolidation onto fewer
 nodes is worth what it saves. ``energy_fixed`` and ``energy_per_replica`` are the idle
-and dynamic terms (`envs.perf.stage_interval_energy_j`).
+and dynamic terms (`envs.power.stage_interval_energy_j`).
 
 ``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
 over stages of the chosen variants' accuracies (as fractions), linearised exactly
@@ -43,20 +43,20 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from envs import perf
+from envs import power
 from envs.errors import ConfigError
 from envs.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
     AccuracyMode,
     Candidate,
     CoresMode,
-    InfeasibleError,
     ReplicasMode,
     Restriction,
     check_feasible,
     stage_candidates,
     usable,
 )
+from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.lp_builder import INF, LpBuilder
 from ipa_baseline.product import ProductForm, add_product_objective
 
@@ -73,7 +73,7 @@ class IlpResult:
             batch latency plus batch-fill delay.
         predicted_cores: Allocated cores.
         predicted_energy_j: Energy over the interval when every stage serves the rate:
-            static (powered nodes), idle and dynamic, as `envs.perf.interval_energy_j`.
+            static (powered nodes), idle and dynamic, as `envs.power.interval_energy_j`.
         solve_ms: Wall time of the decision (building the model and solving it).
     """
 
@@ -155,10 +155,10 @@ def solve_ipa(
                               sorted(chosen, key=lambda k: cands[k].stage)))
     devices = float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands)))
     nodes = (round(solution.col_value[nodes_col]) if nodes_col is not None
-             else perf.powered_nodes(pipeline.hardware, devices))
+             else power.powered_nodes(pipeline.hardware, devices))
     energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
                  for k, c in enumerate(cands))
-    energy += perf.static_energy_j(pipeline.hardware, nodes * interval_s)
+    energy += power.static_energy_j(pipeline.hardware, nodes * interval_s)
     return IlpResult(
         decision=decision,
         objective=float(highs.getInfo().objective_function_value),
@@ -179,7 +179,7 @@ def _add_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline, de
     most = sum(c.cores_per_replica * c.replicas_hi for c in cands)
     lower = float(hw.fleet_nodes) if hw.fleet == "fixed" else 0.0
     upper = max(lower, float(math.ceil(most / hw.devices_per_node)))
-    nodes = lp.col(-delta * perf.static_energy_j(hw, interval_s), lower, upper, True)
+    nodes = lp.col(-delta * power.static_energy_j(hw, interval_s), lower, upper, True)
     lp.row([(nodes, float(hw.devices_per_node))]
            + [(2 * k + 1, -float(c.cores_per_replica)) for k, c in enumerate(cands)],
            0.0, INF)

@@ -28,7 +28,17 @@ class LpBuilder:
         self.row_upper: list[float] = []
 
     def col(self, cost: float, lower: float, upper: float, integer: bool) -> int:
-        """Add a column; returns its index."""
+        """Add a column; returns its index.
+
+        Args:
+            cost: Its objective coefficient (maximised).
+            lower: Its lower bound (``-INF`` for none).
+            upper: Its upper bound (``INF`` for none).
+            integer: Whether it is an integer variable.
+
+        Returns:
+            The column's index.
+        """
         self.cost.append(cost)
         self.lower.append(lower)
         self.upper.append(upper)
@@ -36,7 +46,16 @@ class LpBuilder:
         return len(self.cost) - 1
 
     def row(self, entries: Iterable[tuple[int, float]], lower: float, upper: float) -> int:
-        """Add a row ``lower <= sum(val * col) <= upper``; returns its index."""
+        """Add a row ``lower <= sum(val * col) <= upper``; returns its index.
+
+        Args:
+            entries: ``(column index, coefficient)`` pairs of the row.
+            lower: The row's lower bound (``-INF`` for none).
+            upper: The row's upper bound (``INF`` for none).
+
+        Returns:
+            The row's index.
+        """
         index = len(self.row_lower)
         for col, val in entries:
             self._rows.append(index)
@@ -47,7 +66,11 @@ class LpBuilder:
         return index
 
     def highs(self) -> highspy.Highs:
-        """A `highspy.Highs` holding the model (maximise), with exact-gap options."""
+        """A `highspy.Highs` holding the model (maximise), with exact-gap options.
+
+        Returns:
+            The solver, model passed, not yet run.
+        """
         n = len(self.cost)
         lp = highspy.HighsLp()
         lp.num_col_ = n

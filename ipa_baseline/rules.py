@@ -19,7 +19,7 @@ Each rule, where IPA defines it, and the package default it replaces:
   change what the policy plans with, not the simulated machine. Default 0.
 * ``on_infeasible="keep"`` (``optimizer/adapter.py``: "optimizer couldn't find any optimal
   solution the pipeline will stay the same"). Default ``fallback``: the most
-  throughput-heavy decision (`ipa_baseline.policies.fallback_decision`).
+  throughput-heavy decision (`ipa_baseline.fallback.fallback_decision`).
 * ``fa2_high="ipa"`` (``data/configs/final/video-3.yaml``: yolov5s + resnet101). Default
   ``most_accurate``: the most accurate variant per stage.
 * ``rim_replicas="ipa"`` (``data/configs/final/video-5.yaml``: 3 replicas per stage).
@@ -41,7 +41,8 @@ import yaml
 
 from envs import perf
 from envs.errors import ConfigError, ProfileError
-from envs.spec import Pipeline, ProfileRow, Stage
+from envs.profile_data import ProfileRow
+from envs.spec import Pipeline, Stage
 
 IPA_SLA_MULTIPLIER = 5.0  # cited: optimizer/models.py, Task.sla, "* 5" after the mean
 # Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold,
@@ -102,6 +103,13 @@ class IpaRules:
 def preset(name: str, family: str = "video") -> IpaRules:
     """``package`` (every default) or ``ipa`` (every IPA rule, constants of ``family``).
 
+    Args:
+        name: ``package`` or ``ipa``.
+        family: The pipeline family whose IPA constants to use (`IPA_CONFIGS`).
+
+    Returns:
+        The `IpaRules`.
+
     Raises:
         ConfigError: An unknown preset or family.
     """
@@ -122,7 +130,15 @@ def preset(name: str, family: str = "video") -> IpaRules:
 def with_margins(pipeline: Pipeline, rules: IpaRules) -> Pipeline:
     """The pipeline the optimiser plans with: p99 latency x (1 + latency margin), mean
     latency / (1 + throughput margin) so that `perf.replica_throughput_rps` scales by
-    (1 + throughput margin). Energy rows are unchanged. No margins: the pipeline itself."""
+    (1 + throughput margin). Energy rows are unchanged. No margins: the pipeline itself.
+
+    Args:
+        pipeline: The env's pipeline.
+        rules: The rules (their latency and throughput margins).
+
+    Returns:
+        The margin-adjusted pipeline (or ``pipeline`` itself).
+    """
     lat = 1.0 + rules.latency_margin_pct / 100.0
     thr = 1.0 + rules.throughput_margin_pct / 100.0
     if lat == 1.0 and thr == 1.0:
@@ -141,20 +157,44 @@ def with_margins(pipeline: Pipeline, rules: IpaRules) -> Pipeline:
 
 def ipa_stage_sla_ms(stage: Stage, sla_factor: float) -> float:
     """IPA's stage SLA: 5 x mean over variants of sla_factor x batch-1 p99 latency at the
-    variant's largest profiled core count."""
+    variant's largest profiled core count.
+
+    Args:
+        stage: The stage.
+        sla_factor: IPA's ``sla_factor``.
+
+    Returns:
+        The stage SLA in ms.
+    """
     per_variant = [sla_factor * perf.batch_latency_p99_ms(v, 1, max(v.profile.core_counts))
                    for v in stage.variants]
     return IPA_SLA_MULTIPLIER * sum(per_variant) / len(per_variant)
 
 
 def ipa_sla_ms(pipeline: Pipeline, sla_factor: float) -> float:
-    """IPA's pipeline SLA: the sum of the stages' `ipa_stage_sla_ms`."""
+    """IPA's pipeline SLA: the sum of the stages' `ipa_stage_sla_ms`.
+
+    Args:
+        pipeline: The pipeline.
+        sla_factor: IPA's ``sla_factor``.
+
+    Returns:
+        The end-to-end SLA in ms.
+    """
     return sum(ipa_stage_sla_ms(s, sla_factor) for s in pipeline.stages)
 
 
 def ipa_base_cores(pipeline: Pipeline, threshold_rps: float,
                    sla_factor: float) -> tuple[tuple[int, ...], ...]:
     """IPA's base allocation (``Task.base_allocations``): per stage, per variant, cores.
+
+    Args:
+        pipeline: The (margin-adjusted) pipeline.
+        threshold_rps: The rate each variant's base allocation must sustain.
+        sla_factor: IPA's ``sla_factor`` (for the stage SLA).
+
+    Returns:
+        Per stage, one core count per variant (in the stage's variant order).
 
     Raises:
         ProfileError: A stage is profiled at one core count only, or a variant lacks rows
@@ -215,6 +255,13 @@ def _walk(stage: Stage, allocs: list[int], counts: list[list[int]], threshold: f
 def fa2_high_variants(pipeline: Pipeline, rules: IpaRules) -> tuple[int, ...]:
     """Per stage, the FA2-high variant index: IPA's configured one, or the most accurate.
 
+    Args:
+        pipeline: The env's pipeline.
+        rules: The rules (``fa2_high`` and ``family``).
+
+    Returns:
+        One variant index per stage.
+
     Raises:
         ConfigError: IPA gives no FA2-high configuration for the family.
         ProfileError: The profile lacks one of IPA's variants.
@@ -231,7 +278,20 @@ def fa2_high_variants(pipeline: Pipeline, rules: IpaRules) -> tuple[int, ...]:
 def ipa_world(pipeline: Pipeline, rules: IpaRules) -> Pipeline:
     """The pipeline with IPA's SLA and base allocation where the rules ask for them, both
     computed on the margin-adjusted profile (as IPA does: margins apply at load time).
-    Rows are unchanged: the margins only enter what the policy plans with."""
+    Rows are unchanged: the margins only enter what the policy plans with.
+
+    Args:
+        pipeline: The profile's pipeline.
+        rules: The rules (``sla_rule``, ``base_allocation`` and their constants).
+
+    Returns:
+        The pipeline with those SLA and base cores (``pipeline`` itself when neither rule
+        is IPA's).
+
+    Raises:
+        ProfileError: IPA's base allocation is asked for but the profile cannot give it
+            (see `ipa_base_cores`).
+    """
     planned = with_margins(pipeline, rules)
     out = pipeline
     if rules.sla_rule == "ipa":
@@ -250,11 +310,19 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
     """Write a copy of a profile file with IPA's SLA and base cores (per ``rules``), for
     building the env the IPA-family policies with these rules drive.
 
+    Args:
+        source: A shipped pipeline's name or a profile file.
+        out_path: Where to write the copy.
+        rules: The rules that set the SLA and base cores.
+
+    Returns:
+        ``out_path``.
+
     Raises:
         ProfileError: The profile lacks rows a rule needs (named in the message).
     """
-    from envs.config import read_yaml_file
     from envs.profiles import load_pipeline, resolve_profile_path
+    from envs.yaml_io import read_yaml_file
 
     path = resolve_profile_path(source)
     doc = read_yaml_file(path)
@@ -270,7 +338,16 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
 
 
 def check_env_matches(env_pipeline: Pipeline, rules: IpaRules) -> None:
-    """ConfigError unless the env's SLA and base cores are what the rules prescribe."""
+    """ConfigError unless the env's SLA and base cores are what the rules prescribe.
+
+    Args:
+        env_pipeline: The env's pipeline.
+        rules: The rules the policy applies.
+
+    Raises:
+        ConfigError: The env's SLA or a variant's base cores differ from `ipa_world`'s.
+        ProfileError: The rules' base allocation cannot be computed (see `ipa_world`).
+    """
     world = ipa_world(env_pipeline, rules)
     if abs(world.sla_ms - env_pipeline.sla_ms) > 1e-3 * max(world.sla_ms, 1.0):
         raise ConfigError(

@@ -15,8 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models.catalog import CatalogPipeline, CatalogStage, CatalogVariant
-from models.llm import ONE_CORE
+from models.catalog import ONE_CORE, CatalogPipeline, cited_stage, image_batch
 
 #: Input side in pixels. SAM's native 1024x1024 takes ~20 s per image for ViT-B on one
 #: core of this machine (ViT-H ~7x more); 448 = 28x28 patches of 16 px, which SAM's 14x14
@@ -45,7 +44,15 @@ SAM_ENCODERS: dict[str, tuple[int, int, int, tuple[int, ...], float]] = {
 
 
 class SamImageEncoder(nn.Module):
-    """SAM's ViT image encoder and neck: images -> 256-channel embeddings (1/16 scale)."""
+    """SAM's ViT image encoder and neck: images -> 256-channel embeddings (1/16 scale).
+
+    Args:
+        width: Embedding width.
+        depth: Transformer blocks.
+        heads: Attention heads.
+        global_attn: Indexes of the blocks with global (not windowed) attention.
+        image_size: Input side in pixels.
+    """
 
     def __init__(self, width: int, depth: int, heads: int, global_attn: tuple[int, ...],
                  image_size: int = SAM_INPUT) -> None:
@@ -66,12 +73,30 @@ class SamImageEncoder(nn.Module):
         self.encoder = SamVisionModel(config)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Embeddings of shape ``(batch, 256, side / 16, side / 16)``."""
+        """Encode a batch of images.
+
+        Args:
+            pixel_values: A ``(batch, 3, side, side)`` float tensor.
+
+        Returns:
+            Embeddings of shape ``(batch, 256, side / 16, side / 16)``.
+        """
         return self.encoder(pixel_values=pixel_values).last_hidden_state
 
 
 def sam_encoder_builder(name: str, image_size: int = SAM_INPUT) -> Callable[[], nn.Module]:
-    """A zero-argument builder of the SAM encoder ``name`` (a key of `SAM_ENCODERS`)."""
+    """A builder of the SAM image encoder ``name``.
+
+    Args:
+        name: A key of `SAM_ENCODERS`.
+        image_size: Input side in pixels.
+
+    Returns:
+        A zero-argument function returning the encoder in eval mode, random weights.
+
+    Raises:
+        KeyError: ``name`` is not in `SAM_ENCODERS`.
+    """
     width, depth, heads, global_attn, _ = SAM_ENCODERS[name]
 
     def build() -> nn.Module:
@@ -80,33 +105,15 @@ def sam_encoder_builder(name: str, image_size: int = SAM_INPUT) -> Callable[[], 
     return build
 
 
-def _images(side: int) -> Callable[[int], torch.Tensor]:
-    def make(batch: int) -> torch.Tensor:
-        return torch.rand(batch, 3, side, side)
-
-    return make
-
-
 def sam_pipeline() -> CatalogPipeline:
     """One-shot segmentation: SAM's ViT-B / ViT-L / ViT-H image encoder, one stage."""
-    variants = tuple(
-        CatalogVariant(
-            name,
-            sam_encoder_builder(name),
-            _images(SAM_INPUT),
-            miou,
-            SAM_METRIC,
-            SAM_SOURCE,
-            base_cores=1,
-        )
-        for name, (_, _, _, _, miou) in SAM_ENCODERS.items()
+    encoder = cited_stage(
+        "encoder", {name: shape[4] for name, shape in SAM_ENCODERS.items()},
+        sam_encoder_builder, image_batch(SAM_INPUT), SAM_METRIC, SAM_SOURCE,
     )
     return CatalogPipeline(
-        name="sam",
-        stages=(CatalogStage("encoder", variants),),
-        sla_ms=SAM_SLA_MS,
-        batch_sizes=(1, 2),
-        notes=(
+        "sam", (encoder,), SAM_SLA_MS, (1, 2),
+        (
             f"SAM image encoders (ViT + neck) at {SAM_INPUT}x{SAM_INPUT} input instead of "
             "SAM's native 1024x1024 (unaffordable on 2 shared CPU cores: ~20 s per image "
             f"for ViT-B at 1 core); {SAM_INPUT} = 28x28 patches, an exact 2x2 tiling of the "

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from envs.profile_doc import hardware_entry
+from envs.profile_doc import (
+    hardware_entry,
+    profile_document,
+    synthetic_rows,
+    variant_entry,
+    write_profile,
+)
 from envs.profiles import load_pipeline
 from envs.spec import Pipeline
 
@@ -19,60 +24,75 @@ def tiny_profile_doc(sla_ms: float = 1000.0) -> dict:
 
     Latency mean grows sub-linearly with batch (batching pays), p99 is 20 % above the
     mean, dynamic energy is 3 W per busy core.
+
+    Args:
+        sla_ms: End-to-end SLA of the document.
+
+    Returns:
+        The profile document.
     """
 
-    def rows(base_ms: float) -> list[list]:
-        out = []
-        for cores in (1, 2):
-            for b in (1, 2, 4):
-                mean = base_ms * (0.4 + 0.6 * b) / (0.6 * cores + 0.4)
-                out.append([b, cores, round(mean, 3), round(1.2 * mean, 3),
-                            round(3.0 * cores * mean / 1e3, 5), "lat", "en"])
-        return out
-
     def variant(name: str, acc: float, base_ms: float) -> dict:
-        return {"name": name, "accuracy": acc, "accuracy_metric": "top-1 (%)",
-                "accuracy_source": "made up for tests", "base_cores": 1,
-                "rows": rows(base_ms)}
+        rows = synthetic_rows(base_ms, batches=(1, 2, 4), cores=(1, 2), batch_shape=(0.4, 0.6),
+                              core_shape=(0.6, 0.4), p99_factor=1.2)
+        return variant_entry(name, acc, rows, metric="top-1 (%)", source="made up for tests",
+                             base_cores=1)
 
-    return {
-        "pipeline": "tiny",
-        "sla_ms": sla_ms,
-        "batch_sizes": [1, 2, 4],
-        "hardware": hardware_entry("test CPU", devices_per_node=4, device_idle_w=1.0),
-        "sources": {
+    return profile_document(
+        "tiny", sla_ms=sla_ms, batch_sizes=[1, 2, 4],
+        hardware=hardware_entry("test CPU", devices_per_node=4, device_idle_w=1.0),
+        sources={
             "static": {"kind": "assumed", "description": "no node static power, for tests"},
             "lat": {"kind": "cited", "description": "synthetic numbers for tests"},
             "en": {"kind": "estimated", "description": "3 W per busy core, for tests"},
             "idle": {"kind": "estimated", "description": "1 W per core, for tests"},
         },
-        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
-                        "energy_per_batch_j", "latency_source", "energy_source"],
-        "stages": [
+        stages=[
             {"name": "first", "variants": [variant("small", 60.0, 20.0),
                                            variant("medium", 70.0, 40.0),
                                            variant("large", 80.0, 80.0)]},
             {"name": "second", "variants": [variant("fast", 50.0, 10.0),
                                             variant("slow", 75.0, 50.0)]},
         ],
-    }
+    )
 
 
 @pytest.fixture
 def tiny_profile_path(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tiny_profile_doc(), sort_keys=False))
-    return path
+    """The tiny profile (`tiny_profile_doc`) written into the test's temp folder.
+
+    Args:
+        tmp_path: pytest's temp folder.
+
+    Returns:
+        The file's path.
+    """
+    return write_profile(tiny_profile_doc(), tmp_path / "tiny.yaml")
 
 
 @pytest.fixture
 def tiny_pipeline(tiny_profile_path: Path) -> Pipeline:
+    """The tiny profile, loaded.
+
+    Args:
+        tiny_profile_path: The file.
+
+    Returns:
+        The pipeline.
+    """
     return load_pipeline(tiny_profile_path)
 
 
 def profile_tiny_catalog(path: Path) -> Path:
     """Profile the tiny catalog pipeline on this machine into ``path`` (a fraction of a
-    second, TDP meter) for the tests that start real stage servers."""
+    second, TDP meter) for the tests that start real stage servers.
+
+    Args:
+        path: Where the profile goes.
+
+    Returns:
+        ``path``.
+    """
     import os
 
     import torch

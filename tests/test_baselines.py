@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from agents.baselines import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
+from agents.policies import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
 
 
 def make(profile: Path, workload: str = "bursty"):

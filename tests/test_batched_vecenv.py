@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from agents import ppo
+from agents import ppo, training_envs
 from agents.train_config import load_train_config
-from envs import perf
+from envs import perf, power
 from envs.backends.base import weighted_quantile
 from envs.batched import BatchedPipelineVecEnv, array_perf, kernels
 from envs.batched.tables import Tables
 from envs.env_config import EnvConfig
+from envs.env_kwargs import config_from_kwargs
 from envs.errors import ActionError, ConfigError
-from envs.pipeline_env import PipelineEnv, config_from_kwargs
+from envs.pipeline_env import PipelineEnv
 from envs.spec import Pipeline
 
 N_ENVS = 4
@@ -161,19 +162,19 @@ def test_energy_per_request_matches_perf(tiny_pipeline: Pipeline) -> None:
                         got = array_perf.energy_per_request_j(
                             tables.energy_by_batch, np.array([s * n_v + v]), np.array([b]),
                             np.array([rate]), timeout)[0]
-                        want = perf.energy_per_request_j(variant, b, variant.base_cores,
+                        want = power.energy_per_request_j(variant, b, variant.base_cores,
                                                          rate, timeout)
                         assert got == want, (s, v, b, rate, timeout)
                         k = array_perf.expected_batch_size(np.array([b]), np.array([rate]),
                                                            timeout)[0]
-                        assert k == perf.expected_batch_size(b, rate, timeout)
+                        assert k == power.expected_batch_size(b, rate, timeout)
 
 
 def test_powered_nodes_matches_perf(tiny_pipeline: Pipeline) -> None:
     devices = np.array([0, 1, 3, 4, 5, 8, 9, 40])
     for fleet, nodes in (("fixed", 1), ("fixed", 3), ("elastic", 1)):
         hw = replace(tiny_pipeline.hardware, fleet=fleet, fleet_nodes=nodes)
-        want = [perf.powered_nodes(hw, float(d)) for d in devices]
+        want = [power.powered_nodes(hw, float(d)) for d in devices]
         assert array_perf.powered_nodes(hw, devices).tolist() == want
 
 
@@ -223,19 +224,19 @@ def test_out_of_range_action_raises_action_error() -> None:
 def test_training_uses_the_batched_env_for_fluid_and_dummy_otherwise(tmp_path: Path) -> None:
     cfg = load_train_config(overrides=["run.n_envs=2", "agent.n_steps=64",
                                        "agent.batch_size=64"])
-    assert ppo.vec_env_kind(cfg, cfg.env) == "batched"
-    venv = ppo.make_training_vec_env(cfg, cfg.env, seed=0)
+    assert training_envs.vec_env_kind(cfg, cfg.env) == "batched"
+    venv = training_envs.make_training_vec_env(cfg, cfg.env, seed=0)
     assert isinstance(venv, VecMonitor) and isinstance(venv.venv, BatchedPipelineVecEnv)
     venv.close()
     requests = replace(cfg.env, backend="requests")
-    assert ppo.vec_env_kind(cfg, requests) == "dummy"
+    assert training_envs.vec_env_kind(cfg, requests) == "dummy"
     forced = load_train_config(overrides=["run.vec_env=batched", "env.backend=requests",
                                           "run.n_envs=2", "agent.n_steps=64",
                                           "agent.batch_size=64"])
     with pytest.raises(ConfigError, match="run.vec_env=batched"):
         ppo.prepare(forced)
     dummy = load_train_config(overrides=["run.vec_env=dummy"])
-    assert ppo.vec_env_kind(dummy, dummy.env) == "dummy"
+    assert training_envs.vec_env_kind(dummy, dummy.env) == "dummy"
 
 
 def test_action_masks_through_env_method() -> None:

@@ -9,8 +9,8 @@ import torch
 
 from models.catalog import PIPELINES, CatalogPipeline, catalog_pipeline
 from models.errors import CatalogError
-from models.llm import FixedLengthGenerate
 from models.sam import SAM_ENCODERS, sam_encoder_builder
+from models.transformer_builders import FixedLengthGenerate
 
 SHIPPED = ("video", "sam", "llm", "audio_qa", "audio_sent", "sum_qa", "nlp")
 MODEL_PIPELINES = ("llm", "audio_qa", "audio_sent", "sum_qa", "nlp")

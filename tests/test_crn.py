@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.baselines import StaticPolicy
 from agents.episode import run_episode
+from agents.policies import StaticPolicy
 from envs.backends.crn import crn_streams, service_draws
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.pipeline_env import PipelineEnv
@@ -37,7 +37,7 @@ def test_two_policies_on_one_seed_receive_identical_arrival_times(
     low = run_episode(cheap_env, StaticPolicy(cheap_env, "lowest", peak_rps=1.0), "low", "w", 3)
     high = run_episode(big_env, StaticPolicy(big_env, "highest", peak_rps=40.0), "high", "w", 3)
     # the two policies served differently (queues used to shift the random draws) ...
-    assert [s.served for s in low.steps] != [s.served for s in high.steps]
+    assert [s.stats.served for s in low.steps] != [s.stats.served for s in high.steps]
     assert len(cheap) == len(big) == 20
     for a, b in zip(cheap, big, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.baselines import HpaPolicy, StaticPolicy
+from agents.policies import HpaPolicy, StaticPolicy
 from agents.train_config import load_train_config
 from envs.backends.base import SimSettings
-from envs.config import from_dict, read_yaml, read_yaml_file
+from envs.config import from_dict
 from envs.env_config import EnvConfig
 from envs.errors import ActionError, ConfigError, ProfileError
 from envs.pipeline_env import PipelineEnv
 from envs.profiles import load_pipeline
+from envs.yaml_io import read_yaml, read_yaml_file
 from tests.conftest import tiny_profile_doc
 
 

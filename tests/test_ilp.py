@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import perf
+from envs import perf, power
 from envs.errors import ConfigError, IpaEnergyError
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
@@ -55,7 +55,7 @@ def objective(pipeline: Pipeline, decision: Decision, rate: float, mode: str, al
     acc = perf.decision_accuracy(pipeline, decision, mode)
     return (alpha * acc - beta * perf.decision_cores(decision)
             - gamma * sum(c.batch for c in decision.stages)
-            - delta * perf.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S,
+            - delta * power.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S,
                                              timeout_ms))
 
 
@@ -145,7 +145,7 @@ def test_predictions_equal_perf(tmp_path: Path, seed: int) -> None:
         assert result.predicted_latency_ms <= pipeline.sla_ms + 1e-6
         assert result.predicted_cores == perf.decision_cores(d)
         assert result.predicted_energy_j == pytest.approx(
-            perf.interval_energy_j(pipeline, d, rate * INTERVAL_S, INTERVAL_S, timeout), rel=1e-9)
+            power.interval_energy_j(pipeline, d, rate * INTERVAL_S, INTERVAL_S, timeout), rel=1e-9)
         assert perf.decision_throughput_rps(pipeline, d) >= rate
         assert result.solve_ms > 0
 

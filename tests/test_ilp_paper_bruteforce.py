@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
+from envs.profile_doc import hardware_entry, profile_document, variant_entry, write_profile
 from envs.profiles import load_pipeline
 from envs.spec import Pipeline
 from ipa_baseline import InfeasibleError, solve_ipa
@@ -71,30 +71,25 @@ def make_instance(tmp_path: Path, n_stages: int, seed: int) -> tuple[Table, Pipe
             cores.append(c)
             means.append(mean)
             p99s.append(p99)
-            variants.append({
-                "name": name, "accuracy": float(accuracy[v]), "accuracy_metric": "test (%)",
-                "accuracy_source": "random", "base_cores": c,
-                "rows": [[b, c, mean[b], p99[b], 0.01 * b, "lat", "en"] for b in BATCHES]})
+            variants.append(variant_entry(
+                name, float(accuracy[v]),
+                [[b, c, mean[b], p99[b], 0.01 * b, "lat", "en"] for b in BATCHES],
+                metric="test (%)", source="random", base_cores=c))
         stages.append({"name": f"stage{s}", "variants": variants})
         table.names.append(names)
         table.accuracy.append(accs)
         table.cores.append(cores)
         table.mean_ms.append(means)
         table.p99_ms.append(p99s)
-    doc = {
-        "pipeline": f"paper{n_stages}", "sla_ms": 1e6, "batch_sizes": list(BATCHES),
-        "hardware": {"name": "test", "device": "cpu_core", "devices_per_node": 64,
-                     "node_static_w": 0.0, "device_idle_w": 1.0, "static_source": "en",
-                     "idle_source": "en", "fleet": "fixed", "fleet_nodes": 1},
-        "sources": {"lat": {"kind": "cited", "description": "random, for tests"},
-                    "en": {"kind": "estimated", "description": "random, for tests"}},
-        "row_columns": ["batch", "cores", "latency_mean_ms", "latency_p99_ms",
-                        "energy_per_batch_j", "latency_source", "energy_source"],
-        "stages": stages,
-    }
-    path = tmp_path / f"paper{n_stages}_{seed}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return table, load_pipeline(path)
+    doc = profile_document(
+        f"paper{n_stages}", sla_ms=1e6, batch_sizes=BATCHES,
+        hardware=hardware_entry("test", devices_per_node=64, device_idle_w=1.0,
+                                static_source="en", idle_source="en"),
+        sources={"lat": {"kind": "cited", "description": "random, for tests"},
+                 "en": {"kind": "estimated", "description": "random, for tests"}},
+        stages=stages,
+    )
+    return table, load_pipeline(write_profile(doc, tmp_path / f"paper{n_stages}_{seed}.yaml"))
 
 
 def ranks(accuracies: list[float]) -> list[float]:

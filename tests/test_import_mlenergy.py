@@ -195,7 +195,7 @@ def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
 
 
 def test_shipped_t2i_profile_loads_with_cited_geneval_and_idle_split() -> None:
-    from envs import perf
+    from envs import perf, power
     from envs.profiles import load_pipeline
 
     pipeline = load_pipeline(ROOT / "profiles" / "t2i_h100.yaml")
@@ -209,19 +209,19 @@ def test_shipped_t2i_profile_loads_with_cited_geneval_and_idle_split() -> None:
     assert all("2505.05470v5" in v.accuracy_source for v in stage.variants)
     sana = by_name["SANA1.5_4.8B_1024px_diffusers"]
     # by hand: measured 1181.1 J at batch 1 in 2.119 s, minus 75 W idle x 2.119 s = 1022.2 J
-    assert perf.energy_per_request_j(sana, 1, 1) == pytest.approx(1181.1 - 75 * 2.119, abs=0.2)
+    assert power.energy_per_request_j(sana, 1, 1) == pytest.approx(1181.1 - 75 * 2.119, abs=0.2)
     # the dominance the profile's notes state: the best GenEval also has the lowest dynamic
     # J/image and latency at every batch size
     for b in pipeline.batch_sizes:
         others = [v for v in stage.variants if v is not sana]
-        assert all(perf.energy_per_request_j(sana, b, 1) < perf.energy_per_request_j(v, b, 1)
+        assert all(power.energy_per_request_j(sana, b, 1) < power.energy_per_request_j(v, b, 1)
                    for v in others)
         assert all(perf.batch_latency_p99_ms(sana, b, 1) < perf.batch_latency_p99_ms(v, b, 1)
                    for v in others)
 
 
 def test_shipped_gpu_profiles_load_with_the_new_loader() -> None:
-    from envs import perf
+    from envs import power
     from envs.profiles import load_pipeline
 
     pipeline = load_pipeline(ROOT / "profiles" / "llm_chat_h100.yaml")
@@ -229,4 +229,4 @@ def test_shipped_gpu_profiles_load_with_the_new_loader() -> None:
     assert pipeline.hardware.device == "gpu"
     llama = pipeline.stages[0].variants[0]
     # the measured fact survives the idle split: per-request energy falls with the cap
-    assert perf.energy_per_request_j(llama, 64, 1) < 0.5 * perf.energy_per_request_j(llama, 8, 1)
+    assert power.energy_per_request_j(llama, 64, 1) < 0.5 * power.energy_per_request_j(llama, 8, 1)

@@ -11,9 +11,10 @@ import pytest
 
 from agents.episode import run_episode
 from agents.eval_config import ORACLES, POLICIES, EvalConfig
-from agents.evaluation import Window, policy_factories, window_env
-from agents.policy import load_ppo_policy
+from agents.policies import load_ppo_policy
+from agents.policies.registry import policy_factories
 from agents.train_config import load_train_config
+from agents.windows import Window, window_env
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.pipeline_env import PipelineEnv
 

@@ -11,18 +11,9 @@ import math
 
 import pytest
 
-from envs import perf
-from envs.spec import (
-    Decision,
-    Hardware,
-    ModelVariant,
-    Pipeline,
-    Profile,
-    ProfileRow,
-    Source,
-    Stage,
-    StageDecision,
-)
+from envs import perf, power
+from envs.profile_data import Profile, ProfileRow, Source
+from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
 SOURCES = {"hand": Source("hand", "cited", "hand-written test numbers")}
 
@@ -95,6 +86,6 @@ def test_accuracy_ranks_and_product() -> None:
 
 def test_measured_to_dynamic_and_busy_batch_energy() -> None:
     # 1000 J measured over 2 s on two GPUs idling at 75 W each: 1000 - 150 x 2 = 700 J
-    assert perf.dynamic_from_measured_j(1000.0, 150.0, 2.0) == pytest.approx(700.0)
+    assert power.dynamic_from_measured_j(1000.0, 150.0, 2.0) == pytest.approx(700.0)
     # 3.36 W per busy core, 2 cores, a 500-ms batch: 3.36 x 2 x 0.5 = 3.36 J
-    assert perf.busy_batch_energy_j(3.36, 2, 500.0) == pytest.approx(3.36)
+    assert power.busy_batch_energy_j(3.36, 2, 500.0) == pytest.approx(3.36)

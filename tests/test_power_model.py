@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import perf
+from envs import perf, power
 from envs.backends.base import SimSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
@@ -116,14 +116,14 @@ def test_rolling_update_powers_a_third_node(tmp_path: Path, backend_cls) -> None
 def test_powered_nodes_by_hand(tmp_path: Path) -> None:
     elastic = power_pipeline(tmp_path, "elastic").hardware
     fixed = power_pipeline(tmp_path, "fixed", 3).hardware
-    assert [perf.powered_nodes(elastic, d) for d in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
-    assert [perf.powered_nodes(fixed, d) for d in (0, 2, 6, 8)] == [3, 3, 3, 4]
+    assert [power.powered_nodes(elastic, d) for d in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
+    assert [power.powered_nodes(fixed, d) for d in (0, 2, 6, 8)] == [3, 3, 3, 4]
 
 
 def test_interval_prediction_matches_the_terms(tmp_path: Path) -> None:
     """What the ILP predicts for holding a decision: same three terms, by hand."""
     pipeline = power_pipeline(tmp_path, "elastic")
-    parts = perf.interval_energy_parts(pipeline, three_replicas(), 40.0, 10.0)
+    parts = power.interval_energy_parts(pipeline, three_replicas(), 40.0, 10.0)
     assert (parts.static_j, parts.idle_j, parts.dynamic_j) == pytest.approx((1000, 150, 40))
 
 
@@ -177,7 +177,7 @@ def test_energy_aware_ilp_counts_powered_nodes(tmp_path: Path, fleet: str) -> No
                            max_replicas=6, interval_s=interval, replica_mode="free")
         d = result.decision
         assert result.predicted_energy_j == pytest.approx(
-            perf.interval_energy_j(pipeline, d, rate * interval, interval))
+            power.interval_energy_j(pipeline, d, rate * interval, interval))
         got = (alpha * sum(c.variant for c in d.stages) - beta * perf.decision_cores(d)
                - gamma * sum(c.batch for c in d.stages) - delta * result.predicted_energy_j)
         assert got == pytest.approx(best, abs=1e-6), rate

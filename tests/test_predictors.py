@@ -1,4 +1,5 @@
-"""Tests of envs.predictors: reactive and LSTM load predictors and the factory."""
+"""Tests of envs.predictors, envs.lstm_predictor and envs.predictor_base: reactive and LSTM
+load predictors and the factory."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ import pytest
 import torch
 
 from envs.errors import ConfigError
-from envs.predictors import (
-    PREDICTORS,
-    LSTMPredictor,
-    Predictor,
-    ReactivePredictor,
-    make_predictor,
-)
+from envs.lstm_predictor import LSTMPredictor
+from envs.predictor_base import Predictor
+from envs.predictors import PREDICTORS, ReactivePredictor, make_predictor
 
 
 def _sine(n: int, seed: int) -> np.ndarray:

@@ -12,7 +12,8 @@ import torch
 import yaml
 
 import energy.profiler as profiler
-from energy.gpu_check import SideBySide, write_gpu_profile
+from energy.gpu_check import write_gpu_profile
+from energy.gpu_measure import SideBySide
 from energy.meters import TdpEstimator
 from energy.profiler import profile_pipeline
 from envs.errors import ConfigError

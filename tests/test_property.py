@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.train_config import TrainConfig
-from envs.config import apply_overrides, from_dict, read_yaml
+from envs.config import apply_overrides, from_dict
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
 from envs.profiles import load_pipeline
-from envs.workloads import load_trace
+from envs.traces import load_trace
+from envs.yaml_io import read_yaml
 from tests.conftest import tiny_profile_doc
 
 SETTINGS = settings(max_examples=150, deadline=None,

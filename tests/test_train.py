@@ -18,8 +18,10 @@ import pytest
 import yaml
 
 import train
-from agents.policy import EvalResult, NormalizedPolicy, Policy, evaluate_windows, load_ppo_policy
-from agents.train_config import TrainConfig, load_train_config, split_env_configs
+from agents.policies import NormalizedPolicy, Policy, load_ppo_policy
+from agents.train_config import TrainConfig, load_train_config
+from agents.validation import EvalResult, evaluate_windows
+from agents.validation_split import split_env_configs
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
 from tests.conftest import tiny_profile_doc
@@ -114,7 +116,7 @@ def test_splits_keep_validation_apart(tmp_path: Path) -> None:
     base = [f"env.workload.trace_path={trace}", "env.workload.source=trace",
             "env.workload.window_s=300", "eval.day_s=1200"]
     days = load_train_config(overrides=base)
-    train_env, val_env = split_env_configs(days)
+    train_env, val_env = split_env_configs(days.env, days.eval)
     assert (train_env.workload.start_s, train_env.workload.end_s) == (0, 1200)
     assert (val_env.workload.start_s, val_env.workload.end_s) == (1200, 2400)
     with pytest.raises(ConfigError, match="overlap"):
@@ -122,10 +124,10 @@ def test_splits_keep_validation_apart(tmp_path: Path) -> None:
                                      "eval.end_s=1200"])
     ranged = load_train_config(overrides=[*base, "eval.split=range", "eval.start_s=2400",
                                           "eval.end_s=3600", "env.workload.end_s=2400"])
-    assert split_env_configs(ranged)[1].workload.start_s == 2400
+    assert split_env_configs(ranged.env, ranged.eval)[1].workload.start_s == 2400
     with pytest.raises(ConfigError, match="needs env.workload.source=trace"):
         load_train_config(overrides=["eval.split=days"])
-    synth_train, synth_val = split_env_configs(TrainConfig())
+    synth_train, synth_val = split_env_configs(TrainConfig().env, TrainConfig().eval)
     assert synth_train.workload.seed != synth_val.workload.seed
 
 
@@ -216,7 +218,7 @@ def test_sigkill_then_resume_continues_the_step_counter(profile: Path, tmp_path:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not (run_dir / "model.zip").exists(), "finished before the kill; raise the budget"
-    from agents.callbacks import latest_checkpoint, read_state
+    from agents.checkpoints import latest_checkpoint, read_state
 
     saved = read_state(latest_checkpoint(run_dir))["num_timesteps"]
     logged = max(int(r["step"]) for r in read_metrics(run_dir))
@@ -251,7 +253,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_the_same_run(profile: Pa
     assert proc.returncode == train.EXIT_INTERRUPTED, stderr
     assert "checkpoint saved to" in stderr and f"--resume {run_dir}" in stderr
     assert not (run_dir / "model.zip").exists(), "finished before the signal; raise the budget"
-    from agents.callbacks import latest_checkpoint, read_state
+    from agents.checkpoints import latest_checkpoint, read_state
 
     saved = read_state(latest_checkpoint(run_dir))["num_timesteps"]
     assert saved % 128 == 0 and 256 <= saved < 768  # at a rollout boundary: nothing lost
@@ -304,7 +306,7 @@ def test_metrics_log_drops_lost_rows_on_resume_and_replays_them_to_wandb(tmp_pat
                                                                           ) -> None:
     import wandb
 
-    from agents.callbacks import MetricsLog
+    from agents.metrics_log import MetricsLog
 
     log = MetricsLog(tmp_path / "metrics.csv")
     for step in (128, 256, 384):  # 384 came after the last checkpoint (256)
@@ -336,7 +338,7 @@ def test_corrupt_checkpoint_files_are_one_clear_error_naming_the_file(
 
     run_dir = tmp_path / "copy"
     shutil.copytree(offline_run, run_dir, ignore=shutil.ignore_patterns("wandb"))
-    from agents.callbacks import latest_checkpoint
+    from agents.checkpoints import latest_checkpoint
 
     path = latest_checkpoint(run_dir) / name
     data = path.read_bytes()

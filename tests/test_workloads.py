@@ -1,4 +1,5 @@
-"""Tests of envs.workloads: trace loading, synthetic patterns, splits and windows."""
+"""Tests of envs.traces (trace loading), envs.workloads (synthetic patterns) and
+envs.day_split (splits and windows)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.day_split import DAY_S, TraceSplit, sample_window, split_by_day, windows
 from envs.errors import ConfigError, TraceError
-from envs.workloads import (
-    DAY_S,
-    PATTERNS,
-    TraceSplit,
-    load_trace,
-    sample_window,
-    split_by_day,
-    synthetic_trace,
-    windows,
-)
+from envs.traces import load_trace
+from envs.workloads import PATTERNS, synthetic_trace
 
 TWITTER_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "twitter"
 

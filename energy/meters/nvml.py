@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from energy.errors import MeterReadError, MeterUnavailableError
+from energy.meters.gpu_indices import checked_gpu_indices
 from energy.meters.integrator import PowerIntegrator
 from envs.meter import Meter
 from envs.meter_reading import EnergyReading
@@ -70,13 +71,7 @@ class NvmlMeter(Meter):
                 raise MeterUnavailableError(
                     f"NVML reports no GPU (nvmlDeviceGetCount() == 0); {_FIX}"
                 )
-            indices = list(range(count)) if gpu_indices is None else [int(i) for i in gpu_indices]
-            bad = [i for i in indices if not 0 <= i < count]
-            if bad or not indices:
-                raise MeterUnavailableError(
-                    f"GPU indices {bad or indices} do not exist; NVML sees {count} GPU(s) "
-                    f"(0..{count - 1}); pass gpu_indices within that range"
-                )
+            indices = checked_gpu_indices(gpu_indices, count, "NVML")
             self.gpu_indices = indices
             self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
             self._has_counter = [self._supports_counter(h) for h in self._handles]

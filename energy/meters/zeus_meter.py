@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from energy.errors import MeterReadError, MeterUnavailableError
+from energy.meters.gpu_indices import checked_gpu_indices
 from envs.meter import Meter
 from envs.meter_reading import EnergyReading
 
@@ -56,13 +57,7 @@ class ZeusMeter(Meter):
             raise MeterUnavailableError(f"zeus found no GPU ({err}); {_FIX}") from err
         if n_gpus == 0:
             raise MeterUnavailableError(f"zeus found no GPU (0 devices visible); {_FIX}")
-        indices = list(range(n_gpus)) if gpu_indices is None else [int(i) for i in gpu_indices]
-        bad = [i for i in indices if not 0 <= i < n_gpus]
-        if bad or not indices:
-            raise MeterUnavailableError(
-                f"GPU indices {bad or indices} do not exist; zeus sees {n_gpus} GPU(s) "
-                f"(0..{n_gpus - 1}); pass gpu_indices within that range"
-            )
+        indices = checked_gpu_indices(gpu_indices, n_gpus, "zeus")
         try:
             self._monitor: Any = ZeusMonitor(
                 gpu_indices=indices, cpu_indices=None if include_cpu else []

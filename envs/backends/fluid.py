@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs import perf
+from envs import perf, power
 from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats
@@ -78,7 +78,7 @@ class FluidBackend(SimulatedBackend):
                 perf.replica_throughput_rps(v, batch, cores),
                 perf.batch_latency_p99_ms(v, batch, cores),
                 perf.batch_latency_mean_ms(v, batch, cores),
-                perf.energy_per_request_j(v, batch, cores),
+                power.energy_per_request_j(v, batch, cores),
             )
         return rates
 
@@ -87,7 +87,7 @@ class FluidBackend(SimulatedBackend):
         stage = self.pipeline.stages[s]
         timeout = self.settings.batch_timeout_ms
         g = self.groups[s][-1]  # the newest group sets the batch size
-        return perf.energy_per_request_j(stage.variants[g.variant], g.batch, g.cores, inflow,
+        return power.energy_per_request_j(stage.variants[g.variant], g.batch, g.cores, inflow,
                                          timeout)
 
     def _per_second(self, s: int, seconds: int) -> list[tuple[float, float, float, float, int]]:

@@ -15,7 +15,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from envs import perf
+from envs import power
 from envs.backends.base import SimSettings
 from envs.spec import Decision, Pipeline, StageDecision
 
@@ -122,7 +122,7 @@ def allocation_segments(
     stages: list[list[ReplicaGroup]], start: float, end: float
 ) -> list[tuple[float, float]]:
     """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
-    group is allocated or released (what `envs.perf.energy_parts` integrates).
+    group is allocated or released (what `envs.power.energy_parts` integrates).
 
     Args:
         stages: Every stage's replica groups.
@@ -145,7 +145,7 @@ def allocation_segments(
 def interval_energy(
     pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float,
     dynamic_j: float,
-) -> perf.EnergyParts:
+) -> power.EnergyParts:
     """The power model over [start, end) for the groups held then.
 
     Args:
@@ -158,7 +158,7 @@ def interval_energy(
     Returns:
         The energy split into static, idle and dynamic parts.
     """
-    return perf.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
+    return power.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
                              dynamic_j)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from envs import perf
+from envs import perf, power
 from envs.backends.base import IntervalStats, SimSettings
 from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
@@ -143,7 +143,7 @@ class RequestBackend(SimulatedBackend):
                     perf.batch_latency_p99_ms(variant, k, c))
                 shift[i, k] = shift_ms / 1e3
                 scale[i, k] = scale_ms / 1e3
-                energy[i, k] = perf.batch_energy_j(variant, k, c)
+                energy[i, k] = power.batch_energy_j(variant, k, c)
         return {cfg: i for i, cfg in enumerate(configs)}, shift, scale, energy
 
     def _on_reset(self, seed: int | None) -> None:

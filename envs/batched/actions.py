@@ -56,7 +56,7 @@ def decode_actions(actions: np.ndarray, space: MultiDiscrete, config: EnvConfig,
 
 def repair_replicas(v: np.ndarray, r: np.ndarray, tables: Tables,
                     max_cores: int | None) -> np.ndarray:
-    """`PipelineEnv._repair` for every env: replicas removed (in place) until each env's
+    """`envs.actions.ActionCodec.repair` for every env: replicas removed (in place) until each env's
     decision fits ``max_cores``, widest stage first.
 
     Args:

@@ -51,7 +51,7 @@ def backlog_delay_ms(queued_requests: np.ndarray, throughput_rps: np.ndarray) ->
 
 def expected_batch_size(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: float
                         ) -> np.ndarray:
-    """`envs.perf.expected_batch_size` element-wise.
+    """`envs.power.expected_batch_size` element-wise.
 
     Args:
         batch: Batch sizes.
@@ -70,10 +70,10 @@ def expected_batch_size(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: 
 
 def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np.ndarray,
                          arrival_rps: np.ndarray, timeout_ms: float) -> np.ndarray:
-    """`envs.perf.energy_per_request_j` element-wise, from a table of batch energies.
+    """`envs.power.energy_per_request_j` element-wise, from a table of batch energies.
 
     Args:
-        energy_by_batch: ``[r, k]`` = `envs.perf.batch_energy_j` of configuration ``r`` at
+        energy_by_batch: ``[r, k]`` = `envs.power.batch_energy_j` of configuration ``r`` at
             batch size ``k`` (column 0 unused).
         row: Configuration of each element (row of ``energy_by_batch``).
         batch: Batch size of each element.
@@ -93,7 +93,7 @@ def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np
 
 
 def powered_nodes(hardware: Hardware, devices: np.ndarray) -> np.ndarray:
-    """`envs.perf.powered_nodes` element-wise.
+    """`envs.power.powered_nodes` element-wise.
 
     Args:
         hardware: Fleet mode, devices per node and fleet size.

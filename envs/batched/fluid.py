@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from envs import perf
+from envs import power
 from envs.backends.base import IntervalStats, SimSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
@@ -241,7 +241,7 @@ class BatchedFluid:
 
     def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Core-seconds and (static, idle) energy of the interval
-        (`allocated_core_s`, `allocation_segments`, `perf.energy_parts`)."""
+        (`allocated_core_s`, `allocation_segments`, `power.energy_parts`)."""
         t, s = self.tables, self._stage
         cold = self.settings.cold_start_s
         start, end = self.now, self.now + seconds
@@ -267,4 +267,4 @@ class BatchedFluid:
         node_s = np.where(cut, first_s * ap.powered_nodes(hw, held)
                           + second_s * ap.powered_nodes(hw, rest),
                           first_s * ap.powered_nodes(hw, held))
-        return core_s, (perf.static_energy_j(hw, node_s), perf.idle_energy_j(hw, device_s))
+        return core_s, (power.static_energy_j(hw, node_s), power.idle_energy_j(hw, device_s))

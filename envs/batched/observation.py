@@ -6,7 +6,8 @@ import numpy as np
 
 from envs.batched.fluid import BatchStats
 from envs.batched.tables import Tables
-from envs.pipeline_env import OBS_CLIP, STAGE_FIELDS, PipelineEnv, history_bounds
+from envs.observation import OBS_CLIP, STAGE_FIELDS, history_bounds
+from envs.pipeline_env import PipelineEnv
 
 
 class BatchedObservation:

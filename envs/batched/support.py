@@ -5,7 +5,7 @@ size-dependent model loading."""
 from __future__ import annotations
 
 from envs.env_config import EnvConfig
-from envs.pipeline_env import PREDICTOR_HISTORY_S
+from envs.observation import PREDICTOR_HISTORY_S
 
 
 def unsupported_reason(config: EnvConfig) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs import perf
+from envs import perf, power
 from envs.spec import Pipeline
 
 
@@ -60,9 +60,9 @@ class Tables:
                     tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
                     p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
                     mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
-                    e_full[s, v, bi] = perf.energy_per_request_j(variant, b, c)
+                    e_full[s, v, bi] = power.energy_per_request_j(variant, b, c)
                 for k in range(1, variant.profile.max_batch(c) + 1):
-                    by_batch[s * n_v + v, k] = perf.batch_energy_j(variant, k, c)
+                    by_batch[s * n_v + v, k] = power.batch_energy_j(variant, k, c)
         return Tables(np.asarray(sizes, dtype=np.int64),
                       np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
                       acc, tp, p99, mean, e_full, by_batch)

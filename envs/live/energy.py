@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from envs import perf
+from envs import power
 from envs.spec import Hardware
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -75,7 +75,7 @@ class CpuTimeEnergy:
         Returns:
             Estimated joules: idle power x allocated + dynamic power x busy.
         """
-        return (perf.idle_energy_j(self.hardware, allocated_core_s)
+        return (power.idle_energy_j(self.hardware, allocated_core_s)
                 + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:

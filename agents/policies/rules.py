@@ -1,4 +1,4 @@
-"""Non-learned autoscalers, all through stable-baselines3's ``predict()`` protocol.
+"""The rule baselines (Kubernetes HPA, Ray Serve, static, random) as `DecidingPolicy`.
 
 * `HpaPolicy`: Kubernetes' Horizontal Pod Autoscaler rule per stage,
   ``desired = ceil(current * metric / target)`` with a tolerance of 0.1 and a scale-down
@@ -25,44 +25,35 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agents.policies.protocol import DecidingPolicy
 from envs import perf
 from envs.errors import ActionError
-from envs.pipeline_env import PipelineEnv
 from envs.spec import Decision, StageDecision
 
 VariantChoice = Literal["lowest", "highest"] | tuple[int, ...]
 
 
-class EnvPolicy:
-    """Base of policies that decide from the observation and the env's pipeline model.
-
-    Subclasses implement `decide`; `predict` wraps it in the sb3 protocol (a single
-    observation or a batch of one).
-    """
+class RulePolicy(DecidingPolicy):
+    """Base of the rule baselines: variant, batch and replica helpers over the env's model."""
 
     def __init__(self, env: Any) -> None:
-        self.env: PipelineEnv = env.unwrapped
+        """Bind the policy to an env.
+
+        Args:
+            env: A `PipelineEnv` (wrappers allowed).
+        """
+        super().__init__(env)
         self.pipeline = self.env.pipeline
 
-    def decide(self, obs: np.ndarray) -> Decision:
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Forget per-episode state."""
-
-    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        obs = np.asarray(obs)
-        batched = obs.ndim == 2
-        if batched and obs.shape[0] != 1:
-            raise ValueError(f"{type(self).__name__} decides for one env at a time, got a "
-                             f"batch of {obs.shape[0]} observations")
-        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
-            self.reset()
-        action = self.env.encode(self.decide(obs[0] if batched else obs))
-        return (action[None] if batched else action), state
-
     def variants(self, choice: VariantChoice) -> tuple[int, ...]:
+        """One variant index per stage.
+
+        Args:
+            choice: ``lowest`` (index 0), ``highest`` (the last) or the indices themselves.
+
+        Returns:
+            The variant index of every stage.
+        """
         if choice == "lowest":
             return tuple(0 for _ in self.pipeline.stages)
         if choice == "highest":
@@ -71,6 +62,12 @@ class EnvPolicy:
 
     def batch_size(self, batch: int | None) -> int:
         """``batch``, or the pipeline's smallest batch size when None.
+
+        Args:
+            batch: A batch size of the pipeline, or None.
+
+        Returns:
+            The batch size.
 
         Raises:
             ActionError: ``batch`` is not one of the pipeline's batch sizes.
@@ -83,18 +80,41 @@ class EnvPolicy:
         return batch
 
     def replicas_for(self, variant: int, stage: int, batch: int, rate_rps: float) -> int:
-        """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas)."""
+        """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas).
+
+        Args:
+            variant: Variant index in ``stage``.
+            stage: Stage index.
+            batch: Batch size.
+            rate_rps: Arrival rate to serve (requests/s).
+
+        Returns:
+            The replica count, capped at the env's ``max_replicas``.
+        """
         v = self.pipeline.stages[stage].variants[variant]
         return min(perf.replicas_for_rate(v, batch, v.base_cores, rate_rps),
                    self.env.config.max_replicas)
 
 
-class HpaPolicy(EnvPolicy):
+class HpaPolicy(RulePolicy):
     """Kubernetes HPA on stage utilisation (variant and batch fixed)."""
 
     def __init__(self, env: Any, target_utilisation: float = 0.7, tolerance: float = 0.1,
                  stabilisation_s: float = 300.0, variants: VariantChoice = "lowest",
                  batch: int | None = None) -> None:
+        """Create the policy.
+
+        Args:
+            env: The env.
+            target_utilisation: HPA's target of the stage utilisation metric, in (0, 1].
+            tolerance: Ratios within ``1 +- tolerance`` of the target keep the replicas.
+            stabilisation_s: Scale-down stabilisation window (seconds).
+            variants: ``lowest``, ``highest`` or one variant index per stage.
+            batch: Batch size (default: the smallest).
+
+        Raises:
+            ValueError: ``target_utilisation`` outside (0, 1].
+        """
         super().__init__(env)
         if not 0.0 < target_utilisation <= 1.0:
             raise ValueError(f"target_utilisation must be in (0, 1], got {target_utilisation}")
@@ -106,9 +126,18 @@ class HpaPolicy(EnvPolicy):
         self.reset()
 
     def reset(self) -> None:
+        """Forget the stabilisation window's recommendations."""
         self.recommendations = [deque(maxlen=self.window) for _ in self.pipeline.stages]
 
     def decide(self, obs: np.ndarray) -> Decision:
+        """HPA's rule per stage on the observed utilisation (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (its stage utilisations and last rate).
+
+        Returns:
+            The fixed variants and batch with each stage's stabilised replicas.
+        """
         current = self.env.decision
         choices = []
         for i, stage in enumerate(self.pipeline.stages):
@@ -126,12 +155,22 @@ class HpaPolicy(EnvPolicy):
         return Decision(tuple(choices))
 
 
-class RayServePolicy(EnvPolicy):
+class RayServePolicy(RulePolicy):
     """Ray Serve's autoscaler on ongoing requests per replica (variant and batch fixed)."""
 
     def __init__(self, env: Any, target_ongoing_requests: float = 2.0,
                  upscale_delay_s: float = 30.0, downscale_delay_s: float = 600.0,
                  variants: VariantChoice = "lowest", batch: int | None = None) -> None:
+        """Create the policy.
+
+        Args:
+            env: The env.
+            target_ongoing_requests: Ray Serve's target of ongoing requests per replica.
+            upscale_delay_s: How long a higher recommendation must last before scaling up.
+            downscale_delay_s: How long a lower recommendation must last before scaling down.
+            variants: ``lowest``, ``highest`` or one variant index per stage.
+            batch: Batch size (default: the smallest).
+        """
         super().__init__(env)
         self.target = target_ongoing_requests
         interval = self.env.config.interval_s
@@ -142,11 +181,20 @@ class RayServePolicy(EnvPolicy):
         self.reset()
 
     def reset(self) -> None:
+        """Forget the upscale and downscale delay counters."""
         n = len(self.pipeline.stages)
         self.want_up = [0] * n
         self.want_down = [0] * n
 
     def decide(self, obs: np.ndarray) -> Decision:
+        """Ray Serve's rule per stage on ongoing requests (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (its stage queues and last rate).
+
+        Returns:
+            The fixed variants and batch with each stage's delayed replicas.
+        """
         layout = self.env.layout
         rate = layout.last_rate_rps(obs)
         current = self.env.decision
@@ -170,7 +218,7 @@ class RayServePolicy(EnvPolicy):
         return Decision(tuple(choices))
 
 
-class StaticPolicy(EnvPolicy):
+class StaticPolicy(RulePolicy):
     """One decision for the whole episode, sized for a peak rate fixed beforehand."""
 
     def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: int | None = None,
@@ -195,16 +243,38 @@ class StaticPolicy(EnvPolicy):
             for i, v in enumerate(chosen)))
 
     def decide(self, obs: np.ndarray) -> Decision:
+        """The fixed decision (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (ignored).
+
+        Returns:
+            The decision sized at construction.
+        """
         return self.decision
 
 
-class RandomPolicy(EnvPolicy):
+class RandomPolicy(RulePolicy):
     """Uniformly random valid actions (seeded)."""
 
     def __init__(self, env: Any, seed: int = 0) -> None:
+        """Create the policy.
+
+        Args:
+            env: The env.
+            seed: Seed of the action draws.
+        """
         super().__init__(env)
         self.rng = np.random.default_rng(seed)
 
     def decide(self, obs: np.ndarray) -> Decision:
+        """A uniformly drawn action, decoded (see `DecidingPolicy.decide`).
+
+        Args:
+            obs: One observation of ``env`` (ignored).
+
+        Returns:
+            The decoded random action.
+        """
         nvec = self.env.action_space.nvec
         return self.env.decode(self.rng.integers(nvec))

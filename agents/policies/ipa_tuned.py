@@ -7,7 +7,7 @@ by the last interval, shows up as SLA violations. `TunedIPAPolicy` plans for
 
 where ``backlog`` is the largest stage queue the observation shows (requests still waiting
 at the interval's end, to be served within the next interval beside the new arrivals).
-The ILP and everything else are IPA's (`ipa_baseline.policies.IPAPolicy`); the headroom is
+The ILP and everything else are IPA's (`agents.policies.ipa.IPAPolicy`); the headroom is
 tuned on validation days, like HPA's utilisation target (`agents.evaluation.tune_baselines`).
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.policies.ipa import IPAPolicy
 from envs.errors import ConfigError
-from ipa_baseline.policies import IPAPolicy
 
 __all__ = ["TunedIPAPolicy"]
 
@@ -49,12 +49,26 @@ class TunedIPAPolicy(IPAPolicy):
         self.headroom = float(headroom)
 
     def backlog_rps(self, obs: np.ndarray) -> float:
-        """The largest stage queue in the observation, as a rate over one interval."""
+        """The largest stage queue in the observation, as a rate over one interval.
+
+        Args:
+            obs: The observation.
+
+        Returns:
+            Requests/s that clear the largest queue within one interval.
+        """
         layout = self.env.layout
         queues = [layout.stage(obs, i)["queue"] for i in range(layout.n_stages)]
         # obs queue = requests / (rate_scale x interval): x rate_scale gives requests/s
         return max(queues) * layout.rate_scale
 
     def forecast_rps(self, obs: np.ndarray) -> float:
-        """``headroom x`` IPA's forecast ``+`` the backlog rate."""
+        """``headroom x`` IPA's forecast ``+`` the backlog rate.
+
+        Args:
+            obs: The observation.
+
+        Returns:
+            The planned rate (requests/s).
+        """
         return self.headroom * super().forecast_rps(obs) + self.backlog_rps(obs)

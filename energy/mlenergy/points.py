@@ -1,4 +1,4 @@
-"""Read ML.ENERGY benchmark files and turn their measurements into profile rows.
+"""Turn the measurements of an ML.ENERGY file into profile rows.
 
 ML.ENERGY (Chung et al., "The ML.ENERGY Benchmark", NeurIPS 2025 Datasets and Benchmarks;
 leaderboard at ml.energy) publishes one JSON file per model and task
@@ -22,63 +22,13 @@ Row mapping (one row = one replica serving one "batch" of ``batch`` requests):
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envs import perf
+from energy.mlenergy.files import ModelFile, positive_number
+from envs import power
 from envs.errors import ProfileError
-
-__all__ = [
-    "LLM_TASKS",
-    "IMAGE_TASKS",
-    "MeasuredPoint",
-    "ModelFile",
-    "dynamic_j",
-    "length_quantile",
-    "read_model_file",
-    "select_points",
-]
-
-LLM_TASKS = ("lm-arena-chat", "gpqa", "sourcegraph-fim")
-IMAGE_TASKS = ("text-to-image",)
-_LLM_KEYS = ("gpu_model", "num_gpus", "max_num_seqs", "avg_output_len",
-             "energy_per_request_joules", "avg_power_watts", "median_itl_ms", "p99_itl_ms",
-             "output_throughput_tokens_per_sec")
-_IMAGE_KEYS = ("gpu_model", "num_gpus", "batch_size", "batch_latency_s",
-               "energy_per_image_joules", "avg_power_watts")
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """One ML.ENERGY model file.
-
-    Attributes:
-        path: Where it was read from.
-        model_id: ``org/name`` as in the file.
-        task: ML.ENERGY task id (``lm-arena-chat``, ``text-to-image``, ...).
-        configurations: The raw configuration entries.
-        length_histogram: Model-level output-length histogram (``bins``, ``counts``), if any.
-        weights_gb: Size of the weights: ``total_params_billions`` x bytes per parameter
-            of ``weight_precision`` (0 where the file gives neither).
-    """
-
-    path: Path
-    model_id: str
-    task: str
-    configurations: tuple[dict[str, Any], ...]
-    length_histogram: dict[str, Any] | None
-    weights_gb: float = 0.0
-
-    @property
-    def is_llm(self) -> bool:
-        return self.task in LLM_TASKS
-
-    @property
-    def gpus(self) -> tuple[str, ...]:
-        return tuple(sorted({str(c.get("gpu_model")) for c in self.configurations}))
 
 
 @dataclass(frozen=True)
@@ -104,83 +54,6 @@ class MeasuredPoint:
     energy_per_request_j: float
     avg_power_w: float
     detail: str
-
-
-def _need(entry: dict[str, Any], key: str, path: Path, where: str) -> Any:
-    if key not in entry or entry[key] is None:
-        raise ProfileError(f"{path}: {where} has no key {key!r}; is this an ML.ENERGY v3 "
-                           "models/*.json file?")
-    return entry[key]
-
-
-def _number(entry: dict[str, Any], key: str, path: Path, where: str) -> float:
-    value = _need(entry, key, path, where)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProfileError(f"{path}: {where} key {key!r} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise ProfileError(f"{path}: {where} key {key!r} must be > 0, got {value!r}")
-    return float(value)
-
-
-def read_model_file(path: str | Path) -> ModelFile:
-    """Read and check one ML.ENERGY ``models/*.json`` file.
-
-    Args:
-        path: The file.
-
-    Returns:
-        The parsed file.
-
-    Raises:
-        ProfileError: Missing file, invalid JSON, an unknown task or a missing key
-            (the message names the file and the key).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ProfileError(f"ML.ENERGY file {path} does not exist; check the path")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ProfileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a JSON object with 'model_id' and 'configurations'")
-    model_id = str(_need(data, "model_id", path, "the file"))
-    task = str(_need(data, "task", path, "the file"))
-    if task not in LLM_TASKS + IMAGE_TASKS:
-        raise ProfileError(f"{path}: task {task!r} is not supported; supported tasks: "
-                           f"{list(LLM_TASKS + IMAGE_TASKS)}")
-    configs = _need(data, "configurations", path, "the file")
-    if not isinstance(configs, list) or not configs:
-        raise ProfileError(f"{path}: 'configurations' must be a non-empty list")
-    keys = _LLM_KEYS if task in LLM_TASKS else _IMAGE_KEYS
-    for i, entry in enumerate(configs):
-        if not isinstance(entry, dict):
-            raise ProfileError(f"{path}: configurations[{i}] is not an object")
-        for key in keys:
-            _need(entry, key, path, f"configurations[{i}]")
-    hist = data.get("output_length_distribution")
-    return ModelFile(path, model_id, task, tuple(configs), hist if isinstance(hist, dict) else None,
-                     weights_gb(data, path))
-
-
-BYTES_PER_PARAM = {"bfloat16": 2.0, "float16": 2.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0,
-                   "float32": 4.0}
-
-
-def weights_gb(data: dict[str, Any], path: Path) -> float:
-    """Weights size in GB from ``total_params_billions`` and ``weight_precision``.
-
-    Raises:
-        ProfileError: A precision this table does not know.
-    """
-    params = data.get("total_params_billions")
-    precision = data.get("weight_precision")
-    if params is None or precision is None:
-        return 0.0
-    if precision not in BYTES_PER_PARAM:
-        raise ProfileError(f"{path}: weight_precision {precision!r} is unknown; known: "
-                           f"{sorted(BYTES_PER_PARAM)}")
-    return float(params) * BYTES_PER_PARAM[precision]
 
 
 def length_quantile(histogram: dict[str, Any], q: float, path: Path) -> float:
@@ -225,16 +98,16 @@ def dynamic_j(total_energy_j: float, idle_w_per_device: float, devices: int,
         ``total_energy_j - idle_w_per_device x devices x latency_ms / 1000`` (may be < 0;
         the caller decides what a negative value means).
     """
-    return perf.dynamic_from_measured_j(total_energy_j, idle_w_per_device * devices,
+    return power.dynamic_from_measured_j(total_energy_j, idle_w_per_device * devices,
                                         latency_ms / 1000.0)
 
 
 def _llm_point(f: ModelFile, c: dict[str, Any], q: float, where: str) -> MeasuredPoint:
-    cap = int(_number(c, "max_num_seqs", f.path, where))
-    out_len = _number(c, "avg_output_len", f.path, where)
-    rps = _number(c, "output_throughput_tokens_per_sec", f.path, where) / out_len
-    median_itl = _number(c, "median_itl_ms", f.path, where)
-    p99_itl = _number(c, "p99_itl_ms", f.path, where)
+    cap = int(positive_number(c, "max_num_seqs", f.path, where))
+    out_len = positive_number(c, "avg_output_len", f.path, where)
+    rps = positive_number(c, "output_throughput_tokens_per_sec", f.path, where) / out_len
+    median_itl = positive_number(c, "median_itl_ms", f.path, where)
+    p99_itl = positive_number(c, "p99_itl_ms", f.path, where)
     hist = c.get("output_length_distribution") or f.length_histogram
     if not isinstance(hist, dict):
         raise ProfileError(f"{f.path}: {where} has no key 'output_length_distribution' (nor "
@@ -242,7 +115,7 @@ def _llm_point(f: ModelFile, c: dict[str, Any], q: float, where: str) -> Measure
     len_q = length_quantile(hist, q, f.path)
     mean_ms = 1000.0 * cap / rps
     p99_ms = max(mean_ms, p99_itl * len_q)
-    e_req = _number(c, "energy_per_request_joules", f.path, where)
+    e_req = positive_number(c, "energy_per_request_joules", f.path, where)
     detail = (f"max_num_seqs {cap}: {e_req:.2f} J/request, {rps:.3f} requests/s, mean output "
               f"{out_len:.0f} tokens; latency_mean = cap / request throughput = {mean_ms:.0f} ms "
               f"(cross-check: median ITL {median_itl:.2f} ms x mean output = "
@@ -250,19 +123,19 @@ def _llm_point(f: ModelFile, c: dict[str, Any], q: float, where: str) -> Measure
               f"p{q * 100:g} output length {len_q:.0f} tokens = {p99_itl * len_q:.0f} ms, an "
               "upper bound without prefill (TTFT) or queueing")
     return MeasuredPoint(cap, int(c["num_gpus"]), mean_ms, p99_ms, e_req * cap, e_req,
-                         _number(c, "avg_power_watts", f.path, where), detail)
+                         positive_number(c, "avg_power_watts", f.path, where), detail)
 
 
 def _image_point(f: ModelFile, c: dict[str, Any], where: str) -> MeasuredPoint:
-    batch = int(_number(c, "batch_size", f.path, where))
-    mean_ms = 1000.0 * _number(c, "batch_latency_s", f.path, where)
-    e_img = _number(c, "energy_per_image_joules", f.path, where)
+    batch = int(positive_number(c, "batch_size", f.path, where))
+    mean_ms = 1000.0 * positive_number(c, "batch_latency_s", f.path, where)
+    e_img = positive_number(c, "energy_per_image_joules", f.path, where)
     size = f"{c.get('image_width', '?')}x{c.get('image_height', '?')}"
     detail = (f"batch {batch}: {e_img:.2f} J/image, batch latency {mean_ms:.0f} ms, "
               f"{c.get('inference_steps', '?')} steps, {size} px; the file gives only the "
               "mean batch latency, so latency_p99 = latency_mean (fixed step count)")
     return MeasuredPoint(batch, int(c["num_gpus"]), mean_ms, mean_ms, e_img * batch, e_img,
-                         _number(c, "avg_power_watts", f.path, where), detail)
+                         positive_number(c, "avg_power_watts", f.path, where), detail)
 
 
 def select_points(f: ModelFile, gpu: str, num_gpus: int, batches: tuple[int, ...] | None,

@@ -1,4 +1,4 @@
-"""IPA and its baselines as policies with stable-baselines3's ``predict()``.
+"""IPA and its baselines (FA2, RIM) as `DecidingPolicy`: IPA's adapter over the ILP.
 
 Every policy solves the same ILP (`ipa_baseline.ilp.solve_ipa`) each interval; the
 baselines restrict it (`Restriction`) instead of copying it:
@@ -8,7 +8,8 @@ baselines restrict it (`Restriction`) instead of copying it:
   replicas adapt.
 * `RIMPolicy`: the replicas are fixed; variant and batch adapt.
 
-When the ILP is infeasible the policy applies the documented fallback (`fallback_decision`:
+When the ILP is infeasible the policy applies the documented fallback
+(`ipa_baseline.fallback.fallback_decision`:
 per stage the allowed (variant, batch) with the highest replica throughput, at the most
 replicas allowed) and counts it in ``policy.fallbacks``; with IPA's rule
 (``IpaRules(on_infeasible="keep")``) it keeps the current configuration and counts it in
@@ -25,11 +26,14 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from envs import perf
+from agents.policies.protocol import DecidingPolicy
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
+from envs.predictors import ReactivePredictor
 from envs.spec import Decision, Pipeline, StageDecision
-from ipa_baseline.candidates import AccuracyMode, InfeasibleError, Restriction, min_replicas
+from ipa_baseline.candidates import AccuracyMode, Restriction, min_replicas
+from ipa_baseline.errors import InfeasibleError
+from ipa_baseline.fallback import fallback_decision
 from ipa_baseline.ilp import IlpResult, solve_ipa
 from ipa_baseline.rules import (
     IPA_RIM_REPLICAS,
@@ -43,26 +47,7 @@ Forecast = Literal["predictor", "oracle", "reactive"]
 FORECASTS: tuple[str, ...] = ("predictor", "oracle", "reactive")
 
 
-def fallback_decision(pipeline: Pipeline, max_replicas: int,
-                      restriction: Restriction | None = None) -> Decision:
-    """The highest-throughput decision the restriction allows (base cores).
-
-    Per stage: the allowed (variant, batch) with the highest `perf.replica_throughput_rps`,
-    at ``max_replicas`` (or the restriction's fixed replicas).
-    """
-    restriction = restriction or Restriction()
-    choices = []
-    for s, stage in enumerate(pipeline.stages):
-        options = [(v, b) for v in restriction.allowed_variants(s, stage)
-                   for b in pipeline.batch_sizes]
-        v, b = max(options, key=lambda vb: perf.replica_throughput_rps(
-            stage.variants[vb[0]], vb[1], stage.variants[vb[0]].base_cores))
-        replicas = restriction.fixed_replicas(s) or max_replicas
-        choices.append(StageDecision(v, b, replicas, stage.variants[v].base_cores))
-    return Decision(tuple(choices))
-
-
-class IPAPolicy:
+class IPAPolicy(DecidingPolicy):
     """IPA's adapter: forecast the rate, solve the ILP, return the env action.
 
     Attributes:
@@ -104,7 +89,7 @@ class IPAPolicy:
             raise ConfigError(f"IPA policies drive a PipelineEnv, got {type(unwrapped).__name__}")
         if forecast not in FORECASTS:
             raise ConfigError(f"forecast must be one of {FORECASTS}, got {forecast!r}")
-        self.env: PipelineEnv = unwrapped
+        super().__init__(unwrapped)
         self.mode = mode
         self.weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
         self.forecast = forecast
@@ -129,18 +114,31 @@ class IPAPolicy:
         return Restriction()
 
     def forecast_rps(self, obs: np.ndarray) -> float:
-        """The rate the next decision plans for."""
+        """The rate the next decision plans for.
+
+        Args:
+            obs: The observation (``predictor`` reads its forecast).
+
+        Returns:
+            The planned rate (requests/s).
+        """
         env = self.env
         if self.forecast == "predictor":
             return env.layout.forecast_rps(obs)
         if self.forecast == "oracle":
             upcoming = env.upcoming_rates()
             return float(upcoming.max()) if len(upcoming) else env.layout.forecast_rps(obs)
-        seen = env.history()
-        return float(seen[-env.config.interval_s:].max()) if len(seen) else 0.0
+        return ReactivePredictor(env.config.interval_s).predict(env.history())
 
     def decide(self, obs: np.ndarray) -> Decision:
-        """Solve for one observation; fall back (and count it) when infeasible."""
+        """Solve for one observation; fall back (and count it) when infeasible.
+
+        Args:
+            obs: The observation.
+
+        Returns:
+            The ILP's decision, the kept one, or the fallback.
+        """
         start = time.perf_counter()
         env = self.env
         try:
@@ -161,16 +159,6 @@ class IPAPolicy:
         self.decision_times_ms.append((time.perf_counter() - start) * 1e3)
         return decision
 
-    def predict(
-        self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
-        """stable-baselines3's protocol: one action per observation (batched or not)."""
-        obs = np.asarray(observation)
-        if obs.ndim == 1:
-            return self.env.encode(self.decide(obs)), state
-        return np.stack([self.env.encode(self.decide(row)) for row in obs]), state
-
 
 class FA2Policy(IPAPolicy):
     """FA2: the variant is fixed per stage (lowest accuracy, or for ``high`` the most
@@ -179,7 +167,17 @@ class FA2Policy(IPAPolicy):
 
     def __init__(self, env: gym.Env, level: Literal["low", "high"] = "low",
                  **kwargs: Any) -> None:
-        """Create the policy; ``kwargs`` are `IPAPolicy`'s."""
+        """Create the policy; ``kwargs`` are `IPAPolicy`'s.
+
+        Args:
+            env: The env.
+            level: ``low`` (each stage's lowest-accuracy variant) or ``high`` (see
+                `fa2_high_variants`).
+            **kwargs: `IPAPolicy`'s arguments.
+
+        Raises:
+            ConfigError: ``level`` is neither ``low`` nor ``high``.
+        """
         if level not in ("low", "high"):
             raise ConfigError(f"FA2 level must be 'low' or 'high', got {level!r}")
         super().__init__(env, **kwargs)
@@ -211,6 +209,9 @@ class RIMPolicy(IPAPolicy):
                 replicas with which the lowest-accuracy variant serves the trace's peak
                 rate at the smallest batch size (capped at ``max_replicas``).
             **kwargs: `IPAPolicy`'s arguments.
+
+        Raises:
+            ConfigError: ``replicas`` is not one count per stage in 1..``max_replicas``.
         """
         super().__init__(env, **kwargs)
         n = len(self.env.pipeline.stages)
@@ -235,7 +236,16 @@ class RIMPolicy(IPAPolicy):
 def default_rim_replicas(pipeline: Pipeline, peak_rps: float,
                          max_replicas: int) -> tuple[int, ...]:
     """Per stage, replicas for ``peak_rps`` with the lowest-accuracy variant at the smallest
-    batch size, capped at ``max_replicas``."""
+    batch size, capped at ``max_replicas``.
+
+    Args:
+        pipeline: The env's pipeline.
+        peak_rps: The rate to serve (the trace's peak).
+        max_replicas: The cap per stage.
+
+    Returns:
+        One replica count per stage.
+    """
     out = []
     b = min(pipeline.batch_sizes)
     for stage in pipeline.stages:

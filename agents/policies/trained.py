@@ -1,46 +1,22 @@
-"""The `Policy` protocol, loading trained PPO policies, and evaluation on fixed windows.
+"""Trained PPO policies: `load_ppo_policy` and the `NormalizedPolicy` it returns.
 
-Anything with stable-baselines3's ``predict`` signature is a `Policy`: sb3 models, the
-`NormalizedPolicy` that `load_ppo_policy` returns (it applies the run's saved VecNormalize
-statistics to raw observations), and our non-learned baselines. `evaluate_windows` (from
-`agents.episode`, the one episode loop) runs any of them over the same validation windows.
+`NormalizedPolicy` meets the `agents.policies.protocol.Policy` protocol over raw env
+observations: it applies the run's saved VecNormalize statistics, then the sb3 model.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 
-from agents.episode import EvalResult, evaluate_windows
 from agents.run_files import load_algo, load_normalizer
-from envs.config import from_dict, read_yaml_file
+from envs.config import from_dict
 from envs.errors import ConfigError
+from envs.yaml_io import read_yaml_file
 
-__all__ = [
-    "EvalResult",
-    "NormalizedPolicy",
-    "Policy",
-    "evaluate_windows",
-    "find_model",
-    "load_ppo_policy",
-]
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """What evaluation needs from a policy (stable-baselines3's ``predict``)."""
-
-    def predict(
-        self,
-        observation: np.ndarray,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """The action for ``observation`` and the next recurrent state (None if stateless)."""
-        ...
+__all__ = ["NormalizedPolicy", "find_model", "load_ppo_policy"]
 
 
 class NormalizedPolicy:
@@ -59,7 +35,14 @@ class NormalizedPolicy:
         self.masked = masked
 
     def normalize(self, observation: np.ndarray) -> np.ndarray:
-        """``observation`` as the model saw observations during training."""
+        """``observation`` as the model saw observations during training.
+
+        Args:
+            observation: A raw env observation (or a batch).
+
+        Returns:
+            The normalised observation (unchanged without a normalizer).
+        """
         if self.normalizer is None:
             return observation
         return self.normalizer.normalize_obs(observation)
@@ -72,7 +55,18 @@ class NormalizedPolicy:
         deterministic: bool = True,
         action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """The model's action for a raw observation (``action_masks`` only when masked)."""
+        """The model's action for a raw observation (the `Policy` protocol).
+
+        Args:
+            observation: A raw env observation (or a batch).
+            state: The model's recurrent state (None for PPO).
+            episode_start: First-step flags, passed on to the model.
+            deterministic: Greedy action.
+            action_masks: Valid actions, passed on only when ``masked``.
+
+        Returns:
+            The action(s) and the model's next state.
+        """
         obs = self.normalize(observation)
         if self.masked:
             return self.model.predict(obs, state, episode_start, deterministic,
@@ -88,6 +82,9 @@ def find_model(run_dir: str | Path, which: Literal["final", "best", "latest"] = 
         run_dir: A folder written by ``train.py``.
         which: ``final`` (end of training), ``best`` (best validation reward) or
             ``latest`` (newest checkpoint; what a killed run left).
+
+    Returns:
+        The model file and the VecNormalize file (which may not exist).
 
     Raises:
         ConfigError: The run folder has no such model.
@@ -116,6 +113,9 @@ def load_ppo_policy(run_dir: str | Path, which: Literal["final", "best", "latest
         run_dir: A folder written by ``train.py`` (holds ``config.yaml``).
         which: ``final``, ``best`` or ``latest`` (see `find_model`).
         device: Torch device for the network.
+
+    Returns:
+        The policy over raw observations.
 
     Raises:
         ConfigError: Missing run folder, config or model.

@@ -1,0 +1,37 @@
+"""Every autoscaling policy, in one home, behind one protocol.
+
+* `Policy` (`agents.policies.protocol`): stable-baselines3's ``predict(observation, state,
+  episode_start, deterministic)``; ``episode_start`` marks an episode's first step.
+* `DecidingPolicy`: the base of the non-learned policies (``decide`` a `Decision`, ``reset``
+  per episode).
+* Rules (`agents.policies.rules`): `HpaPolicy`, `RayServePolicy`, `StaticPolicy`,
+  `RandomPolicy`.
+* IPA (`agents.policies.ipa`, over `ipa_baseline.solve_ipa`): `IPAPolicy` (``delta > 0``:
+  IPA + energy; ``forecast="oracle"``: the look-ahead control), `FA2Policy`, `RIMPolicy`;
+  `TunedIPAPolicy` (`agents.policies.ipa_tuned`).
+* Learned (`agents.policies.trained`): `load_ppo_policy` -> `NormalizedPolicy`.
+* By name (`agents.policies.registry`): `policy_factories`, as the evaluation builds them.
+"""
+
+from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
+from agents.policies.ipa_tuned import TunedIPAPolicy
+from agents.policies.protocol import DecidingPolicy, Policy
+from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
+from agents.policies.trained import NormalizedPolicy, find_model, load_ppo_policy
+
+__all__ = [
+    "DecidingPolicy",
+    "FA2Policy",
+    "HpaPolicy",
+    "IPAPolicy",
+    "NormalizedPolicy",
+    "Policy",
+    "RIMPolicy",
+    "RandomPolicy",
+    "RayServePolicy",
+    "StaticPolicy",
+    "TunedIPAPolicy",
+    "default_rim_replicas",
+    "find_model",
+    "load_ppo_policy",
+]

@@ -1,0 +1,233 @@
+"""Assemble a GPU profile (the mapping `envs.profiles.load_pipeline` reads) from
+ML.ENERGY files, a quality file and the power figures the files do not have.
+
+How latency and dynamic energy are derived is in `energy.mlenergy.points`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from energy.mlenergy.files import ModelFile, read_model_file
+from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
+from envs.config import from_dict, read_yaml_file
+from envs.errors import ConfigError, ProfileError
+from envs.profile_doc import hardware_entry, row_columns
+
+PROVENANCE_KINDS = ("measured", "calibrated", "cited", "assumed", "estimated")
+
+@dataclass(frozen=True)
+class QualityEntry:
+    """A variant's published quality score, as the ``--quality`` file gives it."""
+
+    accuracy: float
+    accuracy_metric: str
+    accuracy_source: str
+
+
+@dataclass(frozen=True)
+class PowerParam:
+    """A power figure the files do not have, with its provenance."""
+
+    watts: float
+    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
+    why: str
+
+
+class _Flow(list):  # type: ignore[type-arg]
+    """A list written in YAML flow style (one profile row per line)."""
+
+
+def _flow_representer(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Flow, _flow_representer)
+
+
+def slug(text: str) -> str:
+    """A source-id-safe name: ``meta-llama/Llama-3.1-8B-Instruct`` -> ``llama_3_1_8b_instruct``.
+
+    Args:
+        text: A model id.
+
+    Returns:
+        The part after the last ``/``, lower case, runs of other characters as ``_``.
+    """
+    return re.sub(r"[^a-z0-9]+", "_", text.split("/")[-1].lower()).strip("_")
+
+
+def load_quality(path: str | Path) -> dict[str, QualityEntry]:
+    """Read the ``--quality`` file: ``model_id: {accuracy, accuracy_metric, accuracy_source}``.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        Model id -> its quality entry.
+
+    Raises:
+        ConfigError: Missing file, unknown or missing keys, wrong types.
+    """
+    data = read_yaml_file(path)
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: expected a mapping of model_id -> {{accuracy, "
+                          "accuracy_metric, accuracy_source}}")
+    return {str(k): from_dict(QualityEntry, v, f"{path}: {k}") for k, v in data.items()}
+
+
+def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEntry,
+                  gpu: str, idle: PowerParam, release: str, sources: dict[str, Any],
+                  ) -> dict[str, Any]:
+    """One variant of the profile, adding a source per row to ``sources``.
+
+    Args:
+        f: The variant's ML.ENERGY file.
+        points: Its measured points (`select_points`), ascending batch.
+        quality: Its published quality score.
+        gpu: GPU model as the files name it.
+        idle: Idle power of one allocated GPU, with its provenance.
+        release: Dataset version, written into every source.
+        sources: The profile's sources, extended in place.
+
+    Returns:
+        The variant mapping of the profile.
+
+    Raises:
+        ProfileError: A row whose dynamic energy would be negative at this idle power.
+    """
+    rows = []
+    for p in points:
+        dyn = dynamic_j(p.total_energy_j, idle.watts, p.num_gpus, p.latency_mean_ms)
+        if dyn < 0:
+            raise ProfileError(
+                f"{f.path}: row batch {p.batch} on {p.num_gpus} x {gpu}: idle power "
+                f"{idle.watts:g} W x {p.num_gpus} GPUs exceeds the measured mean power "
+                f"{p.avg_power_w:.0f} W, so dynamic energy would be {dyn:.1f} J < 0; lower "
+                "--idle-w")
+        knob = "c" if f.is_llm else "b"
+        sid = f"mlenergy_{slug(f.model_id)}_{knob}{p.batch}"
+        sources[sid] = {"kind": "measured", "description": (
+            f"{release}, file {f.path.name}, task {f.task}, {p.num_gpus} x {gpu}, {p.detail}; "
+            f"dynamic = measured GPU energy x batch ({p.total_energy_j:.2f} J) minus "
+            f"device_idle_w {idle.watts:g} W x {p.num_gpus} GPU(s) x latency_mean")}
+        rows.append(_Flow([p.batch, p.num_gpus, round(p.latency_mean_ms, 4),
+                           round(p.latency_p99_ms, 4), round(dyn, 6), sid, sid]))
+    return {"name": f.model_id.split("/")[-1], "accuracy": quality.accuracy,
+            "accuracy_metric": quality.accuracy_metric,
+            "accuracy_source": quality.accuracy_source,
+            "base_cores": points[0].num_gpus, "weights_gb": round(f.weights_gb, 3),
+            "rows": rows}
+
+
+def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]) -> dict:
+    """The whole profile as a YAML-ready mapping.
+
+    Args:
+        args: The checked command line of ``python -m energy.import_mlenergy``.
+        stages: (stage name, its ML.ENERGY files) in request order.
+
+    Returns:
+        The profile mapping.
+
+    Raises:
+        ProfileError: Bad data files (named), missing quality entries, negative dynamic energy.
+        ConfigError: A bad quality file.
+    """
+    quality = load_quality(args.quality)
+    idle = PowerParam(args.idle_w, args.idle_kind, args.idle_why)
+    static = PowerParam(args.node_static_w, args.static_kind, args.static_why)
+    sources: dict[str, Any] = {
+        "gpu_idle": {"kind": idle.kind, "description": idle.why},
+        "node_static": {"kind": static.kind, "description": static.why},
+    }
+    if args.load_gb_per_s:
+        sources["model_load"] = {"kind": args.load_kind, "description": args.load_why}
+    batches = tuple(sorted(set(args.batches)))
+    gpus_of = replica_gpus(args.replica_gpus)
+    out_stages = []
+    for name, paths in stages:
+        variants = []
+        for path in paths:
+            f = read_model_file(path)
+            if f.model_id not in quality:
+                raise ProfileError(f"{args.quality}: no quality entry for {f.model_id!r} (from "
+                                   f"{path}); add its published score with the source")
+            gpus = gpus_of.get(f.model_id, args.gpus_per_replica)
+            points = [p for p in select_points(f, args.gpu, gpus, None, args.length_quantile)
+                      if p.batch <= max(batches)]
+            have = {p.batch for p in points}
+            missing = [b for b in batches if b not in have]
+            if missing:
+                raise ProfileError(f"{path}: {f.model_id} on {gpus} x "
+                                   f"{args.gpu} has no measured batch {missing} of --batches; "
+                                   f"measured: {sorted(have)}")
+            variants.append(variant_entry(f, points, quality[f.model_id], args.gpu, idle,
+                                          args.release, sources))
+        variants.sort(key=lambda v: v["accuracy"])
+        out_stages.append({"name": name, "variants": variants})
+    return {
+        "pipeline": args.pipeline or Path(args.out).stem,
+        "sla_ms": float(args.sla_ms),
+        "batch_sizes": _Flow(batches),
+        "notes": args.notes,
+        "hardware": {
+            **hardware_entry(
+                args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
+                device="gpu", devices_per_node=args.devices_per_node,
+                node_static_w=static.watts, device_idle_w=idle.watts,
+                static_source="node_static", idle_source="gpu_idle", fleet=args.fleet,
+                fleet_nodes=args.fleet_nodes,
+            ),
+            **({"load_gb_per_s": args.load_gb_per_s, "load_source": "model_load"}
+               if args.load_gb_per_s else {}),
+        },
+        "sources": sources,
+        "row_columns": _Flow(row_columns()),
+        "stages": out_stages,
+    }
+
+
+def replica_gpus(specs: list[str]) -> dict[str, int]:
+    """Parse ``--replica-gpus MODEL_ID=N`` options.
+
+    Args:
+        specs: The option values.
+
+    Returns:
+        Model id -> GPUs per replica.
+
+    Raises:
+        ConfigError: A value that is not ``MODEL_ID=N`` with N >= 1.
+    """
+    out = {}
+    for spec in specs:
+        model, sep, n = spec.rpartition("=")
+        if not sep or not model or not n.isdigit() or int(n) < 1:
+            raise ConfigError(f"--replica-gpus {spec!r}: expected MODEL_ID=N with N >= 1")
+        out[model] = int(n)
+    return out
+
+
+
+
+def dump_profile(profile: dict[str, Any], out: Path) -> None:
+    """Write ``profile`` as YAML with one row per line (its folder is created).
+
+    Args:
+        profile: The mapping from `build_profile`.
+        out: The file to write.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.dump(profile, Dumper=_Dumper, sort_keys=False, width=100,
+                             allow_unicode=True))
