@@ -206,12 +206,12 @@ class Episode:
         energy = sum(s.energy_j for s in stats)
         decisions = [s.decision for s in self.steps]
         times = np.array([s.decision_ms for s in self.steps])
-        weighted = (sum(s.accuracy_sum * s.served for s in stats) / served if served
+        weighted = (sum(s.accuracy_rank_sum * s.served for s in stats) / served if served
                     else math.nan)
         out = {
             "sla_violation_rate": sum(s.sla_violations for s in stats) / max(arrived, 1),
             "p99_latency_ms": episode_p99_ms(self.steps, self.latencies_ms),
-            "accuracy": float(np.mean([s.accuracy_sum for s in stats])),
+            "accuracy": float(np.mean([s.accuracy_rank_sum for s in stats])),
             "accuracy_requests": weighted,
             "accuracy_product": float(np.mean([s.accuracy_product for s in stats])),
             "cost_core_s": sum(s.cost_core_s for s in stats),

@@ -10,7 +10,7 @@ from pathlib import Path
 from agents.eval_config import EvalConfig, WindowSpec, refuse_training_overlap
 from agents.policies.trained import find_model
 from agents.train_config import load_train_config
-from envs.config import load_config
+from envs.config_loader import load_config
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
 from envs.traces import load_trace

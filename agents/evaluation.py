@@ -19,7 +19,7 @@ from agents.episode import Episode, run_episode
 from agents.eval_config import EvalConfig
 from agents.policies.registry import policy_factories
 from agents.windows import evaluation_windows, training_peak, tuning_windows, window_env
-from envs.config import to_dict
+from envs.config_loader import to_dict
 from envs.errors import ConfigError
 
 

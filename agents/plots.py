@@ -145,7 +145,7 @@ def plot_timeseries(episodes: Sequence[Episode], window: str, seed: int, path: P
         line = {"color": kw["color"], "zorder": kw["zorder"], "linewidth": 1.2,
                 "marker": kw["marker"], "markevery": max(1, len(t) // 12), "markersize": 5}
         axes[1].plot(t, [s.stats.energy_j / interval_s for s in ep.steps], **line)
-        axes[2].plot(t, [s.stats.accuracy_sum for s in ep.steps], **line)
+        axes[2].plot(t, [s.stats.accuracy_rank_sum for s in ep.steps], **line)
     axes[1].set_ylabel("power (W)")
     axes[2].set_ylabel("accuracy (sum over stages)")
     axes[2].set_xlabel("time in window (s)")

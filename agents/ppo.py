@@ -48,7 +48,7 @@ from agents.train_config import TrainConfig, with_run
 from agents.training_envs import make_normalized_venv, vec_env_kind
 from agents.validation import EvalResult
 from agents.validation_split import eval_window_starts, split_env_configs
-from envs.config import to_dict
+from envs.config_loader import to_dict
 from envs.day_split import split_by_day
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError

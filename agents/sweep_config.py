@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from agents.train_config import TrainConfig, load_train_config, with_run
-from envs.config import load_config, to_dict
+from envs.config_loader import load_config, to_dict
 from envs.errors import ConfigError
 
 __all__ = ["RandomParam", "Resources", "SweepConfig", "Trial", "expand_trials",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from envs.config import to_dict
+from envs.config_loader import to_dict
 from envs.errors import ConfigError
 
 if TYPE_CHECKING:

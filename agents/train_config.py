@@ -1,6 +1,6 @@
 """Typed configuration of a PPO training run: env, validation split, agent, run, tracking.
 
-A YAML file maps one-to-one onto `TrainConfig` through the strict loader of `envs.config`
+A YAML file maps one-to-one onto `TrainConfig` through the strict loader of `envs.config_loader`
 (unknown keys, wrong types and failed cross-field checks raise `ConfigError` at load).
 Everything here is importable without torch, so a bad config fails in well under a second.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from agents.validation_split import ValidationConfig, resolved_split, split_env_configs
-from envs.config import load_config
 from envs.config_checks import FieldError, check_range
+from envs.config_loader import load_config
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 
@@ -212,7 +212,7 @@ def load_train_config(path: str | Path | None = None, overrides: Sequence[str] =
     Raises:
         ConfigError: Unknown keys, wrong types, failed cross-field checks.
     """
-    from envs.config import to_dict
+    from envs.config_loader import to_dict
 
     defaults = to_dict(base) if base is not None else None
     if defaults is not None and defaults["env"].get("reward_preset") is not None:
@@ -237,7 +237,7 @@ def check_resume_changes(saved: TrainConfig, new: TrainConfig) -> None:
     Raises:
         ConfigError: A key outside `RESUME_CHANGEABLE` differs from the saved config.
     """
-    from envs.config import to_dict
+    from envs.config_loader import to_dict
 
     def flat(node: object, prefix: str = "") -> dict[str, object]:
         if isinstance(node, dict):

@@ -36,7 +36,7 @@ from agents.policies import IPAPolicy  # noqa: E402
 from agents.policies.registry import ipa_family_kwargs  # noqa: E402
 from agents.windows import Window, window_env, window_rates  # noqa: E402
 from envs.cli import command_line  # noqa: E402
-from envs.config import load_config  # noqa: E402
+from envs.config_loader import load_config  # noqa: E402
 
 FRACTIONS = (0.03, 0.1, 0.3, 1.0, 3.0)
 ALPHAS = (2.0, 4.0, 8.0, 16.0)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from energy.meters import make_meter  # noqa: E402
 from energy.profiler import profile_pipeline  # noqa: E402
-from envs.backends.base import Backend, IntervalStats, SimSettings  # noqa: E402
+from envs.backends.base import Backend, IntervalStats, ServingSettings  # noqa: E402
 from envs.backends.fluid import FluidBackend  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
 from envs.cli import command_line, positive_float, positive_int  # noqa: E402
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# profiled {spec.name} in {time.monotonic() - started:.0f} s; "
               f"idle {pipeline.hardware.device_idle_w:.3f} W/core; command: "
               f"python benchmarks/sim_to_real.py {' '.join(sys.argv[1:])}")
-        settings = SimSettings.for_pipeline(pipeline, args.interval_s, cold_start_s=0.5)
+        settings = ServingSettings.for_pipeline(pipeline, args.interval_s, cold_start_s=0.5)
         plan = decisions(pipeline, args.per_phase)
         trace = [np.full(args.interval_s, args.rate) for _ in plan]
         results: dict[str, list[IntervalStats]] = {}

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from agents import ppo, training_envs  # noqa: E402
 from agents.train_config import load_train_config  # noqa: E402
 from envs.cli import command_line, positive_int  # noqa: E402
-from envs.config import to_dict  # noqa: E402
+from envs.config_loader import to_dict  # noqa: E402
 from envs.pipeline_env import PipelineEnv  # noqa: E402
 
 
@@ -188,7 +188,7 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     from agents.policies import IPAPolicy
     from agents.validation import evaluate_windows
     from agents.validation_split import eval_window_starts, split_env_configs
-    from envs.config import from_dict
+    from envs.config_loader import from_dict
     from envs.yaml_io import read_yaml_file
 
     cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))

@@ -26,7 +26,7 @@ import yaml
 
 from envs import power
 from envs.cli import command_line
-from envs.config import from_dict
+from envs.config_loader import from_dict
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
 from envs.yaml_io import read_yaml_file

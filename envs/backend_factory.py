@@ -6,12 +6,12 @@ torch).
 
 from __future__ import annotations
 
-from envs.backends.base import Backend, SimSettings
+from envs.backends.base import Backend, ServingSettings
 from envs.errors import ConfigError
 from envs.spec import Pipeline
 
 
-def build_backend(name: str, pipeline: Pipeline, settings: SimSettings) -> Backend:
+def build_backend(name: str, pipeline: Pipeline, settings: ServingSettings) -> Backend:
     """The backend called ``name`` over ``pipeline``.
 
     Args:

@@ -1,6 +1,6 @@
 """Range checks of config fields, named by their key (used by every config dataclass).
 
-A check raises `FieldError` with the field's own name; `envs.config.from_dict` prefixes
+A check raises `FieldError` with the field's own name; `envs.config_loader.from_dict` prefixes
 it with the section's dotted path, so a user reads ``env.cold_start_s must be >= 0 s``.
 """
 

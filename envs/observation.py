@@ -147,6 +147,6 @@ def observation(layout: ObsLayout, seen: np.ndarray, forecast_rps: float, *,
         p99 = stats.p99_ms if not math.isnan(stats.p99_ms) else 0.0
         obs[pos: pos + 4] = (p99 / pipeline.sla_ms, stats.sla_violation_rate,
                              stats.power_w / scales.max_power_w,
-                             stats.accuracy_sum / len(pipeline.stages))
+                             stats.accuracy_rank_sum / len(pipeline.stages))
     np.clip(obs, 0.0, OBS_CLIP, out=obs)
     return obs

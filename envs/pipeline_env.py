@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from envs.actions import ActionCodec, check_core_budget
 from envs.backend_factory import build_backend
-from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.base import IntervalStats, ServingSettings
 from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
 from envs.errors import ConfigError
@@ -139,7 +139,7 @@ class PipelineEnv(gym.Env):
         n_stages = len(self.pipeline.stages)
         check_core_budget(cfg.max_cores, self.pipeline)
         warn_suspicious_settings(cfg, self.pipeline)
-        self.settings = SimSettings.for_pipeline(
+        self.settings = ServingSettings.for_pipeline(
             self.pipeline, cfg.interval_s, cfg.cold_start_s, cfg.drop_limit_s,
             cfg.batch_timeout_ms, cfg.model_load_scale)
         self.warmup, self.trace = load_env_workload(cfg.workload)

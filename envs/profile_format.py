@@ -16,7 +16,7 @@
              base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
 
 `ProfileFile` and its parts map the YAML one-to-one (through the strict loader,
-`envs.config.from_dict`); `check_outline` first rejects a document without stages,
+`envs.config_loader.from_dict`); `check_outline` first rejects a document without stages,
 variants or rows with a message naming the fix.
 """
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envs import perf
-from envs.config import from_dict
+from envs.config_loader import from_dict
 from envs.densify import RESERVED_SOURCES, densify_rows
 from envs.errors import ConfigError, ProfileError
 from envs.profile_data import Profile, ProfileRow, Source

@@ -73,7 +73,7 @@ def reward_terms(
     switches = 0 if previous is None else sum(
         a.variant != b.variant for a, b in zip(decision.stages, previous.stages, strict=True))
     return {
-        "accuracy": stats.accuracy_sum / n,
+        "accuracy": stats.accuracy_rank_sum / n,
         "sla_violation": stats.sla_violation_rate,
         "cost": stats.cores / scales.max_cores,
         "energy": stats.power_w / scales.max_power_w,

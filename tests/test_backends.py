@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import perf
-from envs.backends.base import SimSettings
+from envs import accuracy, perf
+from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
 from envs.profiles import load_pipeline
@@ -42,7 +42,7 @@ def test_request_p99_equals_ipa_formula_where_exact(tmp_path: Path, batch: int) 
     pipeline = one_stage_deterministic(tmp_path)
     rate = 20.0
     d = decision((1, batch, 2))
-    settings = SimSettings(batch_timeout_ms=10_000.0)
+    settings = ServingSettings(batch_timeout_ms=10_000.0)
     sim = RequestBackend(pipeline, settings, arrival_process="uniform")
     sim.reset(d, seed=0)
     stats = sim.run_interval(np.full(10, rate))
@@ -60,8 +60,8 @@ def test_service_time_shape_matches_profile_mean_and_p99() -> None:
 
 
 def run(backend_cls, pipeline: Pipeline, d: Decision, rates: np.ndarray, intervals: int,
-        settings: SimSettings | None = None, seed: int = 0):
-    sim = backend_cls(pipeline, settings or SimSettings())
+        settings: ServingSettings | None = None, seed: int = 0):
+    sim = backend_cls(pipeline, settings or ServingSettings())
     sim.reset(d, seed=seed)
     return [sim.run_interval(rates) for _ in range(intervals)]
 
@@ -114,7 +114,7 @@ def test_added_replicas_serve_after_cold_start(tiny_pipeline: Pipeline, backend_
     rates = np.full(10, 30.0)
 
     def scale_up(cold_start_s: float):
-        sim = backend_cls(tiny_pipeline, SimSettings(cold_start_s=cold_start_s,
+        sim = backend_cls(tiny_pipeline, ServingSettings(cold_start_s=cold_start_s,
                                                      drop_limit_s=100.0))
         sim.reset(small, seed=0)
         sim.run_interval(rates)
@@ -130,7 +130,7 @@ def test_added_replicas_serve_after_cold_start(tiny_pipeline: Pipeline, backend_
 
 @pytest.mark.parametrize("backend_cls", BACKENDS)
 def test_variant_switch_is_a_rolling_update(tiny_pipeline: Pipeline, backend_cls) -> None:
-    settings = SimSettings(cold_start_s=4.0)
+    settings = ServingSettings(cold_start_s=4.0)
     sim = backend_cls(tiny_pipeline, settings)
     sim.reset(decision((0, 1, 2), (0, 1, 2)), seed=0)
     sim.run_interval(np.full(10, 5.0))
@@ -139,7 +139,7 @@ def test_variant_switch_is_a_rolling_update(tiny_pipeline: Pipeline, backend_cls
     # old and new replicas overlap for cold_start_s: 2 extra cores for 4 of 10 seconds
     assert stats.cores == pytest.approx(4 + 2 * 4 / 10)
     assert stats.dropped == 0
-    assert stats.accuracy_sum == pytest.approx(perf.decision_accuracy(
+    assert stats.accuracy_rank_sum == pytest.approx(accuracy.decision_accuracy(
         tiny_pipeline, decision((1, 1, 2), (0, 1, 2))))
 
 
@@ -154,7 +154,7 @@ def test_request_backend_is_deterministic_per_seed(tiny_pipeline: Pipeline) -> N
 def test_fractional_rates_carry_into_the_next_second(tiny_pipeline: Pipeline) -> None:
     """0.4 req/s: seconds 0..9 get 0,0,1,0,1,0,0,1,0,1 requests (cumulative 0.4, 0.8, 1.2,
     ...): 4 per 10 s, and 0.35 req/s keeps 3.5 per interval over two intervals."""
-    sim = RequestBackend(tiny_pipeline, SimSettings())
+    sim = RequestBackend(tiny_pipeline, ServingSettings())
     sim.reset(decision((0, 1, 1), (0, 1, 1)), seed=0)
     times = sim.arrivals(np.full(10, 0.4))
     assert np.floor(times).tolist() == [2.0, 4.0, 7.0, 9.0]

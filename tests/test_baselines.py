@@ -68,7 +68,7 @@ def test_static_policies_never_change_and_high_costs_more(tiny_profile_path: Pat
     assert len({i["decision"] for i in low}) == 1
     assert sum(i["stats"].dropped for i in high) == 0
     assert sum(i["stats"].energy_j for i in high) > sum(i["stats"].energy_j for i in low)
-    assert high[-1]["stats"].accuracy_sum > low[-1]["stats"].accuracy_sum
+    assert high[-1]["stats"].accuracy_rank_sum > low[-1]["stats"].accuracy_rank_sum
 
 
 def test_random_policy_is_seeded(tiny_profile_path: Path) -> None:

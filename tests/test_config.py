@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.config import apply_overrides, from_dict, load_config, to_dict
+from envs.config_loader import apply_overrides, from_dict, load_config, to_dict
 from envs.env_config import REWARD_PRESETS, EnvConfig
 from envs.errors import ConfigError
 from envs.yaml_io import read_yaml

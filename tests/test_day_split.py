@@ -13,7 +13,7 @@ import yaml
 
 from agents.eval_config import EvalConfig, refuse_training_overlap
 from agents.train_config import load_train_config
-from envs.config import load_config
+from envs.config_loader import load_config
 from envs.day_split import days_of, refuse_overlap, sample_heldout_starts
 from envs.errors import ConfigError
 

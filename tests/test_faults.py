@@ -10,8 +10,8 @@ import yaml
 
 from agents.policies import HpaPolicy, StaticPolicy
 from agents.train_config import load_train_config
-from envs.backends.base import SimSettings
-from envs.config import from_dict
+from envs.backends.base import ServingSettings
+from envs.config_loader import from_dict
 from envs.env_config import EnvConfig
 from envs.errors import ActionError, ConfigError, ProfileError
 from envs.pipeline_env import PipelineEnv
@@ -62,9 +62,9 @@ def test_workload_end_before_start_names_both_keys() -> None:
 def test_explicit_limits_are_kept_not_replaced_by_defaults(tiny_pipeline) -> None:
     # `x or default` turned an explicit value like 0 into the default; None alone means
     # "derive from the SLA" (1000 ms SLA, 2 stages: drops after 2 s, batches leave at 250 ms)
-    derived = SimSettings.for_pipeline(tiny_pipeline)
+    derived = ServingSettings.for_pipeline(tiny_pipeline)
     assert (derived.drop_limit_s, derived.batch_timeout_ms) == (2.0, 250.0)
-    explicit = SimSettings.for_pipeline(tiny_pipeline, drop_limit_s=0.0, batch_timeout_ms=0.0)
+    explicit = ServingSettings.for_pipeline(tiny_pipeline, drop_limit_s=0.0, batch_timeout_ms=0.0)
     assert (explicit.drop_limit_s, explicit.batch_timeout_ms) == (0.0, 0.0)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import perf, power
+from envs import accuracy, perf, power
 from envs.errors import ConfigError, IpaEnergyError
 from envs.profiles import load_pipeline
 from envs.spec import Decision, Pipeline, StageDecision
@@ -52,7 +52,7 @@ def random_pipeline(tmp_path: Path, seed: int) -> Pipeline:
 def objective(pipeline: Pipeline, decision: Decision, rate: float, mode: str, alpha: float,
               beta: float, gamma: float, delta: float, timeout_ms: float = math.inf) -> float:
     """IPA's objective of a full decision, from envs.perf only."""
-    acc = perf.decision_accuracy(pipeline, decision, mode)
+    acc = accuracy.decision_accuracy(pipeline, decision, mode)
     return (alpha * acc - beta * perf.decision_cores(decision)
             - gamma * sum(c.batch for c in decision.stages)
             - delta * power.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from energy.meters import make_meter
-from envs.backends.base import Backend, SimSettings
+from envs.backends.base import Backend, ServingSettings
 from envs.env_config import EnvConfig, WorkloadConfig
 from envs.live.backend import LiveBackend
 from envs.live.energy import proc_cpu_seconds
@@ -197,7 +197,7 @@ def test_live_episode_through_the_env(tiny_profile: Path) -> None:
 
 
 def test_killed_replica_is_reported_restarted_and_cleaned_up(tiny: Pipeline) -> None:
-    settings = SimSettings(interval_s=3, drop_limit_s=8.0, batch_timeout_ms=20)
+    settings = ServingSettings(interval_s=3, drop_limit_s=8.0, batch_timeout_ms=20)
     meter = make_meter("tdp", tdp_w=8.0, idle_w=2.0, cores=2)  # a meter passed in is read
     backend = LiveBackend(tiny, settings, catalog="tiny", meter=meter)
     try:
@@ -225,7 +225,7 @@ def test_killed_replica_is_reported_restarted_and_cleaned_up(tiny: Pipeline) -> 
 
 
 def test_dropped_backend_and_crashed_launcher_leave_nothing(tiny: Pipeline) -> None:
-    backend = LiveBackend(tiny, SimSettings(interval_s=2), catalog="tiny")
+    backend = LiveBackend(tiny, ServingSettings(interval_s=2), catalog="tiny")
     backend.reset(Decision((StageDecision(0, 1, 1, 1),)))
     pids = backend.all_pids()
     del backend
@@ -289,7 +289,7 @@ def test_gymnasium_make_builds_the_live_backend(tiny_profile: Path) -> None:
 
 def test_a_tdp_meter_reading_is_labelled_estimated_with_its_method(tiny: Pipeline) -> None:
     meter = make_meter("tdp", tdp_w=8.0, idle_w=2.0, cores=2)
-    backend = LiveBackend(tiny, SimSettings(interval_s=1, batch_timeout_ms=20), catalog="tiny",
+    backend = LiveBackend(tiny, ServingSettings(interval_s=1, batch_timeout_ms=20), catalog="tiny",
                           meter=meter)
     try:
         backend.reset(Decision((StageDecision(0, 1, 1, 1),)), seed=0)

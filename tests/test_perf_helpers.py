@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from envs import perf, power
+from envs import accuracy, perf, power
 from envs.profile_data import Profile, ProfileRow, Source
 from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
@@ -79,9 +79,9 @@ def test_accuracy_ranks_and_product() -> None:
     # accuracies 70, 50, 90: ranks 1, 0, 2 over n - 1 = 2
     assert p.stages[0].accuracy_ranks == (0.5, 0.0, 1.0)
     assert p.stages[1].accuracy_ranks == (1.0,)
-    assert perf.accuracy_sum_normalised(p, [2, 0]) == pytest.approx(2.0)
-    assert perf.accuracy_product(p, [0, 0]) == pytest.approx(0.7 * 0.5)
-    assert perf.accuracy_product(p, [2, 0]) == pytest.approx(0.45)
+    assert accuracy.accuracy_rank_sum(p, [2, 0]) == pytest.approx(2.0)
+    assert accuracy.accuracy_product(p, [0, 0]) == pytest.approx(0.7 * 0.5)
+    assert accuracy.accuracy_product(p, [2, 0]) == pytest.approx(0.45)
 
 
 def test_measured_to_dynamic_and_busy_batch_energy() -> None:

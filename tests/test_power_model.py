@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from envs import perf, power
-from envs.backends.base import SimSettings
+from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
 from envs.profile_doc import hardware_entry, row_columns
@@ -49,7 +49,7 @@ def three_replicas(variant: int = 0, batch: int = 4) -> Decision:
 
 
 def simulate(backend_cls, pipeline: Pipeline, rate: float, timeout_ms: float, intervals: int):
-    settings = SimSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
+    settings = ServingSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
                            batch_timeout_ms=timeout_ms)
     kwargs = {"arrival_process": "uniform"} if backend_cls is RequestBackend else {}
     sim = backend_cls(pipeline, settings, **kwargs)
@@ -101,7 +101,7 @@ def test_rolling_update_powers_a_third_node(tmp_path: Path, backend_cls) -> None
     allocated for 2 s (6 devices, 3 nodes), then 3 devices (2 nodes) for 8 s: static
     50 x (3 x 2 + 2 x 8) = 1100 J, idle 5 x (6 x 2 + 3 x 8) = 180 J."""
     pipeline = power_pipeline(tmp_path, "elastic")
-    settings = SimSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
+    settings = ServingSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
                            batch_timeout_ms=300.0)
     sim = backend_cls(pipeline, settings)
     sim.reset(three_replicas(0), seed=0)
@@ -198,7 +198,7 @@ def test_model_load_time_by_weights_size(tmp_path: Path, backend_cls, scale: flo
     path.write_text(yaml.safe_dump(doc))
     pipeline = load_pipeline(path)
     assert perf.model_load_s(pipeline.hardware, pipeline.stages[0].variants[1]) == 10.0
-    settings = SimSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
+    settings = ServingSettings(interval_s=10, cold_start_s=2.0, drop_limit_s=60.0,
                            batch_timeout_ms=300.0, model_load_scale=scale)
     sim = backend_cls(pipeline, settings)
     sim.reset(three_replicas(0), seed=0)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from kubernetes import client
 
-from envs.backends.base import Backend, SimSettings
+from envs.backends.base import Backend, ServingSettings
 from envs.live.cluster_backend import ClusterBackend, ClusterQueries
 from envs.live.driver import PipelineDriver, arrival_offsets
 from envs.live.http_client import http_json
@@ -136,7 +136,7 @@ def test_intervals_match_the_drivers_records(stack, tiny: Pipeline, fake_api) ->
     backend = ClusterBackend(
         tiny, _k8s(api_url, tiny), PrometheusClient(url),
         ClusterQueries(energy_query=ENERGY, energy_kind="estimated", selector='job="stages"'),
-        SimSettings.for_pipeline(tiny), settle_s=3 * SCRAPE_S,
+        ServingSettings.for_pipeline(tiny), settle_s=3 * SCRAPE_S,
         traffic=lambda rates: driver.schedule(time.monotonic() + arrival_offsets(
             np.rint(rates), rng)))
     assert isinstance(backend, Backend)

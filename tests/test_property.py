@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.train_config import TrainConfig
-from envs.config import apply_overrides, from_dict
+from envs.config_loader import apply_overrides, from_dict
 from envs.env_config import EnvConfig
 from envs.errors import IpaEnergyError
 from envs.profiles import load_pipeline

@@ -19,7 +19,7 @@ import train
 from agents.sweep_config import SweepConfig, expand_trials, load_sweep_config
 from agents.sweep_dirs import agent_run_dirs
 from agents.sweep_summary import format_table
-from envs.config import from_dict
+from envs.config_loader import from_dict
 from envs.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

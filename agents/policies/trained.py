@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.run_files import load_algo, load_normalizer
-from envs.config import from_dict
+from envs.config_loader import from_dict
 from envs.errors import ConfigError
 from envs.yaml_io import read_yaml_file
 

@@ -16,7 +16,7 @@ import yaml
 
 from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
-from envs.config import from_dict, read_yaml_file
+from envs.config_loader import from_dict, read_yaml_file
 from envs.errors import ConfigError, ProfileError
 from envs.profile_doc import hardware_entry, row_columns
 

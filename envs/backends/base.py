@@ -14,7 +14,7 @@ from envs.spec import Decision, Pipeline
 
 
 @dataclass(frozen=True)
-class SimSettings:
+class ServingSettings:
     """Serving behaviour shared by every backend.
 
     Attributes:
@@ -40,7 +40,7 @@ class SimSettings:
         pipeline: Pipeline, interval_s: int = 10, cold_start_s: float = 2.0,
         drop_limit_s: float | None = None, batch_timeout_ms: float | None = None,
         model_load_scale: float = 1.0,
-    ) -> SimSettings:
+    ) -> ServingSettings:
         """Settings whose unset limits derive from the pipeline's SLA: drops after
         2 x SLA, partial batches leave after SLA / (2 x stages).
 
@@ -55,7 +55,7 @@ class SimSettings:
         Returns:
             The settings.
         """
-        return SimSettings(
+        return ServingSettings(
             interval_s=interval_s,
             cold_start_s=cold_start_s,
             drop_limit_s=(2.0 * pipeline.sla_ms / 1e3 if drop_limit_s is None
@@ -93,6 +93,9 @@ class IntervalStats:
     (never 0); ``energy_method`` says how the figure was obtained (or why it is unknown).
     ``static_j``, ``idle_j`` and ``dynamic_j`` are its parts under the power model (nan
     where a backend measures only the total, e.g. a meter on live servers).
+    ``accuracy_rank_sum`` and ``accuracy_product`` are the accuracy of the decision in force
+    in IPA's two modes (`envs.accuracy`): the sum over stages of the chosen variants'
+    rank-normalised accuracies, and the product of their raw accuracies.
     """
 
     seconds: float
@@ -102,7 +105,7 @@ class IntervalStats:
     sla_violations: int
     p50_ms: float
     p99_ms: float
-    accuracy_sum: float
+    accuracy_rank_sum: float
     accuracy_product: float
     cores: float
     cost_core_s: float
@@ -139,7 +142,7 @@ class Backend(Protocol):
     """
 
     pipeline: Pipeline
-    settings: SimSettings
+    settings: ServingSettings
     last_events: list[str]
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:

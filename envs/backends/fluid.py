@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs import perf, power
-from envs.backends.base import IntervalStats, SimSettings, weighted_quantile
+from envs.backends.base import IntervalStats, ServingSettings, weighted_quantile
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats
 from envs.spec import Pipeline, Stage
@@ -44,7 +44,7 @@ class GroupRates(NamedTuple):
 class FluidBackend(SimulatedBackend):
     """Per-second fluid-queue simulation of a profiled pipeline."""
 
-    def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, settings: ServingSettings | None = None) -> None:
         super().__init__(pipeline, settings)
         self.queues: list[float] = []
         self._rates: list[list[GroupRates]] = []

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 from envs import power
-from envs.backends.base import SimSettings
+from envs.backends.base import ServingSettings
 from envs.spec import Decision, Pipeline, StageDecision
 
 _ids = itertools.count()
@@ -180,9 +180,9 @@ class SimulatedBackend:
     force and its replica groups. Subclasses add their state in `_on_reset` / `_on_apply`.
     """
 
-    def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, settings: ServingSettings | None = None) -> None:
         self.pipeline = pipeline
-        self.settings = settings or SimSettings()
+        self.settings = settings or ServingSettings()
         self.energy_estimated = pipeline.energy_estimated
         self.energy_method = simulated_energy_method(pipeline)
         self.now = 0.0

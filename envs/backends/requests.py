@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from envs import perf, power
-from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.base import IntervalStats, ServingSettings
 from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats, latency_quantile_ms
@@ -112,7 +112,7 @@ class RequestBackend(SimulatedBackend):
     """Request-level discrete-event simulation of a profiled pipeline."""
 
     def __init__(
-        self, pipeline: Pipeline, settings: SimSettings | None = None,
+        self, pipeline: Pipeline, settings: ServingSettings | None = None,
         arrival_process: str = "poisson",
     ) -> None:
         if arrival_process not in ("poisson", "uniform"):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from envs import perf
+from envs import accuracy, perf
 from envs.backends.base import IntervalStats
 from envs.spec import Decision, Pipeline
 
@@ -41,7 +41,7 @@ def interval_stats(
     Derived here and nowhere else: ``sla_violations = dropped + errors + late``; the
     end-to-end p50/p99 from ``latencies_ms`` (unless the backend passes its own, e.g. the
     fluid model's weighted quantiles or a histogram's); the accuracy of ``decision``
-    (`envs.perf.decision_accuracy`); mean ``cores = core_s / seconds``; and the energy
+    (`envs.accuracy.decision_accuracy`); mean ``cores = core_s / seconds``; and the energy
     total and parts from ``energy`` (the power model's split) or ``energy_j`` (a total
     measured or modelled without parts). Counts may be fractional expectations (the fluid
     model); they are rounded to whole requests, the violations after summing.
@@ -98,8 +98,8 @@ def interval_stats(
         sla_violations=int(round(dropped + errors + late)),
         p50_ms=p50_ms,
         p99_ms=p99_ms,
-        accuracy_sum=perf.decision_accuracy(pipeline, decision, "sum"),
-        accuracy_product=perf.decision_accuracy(pipeline, decision, "product"),
+        accuracy_rank_sum=accuracy.decision_accuracy(pipeline, decision, "sum"),
+        accuracy_product=accuracy.decision_accuracy(pipeline, decision, "product"),
         cores=(core_s / seconds if seconds else 0.0) if cores is None else cores,
         cost_core_s=core_s,
         energy_j=energy_j,

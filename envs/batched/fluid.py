@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from envs import power
-from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.batched.tables import Tables
@@ -44,7 +44,7 @@ class BatchStats:
     sla_violations: np.ndarray
     p50_ms: np.ndarray
     p99_ms: np.ndarray
-    accuracy_sum: np.ndarray
+    accuracy_rank_sum: np.ndarray
     accuracy_product: np.ndarray
     cores: np.ndarray
     cost_core_s: np.ndarray
@@ -96,7 +96,7 @@ class BatchedFluid:
         ConfigError: ``cold_start_s`` exceeds ``interval_s``.
     """
 
-    def __init__(self, pipeline: Pipeline, settings: SimSettings, n_envs: int,
+    def __init__(self, pipeline: Pipeline, settings: ServingSettings, n_envs: int,
                  max_replicas: int) -> None:
         if not 0.0 <= settings.cold_start_s <= settings.interval_s:
             raise ConfigError(
@@ -226,7 +226,7 @@ class BatchedFluid:
             dropped=np.rint(dropped).astype(np.int64),
             sla_violations=np.rint(dropped + late).astype(np.int64),
             p50_ms=p50_ms, p99_ms=p99_ms,
-            accuracy_sum=acc_sum, accuracy_product=acc_prod,
+            accuracy_rank_sum=acc_sum, accuracy_product=acc_prod,
             cores=core_s / seconds if seconds else np.zeros(n), cost_core_s=core_s,
             energy_j=total_j, static_j=static_j, idle_j=idle_j, dynamic_j=dynamic_j,
             stage_utilisation=np.where(stage_capacity > 0.0, stage_served

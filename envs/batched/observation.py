@@ -113,7 +113,7 @@ class BatchedObservation:
             power = st.energy_j / st.seconds if st.seconds else np.zeros(n_env)
             tail = np.stack([np.nan_to_num(st.p99_ms, nan=0.0) / sla, rate,
                              power / env.scales.max_power_w,
-                             st.accuracy_sum / n_s], axis=1)
+                             st.accuracy_rank_sum / n_s], axis=1)
             obs[:, pos: pos + 4] = np.where(has_stats[:, None], tail, 0.0)
         obs[:, h + 2: pos] = fields.reshape(n_env, -1)
         np.clip(obs, 0.0, OBS_CLIP, out=obs)

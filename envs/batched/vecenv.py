@@ -162,7 +162,7 @@ class BatchedPipelineVecEnv(VecEnv):
         power = stats.energy_j / stats.seconds if stats.seconds else np.zeros(self.num_envs)
         sizes = self.fluid.tables.batch_sizes[self._bi]
         return {
-            "accuracy": stats.accuracy_sum / n,
+            "accuracy": stats.accuracy_rank_sum / n,
             "sla_violation": rate,
             "cost": stats.cores / scales.max_cores,
             "energy": power / scales.max_power_w,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.base import IntervalStats, ServingSettings
 from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.driver import PipelineDriver, arrival_offsets
@@ -62,14 +62,14 @@ class LiveBackend:
         log_dir: Where replica logs go (default: a temporary directory, removed on close).
     """
 
-    def __init__(self, pipeline: Pipeline, settings: SimSettings | None = None,
+    def __init__(self, pipeline: Pipeline, settings: ServingSettings | None = None,
                  catalog: str | None = None, meter: Meter | None = None,
                  load_scale: float = 1.0, dynamic_w_per_core: float = 3.0, workers: int = 64,
                  startup_timeout_s: float = 120.0, log_dir: Path | None = None) -> None:
         if not load_scale > 0:
             raise ConfigError(f"load_scale must be > 0, got {load_scale}")
         self.pipeline = pipeline
-        self.settings = settings or SimSettings()
+        self.settings = settings or ServingSettings()
         self.catalog = pipeline.name if catalog is None else catalog
         check_catalog(pipeline, self.catalog)
         self.meter = meter

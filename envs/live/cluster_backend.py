@@ -38,7 +38,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from envs.backends.base import IntervalStats, SimSettings
+from envs.backends.base import IntervalStats, ServingSettings
 from envs.backends.stats import interval_stats
 from envs.errors import ConfigError
 from envs.live.prometheus import (
@@ -135,13 +135,13 @@ class ClusterBackend:
     """
 
     def __init__(self, pipeline: Pipeline, launcher: Launcher, prometheus: PrometheusClient,
-                 queries: ClusterQueries, settings: SimSettings | None = None,
+                 queries: ClusterQueries, settings: ServingSettings | None = None,
                  settle_s: float = 15.0, traffic: Callable[[np.ndarray], object] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if settle_s < 0:
             raise ConfigError(f"settle_s must be >= 0, got {settle_s}")
         self.pipeline = pipeline
-        self.settings = settings or SimSettings.for_pipeline(pipeline)
+        self.settings = settings or ServingSettings.for_pipeline(pipeline)
         self.launcher = launcher
         self.prometheus = prometheus
         self.queries = queries
