@@ -1,7 +1,8 @@
 """Pipeline model, workloads, simulators and the Gymnasium env: the ground floor.
 
-Holds the spec, the performance and power model (`envs.perf`), config loading, workloads,
-predictors, backends (simulators, live serving, cluster), and the `Meter` protocol.
+Holds the spec, the performance, power and accuracy model (`envs.perf`, `envs.power`,
+`envs.accuracy`), config loading, workloads, predictors, backends (simulators, live
+serving, cluster), and the `Meter` protocol.
 May import: ``models`` and third-party packages; nothing of ``energy``, ``ipa_baseline``
 or ``agents``.
 

@@ -45,6 +45,12 @@ class FluidBackend(SimulatedBackend):
     """Per-second fluid-queue simulation of a profiled pipeline."""
 
     def __init__(self, pipeline: Pipeline, settings: ServingSettings | None = None) -> None:
+        """Create the simulator (call `reset` before the first interval).
+
+        Args:
+            pipeline: The profiled pipeline to simulate.
+            settings: Serving behaviour (None: the defaults).
+        """
         super().__init__(pipeline, settings)
         self.queues: list[float] = []
         self._rates: list[list[GroupRates]] = []

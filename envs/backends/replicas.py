@@ -181,6 +181,12 @@ class SimulatedBackend:
     """
 
     def __init__(self, pipeline: Pipeline, settings: ServingSettings | None = None) -> None:
+        """Create the simulator (call `reset` before the first interval).
+
+        Args:
+            pipeline: The profiled pipeline to simulate.
+            settings: Serving behaviour (None: the defaults).
+        """
         self.pipeline = pipeline
         self.settings = settings or ServingSettings()
         self.energy_estimated = pipeline.energy_estimated

@@ -115,6 +115,16 @@ class RequestBackend(SimulatedBackend):
         self, pipeline: Pipeline, settings: ServingSettings | None = None,
         arrival_process: str = "poisson",
     ) -> None:
+        """Create the simulator (call `reset` before the first interval).
+
+        Args:
+            pipeline: The profiled pipeline to simulate.
+            settings: Serving behaviour (None: the defaults).
+            arrival_process: ``poisson`` or ``uniform`` arrivals within each second.
+
+        Raises:
+            ValueError: An unknown arrival process.
+        """
         if arrival_process not in ("poisson", "uniform"):
             raise ValueError(f"arrival_process must be 'poisson' or 'uniform', got "
                              f"{arrival_process!r}")

@@ -44,6 +44,12 @@ class QueuedRequest:
     __slots__ = ("deadline", "done", "enqueued", "result", "status")
 
     def __init__(self, enqueued: float, deadline: float) -> None:
+        """Queue a request.
+
+        Args:
+            enqueued: When it entered the queue (``time.monotonic()``).
+            deadline: When it must have been answered.
+        """
         self.enqueued = enqueued
         self.deadline = deadline
         self.done = threading.Event()
