@@ -52,7 +52,8 @@ from envs import power  # noqa: E402
 from envs.cli import command_line  # noqa: E402
 from envs.errors import ConfigError  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
-from ipa_baseline.rules import IpaRules, preset, write_ipa_profile  # noqa: E402
+from ipa_baseline.ipa_world import write_ipa_profile  # noqa: E402
+from ipa_baseline.rules import IpaRules, preset  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WINDOWS = ("bursty", "steady_low", "steady_high", "fluctuating")

@@ -18,7 +18,8 @@ from ipa_baseline.candidates import Restriction
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.fallback import fallback_decision
 from ipa_baseline.ilp import IlpResult, solve_ipa
-from ipa_baseline.rules import IpaRules, preset, write_ipa_profile
+from ipa_baseline.ipa_world import write_ipa_profile
+from ipa_baseline.rules import IpaRules, preset
 
 __all__ = [
     "IlpResult",

@@ -14,7 +14,7 @@ from agents.policies import FA2Policy, IPAPolicy, RIMPolicy
 from envs import perf
 from envs.errors import ConfigError, ProfileError
 from envs.profiles import load_pipeline
-from ipa_baseline import InfeasibleError, fallback_decision, rules
+from ipa_baseline import InfeasibleError, fallback_decision, rules, write_ipa_profile
 from tests.conftest import tiny_profile_doc
 
 
@@ -194,7 +194,7 @@ def test_ipa_preset_and_env_checks(tiny_profile_path: Path, tmp_path: Path) -> N
     r = rules.IpaRules(sla_rule="ipa", base_allocation="ipa", threshold_rps=15.0)
     with pytest.raises(ConfigError, match=r"IPA's SLA rule gives 1438 ms"):
         IPAPolicy(make_env(tiny_profile_path), rules=r)
-    path = rules.write_ipa_profile(tiny_profile_path, tmp_path / "ipa.yaml", r)
+    path = write_ipa_profile(tiny_profile_path, tmp_path / "ipa.yaml", r)
     env = make_env(path, "bursty")
     policy = IPAPolicy(env, rules=r)
     assert env.unwrapped.pipeline.sla_ms == pytest.approx(1437.5)

@@ -35,10 +35,10 @@ from ipa_baseline.candidates import AccuracyMode, Restriction, min_replicas
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.fallback import fallback_decision
 from ipa_baseline.ilp import IlpResult, solve_ipa
+from ipa_baseline.ipa_world import check_env_matches
 from ipa_baseline.rules import (
     IPA_RIM_REPLICAS,
     IpaRules,
-    check_env_matches,
     fa2_high_variants,
     with_margins,
 )
