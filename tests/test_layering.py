@@ -112,3 +112,16 @@ def test_no_cycle_between_packages() -> None:
         top = module.split(".")[0]
         tops.setdefault(top, set()).update(d.split(".")[0] for d in deps)
     assert find_cycle({k: v - {k} for k, v in tops.items()}) is None
+
+
+def test_tracking_and_config_checks_load_without_torch() -> None:
+    """W&B's probe and the configs load without torch or stable-baselines3, so a bad
+    config or an unreachable W&B server fails in well under a second."""
+    import subprocess
+    import sys
+
+    code = ("import sys, agents.tracking, agents.train_config, agents.eval_config; "
+            "print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
