@@ -23,7 +23,8 @@ Each rule, where IPA defines it, and the package default it replaces:
 * ``fa2_high="ipa"`` (``data/configs/final/video-3.yaml``: yolov5s + resnet101). Default
   ``most_accurate``: the most accurate variant per stage.
 * ``rim_replicas="ipa"`` (``data/configs/final/video-5.yaml``: 3 replicas per stage).
-  Default ``peak``: sized from the trace's peak with the lightest variant.
+  Default ``peak``: sized for a peak rate fixed beforehand (the training data's, or the
+  env's configured rate scale) with the lightest variant.
 * ``max_replicas=100`` (every config's ``scaling_cap``). Default None: the env's.
 
 Latency is the p99 and throughput the replica throughput of `envs.perf` (IPA uses its

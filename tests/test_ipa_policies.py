@@ -231,3 +231,11 @@ def test_ipa_fa2_high_and_rim(tiny_profile_path: Path, tmp_path: Path) -> None:
         FA2Policy(make_env(tiny_profile_path), "high", rules=rules.IpaRules(fa2_high="ipa"))
     rim = RIMPolicy(make_env(tiny_profile_path), rules=rules.IpaRules(rim_replicas="ipa"))
     assert rim.replicas == (3, 3)
+
+
+def test_rim_default_replicas_do_not_read_the_episode_trace(tiny_profile_path: Path) -> None:
+    quiet = make_env(tiny_profile_path, "steady_low", max_replicas=64)
+    busy = make_env(tiny_profile_path, "steady_low", max_replicas=64,
+                    **{"workload.scale": 8.0})
+    assert busy.unwrapped.trace.max() > 4 * quiet.unwrapped.trace.max()
+    assert RIMPolicy(quiet).replicas == RIMPolicy(busy).replicas

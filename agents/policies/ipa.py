@@ -206,8 +206,11 @@ class RIMPolicy(IPAPolicy):
             env: The env.
             replicas: Fixed replicas, one count or one per stage. Default: 3 per stage with
                 ``IpaRules(rim_replicas="ipa")`` (IPA's); otherwise per stage, the fewest
-                replicas with which the lowest-accuracy variant serves the trace's peak
-                rate at the smallest batch size (capped at ``max_replicas``).
+                replicas with which the lowest-accuracy variant serves the env's
+                configured observation scale (``rate_scale_rps``, fixed beforehand, never
+                the episode's rates) at the smallest batch size (capped at
+                ``max_replicas``). The evaluation passes replicas sized for the training
+                data's peak instead.
             **kwargs: `IPAPolicy`'s arguments.
 
         Raises:
@@ -219,7 +222,7 @@ class RIMPolicy(IPAPolicy):
         if replicas is None and self.rules.rim_replicas == "ipa":
             fixed = (IPA_RIM_REPLICAS,) * n
         elif replicas is None:
-            fixed = default_rim_replicas(self.env.pipeline, float(self.env.trace.max()), cap)
+            fixed = default_rim_replicas(self.env.pipeline, self.env.layout.rate_scale, cap)
         elif isinstance(replicas, int):
             fixed = (replicas,) * n
         else:
@@ -240,7 +243,8 @@ def default_rim_replicas(pipeline: Pipeline, peak_rps: float,
 
     Args:
         pipeline: The env's pipeline.
-        peak_rps: The rate to serve (the trace's peak).
+        peak_rps: The rate to serve, fixed beforehand (the training data's peak, or the
+            env's configured rate scale); never the evaluated window's.
         max_replicas: The cap per stage.
 
     Returns:
