@@ -22,7 +22,7 @@ from envs.workloads import PATTERNS, synthetic_trace
 if TYPE_CHECKING:
     from envs.env_config import WorkloadConfig
 
-__all__ = ["load_env_workload", "load_trace"]
+__all__ = ["arrival_counts", "load_env_workload", "load_trace"]
 
 _FORMAT_HINT = "a trace holds non-negative requests/s values separated by whitespace"
 
@@ -161,3 +161,26 @@ def load_env_workload(w: WorkloadConfig) -> tuple[np.ndarray, np.ndarray]:
         trace = synthetic_trace(w.pattern, w.warmup_s + w.window_s * w.synthetic_windows,
                                 w.seed, w.scale)
     return trace[:split].copy(), trace[split:].copy()
+
+
+def arrival_counts(rates_rps: np.ndarray, carry: float = 0.0) -> tuple[np.ndarray, float]:
+    """Whole requests per second from per-second rates, carrying fractions forward.
+
+    A fractional rate (a scaled trace) carries its fraction into the next second, so
+    ``0.4`` req/s gives 2 requests in 5 s and a whole trace's count is kept; whole rates
+    give exactly their count. The request simulator and the live backend both count
+    arrivals with it.
+
+    Args:
+        rates_rps: Arrival rate of each second.
+        carry: The fraction left over from the seconds before (0 at the start).
+
+    Returns:
+        ``(requests per second, the fraction left over)``.
+    """
+    totals = carry + np.cumsum(np.asarray(rates_rps, dtype=np.float64))
+    if not totals.size:
+        return np.zeros(0, dtype=np.int64), carry
+    whole = np.floor(totals + 1e-9)
+    counts = np.diff(np.concatenate([[0.0], whole])).astype(np.int64)
+    return counts, float(totals[-1] - whole[-1])

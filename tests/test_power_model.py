@@ -207,3 +207,17 @@ def test_model_load_time_by_weights_size(tmp_path: Path, backend_cls, scale: flo
     stats = sim.run_interval(np.zeros(10))
     expected = (1500.0, 300.0) if scale else (1100.0, 180.0)
     assert (stats.static_j, stats.idle_j) == pytest.approx(expected)
+
+
+def test_live_cpu_time_estimate_charges_static_idle_and_busy_power() -> None:
+    from envs.live.energy import CpuTimeEnergy
+    from envs.spec import Hardware
+
+    hw = Hardware(name="cpu", device="cpu_core", devices_per_node=12, node_static_w=80.0,
+                  device_idle_w=1.0, static_source="s", idle_source="i", fleet="elastic",
+                  fleet_nodes=4)
+    # 10 s with 14 cores allocated on average: 2 nodes powered; 30 CPU-seconds busy
+    parts = CpuTimeEnergy(hw, dynamic_w_per_core=3.0).energy_parts(10.0, 140.0, 30.0)
+    assert (parts.static_j, parts.idle_j, parts.dynamic_j) == pytest.approx(
+        (80.0 * 2 * 10, 1.0 * 140, 3.0 * 30))
+    assert parts.total_j == pytest.approx(1600 + 140 + 90)

@@ -295,3 +295,13 @@ def test_mixed_pattern_cycles_through_the_four() -> None:
     means = mixed[: 4 * MIXED_SEGMENT_S].reshape(4, MIXED_SEGMENT_S).mean(axis=1)
     assert means[0] < 9 and means[1] > 22  # steady_low, then steady_high
     np.testing.assert_array_equal(mixed, synthetic_trace("mixed", 4 * MIXED_SEGMENT_S + 10, 3))
+
+
+def test_arrival_counts_carry_fractions_across_seconds_and_calls() -> None:
+    from envs.traces import arrival_counts
+
+    counts, carry = arrival_counts(np.full(5, 0.4))
+    assert counts.tolist() == [0, 0, 1, 0, 1] and carry == pytest.approx(0.0, abs=1e-9)
+    first, carry = arrival_counts(np.array([0.5, 0.25]))
+    second, carry = arrival_counts(np.array([0.25, 3.0]), carry)
+    assert first.tolist() == [0, 0] and second.tolist() == [1, 3] and carry == pytest.approx(0)

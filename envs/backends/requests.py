@@ -31,6 +31,7 @@ from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.spec import Pipeline
+from envs.traces import arrival_counts
 
 
 @numba.njit(cache=True)
@@ -194,10 +195,7 @@ class RequestBackend(SimulatedBackend):
         Returns:
             Arrival times in seconds.
         """
-        totals = self.carry + np.cumsum(np.asarray(arrivals_rps, dtype=np.float64))
-        whole = np.floor(totals + 1e-9)
-        counts = np.diff(np.concatenate([[0.0], whole])).astype(np.int64)
-        self.carry = float(totals[-1] - whole[-1]) if totals.size else self.carry
+        counts, self.carry = arrival_counts(arrivals_rps, self.carry)
         seconds = np.repeat(np.arange(len(counts), dtype=np.float64) + self.now, counts)
         if self.arrival_process == "uniform":
             offsets = np.concatenate([(np.arange(c) + 0.5) / c for c in counts if c > 0]

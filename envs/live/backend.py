@@ -41,6 +41,7 @@ from envs.live.replica import Replica, ReplicaConfig, check_catalog
 from envs.live.supervision import answers_ready, send_config, serves, shutdown, supervise
 from envs.meter import Meter
 from envs.spec import Decision, Pipeline
+from envs.traces import arrival_counts
 
 
 class LiveBackend:
@@ -74,6 +75,7 @@ class LiveBackend:
         check_catalog(pipeline, self.catalog)
         self.meter = meter
         self.load_scale = load_scale
+        self._carry = 0.0  # the fraction of a request the last interval left (scaled traces)
         self.energy_model = CpuTimeEnergy(pipeline.hardware, dynamic_w_per_core)
         self.energy_estimated = meter is None
         self.workers = workers
@@ -120,6 +122,7 @@ class LiveBackend:
         """
         self.pipeline.validate(decision)
         self.rng = np.random.default_rng(seed)
+        self._carry = 0.0
         if self._launcher is None:
             self._start()
         assert self._launcher is not None and self._driver is not None
@@ -269,7 +272,8 @@ class LiveBackend:
         """
         if self._decision is None or self._driver is None:
             raise RuntimeError("call reset(decision) before run_interval()")
-        counts = np.rint(np.asarray(arrivals_rps, dtype=np.float64) * self.load_scale)
+        counts, self._carry = arrival_counts(
+            np.asarray(arrivals_rps, dtype=np.float64) * self.load_scale, self._carry)
         offsets = arrival_offsets(counts, self.rng)
         seconds = len(counts)
         before = self._snapshot()

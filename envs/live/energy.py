@@ -1,15 +1,20 @@
 """Energy of live replicas estimated from their CPU time, for machines without counters.
 
-The model is the simulators' (`envs.perf`): the idle power of every allocated core for the
-time it is allocated, plus a dynamic power for every second a core is busy::
+The model is the simulators' (`envs.power.energy_parts`): the static power of the nodes
+the allocated cores keep powered, the idle power of every allocated core for the time it is
+allocated, plus a dynamic power for every second a core is busy::
 
-    energy_j = device_idle_w * allocated_core_s + dynamic_w_per_core * busy_cpu_s
+    energy_j = node_static_w * powered nodes * seconds
+             + device_idle_w * allocated_core_s + dynamic_w_per_core * busy_cpu_s
+
+(powered nodes for the interval's mean allocation, `envs.power.powered_nodes`).
 
 ``busy_cpu_s`` is the user + system CPU time of the replica processes (all their threads),
 read from ``/proc/<pid>/stat`` while they run and from ``wait4``'s resource usage once they
 have exited. The default ``dynamic_w_per_core`` of 3 W is what the profiler's TDP meter
-charges per busy core with its defaults (4 W per core at full load minus 1 W idle), so an
-estimate here and a profile measured with that meter use the same figures. Every value
+charges per busy core with its defaults (4 W per core at full load minus 1 W idle; assumed,
+as that meter's figures are), so an estimate here and a profile measured with that meter
+use the same figures. Every value
 this module produces is an estimate (``energy_estimated=True``).
 """
 
@@ -65,18 +70,22 @@ class CpuTimeEnergy:
         if self.dynamic_w_per_core < 0:
             raise ValueError(f"dynamic_w_per_core must be >= 0, got {self.dynamic_w_per_core}")
 
-    def energy_j(self, allocated_core_s: float, busy_cpu_s: float) -> float:
-        """Energy of ``allocated_core_s`` core-seconds of which ``busy_cpu_s`` were busy.
+    def energy_parts(self, seconds: float, allocated_core_s: float, busy_cpu_s: float
+                     ) -> power.EnergyParts:
+        """Energy of an interval of ``seconds`` with ``allocated_core_s`` core-seconds
+        allocated, of which ``busy_cpu_s`` were busy.
 
         Args:
+            seconds: Length of the interval.
             allocated_core_s: Core-seconds the replicas held.
             busy_cpu_s: CPU seconds they used.
 
         Returns:
-            Estimated joules: idle power x allocated + dynamic power x busy.
+            Estimated static, idle and dynamic joules (the power model's split).
         """
-        return (power.idle_energy_j(self.hardware, allocated_core_s)
-                + self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
+        mean_cores = allocated_core_s / seconds if seconds > 0 else 0.0
+        return power.energy_parts(self.hardware, [(seconds, mean_cores)],
+                                  self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:
         """The ``energy_method`` of the estimate.
@@ -84,5 +93,6 @@ class CpuTimeEnergy:
         Returns:
             Its description with the figures used.
         """
-        return (f"estimated: {self.hardware.device_idle_w:g} W per allocated core + "
+        return (f"estimated: {self.hardware.node_static_w:g} W per powered node + "
+                f"{self.hardware.device_idle_w:g} W per allocated core + "
                 f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")

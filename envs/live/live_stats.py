@@ -143,6 +143,7 @@ def live_interval_stats(
             busy[r.stage] += max(busy1 - (0.0 if math.isnan(busy0) else busy0), 0.0)
         if not math.isnan(queue1):
             queue[r.stage] += queue1
+    parts = None
     if reading is not None:
         energy_j, estimated = reading.total_j, reading.estimated
         method = f"{'estimated' if estimated else 'measured'}: {reading.method}"
@@ -151,7 +152,8 @@ def live_interval_stats(
         method = (f"unknown: the CPU time of replicas {unknown_cpu} could not be read "
                   "(/proc and wait4 had no figure)")
     else:
-        energy_j, estimated = energy_model.energy_j(core_s, cpu_s), True
+        parts = energy_model.energy_parts(seconds, core_s, cpu_s)
+        energy_j, estimated = parts.total_j, True
         method = energy_model.describe()
     return interval_stats(
         pipeline, decision, seconds=seconds, arrived=arrived, served=len(served),
@@ -159,5 +161,5 @@ def live_interval_stats(
         stage_utilisation=[min(b / o, 1.0) if o > 0 else 0.0
                            for b, o in zip(busy, online, strict=True)],
         stage_queue=queue, stage_dropped=stage_dropped, stage_p99_ms=stage_p99,
-        energy_j=energy_j, energy_estimated=estimated, energy_method=method,
+        energy=parts, energy_j=energy_j, energy_estimated=estimated, energy_method=method,
         latencies_ms=latencies_ms)
