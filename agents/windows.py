@@ -19,7 +19,7 @@ from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
 from envs.traces import load_trace
-from envs.workloads import synthetic_trace
+from envs.workloads import MIXED_SEGMENT_S, synthetic_trace
 
 __all__ = [
     "Peak",
@@ -155,7 +155,8 @@ def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]
                                    config.days.day_s)
     out = []
     for i, start in enumerate(starts):
-        spec = WindowSpec(f"heldout_{i}", segments=((start, start + h.window_s),))
+        spec = WindowSpec(f"heldout_{i}", segments=((start, start + h.window_s),),
+                          scale=window_scale(config))
         window = window_rates(spec, trace_path, config.trace_damping, warmup_s,
                               config.trace_scale)
         out.append(replace(window, source=f"held-out day {start // config.days.day_s} "
@@ -204,9 +205,34 @@ def window_env(base: EnvConfig, window: Window, folder: Path) -> PipelineEnv:
     return PipelineEnv(replace(base, workload=workload))
 
 
+SYNTHETIC_TRAINING_S = 4 * 4 * MIXED_SEGMENT_S
+"""Length of the synthetic training trace whose peak sizes the static baselines: four
+cycles of the mixed pattern's four segments (assumed: every pattern's peak occurs in it)."""
+
+
+def window_scale(config: EvalConfig) -> float:
+    """The ``scale`` the config's windows share, which tuning, held-out and sizing use too.
+
+    Args:
+        config: The evaluation config.
+
+    Returns:
+        The windows' common scale (1 without windows).
+
+    Raises:
+        ConfigError: The windows have different scales (one sizing cannot fit them).
+    """
+    scales = sorted({spec.scale for spec in config.windows})
+    if len(scales) > 1:
+        raise ConfigError(f"windows have different scales {scales}: the baselines are tuned "
+                          "and sized once per evaluation; evaluate each scale in its own run")
+    return scales[0] if scales else 1.0
+
+
 def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
     """The peak rate of the training data: the ``--trace``'s training days when it holds
-    them, else the synthetic training trace (all four patterns, ``tuning_seed``).
+    them, else the synthetic training trace (all four patterns, ``tuning_seed``), at the
+    windows' scale (`window_scale`), so the baselines are sized for the load they serve.
 
     Args:
         config: The evaluation config.
@@ -216,17 +242,18 @@ def training_peak(config: EvalConfig, trace_path: Path | None) -> Peak:
         The peak rate and its source.
     """
     d = config.days
+    scale = window_scale(config)
     if trace_path is not None and config.uses_trace:
         full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
         if d.train_days and (max(d.train_days) + 1) * d.day_s <= len(full):
             peak = max(float(full[x * d.day_s:(x + 1) * d.day_s].max()) for x in d.train_days)
-            return Peak(peak, f"maximum of {trace_path.name} (damping "
-                              f"{config.trace_damping:g}, scale {config.trace_scale:g}) over "
-                              f"training days "
-                              f"{list(d.train_days)}")
-    rates = synthetic_trace("mixed", 4 * 1200 * 4, config.tuning_seed)
+            return Peak(peak * scale, f"maximum of {trace_path.name} (damping "
+                                      f"{config.trace_damping:g}, scale "
+                                      f"{config.trace_scale * scale:g}) over training days "
+                                      f"{list(d.train_days)}")
+    rates = synthetic_trace("mixed", SYNTHETIC_TRAINING_S, config.tuning_seed, scale)
     return Peak(float(rates.max()), f"maximum of the synthetic mixed training trace (seed "
-                                    f"{config.tuning_seed}, {rates.size} s)")
+                                    f"{config.tuning_seed}, {rates.size} s, scale {scale:g})")
 
 
 def tuning_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
@@ -242,14 +269,17 @@ def tuning_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
     """
     d = config.days
     warmup_s = config.env.workload.warmup_s
+    scale = window_scale(config)
     if trace_path is not None and config.uses_trace:
         full = full_trace(str(trace_path), config.trace_damping, config.trace_scale)
         if d.val_days and (max(d.val_days) + 1) * d.day_s <= len(full):
             starts = sample_heldout_starts(full, d.val_days, d.tuning_window_s,
                                            d.tuning_windows, config.tuning_seed, warmup_s,
                                            d.day_s)
-            return [window_rates(WindowSpec(f"val_{s}", segments=((s, s + d.tuning_window_s),)),
+            return [window_rates(WindowSpec(f"val_{s}", segments=((s, s + d.tuning_window_s),),
+                                            scale=scale),
                                  trace_path, config.trace_damping, warmup_s,
                                  config.trace_scale) for s in starts]
-    return [window_rates(WindowSpec(f"val_{p}", p, config.tuning_seed, window_s=600),
+    return [window_rates(WindowSpec(f"val_{p}", p, config.tuning_seed, window_s=600,
+                                    scale=scale),
                          None, 1.0, warmup_s) for p in ("bursty", "fluctuating")]
