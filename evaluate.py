@@ -21,8 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from envs.cli import command_line, report_error
-from envs.errors import IpaEnergyError
+from envs.cli import command_line
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,16 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         0 with the report written, 2 for a package error (bad flag, config or file), 130
         interrupted.
     """
-    try:
-        args = parse_args(argv)
-        from agents.eval_run import run_evaluation
-        from agents.eval_setup import eval_config_from_flags
+    args = parse_args(argv)
+    from agents.eval_run import run_evaluation
+    from agents.eval_setup import eval_config_from_flags
 
-        config = eval_config_from_flags(args.config, args.trace, args.agent, args.overrides)
-        command = " ".join(argv if argv is not None else sys.argv[1:])
-        report = run_evaluation(config, args.trace, args.agent, command)
-    except IpaEnergyError as err:
-        return report_error("evaluate.py", err)
+    config = eval_config_from_flags(args.config, args.trace, args.agent, args.overrides)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    report = run_evaluation(config, args.trace, args.agent, command)
     print(f"wrote {report}")
     return 0
 

@@ -24,6 +24,7 @@ from agents.checkpoints import (
 from agents.metrics_log import MetricsLog
 from agents.policies.trained import NormalizedPolicy
 from agents.progress import Progress
+from agents.stop import STOP_REQUESTED
 from agents.validation import EvalResult, evaluate_windows
 
 __all__ = ["TrainingCallback"]
@@ -103,6 +104,7 @@ class TrainingCallback(BaseCallback):
         self.last_checkpoint_step = state.get("last_checkpoint_step", 0)
         self.rollout_start_step = 0  # num_timesteps when the current rollout began
         self.collecting = False  # between rollout start and end (no update yet)
+        self.stopped = False  # training ended at a stop request (agents.stop)
         self.last_eval: EvalResult | None = None
         self._rollout = _RolloutStats()
 
@@ -120,7 +122,8 @@ class TrainingCallback(BaseCallback):
         for info in self.locals["infos"]:
             self._rollout.add(info)
         self.progress.update(self.model.num_timesteps)
-        return True
+        self.stopped = STOP_REQUESTED.is_set()
+        return not self.stopped
 
     def _on_rollout_end(self) -> None:
         self.collecting = False

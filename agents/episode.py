@@ -232,8 +232,8 @@ class Episode:
 
 
 def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, seed: int,
-                window_start: int = 0, use_masks: bool = False, train_seed: int = 0
-                ) -> Episode:
+                window_start: int = 0, use_masks: bool = False, train_seed: int = 0,
+                deterministic: bool = True) -> Episode:
     """Play one episode and time every decision.
 
     Args:
@@ -246,6 +246,8 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
         window_start: Second of the env's trace at which the episode starts.
         use_masks: Pass ``env.action_masks()`` (MaskablePPO policies).
         train_seed: Training seed of a learned policy, recorded in the episode.
+        deterministic: Passed to ``predict``: the greedy action (evaluation), or sampled
+            (a learned policy's stochastic play).
 
     Returns:
         The `Episode`.
@@ -258,7 +260,7 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
     while not truncated:
         kwargs = {"action_masks": env.action_masks()} if use_masks else {}
         t0 = time.perf_counter()
-        action, _ = policy.predict(obs, None, episode_start, True, **kwargs)
+        action, _ = policy.predict(obs, None, episode_start, deterministic, **kwargs)
         decision_ms = (time.perf_counter() - t0) * 1e3
         episode_start = np.array([False])
         t_s = len(steps) * env.config.interval_s

@@ -88,7 +88,13 @@ class IpaWeights:
     """IPA's objective weights: alpha x accuracy - beta x cores - gamma x batch
     (- delta x energy in joules for IPA + energy), and what the IPA family does when no
     decision is feasible: ``keep`` the current configuration (IPA's rule) or ``fallback``
-    to the fastest variants at the replica cap (the package's earlier choice)."""
+    to the fastest variants at the replica cap (the package's earlier choice).
+
+    ``alpha`` 2 and ``beta`` 1 are IPA's video-pipeline weights (cited:
+    ``data/configs/final/video-1.yaml`` of IPA's code, `ipa_baseline.rules`); ``gamma``
+    is a tie-breaker on batch size (assumed; small enough not to move a decision);
+    ``delta`` is assumed and only a default: ``ipa_energy`` tunes it on validation days
+    (``ipa_energy_deltas``)."""
 
     alpha: float = 2.0
     beta: float = 1.0

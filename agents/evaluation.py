@@ -19,7 +19,6 @@ from agents.episode import Episode, run_episode
 from agents.eval_config import EvalConfig
 from agents.policies.registry import policy_factories
 from agents.windows import evaluation_windows, training_peak, tuning_windows, window_env
-from envs.config_loader import to_dict
 from envs.errors import ConfigError
 
 
@@ -34,22 +33,17 @@ def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int,
         ``(training seed, trained policy)`` per folder, in the order given.
 
     Raises:
-        ConfigError: The folders' envs differ (beyond the training workload's seed) or two
-            share a training seed.
+        IpaEnergyError: The folders' envs differ (beyond the training workload's seed,
+            `agents.eval_setup.same_env`) or two share a training seed.
     """
+    from agents.eval_setup import same_env
     from agents.policies.trained import load_ppo_policy
     from agents.train_config import load_train_config
 
-    out, envs = [], []
-    for folder in agent_dirs:
-        trained = load_train_config(folder / "config.yaml")
-        env = to_dict(trained.env)
-        env["workload"].pop("seed")
-        envs.append(env)
-        out.append((trained.run.seed, load_ppo_policy(folder, which)))  # type: ignore[arg-type]
-    if any(e != envs[0] for e in envs[1:]):
-        raise ConfigError(f"agents {[str(a) for a in agent_dirs]} were trained on different "
-                          "envs; pass the training seeds of one agent configuration")
+    same_env(agent_dirs)
+    out = [(load_train_config(folder / "config.yaml").run.seed,
+            load_ppo_policy(folder, which))  # type: ignore[arg-type]
+           for folder in agent_dirs]
     seeds = [s for s, _ in out]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"agents share a training seed ({seeds}); pass one folder per seed")

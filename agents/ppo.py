@@ -254,25 +254,28 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
     t0 = time.perf_counter()
     interrupted = completed = False
     try:
-        model.learn(cfg.run.total_timesteps - start_step, callback=callback, log_interval=1,
-                    reset_num_timesteps=False)
-    except KeyboardInterrupt:
-        interrupted = True
-        if callback.collecting:
-            # the partial rollout trained nothing: checkpoint at its start, so that --resume
-            # plays the same rollouts (and steps) as an uninterrupted run
-            model.num_timesteps = callback.rollout_start_step
-        folder = callback.save_checkpoint()
-        print(f"\ninterrupted at step {model.num_timesteps}; checkpoint saved to {folder}; "
-              f"continue with: python train.py --resume {run_dir}", file=sys.stderr)
-    else:
-        if callback.last_checkpoint_step != model.num_timesteps:
-            callback.save_checkpoint()
-        model.save(run_dir / "model.zip")
-        venv.save(str(run_dir / "vecnormalize.pkl"))
-        _write_summary(run_dir, model.num_timesteps, model.num_timesteps - start_step,
-                       time.perf_counter() - t0, callback)
-        completed = True
+        try:
+            model.learn(cfg.run.total_timesteps - start_step, callback=callback,
+                        log_interval=1, reset_num_timesteps=False)
+            interrupted = callback.stopped
+        except KeyboardInterrupt:
+            interrupted = True
+        if interrupted:
+            if callback.collecting:
+                # the partial rollout trained nothing: checkpoint at its start, so that --resume
+                # plays the same rollouts (and steps) as an uninterrupted run
+                model.num_timesteps = callback.rollout_start_step
+            folder = callback.save_checkpoint()
+            print(f"\ninterrupted at step {model.num_timesteps}; checkpoint saved to {folder}; "
+                  f"continue with: python train.py --resume {run_dir}", file=sys.stderr)
+        else:
+            if callback.last_checkpoint_step != model.num_timesteps:
+                callback.save_checkpoint()
+            model.save(run_dir / "model.zip")
+            venv.save(str(run_dir / "vecnormalize.pkl"))
+            _write_summary(run_dir, model.num_timesteps, model.num_timesteps - start_step,
+                           time.perf_counter() - t0, callback)
+            completed = True
     finally:
         exit_code = 130 if interrupted else 0 if completed else 1
         progress.close()

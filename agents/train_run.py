@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from agents.stop import STOP_REQUESTED, request_stop
 from agents.train_config import check_resume_changes, load_train_config
 from envs.cli import EXIT_INTERRUPTED
 from envs.errors import ConfigError
@@ -17,10 +18,6 @@ from envs.errors import ConfigError
 __all__ = ["EXIT_TRIALS_FAILED", "run_sweep_command", "run_training_command"]
 
 EXIT_TRIALS_FAILED = 1
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def run_training_command(config_path: Path | None, resume: Path | None, overrides: list[str],
@@ -59,9 +56,10 @@ def run_training_command(config_path: Path | None, resume: Path | None, override
             print(f"config OK; would train into {run_dir}")
             return 0
         # Ctrl-C, and SIGINT/SIGTERM even where a shell started us with SIGINT ignored,
-        # stop training with a checkpoint.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        # stop training at the next step with a checkpoint (agents.stop).
+        STOP_REQUESTED.clear()
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         result = ppo.train(cfg, run_dir, command, resume=resume is not None,
                            prepared=prepared)
     except KeyboardInterrupt:

@@ -73,14 +73,14 @@ def evaluate_windows(policy: Any, env: PipelineEnv, window_starts: list[int], se
         env: An unwrapped `PipelineEnv`.
         window_starts: Trace second at which each episode starts.
         seed: Episode ``i`` resets with ``seed + i`` (the backend's randomness).
-        deterministic: Kept for the callers' signature; `run_episode` is always greedy.
+        deterministic: Greedy actions (``eval.deterministic``), else sampled.
         use_masks: Pass ``env.action_masks()`` to ``predict`` (MaskablePPO policies).
 
     Returns:
         The pooled `EvalResult`.
     """
-    del deterministic  # validation always plays the greedy policy
-    episodes = [run_episode(env, policy, "policy", str(start), seed + i, start, use_masks)
+    episodes = [run_episode(env, policy, "policy", str(start), seed + i, start, use_masks,
+                            deterministic=deterministic)
                 for i, start in enumerate(window_starts)]
     steps = [s for ep in episodes for s in ep.steps]
     returns = [sum(s.reward for s in ep.steps) for ep in episodes]

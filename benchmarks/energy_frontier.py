@@ -35,7 +35,7 @@ from agents.eval_config import EvalConfig  # noqa: E402
 from agents.policies import IPAPolicy  # noqa: E402
 from agents.policies.registry import ipa_family_kwargs  # noqa: E402
 from agents.windows import Window, window_env, window_rates  # noqa: E402
-from envs.cli import command_line  # noqa: E402
+from envs.cli import command_line, positive_float, positive_int  # noqa: E402
 from envs.config_loader import load_config  # noqa: E402
 
 FRACTIONS = (0.03, 0.1, 0.3, 1.0, 3.0)
@@ -92,8 +92,8 @@ def main() -> None:
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
     parser.add_argument("--config", type=Path,
                         default=ROOT / "configs" / "eval" / "ipa_windows.yaml")
-    parser.add_argument("--idle-scales", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--seeds", type=int, default=1, help="simulator seeds per run")
+    parser.add_argument("--idle-scales", type=positive_float, nargs="+", default=[1.0])
+    parser.add_argument("--seeds", type=positive_int, default=1, help="simulator seeds per run")
     args = parser.parse_args()
     config = load_config(EvalConfig, args.config)
     trace = args.trace if args.trace.is_file() else None

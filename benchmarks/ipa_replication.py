@@ -58,7 +58,8 @@ def run(env: gymnasium.Env, policy: IPAPolicy) -> dict[str, float]:
     episode = run_episode(env.unwrapped, policy, "ipa", "window", 0)
     stats = [s.stats for s in episode.steps]
     metrics = episode.metrics(env.unwrapped.pipeline.sla_ms)
-    return {"accuracy": float(np.mean([s.accuracy_rank_sum / 2 for s in stats])),
+    n_stages = len(env.unwrapped.pipeline.stages)
+    return {"accuracy": float(np.mean([s.accuracy_rank_sum / n_stages for s in stats])),
             "accuracy_product": metrics["accuracy_product"],
             "cores": float(np.mean([s.cores for s in stats])),
             "violation_rate": metrics["sla_violation_rate"],

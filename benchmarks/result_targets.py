@@ -28,6 +28,7 @@ from envs.cli import command_line  # noqa: E402
 from envs.errors import ConfigError  # noqa: E402
 
 RIVALS = ("ipa", "ipa_energy", "ipa_tuned", "hpa")
+NEEDED_COLUMNS = ("policy", "workload", "energy_j", "sla_violation_rate", "accuracy_requests")
 Table = dict[tuple[str, str], dict[str, float]]
 
 
@@ -38,7 +39,12 @@ def read_summary(report: Path) -> Table:
         raise ConfigError(f"{path} does not exist; run evaluate.py for {report.name} first")
     table: Table = {}
     with path.open(newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        missing = sorted(set(NEEDED_COLUMNS) - set(reader.fieldnames or ()))
+        if missing:
+            raise ConfigError(f"{path} lacks the columns {missing}; it is not an evaluate.py "
+                              "summary (regenerate it)")
+        for row in reader:
             values = {}
             for key, text in row.items():
                 try:
@@ -79,6 +85,9 @@ def main() -> None:
     met = {"energy_0.70": 0, "vs_ipa_energy": 0, "vs_hpa": 0, "vs_ipa_tuned": 0,
            "ranking_kept": 0}
     for w in windows:
+        if ("ipa", w) not in main_table:
+            raise ConfigError(f"{args.report}/summary.csv has no ipa row for window {w!r}; "
+                              "the targets compare against IPA: evaluate with policy ipa")
         ppo, ipa = main_table[("ppo", w)], main_table[("ipa", w)]
         ratio = ppo["energy_j"] / ipa["energy_j"]
         ok_viol = ppo["sla_violation_rate"] <= ipa["sla_violation_rate"]
@@ -101,7 +110,8 @@ def main() -> None:
         if others:
             orders = " / ".join("<".join(ranking(t, w)) for t in [main_table, *others])
             line += f"; energy order {orders}: {'same' if kept else 'CHANGES'}"
-        if noload is not None and ("ppo", w) in noload and ("ipa_energy", w) in noload:
+        if (noload is not None and ("ppo", w) in noload and ("ipa_energy", w) in noload
+                and ("ipa_energy", w) in main_table):
             gap = ppo["energy_j"] / main_table[("ipa_energy", w)]["energy_j"]
             gap0 = noload[("ppo", w)]["energy_j"] / noload[("ipa_energy", w)]["energy_j"]
             line += f"; PPO / ipa_energy energy {gap:.3f} with model loading, {gap0:.3f} without"

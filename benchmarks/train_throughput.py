@@ -41,6 +41,7 @@ from agents import ppo, training_envs  # noqa: E402
 from agents.train_config import load_train_config  # noqa: E402
 from envs.cli import command_line, positive_int  # noqa: E402
 from envs.config_loader import to_dict  # noqa: E402
+from envs.errors import ConfigError  # noqa: E402
 from envs.pipeline_env import PipelineEnv  # noqa: E402
 
 
@@ -191,6 +192,17 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     from envs.config_loader import from_dict
     from envs.yaml_io import read_yaml_file
 
+    metrics = run_dir / "metrics.csv"
+    if not metrics.is_file():
+        raise ConfigError(f"{metrics} does not exist: --run takes a train.py run folder that "
+                          "has logged evaluations")
+    with metrics.open() as f:
+        rows = list(csv.DictReader(f))
+    evals = [(int(r["step"]), float(r["eval/mean_reward"])) for r in rows
+             if r.get("eval/mean_reward")]
+    if not evals:
+        raise ConfigError(f"{metrics} has no evaluation rows (eval/mean_reward); train "
+                          "past run.eval_freq or pick another --run")
     cfg = from_dict(type(load_train_config()), read_yaml_file(run_dir / "config.yaml"))
     _, val_cfg = split_env_configs(cfg.env, cfg.eval)
     env = PipelineEnv(replace(val_cfg, action_mode="absolute"))
@@ -200,10 +212,6 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     ilp = IPAPolicy(env, mode=w.mode, alpha=w.alpha, beta=w.beta, gamma=w.gamma,
                     delta=w.delta, use_batch_timeout=True)
     target = evaluate_windows(ilp, env, starts).mean_reward
-    with (run_dir / "metrics.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    evals = [(int(r["step"]), float(r["eval/mean_reward"])) for r in rows
-             if r.get("eval/mean_reward")]
     rates = [float(r["charts/steps_per_s"]) for r in rows if r.get("charts/steps_per_s")]
     steps_per_s = float(np.median(rates)) if rates else float("nan")
     best = max(v for _, v in evals)
@@ -229,9 +237,9 @@ def main() -> None:
                         help="train.py run folder for the time-to-ILP-reward figure")
     parser.add_argument("--cartpole-only", action="store_true",
                         help="run only the CartPole-v1 comparison")
-    parser.add_argument("--cartpole-steps", type=int, default=16_384)
-    parser.add_argument("--cartpole-n-envs", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cartpole-steps", type=positive_int, default=16_384)
+    parser.add_argument("--cartpole-n-envs", type=positive_int, default=8)
+    parser.add_argument("--repeats", type=positive_int, default=2)
     args = parser.parse_args()
     if args.cartpole_only:
         with tempfile.TemporaryDirectory() as tmp_name:

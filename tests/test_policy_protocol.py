@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from agents.episode import run_episode
 from agents.eval_config import POLICIES, EvalConfig
@@ -43,12 +42,11 @@ def test_every_rule_policy_meets_the_protocol(tiny_profile_path: Path, tmp_path:
         assert state is None
 
 
-@pytest.mark.parametrize("make", [
-    lambda env: HpaPolicy(env, target_utilisation=0.5, stabilisation_s=300),
-    lambda env: RayServePolicy(env, target_ongoing_requests=1.0, downscale_delay_s=300),
-], ids=["hpa", "ray_serve"])
-def test_a_stateful_policy_starts_each_window_afresh(make, tiny_profile_path: Path,
+def test_a_stateful_policy_starts_each_window_afresh(tiny_profile_path: Path,
                                                      tmp_path: Path) -> None:
+    def make(env):
+        return HpaPolicy(env, target_utilisation=0.5, stabilisation_s=300)
+
     base = base_env(tiny_profile_path)
     busy = window_env(base, window("steady_high", 2), tmp_path / "busy")
     quiet = window_env(base, window("steady_low", 3), tmp_path / "quiet")
@@ -69,6 +67,18 @@ def test_without_an_episode_start_the_state_is_kept(tiny_profile_path: Path,
     assert [len(r) for r in policy.recommendations] == [2] * len(policy.pipeline.stages)
     policy.predict(obs, None, np.array([True]))
     assert [len(r) for r in policy.recommendations] == [1] * len(policy.pipeline.stages)
+
+
+def test_ray_serve_delay_counters_restart_at_an_episode_start(tiny_profile_path: Path,
+                                                               tmp_path: Path) -> None:
+    env = window_env(base_env(tiny_profile_path), window("steady_high", 2), tmp_path)
+    policy = RayServePolicy(env, target_ongoing_requests=0.01, upscale_delay_s=10_000)
+    obs, _ = env.reset(seed=0)
+    for first in (True, False, False):
+        policy.predict(obs, None, np.array([first]))
+    assert max(policy.want_up) == 3  # wanted more replicas three times, delay not over
+    policy.predict(obs, None, np.array([True]))
+    assert max(policy.want_up) == 1
 
 
 def _rebind(policy, env):

@@ -2,12 +2,16 @@
 
 * `HpaPolicy`: Kubernetes' Horizontal Pod Autoscaler rule per stage,
   ``desired = ceil(current * metric / target)`` with a tolerance of 0.1 and a scale-down
-  stabilisation window (the largest recommendation of the window wins);
-  the metric is the stage's utilisation, the variant and batch are fixed.
+  stabilisation window of 300 s (the largest recommendation of the window wins); both
+  cited: Kubernetes' defaults (``--horizontal-pod-autoscaler-tolerance=0.1``, HPA
+  ``behavior.scaleDown.stabilizationWindowSeconds=300``); the target utilisation is
+  tuned. The metric is the stage's utilisation, the variant and batch are fixed.
 * `RayServePolicy`: Ray Serve's request-based autoscaling per stage,
   ``desired = ceil(ongoing requests / target_ongoing_requests)`` with upscale and
   downscale delays; ongoing requests are the stage's queue plus those in service
-  (arrival rate x stage latency, Little's law).
+  (arrival rate x stage latency, Little's law). Defaults cited from Ray Serve's
+  ``AutoscalingConfig`` (Ray >= 2.32): ``target_ongoing_requests=2`` (tuned here),
+  ``upscale_delay_s=30``, ``downscale_delay_s=600``.
 * `StaticPolicy`: one fixed decision (``static_low``: cheapest variants; ``static_high``:
   most accurate variants; both sized for the peak rate of the *training* data, which the
   evaluation passes; never for the evaluation window's).

@@ -90,6 +90,9 @@ def find_model(run_dir: str | Path, which: Literal["final", "best", "latest"] = 
         ConfigError: The run folder has no such model.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a train.py run folder (no config.yaml); pass "
+                          "the folder train.py printed ('run folder ...')")
     if which == "latest":
         from agents.checkpoints import latest_checkpoint
 
@@ -100,7 +103,9 @@ def find_model(run_dir: str | Path, which: Literal["final", "best", "latest"] = 
         folder = run_dir / "best" if which == "best" else run_dir
     model = folder / "model.zip"
     if not model.is_file():
-        hint = " (the run did not finish; use which='latest')" if which == "final" else ""
+        hint = (f" (the run did not finish: continue it with `python train.py --resume "
+                f"{run_dir}`, or load its newest checkpoint with which='latest')"
+                if which == "final" else "")
         raise ConfigError(f"{model} does not exist{hint}")
     return model, folder / "vecnormalize.pkl"
 
