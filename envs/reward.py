@@ -47,9 +47,10 @@ class RewardScales:
                         busiest_w_per_core = max(busiest_w_per_core,
                                                  power.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
-        hardware = pipeline.hardware
-        max_power_w = (power.powered_nodes(hardware, max_cores) * hardware.node_static_w
-                       + max_cores * (hardware.device_idle_w + busiest_w_per_core))
+        # The power model over one second (joules = watts) with every core busy.
+        one_s = power.energy_parts(pipeline.hardware, [(1.0, max_cores)],
+                                   busiest_w_per_core * max_cores)
+        max_power_w = one_s.total_j
         return RewardScales(max_cores, max_power_w, max(pipeline.batch_sizes))
 
 
