@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 from envs import power
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
 from envs.spec import Decision, Pipeline
+
+Term = TypeVar("Term", float, np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -83,15 +89,16 @@ def reward_terms(
     }
 
 
-def weighted_reward(terms: dict[str, float], weights: RewardWeights) -> float:
+def weighted_reward(terms: Mapping[str, Term], weights: RewardWeights) -> Term:
     """The reward: accuracy is a gain; every other term is a penalty.
 
     Args:
-        terms: `reward_terms`' values.
+        terms: `reward_terms`' values (floats, or arrays of one value per env: the batched
+            env passes its terms as arrays, element-wise the same sum).
         weights: One weight per term.
 
     Returns:
-        The weighted sum.
+        The weighted sum (an array for array terms).
     """
     return (
         weights.accuracy * terms["accuracy"]

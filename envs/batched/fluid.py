@@ -21,6 +21,7 @@ recursion over seconds and stages and the interval's sums and quantiles (fluid r
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -56,6 +57,17 @@ class BatchStats:
     stage_queue: np.ndarray
     stage_dropped: np.ndarray
     stage_p99_ms: np.ndarray
+
+    @cached_property
+    def sla_violation_rate(self) -> np.ndarray:
+        """`IntervalStats.sla_violation_rate` of every env (computed once, then kept)."""
+        arrived = self.arrived
+        return np.where(arrived > 0, self.sla_violations / np.maximum(arrived, 1), 0.0)
+
+    @cached_property
+    def power_w(self) -> np.ndarray:
+        """`IntervalStats.power_w` of every env (computed once, then kept)."""
+        return self.energy_j / self.seconds if self.seconds else np.zeros(len(self.energy_j))
 
     def per_env(self, energy_estimated: bool, energy_method: str) -> list[IntervalStats]:
         """Each env's `IntervalStats`, field for field (every figure is derived above, in

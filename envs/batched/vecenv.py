@@ -31,9 +31,8 @@ from envs.batched.observation import BatchedObservation
 from envs.batched.support import unsupported_reason
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
-from envs.pipeline_env import (
-    PipelineEnv,
-)
+from envs.pipeline_env import PipelineEnv
+from envs.reward import weighted_reward
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
                            "trace", "action_space", "observation_space", "metadata",
@@ -139,10 +138,7 @@ class BatchedPipelineVecEnv(VecEnv):
         self._stats, self._t = stats, self._t + interval
         self._has_stats[:] = True
         terms = self._reward_terms(stats, prev_v)
-        w = self.config.reward
-        rewards = (w.accuracy * terms["accuracy"] - w.sla_violation * terms["sla_violation"]
-                   - w.cost * terms["cost"] - w.energy * terms["energy"]
-                   - w.switching * terms["switching"] - w.batch * terms["batch"])
+        rewards = weighted_reward(terms, self.config.reward)
         obs = self._observe()
         dones = self._t >= self.config.workload.window_s
         infos = self._infos(stats, terms, obs, repairs, dones)
@@ -157,15 +153,12 @@ class BatchedPipelineVecEnv(VecEnv):
         """`envs.reward.reward_terms` for every env."""
         n = len(self.pipeline.stages)
         scales = self.template.scales
-        arrived = stats.arrived
-        rate = np.where(arrived > 0, stats.sla_violations / np.maximum(arrived, 1), 0.0)
-        power = stats.energy_j / stats.seconds if stats.seconds else np.zeros(self.num_envs)
         sizes = self.fluid.tables.batch_sizes[self._bi]
         return {
             "accuracy": stats.accuracy_rank_sum / n,
-            "sla_violation": rate,
+            "sla_violation": stats.sla_violation_rate,
             "cost": stats.cores / scales.max_cores,
-            "energy": power / scales.max_power_w,
+            "energy": stats.power_w / scales.max_power_w,
             "switching": (self._v != prev_v).sum(axis=1) / n,
             "batch": sizes.sum(axis=1) / (n * scales.max_batch),
         }
