@@ -30,7 +30,6 @@ from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.batched.tables import Tables
-from envs.errors import ConfigError
 from envs.spec import Pipeline
 
 
@@ -100,21 +99,15 @@ class BatchedFluid:
 
     Args:
         pipeline: The pipeline every env simulates.
-        settings: Serving settings (as `FluidBackend`'s).
+        settings: Serving settings (as `FluidBackend`'s); ``0 <= cold_start_s <=
+            interval_s``, which `BatchedPipelineVecEnv` checks first
+            (`envs.batched.support.unsupported_reason`).
         n_envs: How many envs.
         max_replicas: Most replicas a stage can hold (bounds the number of groups).
-
-    Raises:
-        ConfigError: ``cold_start_s`` exceeds ``interval_s``.
     """
 
     def __init__(self, pipeline: Pipeline, settings: ServingSettings, n_envs: int,
                  max_replicas: int) -> None:
-        if not 0.0 <= settings.cold_start_s <= settings.interval_s:
-            raise ConfigError(
-                f"the batched fluid env needs 0 <= cold_start_s <= interval_s (got "
-                f"{settings.cold_start_s} and {settings.interval_s}); use run.vec_env=dummy "
-                "for longer cold starts")
         self.pipeline, self.settings, self.n_envs = pipeline, settings, n_envs
         self.tables = Tables.for_pipeline(pipeline)
         self.n_stages = len(pipeline.stages)

@@ -28,7 +28,7 @@ from envs.backends.replicas import simulated_energy_method
 from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.batched.observation import BatchedObservation
-from envs.batched.support import unsupported_reason
+from envs.batched.support import settings_reason, unsupported_reason
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
@@ -52,12 +52,15 @@ class BatchedPipelineVecEnv(VecEnv):
     """
 
     def __init__(self, config: EnvConfig, n_envs: int) -> None:
-        reason = unsupported_reason(config)
+        reason = settings_reason(config)
+        if reason is None:
+            if n_envs < 1:
+                raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
+            # A fluid template env: its loaded pipeline answers the rest of the question.
+            self.template = env = PipelineEnv(config)
+            reason = unsupported_reason(config, env.pipeline)
         if reason is not None:
             raise ConfigError(f"{reason}; use run.vec_env=dummy (N PipelineEnvs) for it")
-        if n_envs < 1:
-            raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
-        self.template = env = PipelineEnv(config)
         self.config, self.pipeline, self.layout = env.config, env.pipeline, env.layout
         self.fluid = BatchedFluid(env.pipeline, env.settings, n_envs, config.max_replicas)
         super().__init__(n_envs, env.observation_space, env.action_space)
