@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from envs import power
+from envs import perf, power
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
@@ -203,7 +203,7 @@ class BatchedFluid:
                         inflow_a, backlog_a, served_a, drop_a)
         # Partial batches: the newest group's (current) configuration sets their energy.
         t = self.tables
-        partial = (batch > 1) & (inflow_a * (timeout_ms / 1e3) < batch - 1)
+        partial = perf.partial_batches(batch, inflow_a, timeout_ms)
         n_v = t.throughput_rps.shape[1]
         row = np.broadcast_to((self._stage * n_v + self.cur_v)[..., None], batch.shape)
         size_cur = np.broadcast_to(t.batch_sizes[self.cur_bi][..., None], batch.shape)
@@ -215,7 +215,7 @@ class BatchedFluid:
         (arrived, served_total, dropped, late, dynamic_j, p50_ms, p99_ms, stage_dropped,
          stage_served, stage_capacity, stage_p99_ms) = kernels.interval_sums(
             arrivals_rps, served_a, drop_a, cap, e_req, wait_ms + fill_ms + p99,
-            wait_ms + 0.5 * fill_ms + mean, self.pipeline.sla_ms)
+            perf.stage_median_latency_ms(wait_ms, fill_ms, mean), self.pipeline.sla_ms)
         core_s, energy = self._allocation(seconds)
         static_j, idle_j = energy
         total_j = static_j + idle_j + dynamic_j
