@@ -40,6 +40,14 @@ class MeterReadError(IpaEnergyError, RuntimeError):
     """A meter that was available returned no usable value for a window."""
 
 
+class MeterCounterError(MeterReadError, ValueError):
+    """A meter's counter went backwards over a window (reset, or wrapped more than once).
+
+    A `MeterReadError` (the window has no usable value) and a `ValueError` (the reading
+    built from it is invalid), so handlers of either catch it.
+    """
+
+
 class MeterWindowError(IpaEnergyError, LookupError):
     """A window key was ended before it was begun, or begun twice."""
 

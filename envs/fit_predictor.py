@@ -14,9 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from envs.cli import command_line, positive_float, positive_int, report_error
+from envs.cli import command_line, positive_float, positive_int
 from envs.day_split import DAY_S
-from envs.errors import IpaEnergyError
 from envs.lstm_predictor import LSTMPredictor
 from envs.traces import load_trace
 from envs.workloads import synthetic_trace
@@ -45,14 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     prefix_s = int(args.days * DAY_S)
-    try:
-        trace = (load_trace(args.trace, args.damping) if args.trace is not None
-                 else synthetic_trace(args.pattern, prefix_s, args.seed))
-        predictor = LSTMPredictor()
-        losses = predictor.fit(trace, epochs=args.epochs, seed=args.seed, prefix_s=prefix_s,
-                               max_samples=args.max_samples)
-    except IpaEnergyError as err:
-        return report_error("python -m envs.fit_predictor", err)
+    trace = (load_trace(args.trace, args.damping) if args.trace is not None
+             else synthetic_trace(args.pattern, prefix_s, args.seed))
+    predictor = LSTMPredictor()
+    losses = predictor.fit(trace, epochs=args.epochs, seed=args.seed, prefix_s=prefix_s,
+                           max_samples=args.max_samples)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     predictor.save(args.out)
     print(f"trained on {min(prefix_s, len(trace))} s, loss {losses[0]:.4f} -> {losses[-1]:.4f}; "

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from envs.errors import MeterCounterError
+
 __all__ = ["EnergyReading"]
 
 _DOMAINS = ("gpu_j", "cpu_package_j", "dram_j")
@@ -46,7 +48,13 @@ class EnergyReading:
     components: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        """Validate the fields and freeze ``components``."""
+        """Validate the fields and freeze ``components``.
+
+        Raises:
+            MeterCounterError: A domain is negative (a counter reset or wrapped; it is a
+                `MeterReadError` and a `ValueError`).
+            ValueError: A non-finite or negative length, a non-finite domain, no domain.
+        """
         if not math.isfinite(self.seconds) or self.seconds < 0:
             raise ValueError(f"EnergyReading.seconds must be finite and >= 0, got {self.seconds}")
         covered = 0
@@ -55,11 +63,14 @@ class EnergyReading:
             if value is None:
                 continue
             covered += 1
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(
+            if not math.isfinite(value):
+                raise ValueError(f"EnergyReading.{name} must be finite and >= 0, got {value} "
+                                 f"(source {self.source!r})")
+            if value < 0:
+                raise MeterCounterError(
                     f"EnergyReading.{name} must be finite and >= 0, got {value} "
                     f"(source {self.source!r}); a negative delta means a counter was reset or "
-                    "wrapped more than once during the window"
+                    "wrapped more than once during the window: measure the window again"
                 )
         if covered == 0:
             raise ValueError(

@@ -308,3 +308,74 @@ def service_time_shape_ms(latency_mean_ms: float, latency_p99_ms: float) -> tupl
     if shift < 0.0:
         return 0.0, latency_mean_ms
     return shift, scale
+
+
+# -- The fluid simulators' per-second latency rules (`envs.backends.fluid` and its batched
+# array form `envs.batched`; both call these, the compiled loops through numba.njit).
+
+
+def partial_batches(batch: int, arrival_rps: float, timeout_ms: float) -> bool:
+    """Whether a stage's batches leave partial: the batching timeout fires before the
+    ``batch - 1`` requests after the first have arrived (``rate x timeout < b - 1``).
+
+    The same condition as `batch_fill_delay_ms` reaching the timeout (and
+    `envs.power.expected_batch_size` falling below ``batch``), written as the fluid
+    simulators test it. Uses ``&``, not ``and``, so that it also runs element-wise on
+    NumPy arrays (the batched simulator).
+
+    Args:
+        batch: Batch size.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout (infinite: batches always fill).
+
+    Returns:
+        True where batches leave partial (never for a batch of one).
+    """
+    return (batch > 1) & (arrival_rps * (timeout_ms / 1e3) < batch - 1)
+
+
+def stage_median_latency_ms(wait_ms: float, fill_ms: float, mean_ms: float) -> float:
+    """A stage's part of the median end-to-end latency in the fluid simulators.
+
+    Assumed (the fluid model has no latency distribution, only these three terms): the
+    median request waits the whole backlog delay, half the worst-case batch-filling delay
+    (`batch_fill_delay_ms` is the first request's wait; the last one's is 0, so with
+    arrivals spread evenly the median waits half) and the mean batch latency (the
+    profile's median is not measured; the mean stands for it). Element-wise on arrays.
+
+    Args:
+        wait_ms: Backlog delay ahead of the request (`backlog_delay_ms`).
+        fill_ms: Worst-case batch-filling delay (`batch_fill_delay_ms`).
+        mean_ms: Mean batch latency (`batch_latency_mean_ms`).
+
+    Returns:
+        Milliseconds: ``wait + 0.5 x fill + mean``.
+    """
+    return wait_ms + 0.5 * fill_ms + mean_ms
+
+
+def late_fraction(p50_ms: float, p99_ms: float, sla_ms: float) -> float:
+    """Share of one second's served requests whose latency exceeds the SLA, from the
+    second's median and p99 end-to-end latency (the fluid simulators' SLA rule).
+
+    The end points follow from the quantiles' definitions: 1 % of requests are slower
+    than the p99 and 50 % slower than the p50, so the share is 0.01 at ``SLA = p99`` and
+    0.5 at ``SLA = p50``. Between them it is assumed linear in the SLA (the distribution
+    between the two quantiles is unknown to the fluid model): ``0.01 + 0.49 x (p99 - SLA)
+    / (p99 - p50)``. Also assumed: none are late when ``p99 <= SLA`` (at most 1 % could
+    be), all when ``p50 >= SLA`` (at least half are). The denominator is floored at
+    1e-9 ms so that ``p50 == p99`` never divides by zero.
+
+    Args:
+        p50_ms: Median end-to-end latency (`stage_median_latency_ms` summed over stages).
+        p99_ms: 99th-percentile end-to-end latency.
+        sla_ms: End-to-end SLA.
+
+    Returns:
+        The late share in [0, 1].
+    """
+    if p99_ms <= sla_ms:
+        return 0.0
+    if p50_ms >= sla_ms:
+        return 1.0
+    return 0.01 + 0.49 * (p99_ms - sla_ms) / max(p99_ms - p50_ms, 1e-9)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from envs.power import busy_batch_energy_j
 from envs.profile_format import ROW_COLUMNS
 
 
@@ -104,7 +105,8 @@ def synthetic_rows(base_ms: float, *, batches: Iterable[int], cores: Iterable[in
     At ``c`` cores and batch ``b``: mean = ``base_ms`` x (fixed + per_item x b) /
     (per_core x c + rest), with ``batch_shape = (fixed, per_item)`` and
     ``core_shape = (per_core, rest)``; p99 = mean x ``p99_factor``; energy per batch =
-    ``busy_w_per_core`` x c x mean / 1000 (joules). Rows run over cores, then batches.
+    `envs.power.busy_batch_energy_j` of ``busy_w_per_core``, c and mean (joules). Rows
+    run over cores, then batches.
 
     Args:
         base_ms: Latency scale, milliseconds.
@@ -129,7 +131,7 @@ def synthetic_rows(base_ms: float, *, batches: Iterable[int], cores: Iterable[in
             mean = base_ms * (fixed + per_item * b) / (per_core * c + rest)
             factor = p99_factor() if callable(p99_factor) else p99_factor
             out.append([b, c, round(mean, 3), round(factor * mean, 3),
-                        round(busy_w_per_core * c * mean / 1e3, 5), latency_source,
+                        round(busy_batch_energy_j(busy_w_per_core, c, mean), 5), latency_source,
                         energy_source])
     return out
 

@@ -104,8 +104,6 @@ def load_pipeline(
         raise ProfileError(f"{path}: batch_sizes is empty; list the batch sizes policies may "
                            "choose (each must be profiled)")
     stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
-    if not stages:
-        raise ProfileError(f"{path}: no stages")
     pipeline = Pipeline(
         name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
         batch_sizes=tuple(sorted(chosen_batches)),
@@ -169,8 +167,6 @@ def check_sla_feasible(pipeline: Pipeline) -> None:
 def _stage(
     path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...]
 ) -> Stage:
-    if not spec.variants:
-        raise ProfileError(f"{path}: stage {spec.name!r} has no variants")
     names = [v.name for v in spec.variants]
     if len(set(names)) != len(names):
         raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")

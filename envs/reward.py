@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 from envs import power
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
 from envs.spec import Decision, Pipeline
+
+Term = TypeVar("Term", float, np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,10 @@ class RewardScales:
                         busiest_w_per_core = max(busiest_w_per_core,
                                                  power.busy_dynamic_power_w(v, b, c))
             max_cores += stage_cores
-        hardware = pipeline.hardware
-        max_power_w = (power.powered_nodes(hardware, max_cores) * hardware.node_static_w
-                       + max_cores * (hardware.device_idle_w + busiest_w_per_core))
+        # The power model over one second (joules = watts) with every core busy.
+        one_s = power.energy_parts(pipeline.hardware, [(1.0, max_cores)],
+                                   busiest_w_per_core * max_cores)
+        max_power_w = one_s.total_j
         return RewardScales(max_cores, max_power_w, max(pipeline.batch_sizes))
 
 
@@ -82,15 +89,16 @@ def reward_terms(
     }
 
 
-def weighted_reward(terms: dict[str, float], weights: RewardWeights) -> float:
+def weighted_reward(terms: Mapping[str, Term], weights: RewardWeights) -> Term:
     """The reward: accuracy is a gain; every other term is a penalty.
 
     Args:
-        terms: `reward_terms`' values.
+        terms: `reward_terms`' values (floats, or arrays of one value per env: the batched
+            env passes its terms as arrays, element-wise the same sum).
         weights: One weight per term.
 
     Returns:
-        The weighted sum.
+        The weighted sum (an array for array terms).
     """
     return (
         weights.accuracy * terms["accuracy"]

@@ -144,6 +144,7 @@ def load_env_workload(w: WorkloadConfig) -> tuple[np.ndarray, np.ndarray]:
         ConfigError: A trace file not longer than its warm-up history.
         TraceError: An unreadable trace file.
     """
+    split = w.warmup_s
     if w.source == "trace":
         assert w.trace_path is not None
         before = w.warmup_s if (w.start_s or 0) >= w.warmup_s else 0
@@ -151,13 +152,11 @@ def load_env_workload(w: WorkloadConfig) -> tuple[np.ndarray, np.ndarray]:
         trace = load_trace(w.trace_path, w.damping, begin or None, w.end_s)
         if w.scale != 1.0:
             trace = trace * w.scale  # fractions kept (the request simulator carries them)
-        split = w.warmup_s if before == 0 else before
         if len(trace) <= split:
             raise ConfigError(f"trace {w.trace_path} has {len(trace)} s, not more than "
                               f"its {w.warmup_s} s of warm-up history; use a longer trace "
                               "or lower workload.warmup_s")
     else:
-        split = w.warmup_s
         trace = synthetic_trace(w.pattern, w.warmup_s + w.window_s * w.synthetic_windows,
                                 w.seed, w.scale)
     return trace[:split].copy(), trace[split:].copy()

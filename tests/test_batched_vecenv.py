@@ -205,6 +205,7 @@ def test_weighted_quantile_kernel_matches_the_scalar() -> None:
     ({"backend": "requests"}, "backend"),
     ({"predictor": "lstm", "predictor_path": "missing.pt"}, "predictor"),
     ({"cold_start_s": 12.0}, "cold_start_s"),
+    ({"pipeline": "chat_to_image_h100"}, "model_load_scale=0"),  # from the loaded profile
 ])
 def test_unsupported_configs_raise_config_error(change: dict, words: str) -> None:
     with pytest.raises(ConfigError, match=words) as err:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import energy
 from energy import (
     EnergyReading,
     MeterPermissionError,
@@ -105,6 +106,16 @@ def test_reading_total_and_domains() -> None:
         EnergyReading(1.0, "test", False, "m")
     with pytest.raises(ValueError, match="must be finite and >= 0"):
         EnergyReading(1.0, "test", False, "m", dram_j=-1.0)
+
+
+def test_negative_delta_is_a_meter_read_error() -> None:
+    # A counter reset or double wrap gives a negative delta: the meter's error, which
+    # energy.MeterReadError handlers catch; a NaN stays a plain ValueError (not a counter).
+    with pytest.raises(energy.MeterReadError, match="counter was reset"):
+        EnergyReading(1.0, "rapl", False, "m", cpu_package_j=-3.0)
+    with pytest.raises(ValueError) as nan:
+        EnergyReading(1.0, "rapl", False, "m", cpu_package_j=float("nan"))
+    assert not isinstance(nan.value, energy.MeterReadError)
 
 
 # ---------------------------------------------------------------------------- RAPL

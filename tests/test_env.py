@@ -154,3 +154,20 @@ def test_headroom_action_mode_sizes_replicas_from_the_forecast(tiny_profile_path
     np.testing.assert_array_equal(env.encode(decision), [2, 0, 1, 1, 0, 0])
     _, _, _, _, info = env.step(np.array([2, 0, 1, 1, 0, 1]))
     assert info["stats"].dropped == 0
+
+
+def test_reward_power_scale_is_the_largest_decision_busy(tmp_path: Path) -> None:
+    from envs.profile_doc import write_profile
+    from envs.profiles import load_pipeline
+    from envs.reward import RewardScales
+    from tests.conftest import tiny_profile_doc
+
+    doc = tiny_profile_doc()
+    doc["hardware"]["node_static_w"] = 50.0
+    pipeline = load_pipeline(write_profile(doc, tmp_path / "tiny.yaml"))
+    scales = RewardScales.for_pipeline(pipeline, max_replicas=3)
+    # By hand: 2 stages x 3 replicas x 1 core = 6 cores; 4 per node -> 2 nodes x 50 W
+    # static; 6 cores x (1 W idle + 3 W busy, the profile's dynamic power, rounded rows)
+    assert scales.max_cores == 6
+    assert scales.max_power_w == pytest.approx(2 * 50.0 + 6 * (1.0 + 3.0), rel=1e-3)
+    assert scales.max_batch == 4

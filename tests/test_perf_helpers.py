@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from envs import accuracy, perf, power
@@ -89,3 +90,31 @@ def test_measured_to_dynamic_and_busy_batch_energy() -> None:
     assert power.dynamic_from_measured_j(1000.0, 150.0, 2.0) == pytest.approx(700.0)
     # 3.36 W per busy core, 2 cores, a 500-ms batch: 3.36 x 2 x 0.5 = 3.36 J
     assert power.busy_batch_energy_j(3.36, 2, 500.0) == pytest.approx(3.36)
+
+
+def test_partial_batches() -> None:
+    # batch 4, timeout 100 ms: 3 more requests need 30 req/s; 20 req/s brings 2 -> partial
+    assert perf.partial_batches(4, 20.0, 100.0)
+    assert not perf.partial_batches(4, 30.0, 100.0)  # exactly 3 arrive: the batch fills
+    assert not perf.partial_batches(1, 0.0, 100.0)  # a batch of one is never partial
+    assert not perf.partial_batches(4, 1.0, math.inf)  # no timeout: batches always fill
+    assert list(perf.partial_batches(np.array([1, 4, 4]), np.array([0.0, 20.0, 40.0]),
+                                     100.0)) == [False, True, False]
+
+
+def test_stage_median_latency() -> None:
+    # 10 ms backlog + half of a 30 ms fill + 7 ms mean batch latency = 32 ms
+    assert perf.stage_median_latency_ms(10.0, 30.0, 7.0) == 32.0
+    assert list(perf.stage_median_latency_ms(np.array([0.0, 10.0]), np.array([4.0, 30.0]),
+                                             np.array([1.0, 7.0]))) == [3.0, 32.0]
+
+
+def test_late_fraction_interpolates_between_the_quantiles() -> None:
+    # p50 = 100, p99 = 300 ms: at SLA 300 (= p99) 1 % late, at SLA 100 (= p50) 50 %,
+    # at SLA 200 (halfway) 0.01 + 0.49 x 100 / 200 = 0.255
+    assert perf.late_fraction(100.0, 300.0, 200.0) == pytest.approx(0.255)
+    assert perf.late_fraction(100.0, 300.0, 299.999999) == pytest.approx(0.01)
+    assert perf.late_fraction(100.0, 300.0, 100.000001) == pytest.approx(0.5)
+    assert perf.late_fraction(100.0, 300.0, 300.0) == 0.0  # p99 within the SLA: none
+    assert perf.late_fraction(250.0, 300.0, 250.0) == 1.0  # median past it: all
+    assert perf.late_fraction(200.0, 200.0 + 1e-12, 200.0) == 1.0

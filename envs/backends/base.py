@@ -44,6 +44,12 @@ class ServingSettings:
         """Settings whose unset limits derive from the pipeline's SLA: drops after
         2 x SLA, partial batches leave after SLA / (2 x stages).
 
+        Both rules are assumed (not cited, not measured). The drop limit: a request
+        already twice past its SLA is a violation whatever happens, so it is dropped
+        rather than queued further (its wait would only delay the requests behind it).
+        The batch timeout: every stage gets an equal share of the SLA, and at most half
+        of that share goes to waiting for a batch to fill, leaving the rest for compute.
+
         Args:
             pipeline: The pipeline (its SLA and number of stages).
             interval_s: Adaptation interval.

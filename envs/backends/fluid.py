@@ -6,7 +6,8 @@ would wait past the drop limit. A request served in second t sees, per stage, th
 backlog delay ahead of it, the batch-filling delay and the p99 (or mean) batch latency;
 the interval's p99 and p50 are quantiles of these per-second latencies weighted by
 requests served. SLA violations are drops plus the requests whose latency, interpolated
-between the second's p50 and p99, exceeds the SLA.
+between the second's p50 and p99, exceeds the SLA (`envs.perf.late_fraction`; the
+median's rule is `envs.perf.stage_median_latency_ms`).
 """
 
 from __future__ import annotations
@@ -151,9 +152,10 @@ class FluidBackend(SimulatedBackend):
         stage_out = [[0.0] * seconds for _ in range(n_stages)]
         dynamic_j = 0.0
         queues = self.queues
-        timeout_s = timeout_ms / 1e3
         fill_delay = perf.batch_fill_delay_ms
         backlog_delay = perf.backlog_delay_ms
+        partial = perf.partial_batches
+        median_ms = perf.stage_median_latency_ms
         for j in range(seconds):
             inflow = rates[j]
             lat99 = lat50 = 0.0
@@ -170,7 +172,7 @@ class FluidBackend(SimulatedBackend):
                 queues[s] = left
                 stage_served[s] += served
                 stage_capacity[s] += cap
-                if batch > 1 and inflow * timeout_s < batch - 1:  # timeout: partial batches
+                if partial(batch, inflow, timeout_ms):
                     e_req = self._partial_energy(s, inflow)
                 dynamic_j += served * e_req
                 wait_ms = backlog_delay(backlog, cap) if cap > 0.0 else 0.0
@@ -179,7 +181,7 @@ class FluidBackend(SimulatedBackend):
                 stage_lat99[s][j] = stage_ms
                 stage_out[s][j] = served
                 lat99 += stage_ms
-                lat50 += wait_ms + 0.5 * fill_ms + mean
+                lat50 += median_ms(wait_ms, fill_ms, mean)
                 inflow = served
             served_out[j] = inflow
             e2e_p99[j] = lat99
@@ -189,9 +191,8 @@ class FluidBackend(SimulatedBackend):
         sla_ms = self.pipeline.sla_ms
         late = 0.0
         for served, p50, p99 in zip(served_out, e2e_p50, e2e_p99, strict=True):
-            if p99 > sla_ms:
-                late += served * (1.0 if p50 >= sla_ms else
-                                  0.01 + 0.49 * (p99 - sla_ms) / max(p99 - p50, 1e-9))
+            if p99 > sla_ms:  # (perf.late_fraction is 0 otherwise: skip the call)
+                late += served * perf.late_fraction(p50, p99, sla_ms)
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
         return interval_stats(

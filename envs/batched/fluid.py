@@ -21,15 +21,15 @@ recursion over seconds and stages and the interval's sums and quantiles (fluid r
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
-from envs import power
+from envs import perf, power
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.batched.tables import Tables
-from envs.errors import ConfigError
 from envs.spec import Pipeline
 
 
@@ -56,6 +56,17 @@ class BatchStats:
     stage_queue: np.ndarray
     stage_dropped: np.ndarray
     stage_p99_ms: np.ndarray
+
+    @cached_property
+    def sla_violation_rate(self) -> np.ndarray:
+        """`IntervalStats.sla_violation_rate` of every env (computed once, then kept)."""
+        arrived = self.arrived
+        return np.where(arrived > 0, self.sla_violations / np.maximum(arrived, 1), 0.0)
+
+    @cached_property
+    def power_w(self) -> np.ndarray:
+        """`IntervalStats.power_w` of every env (computed once, then kept)."""
+        return self.energy_j / self.seconds if self.seconds else np.zeros(len(self.energy_j))
 
     def per_env(self, energy_estimated: bool, energy_method: str) -> list[IntervalStats]:
         """Each env's `IntervalStats`, field for field (every figure is derived above, in
@@ -88,21 +99,15 @@ class BatchedFluid:
 
     Args:
         pipeline: The pipeline every env simulates.
-        settings: Serving settings (as `FluidBackend`'s).
+        settings: Serving settings (as `FluidBackend`'s); ``0 <= cold_start_s <=
+            interval_s``, which `BatchedPipelineVecEnv` checks first
+            (`envs.batched.support.unsupported_reason`).
         n_envs: How many envs.
         max_replicas: Most replicas a stage can hold (bounds the number of groups).
-
-    Raises:
-        ConfigError: ``cold_start_s`` exceeds ``interval_s``.
     """
 
     def __init__(self, pipeline: Pipeline, settings: ServingSettings, n_envs: int,
                  max_replicas: int) -> None:
-        if not 0.0 <= settings.cold_start_s <= settings.interval_s:
-            raise ConfigError(
-                f"the batched fluid env needs 0 <= cold_start_s <= interval_s (got "
-                f"{settings.cold_start_s} and {settings.interval_s}); use run.vec_env=dummy "
-                "for longer cold starts")
         self.pipeline, self.settings, self.n_envs = pipeline, settings, n_envs
         self.tables = Tables.for_pipeline(pipeline)
         self.n_stages = len(pipeline.stages)
@@ -198,7 +203,7 @@ class BatchedFluid:
                         inflow_a, backlog_a, served_a, drop_a)
         # Partial batches: the newest group's (current) configuration sets their energy.
         t = self.tables
-        partial = (batch > 1) & (inflow_a * (timeout_ms / 1e3) < batch - 1)
+        partial = perf.partial_batches(batch, inflow_a, timeout_ms)
         n_v = t.throughput_rps.shape[1]
         row = np.broadcast_to((self._stage * n_v + self.cur_v)[..., None], batch.shape)
         size_cur = np.broadcast_to(t.batch_sizes[self.cur_bi][..., None], batch.shape)
@@ -210,7 +215,7 @@ class BatchedFluid:
         (arrived, served_total, dropped, late, dynamic_j, p50_ms, p99_ms, stage_dropped,
          stage_served, stage_capacity, stage_p99_ms) = kernels.interval_sums(
             arrivals_rps, served_a, drop_a, cap, e_req, wait_ms + fill_ms + p99,
-            wait_ms + 0.5 * fill_ms + mean, self.pipeline.sla_ms)
+            perf.stage_median_latency_ms(wait_ms, fill_ms, mean), self.pipeline.sla_ms)
         core_s, energy = self._allocation(seconds)
         static_j, idle_j = energy
         total_j = static_j + idle_j + dynamic_j

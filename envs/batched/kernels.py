@@ -1,10 +1,11 @@
 """Compiled loops of the batched fluid simulator: the fluid queues of
 `FluidBackend.run_interval` and its sums over seconds and stages.
 
-No `envs.perf` formula is here (those run as array operations, `envs.batched.array_perf`):
-only the queue recursion, sums in the order `FluidBackend` adds them (so results agree
-to the last bit) and `weighted_quantile`, which ``tests/test_batched_vecenv.py`` checks
-against `envs.backends.base.weighted_quantile`.
+No `envs.perf` formula is re-typed here (those run as array operations,
+`envs.batched.array_perf`, or are `envs.perf`'s own functions compiled with numba, as
+`envs.perf.late_fraction`): only the queue recursion, sums in the order `FluidBackend`
+adds them (so results agree to the last bit) and `weighted_quantile`, which
+``tests/test_batched_vecenv.py`` checks against `envs.backends.base.weighted_quantile`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import math
 
 import numba
 import numpy as np
+
+from envs import perf
+
+late_fraction = numba.njit(cache=True)(perf.late_fraction)
 
 
 @numba.njit(cache=True)
@@ -128,10 +133,8 @@ def interval_sums(arrivals: np.ndarray, served: np.ndarray, dropped: np.ndarray,
             e2e99[j], e2e50[j] = lat99, lat50
             out = served[e, n_s - 1, j]
             out_total[e] += out
-            if lat99 > sla_ms:
-                share = 1.0 if lat50 >= sla_ms else (
-                    0.01 + 0.49 * (lat99 - sla_ms) / max(lat99 - lat50, 1e-9))
-                late[e] += out * share
+            if lat99 > sla_ms:  # (late_fraction is 0 otherwise, as in FluidBackend)
+                late[e] += out * late_fraction(lat50, lat99, sla_ms)
         for k in range(n_s):
             drop_total[e] += st_drop[e, k]
             st_p99[e, k] = weighted_quantile(stage_ms[e, k], served[e, k], 0.99)

@@ -109,10 +109,8 @@ class BatchedObservation:
                                       / np.maximum(st.arrived, 1)[:, None], 0.0)
             p99 = np.nan_to_num(st.stage_p99_ms, nan=0.0)
             fields[..., 9] = np.where(has, p99 / sla, 0.0)
-            rate = np.where(st.arrived > 0, st.sla_violations / np.maximum(st.arrived, 1), 0.0)
-            power = st.energy_j / st.seconds if st.seconds else np.zeros(n_env)
-            tail = np.stack([np.nan_to_num(st.p99_ms, nan=0.0) / sla, rate,
-                             power / env.scales.max_power_w,
+            tail = np.stack([np.nan_to_num(st.p99_ms, nan=0.0) / sla, st.sla_violation_rate,
+                             st.power_w / env.scales.max_power_w,
                              st.accuracy_rank_sum / n_s], axis=1)
             obs[:, pos: pos + 4] = np.where(has_stats[:, None], tail, 0.0)
         obs[:, h + 2: pos] = fields.reshape(n_env, -1)

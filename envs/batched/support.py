@@ -4,18 +4,21 @@ size-dependent model loading."""
 
 from __future__ import annotations
 
+from envs import perf
 from envs.env_config import EnvConfig
 from envs.observation import PREDICTOR_HISTORY_S
+from envs.spec import Pipeline
 
 
-def unsupported_reason(config: EnvConfig) -> str | None:
-    """Why `BatchedPipelineVecEnv` cannot run ``config`` exactly.
+def settings_reason(config: EnvConfig) -> str | None:
+    """The part of `unsupported_reason` that needs the config only (no profile loaded).
 
     Args:
         config: The env config to check.
 
     Returns:
-        The reason, naming the setting and what would make it runnable; None if it can.
+        The reason, naming the setting and what would make it runnable; None if the
+        settings are supported.
     """
     if config.backend != "fluid":
         return f"env.backend is {config.backend!r}, and the batched env simulates 'fluid' only"
@@ -26,18 +29,31 @@ def unsupported_reason(config: EnvConfig) -> str | None:
                 f"{config.interval_s} (the batched env's replica groups assume it does not)")
     if config.interval_s > PREDICTOR_HISTORY_S:
         return f"env.interval_s={config.interval_s} exceeds {PREDICTOR_HISTORY_S} s"
-    if config.model_load_scale > 0 and _loads_weights(config):
+    return None
+
+
+def unsupported_reason(config: EnvConfig, pipeline: Pipeline | None = None) -> str | None:
+    """Why `BatchedPipelineVecEnv` cannot run ``config`` exactly.
+
+    Args:
+        config: The env config to check.
+        pipeline: The config's pipeline, already loaded (None: loaded here, only if the
+            settings are supported and model loading is on).
+
+    Returns:
+        The reason, naming the setting and what would make it runnable; None if it can.
+    """
+    reason = settings_reason(config)
+    if reason is not None or config.model_load_scale <= 0:
+        return reason
+    if pipeline is None:
+        from envs.profiles import load_pipeline
+
+        pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes,
+                                 config.fleet, config.idle_power_scale)
+    if any(perf.model_load_s(pipeline.hardware, v) > 0
+           for stage in pipeline.stages for v in stage.variants):
         return ("the profile's variants load their weights for a size-dependent time "
                 "(envs.perf.model_load_s), and the batched env has one cold start for all; "
                 "env.model_load_scale=0 turns loading off")
     return None
-
-
-def _loads_weights(config: EnvConfig) -> bool:
-    from envs import perf
-    from envs.profiles import load_pipeline
-
-    pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes, config.fleet,
-                             config.idle_power_scale)
-    return any(perf.model_load_s(pipeline.hardware, v) > 0
-               for stage in pipeline.stages for v in stage.variants)

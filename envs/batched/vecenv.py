@@ -28,12 +28,11 @@ from envs.backends.replicas import simulated_energy_method
 from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.batched.observation import BatchedObservation
-from envs.batched.support import unsupported_reason
+from envs.batched.support import settings_reason, unsupported_reason
 from envs.env_config import EnvConfig
 from envs.errors import ConfigError
-from envs.pipeline_env import (
-    PipelineEnv,
-)
+from envs.pipeline_env import PipelineEnv
+from envs.reward import weighted_reward
 
 _STATIC_ATTRS = frozenset({"render_mode", "config", "pipeline", "settings", "layout", "scales",
                            "trace", "action_space", "observation_space", "metadata",
@@ -53,12 +52,15 @@ class BatchedPipelineVecEnv(VecEnv):
     """
 
     def __init__(self, config: EnvConfig, n_envs: int) -> None:
-        reason = unsupported_reason(config)
+        reason = settings_reason(config)
+        if reason is None:
+            if n_envs < 1:
+                raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
+            # A fluid template env: its loaded pipeline answers the rest of the question.
+            self.template = env = PipelineEnv(config)
+            reason = unsupported_reason(config, env.pipeline)
         if reason is not None:
             raise ConfigError(f"{reason}; use run.vec_env=dummy (N PipelineEnvs) for it")
-        if n_envs < 1:
-            raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
-        self.template = env = PipelineEnv(config)
         self.config, self.pipeline, self.layout = env.config, env.pipeline, env.layout
         self.fluid = BatchedFluid(env.pipeline, env.settings, n_envs, config.max_replicas)
         super().__init__(n_envs, env.observation_space, env.action_space)
@@ -139,10 +141,7 @@ class BatchedPipelineVecEnv(VecEnv):
         self._stats, self._t = stats, self._t + interval
         self._has_stats[:] = True
         terms = self._reward_terms(stats, prev_v)
-        w = self.config.reward
-        rewards = (w.accuracy * terms["accuracy"] - w.sla_violation * terms["sla_violation"]
-                   - w.cost * terms["cost"] - w.energy * terms["energy"]
-                   - w.switching * terms["switching"] - w.batch * terms["batch"])
+        rewards = weighted_reward(terms, self.config.reward)
         obs = self._observe()
         dones = self._t >= self.config.workload.window_s
         infos = self._infos(stats, terms, obs, repairs, dones)
@@ -157,15 +156,12 @@ class BatchedPipelineVecEnv(VecEnv):
         """`envs.reward.reward_terms` for every env."""
         n = len(self.pipeline.stages)
         scales = self.template.scales
-        arrived = stats.arrived
-        rate = np.where(arrived > 0, stats.sla_violations / np.maximum(arrived, 1), 0.0)
-        power = stats.energy_j / stats.seconds if stats.seconds else np.zeros(self.num_envs)
         sizes = self.fluid.tables.batch_sizes[self._bi]
         return {
             "accuracy": stats.accuracy_rank_sum / n,
-            "sla_violation": rate,
+            "sla_violation": stats.sla_violation_rate,
             "cost": stats.cores / scales.max_cores,
-            "energy": power / scales.max_power_w,
+            "energy": stats.power_w / scales.max_power_w,
             "switching": (self._v != prev_v).sum(axis=1) / n,
             "batch": sizes.sum(axis=1) / (n * scales.max_batch),
         }
