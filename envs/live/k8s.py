@@ -132,7 +132,8 @@ class K8sLauncher:
             self._api = client.AppsV1Api(api_client)
 
     def service_url(self, stage: int) -> str:
-        """In-cluster URL of a stage's Service.
+        """In-cluster URL of a stage's Service, where a driver inside the cluster sends the
+        stage's requests (documented in docs/live.md; nothing in the package calls it).
 
         Args:
             stage: Stage index.
