@@ -16,9 +16,10 @@ from envs.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_SILENT": "true",
-           "WANDB_MODE": "disabled"}
+           "WANDB_MODE": "disabled", **(extra_env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=180)
 
@@ -48,6 +49,14 @@ CASES = [
      "python benchmarks/ilp_decision_time.py: error: profile file missing.yaml does not exist"),
     (["benchmarks/energy_frontier.py", "--config", "missing.yaml"],
      "python benchmarks/energy_frontier.py: error: config file missing.yaml does not exist"),
+    (["-m", "envs.live.server", "--catalog", "nonexist", "--stage", "x", "--variant", "y"],
+     "python -m envs.live.server: error: unknown pipeline 'nonexist'"),
+    (["-m", "envs.live.server", "--catalog", "tiny", "--stage", "x", "--variant", "y"],
+     "python -m envs.live.server: error: catalog 'tiny' has no stage 'x'"),
+    (["-m", "envs.live.server", "--catalog", "tiny", "--stage", "tiny", "--variant", "y"],
+     "python -m envs.live.server: error: stage 'tiny' has no variant 'y'"),
+    (["-m", "envs.live.k8s", "render", "--decision", "a,b"],
+     "python -m envs.live.k8s: error: --decision 'a,b': "),
 ]
 ARGPARSE_CASES = [
     (["-m", "energy.profiler", "--budget-s", "-1"],
@@ -81,6 +90,19 @@ def test_nonsensical_numbers_are_usage_errors(args: list[str], needle: str,
     proc = run(args, tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert needle in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("name", "value"), [("STAGE_BATCH", "x"), ("STAGE_CORES", "0"),
+                                             ("STAGE_MAX_WAIT_MS", "-1"), ("PORT", "http")])
+def test_stage_server_names_a_bad_environment_variable(name: str, value: str,
+                                                       tmp_path: Path) -> None:
+    proc = run(["-m", "envs.live.server", "--stage", "tiny", "--variant", "tiny4"], tmp_path,
+               {name: value})
+    assert proc.returncode == EXIT_ERROR, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith(f"python -m envs.live.server: error: environment variable "
+                               f"{name}={value!r}")
 
 
 def test_gpu_check_without_a_gpu_is_one_line(tmp_path: Path) -> None:

@@ -213,6 +213,15 @@ def test_client_error_is_not_retried(fake_api: tuple[FakeApi, str],
     assert not sleeps and len(api.requests) == 1
 
 
+def test_service_url_names_the_rendered_service(tiny_pipeline: Pipeline) -> None:
+    # docs/live.md points the in-cluster driver at it
+    launcher = K8sLauncher(tiny_pipeline, SETTINGS, dry_run=True)
+    assert launcher.service_url(1) == "http://ipa-tiny-second.serving.svc.cluster.local:8000"
+    svc = render_manifests(tiny_pipeline, _decision((1, 1, 1), (1, 1, 1)), SETTINGS)[3]
+    assert svc["metadata"]["name"] == "ipa-tiny-second"
+    assert svc["spec"]["ports"][0]["port"] == SETTINGS.port == 8000
+
+
 def test_dry_run_prints_and_sends_nothing(tiny_pipeline: Pipeline) -> None:
     out = io.StringIO()
     launcher = K8sLauncher(tiny_pipeline, SETTINGS, dry_run=True, out=out)

@@ -162,6 +162,9 @@ def test_intervals_match_the_drivers_records(stack, tiny: Pipeline, fake_api) ->
             window = backend.last_window
             assert window is not None and stats.seconds == pytest.approx(
                 window[1] - window[0]) and stats.seconds >= 3.0
+            cores = 2.0 if i == 0 else 1.0  # _decision(2): 2 replicas x 1 core; then 1 x 1
+            assert stats.cores == pytest.approx(cores)
+            assert stats.cost_core_s == pytest.approx(cores * stats.seconds)
             latencies_s = np.array([r.latency_ms for r in served]) / 1e3
             for q, got_ms in ((0.5, stats.p50_ms), (0.99, stats.p99_ms)):
                 want_s = float(np.quantile(latencies_s, q))

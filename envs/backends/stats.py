@@ -34,7 +34,7 @@ def interval_stats(
     energy: power.EnergyParts | None = None, energy_j: float = math.nan,
     energy_estimated: bool, energy_method: str = "", errors: int = 0,
     latencies_ms: np.ndarray | None = None, p50_ms: float | None = None,
-    p99_ms: float | None = None, cores: float | None = None,
+    p99_ms: float | None = None,
 ) -> IntervalStats:
     """One interval's `IntervalStats` from what a backend observed.
 
@@ -68,8 +68,6 @@ def interval_stats(
         latencies_ms: End-to-end latencies of the served requests (kept in the stats).
         p50_ms: The backend's own median latency; None: from ``latencies_ms``.
         p99_ms: The backend's own p99 latency; None: from ``latencies_ms``.
-        cores: Mean allocated cores when the backend knows them directly; None:
-            ``core_s / seconds`` (0 for an empty interval).
 
     Returns:
         The interval's stats.
@@ -100,7 +98,7 @@ def interval_stats(
         p99_ms=p99_ms,
         accuracy_rank_sum=accuracy.decision_accuracy(pipeline, decision, "sum"),
         accuracy_product=accuracy.decision_accuracy(pipeline, decision, "product"),
-        cores=(core_s / seconds if seconds else 0.0) if cores is None else cores,
+        cores=core_s / seconds if seconds else 0.0,
         cost_core_s=core_s,
         energy_j=energy_j,
         energy_estimated=energy_estimated,

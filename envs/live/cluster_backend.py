@@ -51,6 +51,7 @@ from envs.live.prometheus import (
     stage_histogram,
     summed_quantile,
 )
+from envs.perf import cost_core_s, decision_cores
 from envs.spec import Decision, Pipeline
 
 __all__ = ["ClusterBackend", "ClusterQueries", "Launcher"]
@@ -262,7 +263,6 @@ class ClusterBackend:
         p99 = summed_quantile(hists, 0.99)
         late = round(served * share_above(hists, self.pipeline.sla_ms / 1e3))
         energy = sum(counter_increase(start.energy, end.energy).values())
-        cores = float(sum(c.replicas * c.cores for c in decision.stages))
         util = []
         for s, choice in zip(stages, decision.stages, strict=True):
             online = choice.replicas * seconds
@@ -270,8 +270,8 @@ class ClusterBackend:
         return interval_stats(
             self.pipeline, decision, seconds=seconds,
             arrived=max(round(served + dropped + queued), 0), served=served, dropped=dropped,
-            late=late, p50_ms=p50 * 1e3, p99_ms=p99 * 1e3, cores=cores,
-            core_s=cores * seconds, energy_j=energy,
+            late=late, p50_ms=p50 * 1e3, p99_ms=p99 * 1e3,
+            core_s=cost_core_s(decision_cores(decision), seconds), energy_j=energy,
             energy_estimated=self.queries.energy_kind == "estimated",
             stage_utilisation=util,
             stage_queue=[queue_end.get((s,), 0.0) for s in stages],

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from envs.cli import command_line
+from envs.errors import ConfigError
 from envs.live import LiveError
 from envs.live.k8s_manifests import (
     CONTAINER,
@@ -131,7 +132,8 @@ class K8sLauncher:
             self._api = client.AppsV1Api(api_client)
 
     def service_url(self, stage: int) -> str:
-        """In-cluster URL of a stage's Service.
+        """In-cluster URL of a stage's Service, where a driver inside the cluster sends the
+        stage's requests (documented in docs/live.md; nothing in the package calls it).
 
         Args:
             stage: Stage index.
@@ -241,12 +243,17 @@ def _container_matches(deployment: dict[str, Any], patch: dict[str, Any]) -> boo
 
 
 def _parse_decision(text: str, pipeline: Pipeline) -> Decision:
-    """``"v,b,r,c;v,b,r,c"`` (variant index, batch, replicas, cores per stage)."""
+    """``"v,b,r,c;v,b,r,c"`` (variant index, batch, replicas, cores per stage).
+
+    Raises:
+        ConfigError: ``text`` is not of that form.
+        ActionError: The decision does not fit ``pipeline``.
+    """
     try:
         parts = [tuple(int(x) for x in stage.split(",")) for stage in text.split(";")]
         decision = Decision(tuple(StageDecision(*p) for p in parts))
     except (ValueError, TypeError) as err:
-        raise SystemExit(f"--decision {text!r}: {err}; give 'variant,batch,replicas,cores' "
+        raise ConfigError(f"--decision {text!r}: {err}; give 'variant,batch,replicas,cores' "
                          "per stage, stages separated by ';'") from None
     pipeline.validate(decision)
     return decision

@@ -81,7 +81,8 @@ def check_catalog(pipeline: Pipeline, catalog: str) -> None:
         catalog: The `models.catalog` pipeline the servers build their models from.
 
     Raises:
-        ConfigError: If a stage or a variant is not in the catalog.
+        CatalogError: If ``catalog`` is not a catalog pipeline (its message lists them).
+        ConfigError: If a stage or a variant of ``pipeline`` is not in the catalog.
     """
     from models.catalog import catalog_pipeline
 

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from envs.errors import ConfigError
 from envs.live.stage_server import StageServer
 
 
@@ -96,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
             wait = bool(body.pop("wait", False))
             try:
                 target = app.reconfigure(body, wait=wait)
-            except (ValueError, TypeError) as err:
+            except (ConfigError, ValueError, TypeError) as err:  # a bad change: 400
                 self._send(400, {"error": str(err)})
                 return
             self._send(200 if wait else 202, {"target": asdict(target), **app.describe()})

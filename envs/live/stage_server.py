@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from envs.errors import ConfigError
 from envs.live.metrics_text import Metrics
 
 
@@ -75,6 +76,10 @@ class StageServer:
         catalog: Catalog pipeline name (``models.catalog``).
         stage: Stage name within it.
         config: Initial configuration.
+
+    Raises:
+        CatalogError: An unknown catalog.
+        ConfigError: An unknown stage or variant, or an out-of-range setting.
     """
 
     def __init__(self, catalog: str, stage: str, config: ServerConfig) -> None:
@@ -83,8 +88,8 @@ class StageServer:
         spec = catalog_pipeline(catalog)
         found = [s for s in spec.stages if s.name == stage]
         if not found:
-            raise ValueError(f"catalog {catalog!r} has no stage {stage!r}; stages: "
-                             f"{[s.name for s in spec.stages]}")
+            raise ConfigError(f"catalog {catalog!r} has no stage {stage!r}; choose one of "
+                              f"{[s.name for s in spec.stages]}")
         self.stage = found[0]
         self.variants = {v.name: v for v in self.stage.variants}
         self._check(config)
@@ -101,11 +106,12 @@ class StageServer:
         self._worker = threading.Thread(target=self._loop, name="batcher", daemon=True)
 
     def _check(self, config: ServerConfig) -> None:
+        """Raise `ConfigError` unless ``config`` names a variant of this stage and sane numbers."""
         if config.variant not in self.variants:
-            raise ValueError(f"stage {self.stage.name!r} has no variant {config.variant!r}; "
-                             f"variants: {sorted(self.variants)}")
+            raise ConfigError(f"stage {self.stage.name!r} has no variant {config.variant!r}; "
+                              f"choose one of {sorted(self.variants)}")
         if config.batch < 1 or config.cores < 1 or config.max_wait_ms < 0:
-            raise ValueError(f"need batch >= 1, cores >= 1, max_wait_ms >= 0, got {config}")
+            raise ConfigError(f"need batch >= 1, cores >= 1, max_wait_ms >= 0, got {config}")
 
     # -- model -----------------------------------------------------------------------------
     def _build(self, variant_name: str, cores: int) -> tuple[Any, Any, dict[int, Any]]:
@@ -138,12 +144,13 @@ class StageServer:
             The target configuration.
 
         Raises:
-            ValueError: An unknown key, variant or out-of-range value.
+            ConfigError: An unknown key or variant, or an out-of-range value.
         """
         allowed = {"variant", "batch", "cores", "max_wait_ms"}
         unknown = set(changes) - allowed
         if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise ConfigError(f"unknown config keys {sorted(unknown)}; "
+                              f"use only {sorted(allowed)}")
         with self._cond:
             target = replace(self._want, **changes)
             self._check(target)
