@@ -30,7 +30,12 @@ from agents.validation import EvalResult, evaluate_windows
 __all__ = ["TrainingCallback"]
 
 class _RolloutStats:
-    """Pools ``info["stats"]`` of the training envs over one rollout."""
+    """Pools ``info["stats"]`` of the training envs over one rollout.
+
+    A rollout interleaves several envs without episode boundaries, so ``charts/p99_ms`` is
+    a training diagnostic, the mean of the intervals' p99s; every reported and validation
+    p99 is `agents.episode.episode_p99_ms`.
+    """
 
     def __init__(self) -> None:
         self.reset()

@@ -26,7 +26,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "eval/mean_reward", "eval/std_reward", "eval/sla_violation_rate", "eval/energy_j",
     "eval/power_w", "eval/accuracy", "eval/cores", "eval/p99_ms", "eval/energy_estimated",
 )
-"""Columns of ``metrics.csv``; every W&B metric with these names, keyed by env step."""
+"""Columns of ``metrics.csv``; every W&B metric with these names, keyed by env step.
+``charts/p99_ms`` is the mean of a rollout's interval p99s (a diagnostic); ``eval/p99_ms``
+is `agents.episode.episode_p99_ms` averaged over the validation windows."""
 
 _SB3_NAMES = {
     "rollout/ep_rew_mean": "charts/episode_reward",

@@ -73,6 +73,20 @@ class ObsLayout:
         pos = self.history_intervals + 2 + len(STAGE_FIELDS) * i
         return dict(zip(STAGE_FIELDS, obs[pos: pos + len(STAGE_FIELDS)].tolist(), strict=True))
 
+    def queue_rps(self, obs: np.ndarray, i: int) -> float:
+        """Stage ``i``'s queue at the interval's end, read back as the rate (requests/s)
+        that clears it within one interval (the observation holds it divided by the rate
+        scale and the interval).
+
+        Args:
+            obs: An observation of this layout.
+            i: Stage index.
+
+        Returns:
+            Queued requests / interval_s.
+        """
+        return self.stage(obs, i)["queue"] * self.rate_scale
+
 
 def history_bounds(warmup_s: int, window_start: int, played_s: Any) -> tuple[Any, Any]:
     """Where the history a policy sees lies in the warm-up + trace series.

@@ -171,3 +171,14 @@ def test_reward_power_scale_is_the_largest_decision_busy(tmp_path: Path) -> None
     assert scales.max_cores == 6
     assert scales.max_power_w == pytest.approx(2 * 50.0 + 6 * (1.0 + 3.0), rel=1e-3)
     assert scales.max_batch == 4
+
+
+def test_observed_queue_reads_back_as_the_rate_that_clears_it() -> None:
+    from envs.observation import STAGE_FIELDS, ObsLayout
+
+    layout = ObsLayout(history_intervals=3, n_stages=2, rate_scale=20.0)
+    obs = np.zeros(layout.size)
+    # stage 1's queue sits after the history, the two forecast slots and stage 0's fields
+    obs[3 + 2 + len(STAGE_FIELDS) + STAGE_FIELDS.index("queue")] = 0.25
+    assert layout.queue_rps(obs, 1) == pytest.approx(5.0)  # 0.25 x 20 req/s
+    assert layout.queue_rps(obs, 0) == 0.0

@@ -58,9 +58,7 @@ class TunedIPAPolicy(IPAPolicy):
             Requests/s that clear the largest queue within one interval.
         """
         layout = self.env.layout
-        queues = [layout.stage(obs, i)["queue"] for i in range(layout.n_stages)]
-        # obs queue = requests / (rate_scale x interval): x rate_scale gives requests/s
-        return max(queues) * layout.rate_scale
+        return max(layout.queue_rps(obs, i) for i in range(layout.n_stages))
 
     def forecast_rps(self, obs: np.ndarray) -> float:
         """``headroom x`` IPA's forecast ``+`` the backlog rate.

@@ -207,7 +207,7 @@ class RayServePolicy(RulePolicy):
             v = self.fixed_variants[i]
             variant = stage.variants[v]
             replicas = current.stages[i].replicas if current is not None else 1
-            queue = layout.stage(obs, i)["queue"] * layout.rate_scale * self.env.config.interval_s
+            queue = layout.queue_rps(obs, i) * self.env.config.interval_s
             in_service = rate * perf.stage_latency_ms(
                 variant, self.batch, variant.base_cores, rate,
                 self.env.settings.batch_timeout_ms) / 1e3
