@@ -69,20 +69,24 @@ def write_gpu_profile(
         sla_ms: End-to-end SLA to write into the profile.
     """
     import torch
-    import yaml
 
     from energy.measure import Point, cpu_model, point_key
-    from energy.profile_writer import dump_profile, write_profile
+    from energy.profile_writer import IDLE_SOURCE, STATIC_SOURCE, write_profile
+    from envs.profile_doc import hardware_entry
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 
     classifier = next(s for s in video_pipeline().stages if s.name == STAGE)
     variant = next(v for v in classifier.variants if v.name == VARIANT)
     batches = tuple(r.batch for r in rows)
+    reps = sorted(r.reps for r in rows)
+    setup = (f"{VARIANT} on {gpu_name} (CUDA, fp32, {INPUT_SIDE}x{INPUT_SIDE}, random "
+             "weights), torch.cuda.synchronize() after every batch")
     notes = (
-        f"{VARIANT} on {gpu_name} (CUDA, fp32, {INPUT_SIDE}x{INPUT_SIDE}, random weights), "
-        "torch.cuda.synchronize() after every batch; energy from NVML's energy counter "
-        "(Zeus measured the same windows, see the .summary.json)"
+        f"{setup}; energy from NVML's energy counter (Zeus measured the same windows, see "
+        "the .summary.json). SLA = 3 x the sum of the measured p99 latencies over the "
+        "batch sizes, rounded up to 1 ms (assumed: a loose bound so that every batch "
+        "size fits; this profile checks the meters, not a serving target)"
     )
     spec = CatalogPipeline(f"{VARIANT}_gpu", (CatalogStage(STAGE, (variant,)),), sla_ms,
                            batches, notes)
@@ -93,13 +97,16 @@ def write_gpu_profile(
         )
         for r in rows
     }
+    hardware = hardware_entry(
+        f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})", device="gpu",
+        device_idle_w=round(idle_w, 3), static_source=STATIC_SOURCE, idle_source=IDLE_SOURCE)
+    latency = (f"wall-clock per batch (time.perf_counter) of {setup}, torch "
+               f"{torch.__version__}, {reps[0]}-{reps[-1]} repetitions per batch size "
+               "after warm-up")
     description = "nvml (nvmlDeviceGetTotalEnergyConsumption counter difference, GPU 0)"
-    write_profile(spec, points, out, description, False, idle_w, (1,), batches)
-    doc = yaml.safe_load(out.read_text())
-    doc["hardware"]["name"] = f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})"
-    doc["hardware"].update(device="gpu", devices_per_node=1, device_idle_w=round(idle_w, 3))
-    doc["sources"]["idle"]["description"] = "GPU idle power from NVML over a sleep window"
-    dump_profile(doc, out)
+    write_profile(spec, points, out, description, False, idle_w, (1,), batches,
+                  hardware=hardware, latency_description=latency,
+                  idle_description="GPU idle power from NVML over a sleep window")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -78,7 +78,9 @@ def profile_pipeline(
         The path of the written profile.
 
     Raises:
-        ConfigError: The point log was written with other settings.
+        ConfigError: The point log was written with other settings, or ``out``'s folder
+            cannot be written.
+        ProfileError: The measured profile would not load (nothing is written).
     """
     batch_sizes = batch_sizes or spec.batch_sizes
     meta = {
@@ -89,7 +91,11 @@ def profile_pipeline(
         "torch": torch.__version__,
     }
     partial = partial_path(out)
-    points = start_log(partial, meta)
+    try:
+        points = start_log(partial, meta)
+    except OSError as err:
+        raise ConfigError(f"cannot write the point log {partial} beside the profile {out}: "
+                          f"{err.strerror or err}; give a writable --out") from None
     idle_w = measure_idle_w(meter, idle_s)
     todo = [
         (stage, variant, t, b)

@@ -204,3 +204,13 @@ def test_gpu_profile_writer_output_loads(tmp_path: Path) -> None:
     measured = [r for r in variant.profile.rows if r.latency_source != "interpolated"]
     assert [r.batch for r in measured] == [1, 8, 32]
     assert all(pipeline.sources[r.energy_source].kind == "measured" for r in measured)
+    assert pipeline.hardware.device == "gpu" and pipeline.hardware.devices_per_node == 1
+    latency = pipeline.sources["latency"].description
+    assert "torch.cuda.synchronize()" in latency and "set_num_threads" not in latency
+    assert pipeline.sources["idle"].description.startswith("GPU idle power from NVML")
+    assert "SLA = 3 x the sum of the measured p99" in yaml.safe_load(out.read_text())["notes"]
+
+
+def test_profiler_unwritable_out_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"/proc/nope/tiny\.yaml.*writable --out"):
+        _profile(Path("/proc/nope/tiny.yaml"))
