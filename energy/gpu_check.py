@@ -12,7 +12,8 @@ It
    ``nvmlDeviceGetTotalEnergyConsumption`` in a tight loop while the GPU works through a
    queue of matrix products, and reports the intervals between changes of its value;
 3. profiles one stage (ResNet-50, random weights, 224x224, fp32) at batch 1, 8 and 32:
-   latency per batch with ``torch.cuda.synchronize()``, and energy over the same window from
+   latency per batch with ``torch.cuda.synchronize()`` (the profiler's timing loop,
+   `energy.measure.time_batches`, with a CUDA sync), and energy over the same window from
    both meters at once, with their relative difference;
 4. writes a profile YAML (dynamic NVML energy: window minus idle power x time) through
    `energy.profile_writer.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
@@ -34,7 +35,6 @@ from energy.gpu_measure import (
     INPUT_SIDE,
     SideBySide,
     counter_update_period,
-    idle_power_w,
     measure_batch,
     open_meters,
 )
@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torchvision import models
 
+    from energy.measure import measure_idle_w
     from envs.profiles import load_pipeline
 
     try:
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         period = counter_update_period(args.poll_s, device)
         print(f"NVML energy counter update period: {json.dumps(period)}", flush=True)
         model = models.get_model(VARIANT, weights=None).eval().to(device)
-        idle_w = idle_power_w(nvml_meter, args.idle_s)
+        idle_w = float(measure_idle_w(nvml_meter, args.idle_s, sync=torch.cuda.synchronize))
         rows = []
         for batch in args.batch_sizes:
             row = measure_batch(model, batch, device, (nvml_meter, zeus_meter), idle_w,
