@@ -5,8 +5,9 @@ fitted parameters: the node's static power, the idle power of an allocated core,
 power of a busy core. Applied to a CPU profile, the hardware entry takes the first two
 and every row's dynamic energy becomes ``busy_w_per_core x cores x mean batch latency``
 (a replica keeps all its cores busy while it computes a batch). Latencies are untouched.
-Every figure is labelled ``calibrated`` with the calibration's own description; the
-profile's notes say that the parameters come from another machine where they do.
+Every figure is labelled ``calibrated`` with the calibration's own description; where the
+calibration's hardware is not the profile's, a line appended to the profile's notes says
+that the power parameters come from that other machine.
 
 Usage::
 
@@ -16,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +25,13 @@ from typing import Any
 import yaml
 
 from envs import power
-from envs.cli import command_line
+from envs.cli import argument_parser, command_line, positive_int
 from envs.config_loader import from_dict
 from envs.errors import ConfigError, ProfileError
-from envs.profiles import load_pipeline
+from envs.profile_doc import write_profile
 from envs.yaml_io import read_yaml_file
+
+PROG = "python -m energy.apply_calibration"
 
 CALIBRATED_DYNAMIC = "calibrated_dynamic"
 CALIBRATED_STATIC = "calibrated_static"
@@ -77,7 +79,8 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
         fleet_nodes: Nodes of the fixed fleet.
 
     Returns:
-        The calibrated document (``doc`` is not changed).
+        The calibrated document (``doc`` is not changed); its notes say where the
+        parameters come from when that is not the profile's hardware.
 
     Raises:
         ProfileError: ``doc`` is not a CPU profile.
@@ -86,6 +89,13 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
         raise ProfileError("a CPU calibration applies only to profiles whose "
                            "hardware.device is 'cpu_core'")
     out = yaml.safe_load(yaml.safe_dump(doc))
+    if calibration.hardware != out["hardware"].get("name"):
+        line = (f"Power model (node static, idle and busy power) calibrated on "
+                f"{calibration.hardware}, not on {out['hardware'].get('name')}, where the "
+                "latencies were measured (energy.apply_calibration).")
+        notes = str(out.get("notes") or "")
+        if line not in notes:
+            out["notes"] = f"{notes} {line}".strip()
     source = f"{calibration.description} (parameters of {calibration.hardware})"
     out["hardware"].update(
         node_static_w=calibration.node_static_w, device_idle_w=calibration.device_idle_w,
@@ -111,31 +121,32 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
     return out
 
 
-@command_line("python -m energy.apply_calibration")
+@command_line(PROG)
 def main(argv: list[str] | None = None) -> None:
     """Apply a calibration to profiles in place (see the module docstring).
+
+    Each profile is rewritten only once its calibrated version loads.
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
 
     Raises:
-        ConfigError: A bad calibration file.
-        ProfileError: A profile that is not a CPU profile, or does not load afterwards.
+        ConfigError: A bad calibration file, or a profile that cannot be written.
+        ProfileError: A profile that is not a CPU profile, or would not load afterwards
+            (it is left as it was).
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(PROG, __doc__)
     parser.add_argument("profiles", nargs="+", type=Path)
     parser.add_argument("--calibration", type=Path, required=True)
-    parser.add_argument("--devices-per-node", type=int, default=12,
+    parser.add_argument("--devices-per-node", type=positive_int, default=12,
                         help="cores of one node (default: the Xeon Gold 6126's 12)")
-    parser.add_argument("--fleet-nodes", type=int, default=1)
+    parser.add_argument("--fleet-nodes", type=positive_int, default=1)
     args = parser.parse_args(argv)
     calibration = read_calibration(args.calibration)
     for path in args.profiles:
         doc = calibrated_profile(read_yaml_file(path), calibration, args.devices_per_node,
                                  args.fleet_nodes)
-        path.write_text(yaml.safe_dump(doc, sort_keys=False, width=100,
-                                       default_flow_style=None))
-        load_pipeline(path)  # the result must load
+        write_profile(doc, path, style="inline", check=True)
         print(f"wrote {path}")
 
 

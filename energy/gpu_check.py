@@ -12,7 +12,8 @@ It
    ``nvmlDeviceGetTotalEnergyConsumption`` in a tight loop while the GPU works through a
    queue of matrix products, and reports the intervals between changes of its value;
 3. profiles one stage (ResNet-50, random weights, 224x224, fp32) at batch 1, 8 and 32:
-   latency per batch with ``torch.cuda.synchronize()``, and energy over the same window from
+   latency per batch with ``torch.cuda.synchronize()`` (the profiler's timing loop,
+   `energy.measure.time_batches`, with a CUDA sync), and energy over the same window from
    both meters at once, with their relative difference;
 4. writes a profile YAML (dynamic NVML energy: window minus idle power x time) through
    `energy.profile_writer.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
@@ -34,7 +35,6 @@ from energy.gpu_measure import (
     INPUT_SIDE,
     SideBySide,
     counter_update_period,
-    idle_power_w,
     measure_batch,
     open_meters,
 )
@@ -69,20 +69,24 @@ def write_gpu_profile(
         sla_ms: End-to-end SLA to write into the profile.
     """
     import torch
-    import yaml
 
     from energy.measure import Point, cpu_model, point_key
-    from energy.profile_writer import dump_profile, write_profile
+    from energy.profile_writer import IDLE_SOURCE, STATIC_SOURCE, write_profile
+    from envs.profile_doc import hardware_entry
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 
     classifier = next(s for s in video_pipeline().stages if s.name == STAGE)
     variant = next(v for v in classifier.variants if v.name == VARIANT)
     batches = tuple(r.batch for r in rows)
+    reps = sorted(r.reps for r in rows)
+    setup = (f"{VARIANT} on {gpu_name} (CUDA, fp32, {INPUT_SIDE}x{INPUT_SIDE}, random "
+             "weights), torch.cuda.synchronize() after every batch")
     notes = (
-        f"{VARIANT} on {gpu_name} (CUDA, fp32, {INPUT_SIDE}x{INPUT_SIDE}, random weights), "
-        "torch.cuda.synchronize() after every batch; energy from NVML's energy counter "
-        "(Zeus measured the same windows, see the .summary.json)"
+        f"{setup}; energy from NVML's energy counter (Zeus measured the same windows, see "
+        "the .summary.json). SLA = 3 x the sum of the measured p99 latencies over the "
+        "batch sizes, rounded up to 1 ms (assumed: a loose bound so that every batch "
+        "size fits; this profile checks the meters, not a serving target)"
     )
     spec = CatalogPipeline(f"{VARIANT}_gpu", (CatalogStage(STAGE, (variant,)),), sla_ms,
                            batches, notes)
@@ -93,13 +97,16 @@ def write_gpu_profile(
         )
         for r in rows
     }
+    hardware = hardware_entry(
+        f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})", device="gpu",
+        device_idle_w=round(idle_w, 3), static_source=STATIC_SOURCE, idle_source=IDLE_SOURCE)
+    latency = (f"wall-clock per batch (time.perf_counter) of {setup}, torch "
+               f"{torch.__version__}, {reps[0]}-{reps[-1]} repetitions per batch size "
+               "after warm-up")
     description = "nvml (nvmlDeviceGetTotalEnergyConsumption counter difference, GPU 0)"
-    write_profile(spec, points, out, description, False, idle_w, (1,), batches)
-    doc = yaml.safe_load(out.read_text())
-    doc["hardware"]["name"] = f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})"
-    doc["hardware"].update(device="gpu", devices_per_node=1, device_idle_w=round(idle_w, 3))
-    doc["sources"]["idle"]["description"] = "GPU idle power from NVML over a sleep window"
-    dump_profile(doc, out)
+    write_profile(spec, points, out, description, False, idle_w, (1,), batches,
+                  hardware=hardware, latency_description=latency,
+                  idle_description="GPU idle power from NVML over a sleep window")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torchvision import models
 
+    from energy.measure import measure_idle_w
     from envs.profiles import load_pipeline
 
     try:
@@ -127,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         period = counter_update_period(args.poll_s, device)
         print(f"NVML energy counter update period: {json.dumps(period)}", flush=True)
         model = models.get_model(VARIANT, weights=None).eval().to(device)
-        idle_w = idle_power_w(nvml_meter, args.idle_s)
+        idle_w = float(measure_idle_w(nvml_meter, args.idle_s, sync=torch.cuda.synchronize))
         rows = []
         for batch in args.batch_sizes:
             row = measure_batch(model, batch, device, (nvml_meter, zeus_meter), idle_w,

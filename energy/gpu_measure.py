@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from energy.errors import MeterUnavailableError
-from envs import power
 
 INPUT_SIDE = 224
 
@@ -123,36 +122,19 @@ def counter_update_period(poll_s: float, device: Any) -> dict[str, Any]:
     }
 
 
-def idle_power_w(nvml_meter: Any, seconds: float) -> float:
-    """Mean GPU power over a sleep window, from the NVML meter.
-
-    Args:
-        nvml_meter: An open `NvmlMeter`.
-        seconds: Length of the window.
-
-    Returns:
-        Mean power, watts.
-    """
-    import torch
-
-    torch.cuda.synchronize()
-    nvml_meter.begin("idle")
-    time.sleep(seconds)
-    return float(nvml_meter.end("idle").mean_power_w)
-
-
 def measure_batch(
     model: Any, batch: int, device: Any, meters: tuple[Any, Any], idle_w: float,
     budget_s: float, min_reps: int, warmup: int,
 ) -> SideBySide:
-    """Latency and energy of one batch size, both meters over the same window.
+    """Latency and energy of one batch size, both meters over the same window
+    (`energy.measure.time_batches` with ``torch.cuda.synchronize`` after every batch).
 
     Args:
         model: The model on ``device``, eval mode.
         batch: Batch size.
         device: The CUDA device.
         meters: The NVML and the Zeus meter.
-        idle_w: Idle GPU power (`idle_power_w`).
+        idle_w: Idle GPU power (`energy.measure.measure_idle_w` with the CUDA sync).
         budget_s: Time the repetitions should take, which sets their number.
         min_reps: Fewest repetitions.
         warmup: Untimed runs first.
@@ -162,30 +144,17 @@ def measure_batch(
     """
     import torch
 
+    from energy.measure import dynamic_per_batch_j, time_batches
+
     nvml_meter, zeus_meter = meters
     x = torch.rand(batch, 3, INPUT_SIDE, INPUT_SIDE, device=device)
-    with torch.inference_mode():
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(warmup):
-            model(x)
-        torch.cuda.synchronize()
-        one_s = (time.perf_counter() - start) / max(warmup, 1)
-        reps = max(min_reps, int(budget_s / max(one_s, 1e-6)))
-        latencies = np.empty(reps)
-        zeus_meter.begin("point")  # synchronises CUDA first
-        nvml_meter.begin("point")
-        for i in range(reps):
-            t0 = time.perf_counter()
-            model(x)
-            torch.cuda.synchronize()
-            latencies[i] = time.perf_counter() - t0
-        nvml_reading = nvml_meter.end("point")
-        zeus_reading = zeus_meter.end("point")
+    # Zeus opens first (its begin synchronises CUDA), NVML inside it; closed in reverse
+    latencies, (zeus_reading, nvml_reading) = time_batches(
+        model, x, (zeus_meter, nvml_meter), budget_s, min_reps, None, warmup,
+        sync=torch.cuda.synchronize)
+    reps = latencies.size
     nvml_j = nvml_reading.total_j / reps
     zeus_j = zeus_reading.total_j / reps
-    dynamic = max(power.dynamic_from_measured_j(nvml_reading.total_j, idle_w,
-                                               nvml_reading.seconds), 0.0) / reps
     return SideBySide(
         batch=batch,
         reps=reps,
@@ -193,6 +162,6 @@ def measure_batch(
         latency_p99_ms=float(np.percentile(latencies, 99) * 1e3),
         nvml_j_per_batch=nvml_j,
         zeus_j_per_batch=zeus_j,
-        nvml_dynamic_j_per_batch=dynamic,
+        nvml_dynamic_j_per_batch=dynamic_per_batch_j(nvml_reading, idle_w, reps),
         difference_pct=100.0 * (zeus_j - nvml_j) / nvml_j if nvml_j > 0 else float("nan"),
     )

@@ -18,7 +18,8 @@ the largest of ``--batches``; each of ``--batches`` must be measured. How latenc
 dynamic energy are derived is in `energy.mlenergy.points`. GPU idle power and node static power
 are not in the files: give each with its provenance kind and why.
 
-Exit codes: 0 written, 2 bad input (one line on stderr naming the problem and the fix).
+Exit codes: 0 written, 2 bad input (one line on stderr naming the problem and the fix;
+argparse's usage errors also print the usage). The profile is written only once it loads.
 """
 
 from __future__ import annotations
@@ -26,25 +27,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
-from energy.mlenergy.profile import PROVENANCE_KINDS, build_profile, dump_profile
-from envs.errors import ConfigError, IpaEnergyError
+from energy.mlenergy.profile import PROVENANCE_KINDS, build_profile
+from envs.cli import (
+    argument_parser,
+    command_line,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from envs.errors import ConfigError
+from envs.profile_doc import write_profile
 
-EXIT_BAD_INPUT = 2
+PROG = "python -m energy.import_mlenergy"
 _REQUIRED = ("gpu", "out", "batches", "quality", "release", "sla_ms", "notes", "idle_w",
              "idle_kind", "idle_why", "node_static_w", "static_kind", "static_why",
              "devices_per_node", "fleet", "fleet_nodes")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see python -m energy.import_mlenergy --help)", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line; see the module docstring.
+
+    A nonsensical number (``nan``, a negative power, 0 nodes) is argparse's usage error
+    (exit 2).
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
@@ -52,37 +57,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Returns:
         The parsed arguments (not yet checked: see `check_args`).
     """
-    p = _Parser(prog="python -m energy.import_mlenergy", description=__doc__,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(PROG, __doc__)
     p.add_argument("paths", nargs="*", type=Path, help="ML.ENERGY models/*.json files")
     p.add_argument("--stage", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                    help="one stage of a multi-stage pipeline (repeat, in request order)")
     p.add_argument("--stage-name", default="chat", help="stage name for positional PATHs")
     p.add_argument("--gpu", help="GPU as the files name it: H100, B200, A100")
-    p.add_argument("--gpus-per-replica", type=int, default=1, help="tensor parallel degree")
+    p.add_argument("--gpus-per-replica", type=positive_int, default=1,
+                   help="tensor parallel degree")
     p.add_argument("--replica-gpus", action="append", default=[], metavar="MODEL_ID=N",
                    help="GPUs per replica for one model (overrides --gpus-per-replica)")
-    p.add_argument("--batches", type=int, nargs="+", help="batch_sizes: caps or batch sizes "
-                   "a policy may choose; all must be measured")
-    p.add_argument("--length-quantile", type=float, default=0.99,
-                   help="output-length quantile of the LLM p99 bound")
+    p.add_argument("--batches", type=positive_int, nargs="+", help="batch_sizes: caps or "
+                   "batch sizes a policy may choose; all must be measured")
+    p.add_argument("--length-quantile", type=positive_float, default=0.99,
+                   help="output-length quantile of the LLM p99 bound, in (0, 1]")
     p.add_argument("--quality", type=Path, help="YAML: model_id -> accuracy, metric, source")
     p.add_argument("--release", help="dataset version, e.g. 'ML.ENERGY v3 (commit 0cd52dab)'")
     p.add_argument("--out", type=Path, help="profile to write")
     p.add_argument("--pipeline", help="pipeline name (default: the --out file's stem)")
-    p.add_argument("--sla-ms", type=float, help="end-to-end SLA; justify it in --notes")
+    p.add_argument("--sla-ms", type=positive_float,
+                   help="end-to-end SLA; justify it in --notes")
     p.add_argument("--notes", help="why this SLA, what the rows mean, caveats")
     p.add_argument("--hardware-name", help="full GPU name, e.g. 'NVIDIA H100 80GB HBM3'")
-    p.add_argument("--idle-w", type=float, help="idle power of one allocated GPU (W)")
+    p.add_argument("--idle-w", type=non_negative_float,
+                   help="idle power of one allocated GPU (W)")
     p.add_argument("--idle-kind", choices=PROVENANCE_KINDS)
     p.add_argument("--idle-why", help="source or reason of --idle-w")
-    p.add_argument("--node-static-w", type=float, help="host power of a powered node, no GPUs")
+    p.add_argument("--node-static-w", type=non_negative_float,
+                   help="host power of a powered node, no GPUs")
     p.add_argument("--static-kind", choices=PROVENANCE_KINDS)
     p.add_argument("--static-why", help="source or reason of --node-static-w")
-    p.add_argument("--devices-per-node", type=int, help="GPUs per node, e.g. 8 (HGX H100)")
+    p.add_argument("--devices-per-node", type=positive_int,
+                   help="GPUs per node, e.g. 8 (HGX H100)")
     p.add_argument("--fleet", choices=("elastic", "fixed"))
-    p.add_argument("--fleet-nodes", type=int, help="nodes in the fleet")
-    p.add_argument("--load-gb-per-s", type=float, default=0.0,
+    p.add_argument("--fleet-nodes", type=positive_int, help="nodes in the fleet")
+    p.add_argument("--load-gb-per-s", type=non_negative_float, default=0.0,
                    help="weights loading bandwidth (GB/s) for size-dependent cold starts")
     p.add_argument("--load-kind", choices=PROVENANCE_KINDS, default="assumed")
     p.add_argument("--load-why", default="", help="source or reason of --load-gb-per-s")
@@ -102,7 +111,10 @@ def _stages(args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
         name, sep, files = spec.partition("=")
         if not sep or not name or not files:
             raise ConfigError(f"--stage {spec!r}: expected NAME=PATH[,PATH...]")
-        stages.append((name, [Path(x) for x in files.split(",") if x]))
+        paths = [Path(x) for x in files.split(",") if x]
+        if not paths:
+            raise ConfigError(f"--stage {spec!r}: no files; expected NAME=PATH[,PATH...]")
+        stages.append((name, paths))
     return stages
 
 
@@ -121,38 +133,33 @@ def check_args(args: argparse.Namespace) -> None:
             extra = (": GPU idle power is not in ML.ENERGY files; give a cited or assumed "
                      "value with --idle-kind and --idle-why") if key.startswith("idle") else ""
             raise ConfigError(f"{flag} is required{extra}")
-    for key in ("idle_w", "node_static_w"):
-        if getattr(args, key) < 0:
-            raise ConfigError(f"--{key.replace('_', '-')} must be >= 0 W")
-    for key in ("devices_per_node", "fleet_nodes", "gpus_per_replica", "sla_ms"):
-        if getattr(args, key) <= 0:
-            raise ConfigError(f"--{key.replace('_', '-')} must be > 0")
-    if min(args.batches) < 1:
-        raise ConfigError("--batches must be >= 1")
-    if not 0 < args.length_quantile <= 1:
+    if args.length_quantile > 1:
         raise ConfigError("--length-quantile must be in (0, 1]")
-    if args.load_gb_per_s < 0 or (args.load_gb_per_s > 0 and not args.load_why):
-        raise ConfigError("--load-gb-per-s must be >= 0, and a positive value needs "
-                          "--load-why (its source or reason)")
+    if args.load_gb_per_s > 0 and not args.load_why:
+        raise ConfigError("a positive --load-gb-per-s needs --load-why (its source or reason)")
 
 
+@command_line(PROG)
 def main(argv: list[str] | None = None) -> int:
     """Run the importer.
+
+    The profile is written only once it loads (`envs.profiles.load_pipeline` on a
+    temporary copy).
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
 
     Returns:
         The exit code: 0 written, 2 bad input (one line on stderr).
+
+    Raises:
+        ConfigError: A missing or impossible option, or an unwritable ``--out``.
+        ProfileError: Bad data files, or a profile that would not load.
     """
     args = parse_args(argv)
-    try:
-        check_args(args)
-        profile = build_profile(args, _stages(args))
-        dump_profile(profile, args.out)
-    except IpaEnergyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    check_args(args)
+    profile = build_profile(args, _stages(args))
+    write_profile(profile, args.out, style="rows", check=True)
     n = sum(len(s["variants"]) for s in profile["stages"])
     print(f"wrote {args.out}: {len(profile['stages'])} stage(s), {n} variants, "
           f"batch_sizes {list(profile['batch_sizes'])}")
@@ -160,4 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

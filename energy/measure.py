@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 
 from envs import power
 from envs.meter import Meter
+from envs.meter_reading import EnergyReading
 
 
 def point_key(stage: str, variant: str, threads: int, batch: int) -> str:
@@ -76,16 +78,24 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def measure_idle_w(meter: Meter, seconds: float) -> float:
+def _no_sync() -> None:
+    """Nothing to wait for: CPU work is done when the call returns."""
+
+
+def measure_idle_w(meter: Meter, seconds: float, sync: Callable[[], None] = _no_sync
+                   ) -> float:
     """Average power of the meter's domains while this process sleeps.
 
     Args:
         meter: The meter the points are measured with.
         seconds: Length of the sleep window.
+        sync: Waits for queued device work before the window opens
+            (``torch.cuda.synchronize`` on a GPU).
 
     Returns:
         Mean power over the window, watts.
     """
+    sync()
     meter.begin("idle")
     time.sleep(seconds)
     return meter.end("idle").mean_power_w
@@ -102,6 +112,67 @@ def meter_estimated(meter: Meter) -> bool:
     """
     meter.begin("probe")
     return meter.end("probe").estimated
+
+
+def time_batches(
+    model: Any,
+    x: Any,
+    meters: Sequence[Meter],
+    budget_s: float,
+    min_reps: int,
+    max_reps: int | None,
+    warmup: int,
+    sync: Callable[[], None] = _no_sync,
+) -> tuple[np.ndarray, list[EnergyReading]]:
+    """Run ``model`` on ``x`` repeatedly, timing each batch, every meter over the same window.
+
+    Args:
+        model: The model in eval mode.
+        x: The input batch.
+        meters: Meters opened in this order over the timed repetitions (closed in reverse).
+        budget_s: Time the repetitions should take, which sets their number.
+        min_reps: Fewest repetitions.
+        max_reps: Most repetitions (None: no cap).
+        warmup: Untimed runs first (their mean time sets the repetitions).
+        sync: Waits for the model's queued work; called after the warm-up and after every
+            timed batch (``torch.cuda.synchronize`` on a GPU).
+
+    Returns:
+        Each repetition's latency (s) and each meter's reading, in ``meters`` order.
+    """
+    with torch.inference_mode():
+        sync()
+        start = time.perf_counter()
+        for _ in range(warmup):
+            model(x)
+        sync()
+        one_s = (time.perf_counter() - start) / max(warmup, 1)
+        reps = int(np.clip(budget_s / max(one_s, 1e-6), min_reps, max_reps))
+        latencies = np.empty(reps)
+        for meter in meters:
+            meter.begin("point")
+        for i in range(reps):
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            latencies[i] = time.perf_counter() - t0
+        readings = [meter.end("point") for meter in reversed(meters)][::-1]
+    return latencies, readings
+
+
+def dynamic_per_batch_j(reading: EnergyReading, idle_w: float, reps: int) -> float:
+    """Dynamic energy per batch: the reading minus idle power x its time, over ``reps``.
+
+    Args:
+        reading: The meter's reading over the repetitions.
+        idle_w: Idle power of the meter's domains (`measure_idle_w`).
+        reps: Batches in the window.
+
+    Returns:
+        Joules per batch, >= 0.
+    """
+    return max(power.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
+               0.0) / reps
 
 
 def measure_point(
@@ -131,25 +202,11 @@ def measure_point(
     Returns:
         Mean latency (ms), p99 latency (ms), dynamic energy per batch (J, >= 0), reps.
     """
-    x = make_input(batch)
-    with torch.inference_mode():
-        start = time.perf_counter()
-        for _ in range(warmup):
-            model(x)
-        one_s = (time.perf_counter() - start) / max(warmup, 1)
-        reps = int(np.clip(budget_s / max(one_s, 1e-6), min_reps, max_reps))
-        latencies = np.empty(reps)
-        meter.begin("point")
-        for i in range(reps):
-            t0 = time.perf_counter()
-            model(x)
-            latencies[i] = time.perf_counter() - t0
-        reading = meter.end("point")
-    dynamic_j = max(power.dynamic_from_measured_j(reading.total_j, idle_w, reading.seconds),
-                    0.0) / reps
+    latencies, (reading,) = time_batches(model, make_input(batch), (meter,), budget_s,
+                                         min_reps, max_reps, warmup)
     return (
         float(latencies.mean() * 1e3),
         float(np.percentile(latencies, 99) * 1e3),
-        dynamic_j,
-        reps,
+        dynamic_per_batch_j(reading, idle_w, latencies.size),
+        latencies.size,
     )

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from energy.measure import Point, cpu_model, point_key
-from envs.profile_doc import hardware_entry, row_columns
+from envs import profile_doc
+from envs.profile_doc import hardware_entry, profile_document, variant_entry
 from models.catalog import CatalogPipeline
 
 LATENCY_SOURCE = "latency"
@@ -19,29 +19,26 @@ IDLE_SOURCE = "idle"
 STATIC_SOURCE = "static"
 
 
-def dump_profile(doc: dict[str, Any], out: Path) -> None:
-    """Write a profile document as YAML, rows in flow style.
+def cpu_latency_description(spec: CatalogPipeline, reps: list[int]) -> str:
+    """How the profiler measured latency on this CPU (the ``latency`` source's text).
 
     Args:
-        doc: The profile mapping.
-        out: The file to write.
+        spec: The pipeline measured.
+        reps: The points' repetition counts, ascending.
+
+    Returns:
+        The description.
     """
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
+    return (f"wall-clock per batch (time.perf_counter) on {cpu_model()}, torch "
+            f"{torch.__version__}, torch.set_num_threads(cores), {reps[0]}-{reps[-1]} "
+            f"repetitions per point after warm-up; {spec.notes}")
 
 
-def _sources(spec: CatalogPipeline, meter_description: str, estimated: bool,
-             reps: list[int], cores_total: int) -> dict[str, Any]:
+def _sources(meter_description: str, estimated: bool, latency_description: str,
+             idle_description: str) -> dict[str, Any]:
     energy_kind = "estimated" if estimated else "measured"
     return {
-        LATENCY_SOURCE: {
-            "kind": "measured",
-            "description": (
-                f"wall-clock per batch (time.perf_counter) on {cpu_model()}, torch "
-                f"{torch.__version__}, torch.set_num_threads(cores), "
-                f"{reps[0]}-{reps[-1]} repetitions per point after warm-up; "
-                f"{spec.notes}"
-            ),
-        },
+        LATENCY_SOURCE: {"kind": "measured", "description": latency_description},
         ENERGY_SOURCE: {
             "kind": energy_kind,
             "description": f"dynamic energy per batch from meter {meter_description} "
@@ -54,11 +51,7 @@ def _sources(spec: CatalogPipeline, meter_description: str, estimated: bool,
             "devices (device_idle_w); calibrate a node/device split on whole-run "
             "measurements (benchmarks/energy_calibration.py) where one is needed",
         },
-        IDLE_SOURCE: {
-            "kind": energy_kind,
-            "description": f"idle power from meter {meter_description} over a sleep "
-            f"window, divided by {cores_total} logical CPUs",
-        },
+        IDLE_SOURCE: {"kind": energy_kind, "description": idle_description},
     }
 
 
@@ -71,8 +64,12 @@ def write_profile(
     idle_w: float,
     threads: tuple[int, ...],
     batch_sizes: tuple[int, ...],
+    *,
+    hardware: dict[str, Any] | None = None,
+    latency_description: str | None = None,
+    idle_description: str | None = None,
 ) -> None:
-    """Write the profile YAML that `envs.profiles.load_pipeline` reads.
+    """Write the profile YAML that `envs.profiles.load_pipeline` reads (only once it loads).
 
     Args:
         spec: The pipeline measured.
@@ -82,26 +79,35 @@ def write_profile(
         meter_description: The meter and its settings, for the sources.
         estimated: Whether the meter's readings are estimates.
         idle_w: Idle power of the whole machine over the sleep window (W); split evenly
-            over the logical CPUs as ``device_idle_w``.
+            over the logical CPUs as ``device_idle_w`` (unless ``hardware`` is given).
         threads: Thread counts measured (the rows' ``cores``).
         batch_sizes: Batch sizes measured.
+        hardware: The hardware entry (`envs.profile_doc.hardware_entry`); default: this
+            CPU, its logical CPUs as the devices.
+        latency_description: The latency source's text; default: the CPU profiler's
+            (`cpu_latency_description`).
+        idle_description: The idle power source's text; default: the meter's reading over
+            a sleep window, divided by the logical CPUs.
+
+    Raises:
+        ConfigError: ``out`` cannot be written.
+        ProfileError: The profile would not load (nothing is written).
     """
     cores_total = os.cpu_count() or 1
     reps = sorted({p.reps for p in points.values()})
-    doc: dict[str, Any] = {
-        "pipeline": spec.name,
-        "sla_ms": spec.sla_ms,
-        "batch_sizes": list(batch_sizes),
-        "notes": spec.notes,
-        "hardware": hardware_entry(
+    if hardware is None:
+        hardware = hardware_entry(
             f"{cpu_model()} ({cores_total} logical CPUs)", devices_per_node=cores_total,
             device_idle_w=round(idle_w / cores_total, 4), static_source=STATIC_SOURCE,
             idle_source=IDLE_SOURCE,
-        ),
-        "sources": _sources(spec, meter_description, estimated, reps, cores_total),
-        "row_columns": row_columns(),
-        "stages": [],
-    }
+        )
+    sources = _sources(
+        meter_description, estimated,
+        latency_description or cpu_latency_description(spec, reps),
+        idle_description or (f"idle power from meter {meter_description} over a sleep "
+                             f"window, divided by {cores_total} logical CPUs"),
+    )
+    stages = []
     for stage in spec.stages:
         variants = []
         for variant in stage.variants:
@@ -115,13 +121,11 @@ def write_profile(
                         b, t, round(p.latency_mean_ms, 3), round(p.latency_p99_ms, 3),
                         round(p.energy_per_batch_j, 5), LATENCY_SOURCE, ENERGY_SOURCE,
                     ])
-            variants.append({
-                "name": variant.name,
-                "accuracy": variant.accuracy,
-                "accuracy_metric": variant.accuracy_metric,
-                "accuracy_source": variant.accuracy_source,
-                "base_cores": variant.base_cores,
-                "rows": rows,
-            })
-        doc["stages"].append({"name": stage.name, "variants": variants})
-    dump_profile(doc, out)
+            variants.append(variant_entry(
+                variant.name, variant.accuracy, rows, metric=variant.accuracy_metric,
+                source=variant.accuracy_source, base_cores=variant.base_cores))
+        stages.append({"name": stage.name, "variants": variants})
+    doc = profile_document(spec.name, sla_ms=spec.sla_ms, batch_sizes=batch_sizes,
+                           notes=spec.notes, hardware=hardware, sources=sources,
+                           stages=stages)
+    profile_doc.write_profile(doc, out, style="inline", check=True)

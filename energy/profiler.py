@@ -36,7 +36,6 @@ from envs.cli import (
 )
 from envs.errors import ConfigError
 from models.catalog import CatalogPipeline, catalog_pipeline
-from models.errors import CatalogError
 
 PROG = "python -m energy.profiler"
 
@@ -78,7 +77,9 @@ def profile_pipeline(
         The path of the written profile.
 
     Raises:
-        ConfigError: The point log was written with other settings.
+        ConfigError: The point log was written with other settings, or ``out``'s folder
+            cannot be written.
+        ProfileError: The measured profile would not load (nothing is written).
     """
     batch_sizes = batch_sizes or spec.batch_sizes
     meta = {
@@ -89,7 +90,11 @@ def profile_pipeline(
         "torch": torch.__version__,
     }
     partial = partial_path(out)
-    points = start_log(partial, meta)
+    try:
+        points = start_log(partial, meta)
+    except OSError as err:
+        raise ConfigError(f"cannot write the point log {partial} beside the profile {out}: "
+                          f"{err.strerror or err}; give a writable --out") from None
     idle_w = measure_idle_w(meter, idle_s)
     todo = [
         (stage, variant, t, b)
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 written; 2 a package error, reported in one line.
 
     Raises:
-        ConfigError: An unknown ``--pipeline`` (reported by `command_line`, exit 2).
+        CatalogError: An unknown ``--pipeline`` (reported by `command_line`, exit 2).
     """
     parser = argument_parser(PROG, __doc__)
     parser.add_argument("--pipeline", default="video", help="catalog pipeline name")
@@ -163,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-reps", type=positive_int, default=50)
     parser.add_argument("--idle-s", type=non_negative_float, default=2.0)
     args = parser.parse_args(argv)
-    try:
-        spec = catalog_pipeline(args.pipeline)
-    except CatalogError as err:
-        raise ConfigError(f"--pipeline: {err}") from None
+    spec = catalog_pipeline(args.pipeline)  # CatalogError: one line, exit 2 (command_line)
     cores = os.cpu_count() or 1
     if args.meter == "tdp":
         meter = make_meter(

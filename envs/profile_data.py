@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from envs.errors import ProfileError
 
-SourceKind = Literal["measured", "calibrated", "cited", "assumed", "estimated", "interpolated"]
-SOURCE_KINDS: tuple[str, ...] = ("measured", "calibrated", "cited", "assumed", "estimated",
-                                 "interpolated")
+FileSourceKind = Literal["measured", "calibrated", "cited", "assumed", "estimated"]
+"""The kinds a profile file may give a source (``interpolated`` is the loader's own)."""
+SourceKind = Literal[FileSourceKind, "interpolated"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+FILE_SOURCE_KINDS: tuple[str, ...] = get_args(FileSourceKind)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ and benchmark profiles (latency shapes assumed, not measured).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from envs.errors import ConfigError, IpaEnergyError
 from envs.power import busy_batch_energy_j
 from envs.profile_format import ROW_COLUMNS
 
@@ -57,7 +59,7 @@ def row_columns() -> list[str]:
 
 
 def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, source: str,
-                  base_cores: int) -> dict[str, Any]:
+                  base_cores: int, weights_gb: float | None = None) -> dict[str, Any]:
     """One variant of a stage's ``variants`` list.
 
     Args:
@@ -66,18 +68,24 @@ def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, 
         rows: Its profile rows, in `ROW_COLUMNS` order.
         metric: What ``accuracy`` measures (e.g. ``top-1 (%)``).
         source: Where ``accuracy`` comes from.
-        base_cores: Cores of one replica at the base allocation.
+        base_cores: Cores (or GPUs) of one replica at the base allocation.
+        weights_gb: Size of its weights, GB (for size-dependent cold starts); left out
+            when None.
 
     Returns:
         The variant mapping.
     """
-    return {"name": name, "accuracy": accuracy, "accuracy_metric": metric,
-            "accuracy_source": source, "base_cores": base_cores, "rows": rows}
+    entry = {"name": name, "accuracy": accuracy, "accuracy_metric": metric,
+             "accuracy_source": source, "base_cores": base_cores}
+    if weights_gb is not None:
+        entry["weights_gb"] = weights_gb
+    return {**entry, "rows": rows}
 
 
 def profile_document(name: str, *, sla_ms: float, batch_sizes: Iterable[int],
                      hardware: dict[str, Any], sources: dict[str, dict[str, str]],
-                     stages: list[dict[str, Any]]) -> dict[str, Any]:
+                     stages: list[dict[str, Any]], notes: str | None = None
+                     ) -> dict[str, Any]:
     """A whole profile document, in the key order of the shipped profiles.
 
     Args:
@@ -87,12 +95,16 @@ def profile_document(name: str, *, sla_ms: float, batch_sizes: Iterable[int],
         hardware: The ``hardware`` mapping (`hardware_entry`).
         sources: Source id -> ``{"kind": ..., "description": ...}``.
         stages: ``[{"name": ..., "variants": [variant_entry(...), ...]}, ...]``.
+        notes: What the rows mean, why this SLA, caveats; left out when None.
 
     Returns:
         The document, with ``row_columns`` filled in.
     """
-    return {"pipeline": name, "sla_ms": sla_ms, "batch_sizes": list(batch_sizes),
-            "hardware": hardware, "sources": sources, "row_columns": row_columns(),
+    head: dict[str, Any] = {"pipeline": name, "sla_ms": sla_ms,
+                            "batch_sizes": list(batch_sizes)}
+    if notes is not None:
+        head["notes"] = notes
+    return {**head, "hardware": hardware, "sources": sources, "row_columns": row_columns(),
             "stages": stages}
 
 
@@ -136,15 +148,78 @@ def synthetic_rows(base_ms: float, *, batches: Iterable[int], cores: Iterable[in
     return out
 
 
-def write_profile(doc: dict[str, Any], path: Path) -> Path:
-    """Write a profile document as YAML (keys in document order).
+class _RowsDumper(yaml.SafeDumper):
+    """`yaml.SafeDumper` that writes every list of scalars in flow style, on one line."""
+
+    def represent_list(self, data: list) -> yaml.Node:  # noqa: D102 - PyYAML hook
+        flow = all(not isinstance(x, (list, dict)) for x in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_RowsDumper.add_representer(list, _RowsDumper.represent_list)
+
+ProfileStyle = Literal["block", "inline", "rows"]
+
+
+def profile_text(doc: dict[str, Any], style: ProfileStyle = "block") -> str:
+    """A profile document as YAML text, keys in document order.
+
+    Args:
+        doc: The document (`profile_document`).
+        style: ``block``: block style throughout (80 columns); ``inline``: every list
+            and mapping of scalars in flow style, 100 columns (the CPU profiles of the
+            profiler and `energy.apply_calibration`); ``rows``: block style but every list
+            of scalars (a row, ``batch_sizes``, ``row_columns``) on one line, 100 columns,
+            non-ASCII text as is (the ML.ENERGY importer's GPU profiles).
+
+    Returns:
+        The YAML text.
+    """
+    if style == "inline":
+        return yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None)
+    if style == "rows":
+        return yaml.dump(doc, Dumper=_RowsDumper, sort_keys=False, width=100,
+                         allow_unicode=True)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def write_profile(doc: dict[str, Any], path: Path, *, style: ProfileStyle = "block",
+                  check: bool = False) -> Path:
+    """Write a profile document as YAML (keys in document order; its folder is created).
 
     Args:
         doc: The document (`profile_document`).
         path: Where to write it.
+        style: The YAML layout (see `profile_text`).
+        check: Load the text with `envs.profiles.load_pipeline` first (from a temporary
+            copy), so a document that would not load is never written to ``path``.
 
     Returns:
         ``path``.
+
+    Raises:
+        ConfigError: ``path`` cannot be written (named).
+        ProfileError: ``check`` and the document does not load (the message names
+            ``path``).
     """
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    text = profile_text(doc, style)
+    if check:
+        from envs.profiles import load_pipeline
+
+        with tempfile.TemporaryDirectory() as tmp:
+            trial = Path(tmp) / Path(path).name
+            trial.write_text(text)
+            try:
+                load_pipeline(trial)
+            except IpaEnergyError as err:
+                message = str(err)
+                message = (message.replace(str(trial), str(path)) if str(trial) in message
+                           else f"{path}: {message}")
+                raise type(err)(message) from None
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    except OSError as err:
+        raise ConfigError(f"cannot write the profile {path}: {err.strerror or err}; give "
+                          "a writable path") from None
     return path

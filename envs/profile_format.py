@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from envs.errors import ProfileError
+from envs.profile_data import FileSourceKind
 
 ROW_COLUMNS = ("batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
                "latency_source", "energy_source")
@@ -35,7 +36,7 @@ RowTuple = tuple[int, int, float, float, float, str, str]
 
 @dataclass(frozen=True)
 class SourceFile:
-    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
+    kind: FileSourceKind
     description: str
 
 

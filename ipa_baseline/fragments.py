@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs import power
 from envs.profile_doc import hardware_entry, profile_document, variant_entry
 
 BATCHES = (1, 2, 8)
@@ -124,7 +125,7 @@ def family_rows(points: dict, ref: str, members: list) -> dict[str, list[list]]:
                     mean = (mean if mean is not None else
                             anchor * ref_mean / ref_at(1, cores)[0]) * scale
                     p99 = p99 * scale if p99 is not None else mean * ref_p99 / ref_mean
-                energy = BUSY_W_PER_CORE * c_out * mean / 1e3
+                energy = power.busy_batch_energy_j(BUSY_W_PER_CORE, c_out, mean)
                 rows.append([b, c_out, round(mean, 3), round(max(p99, mean), 3),
                              round(energy, 5), "ipa" if cited else "ipa_scaled", "tdp"])
         out[name] = rows

@@ -26,7 +26,9 @@ over stages of the chosen variants' accuracies (as fractions), linearised exactl
 (`ipa_baseline.product`).
 
 ``tp``, ``lat``, ``cores`` and the energy terms come from `envs.perf` for each candidate.
-``replica_mode="free"`` is the faithful model (``lo = 1``, ``hi = max_replicas``);
+``replica_mode="free"`` is the faithful model (``lo = need``, the fewest replicas that
+reach the rate alone: a valid cut, since the chosen candidate's replicas must reach it;
+``hi = max_replicas``);
 ``replica_mode="minimal"`` (the default) fixes ``lo = hi`` = the fewest replicas that reach
 the rate, which is optimal for a fixed candidate whenever beta or delta is positive (the
 objective falls with replicas and nothing else depends on them) and makes the choice

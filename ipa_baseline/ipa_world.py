@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import yaml
-
 from envs.errors import ConfigError
+from envs.profile_doc import write_profile
 from envs.spec import Pipeline
 from ipa_baseline.rules import IpaRules, ipa_base_cores, ipa_sla_ms, with_margins
 
@@ -60,6 +59,7 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
 
     Raises:
         ProfileError: The profile lacks rows a rule needs (named in the message).
+        ConfigError: ``out_path`` cannot be written.
     """
     from envs.profiles import load_pipeline, resolve_profile_path
     from envs.yaml_io import read_yaml_file
@@ -72,9 +72,7 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
     for stage in doc["stages"]:
         for variant in stage["variants"]:
             variant["base_cores"] = cores[(stage["name"], variant["name"])]
-    out = Path(out_path)
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return out
+    return write_profile(doc, Path(out_path))
 
 
 def check_env_matches(env_pipeline: Pipeline, rules: IpaRules) -> None:

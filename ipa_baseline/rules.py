@@ -29,6 +29,13 @@ Each rule, where IPA defines it, and the package default it replaces:
 
 Latency is the p99 and throughput the replica throughput of `envs.perf` (IPA uses its
 profile's measured maximum throughput, which our profiles do not hold).
+
+Not a rule here: the ILP's objective weights. IPA's configs give them per family
+(cited: ``video-1.yaml`` alpha 2, beta 1; the ``sample-*.yaml`` configs alpha 10,
+beta 0.5), but every IPA-family policy solves with the evaluation's weights
+(``agents.eval_config.IpaWeights``, the ``ipa:`` block of ``configs/eval/*.yaml``, and
+``IPAPolicy``'s defaults): alpha 2 and beta 1, IPA's video values, for every family.
+``preset("ipa", family)`` does not change them.
 """
 
 from __future__ import annotations
@@ -43,15 +50,16 @@ from envs.profile_data import ProfileRow
 from envs.spec import Pipeline, Stage
 
 IPA_SLA_MULTIPLIER = 5.0  # cited: optimizer/models.py, Task.sla, "* 5" after the mean
-# Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold,
-# alpha, beta) per pipeline family (sample-audio-qa, sample-audio-sent, sample-nlp,
-# sample-sum-qa, video-1).
-IPA_CONFIGS: dict[str, tuple[float, float, float, float, float]] = {
-    "video": (0.0, 0.0, 4.0, 2.0, 1.0),
-    "audio_qa": (100.0, -50.0, 1.0, 10.0, 0.5),
-    "audio_sent": (100.0, -50.0, 1.0, 10.0, 0.5),
-    "nlp": (0.0, -50.0, 4.0, 10.0, 0.5),
-    "sum_qa": (0.0, -50.0, 5.0, 10.0, 0.5),
+# Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold)
+# per pipeline family (sample-audio-qa, sample-audio-sent, sample-nlp, sample-sum-qa,
+# video-1). The configs' ILP weights (alpha, beta) are not taken per family: see the
+# module docstring.
+IPA_CONFIGS: dict[str, tuple[float, float, float]] = {
+    "video": (0.0, 0.0, 4.0),
+    "audio_qa": (100.0, -50.0, 1.0),
+    "audio_sent": (100.0, -50.0, 1.0),
+    "nlp": (0.0, -50.0, 4.0),
+    "sum_qa": (0.0, -50.0, 5.0),
 }
 IPA_FA2_HIGH = {"video": ("yolov5s", "resnet101")}  # cited: video-3.yaml
 IPA_RIM_REPLICAS = 3  # cited: video-5.yaml, initial_replica
@@ -118,7 +126,7 @@ def preset(name: str, family: str = "video") -> IpaRules:
     if family not in IPA_CONFIGS:
         raise ConfigError(f"IPA has no configuration for pipeline family {family!r}; "
                           f"known: {sorted(IPA_CONFIGS)}")
-    latency, throughput, threshold, _, _ = IPA_CONFIGS[family]
+    latency, throughput, threshold = IPA_CONFIGS[family]
     return IpaRules(sla_rule="ipa", base_allocation="ipa", threshold_rps=threshold,
                     latency_margin_pct=latency, throughput_margin_pct=throughput,
                     on_infeasible="keep", fa2_high="ipa", rim_replicas="ipa",

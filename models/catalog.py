@@ -191,13 +191,13 @@ def catalog_pipeline(name: str) -> CatalogPipeline:
     Raises:
         CatalogError: An unknown name (the message suggests the closest one).
     """
-    try:
-        return PIPELINES[name]()
-    except KeyError:
+    builder = PIPELINES.get(name)
+    if builder is None:
         raise CatalogError(
             f"unknown pipeline {name!r}{_did_you_mean(name, PIPELINES)}; "
             f"the profiler can build: {sorted(PIPELINES)}"
-        ) from None
+        )
+    return builder()  # a KeyError inside a builder is a bug, not an unknown name
 
 
 def _did_you_mean(name: str, choices) -> str:

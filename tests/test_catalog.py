@@ -39,6 +39,16 @@ def test_unknown_pipeline_suggests_a_name() -> None:
     assert set(SHIPPED) <= set(PIPELINES)
 
 
+def test_a_key_error_inside_a_builder_is_not_an_unknown_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> CatalogPipeline:
+        return {}["missing"]  # a bug in a builder
+
+    monkeypatch.setitem(PIPELINES, "broken", broken)
+    with pytest.raises(KeyError, match="missing"):
+        catalog_pipeline("broken")
+
+
 def test_ipa_variants_cite_ipa_accuracies_file() -> None:
     for name in ("audio_qa", "audio_sent", "sum_qa", "nlp"):
         for stage in catalog_pipeline(name).stages:

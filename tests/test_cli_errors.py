@@ -140,3 +140,12 @@ def test_the_wrapper_keeps_a_bugs_traceback_and_flattens_a_known_error(capsys) -
     with pytest.raises(ZeroDivisionError):
         bug()
     assert fine() == 0
+
+
+def test_profiler_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    proc = run(["-m", "energy.profiler", "--pipeline", "tiny", "--out", "/proc/nope/p.yaml"],
+               tmp_path)
+    assert proc.returncode == EXIT_ERROR and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("python -m energy.profiler: error: cannot write")
+    assert "/proc/nope/p.yaml" in proc.stderr and "writable --out" in proc.stderr

@@ -56,3 +56,32 @@ def test_applied_calibration_by_hand(tiny_profile_path: Path) -> None:
     doc["hardware"]["device"] = "gpu"
     with pytest.raises(ProfileError, match="cpu_core"):
         calibrated_profile(doc, cal, 12, 1)
+
+
+def test_calibration_on_other_hardware_is_said_in_the_notes(tiny_profile_path: Path) -> None:
+    doc = yaml.safe_load(tiny_profile_path.read_text())
+    cal = Calibration("hand CPU", 80.0, 0.5, 2.0, "by hand")
+    notes = calibrated_profile(doc, cal, 12, 1)["notes"]
+    assert "calibrated on hand CPU, not on" in notes
+    assert calibrated_profile({**doc, "notes": notes}, cal, 12, 1)["notes"] == notes  # once
+
+
+def test_zero_devices_per_node_leaves_the_profile_as_it_was(tmp_path: Path,
+                                                            tiny_profile_path: Path) -> None:
+    cal = tmp_path / "cal.yaml"
+    cal.write_text(yaml.safe_dump({"hardware": "hand CPU", "node_static_w": 80.0,
+                                   "device_idle_w": 0.5, "busy_w_per_core": 2.0,
+                                   "description": "by hand"}))
+    before = tiny_profile_path.read_text()
+    for flag in ("--devices-per-node", "--fleet-nodes"):
+        run = subprocess.run([sys.executable, "-m", "energy.apply_calibration",
+                              str(tiny_profile_path), "--calibration", str(cal), flag, "0"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert f"argument {flag}: '0' must be an integer >= 1" in run.stderr
+        assert tiny_profile_path.read_text() == before
+    run = subprocess.run([sys.executable, "-m", "energy.apply_calibration",
+                          str(tiny_profile_path), "--calibration", str(cal)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert yaml.safe_load(tiny_profile_path.read_text())["hardware"]["node_static_w"] == 80.0

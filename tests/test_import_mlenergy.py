@@ -107,7 +107,8 @@ def _run_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def _one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("python -m energy.import_mlenergy: error:"), proc.stderr
     assert "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
@@ -230,3 +231,42 @@ def test_shipped_gpu_profiles_load_with_the_new_loader() -> None:
     llama = pipeline.stages[0].variants[0]
     # the measured fact survives the idle split: per-request energy falls with the cap
     assert power.energy_per_request_j(llama, 64, 1) < 0.5 * power.energy_per_request_j(llama, 8, 1)
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--idle-w", "nan", "argument --idle-w: 'nan' must be a finite number"),
+    ("--sla-ms", "nan", "argument --sla-ms: 'nan' must be a finite number"),
+    ("--devices-per-node", "0", "argument --devices-per-node: '0' must be an integer >= 1"),
+])
+def test_nonsensical_numbers_are_usage_errors(tmp_path: Path, quality: Path, flag: str,
+                                              value: str, needle: str) -> None:
+    out = tmp_path / "p.yaml"
+    argv = _args(["x.json"], out, quality)
+    argv[argv.index(flag) + 1] = value
+    proc = _run_cli(argv)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert needle in proc.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def test_stage_without_files_is_an_error(tmp_path: Path, quality: Path) -> None:
+    out = tmp_path / "p.yaml"
+    proc = _run_cli(["--stage", "chat=,", *_args([], out, quality)])
+    _one_line_error(proc, "--stage 'chat=,'", "no files")
+    assert not out.exists()
+
+
+@needs_data
+def test_unwritable_out_is_one_line(quality: Path) -> None:
+    proc = _run_cli(_args([str(LLAMA)], Path("/proc/nope/p.yaml"), quality))
+    _one_line_error(proc, "/proc/nope/p.yaml", "writable")
+
+
+@needs_data
+def test_a_profile_that_would_not_load_is_not_written(tmp_path: Path, quality: Path) -> None:
+    out = tmp_path / "p.yaml"
+    argv = _args([str(LLAMA)], out, quality)
+    argv[argv.index("--sla-ms") + 1] = "1000"  # below the fastest path, 19.3 s
+    proc = _run_cli(argv)
+    _one_line_error(proc, str(out))
+    assert not out.exists()

@@ -204,3 +204,30 @@ def test_gpu_profile_writer_output_loads(tmp_path: Path) -> None:
     measured = [r for r in variant.profile.rows if r.latency_source != "interpolated"]
     assert [r.batch for r in measured] == [1, 8, 32]
     assert all(pipeline.sources[r.energy_source].kind == "measured" for r in measured)
+    assert pipeline.hardware.device == "gpu" and pipeline.hardware.devices_per_node == 1
+    latency = pipeline.sources["latency"].description
+    assert "torch.cuda.synchronize()" in latency and "set_num_threads" not in latency
+    assert pipeline.sources["idle"].description.startswith("GPU idle power from NVML")
+    assert "SLA = 3 x the sum of the measured p99" in yaml.safe_load(out.read_text())["notes"]
+
+
+def test_profiler_unwritable_out_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"/proc/nope/tiny\.yaml.*writable --out"):
+        _profile(Path("/proc/nope/tiny.yaml"))
+
+
+def test_time_batches_syncs_after_warmup_and_every_batch_with_meters_nested() -> None:
+    """The shared timing loop the profiler and the GPU check use: ``sync`` is called
+    before and after the warm-up and after each timed batch; every meter spans the same
+    window (the first opens first and closes last)."""
+    from energy.measure import time_batches
+
+    calls: list[str] = []
+    outer, inner = _meter(), _meter()
+    model = torch.nn.Linear(4, 4).eval()
+    latencies, (a, b) = time_batches(model, torch.zeros(2, 4), (outer, inner), 0.0,
+                                     min_reps=3, max_reps=None, warmup=2,
+                                     sync=lambda: calls.append("sync"))
+    assert latencies.size == 3 and (latencies > 0).all()
+    assert len(calls) == 2 + 3
+    assert a.seconds >= b.seconds >= latencies.sum()

@@ -10,17 +10,16 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Any
 
 from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config_loader import from_dict, read_yaml_file
 from envs.errors import ConfigError, ProfileError
-from envs.profile_doc import hardware_entry, row_columns
+from envs.profile_data import FILE_SOURCE_KINDS, FileSourceKind
+from envs.profile_doc import hardware_entry, profile_document, variant_entry
 
-PROVENANCE_KINDS = ("measured", "calibrated", "cited", "assumed", "estimated")
+PROVENANCE_KINDS = FILE_SOURCE_KINDS
 
 @dataclass(frozen=True)
 class QualityEntry:
@@ -36,23 +35,8 @@ class PowerParam:
     """A power figure the files do not have, with its provenance."""
 
     watts: float
-    kind: Literal["measured", "calibrated", "cited", "assumed", "estimated"]
+    kind: FileSourceKind
     why: str
-
-
-class _Flow(list):  # type: ignore[type-arg]
-    """A list written in YAML flow style (one profile row per line)."""
-
-
-def _flow_representer(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(_Flow, _flow_representer)
 
 
 def slug(text: str) -> str:
@@ -86,7 +70,7 @@ def load_quality(path: str | Path) -> dict[str, QualityEntry]:
     return {str(k): from_dict(QualityEntry, v, f"{path}: {k}") for k, v in data.items()}
 
 
-def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEntry,
+def measured_variant(f: ModelFile, points: list[MeasuredPoint], quality: QualityEntry,
                   gpu: str, idle: PowerParam, release: str, sources: dict[str, Any],
                   ) -> dict[str, Any]:
     """One variant of the profile, adding a source per row to ``sources``.
@@ -101,7 +85,7 @@ def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEnt
         sources: The profile's sources, extended in place.
 
     Returns:
-        The variant mapping of the profile.
+        The variant mapping of the profile (`envs.profile_doc.variant_entry`).
 
     Raises:
         ProfileError: A row whose dynamic energy would be negative at this idle power.
@@ -121,13 +105,11 @@ def variant_entry(f: ModelFile, points: list[MeasuredPoint], quality: QualityEnt
             f"{release}, file {f.path.name}, task {f.task}, {p.num_gpus} x {gpu}, {p.detail}; "
             f"dynamic = measured GPU energy x batch ({p.total_energy_j:.2f} J) minus "
             f"device_idle_w {idle.watts:g} W x {p.num_gpus} GPU(s) x latency_mean")}
-        rows.append(_Flow([p.batch, p.num_gpus, round(p.latency_mean_ms, 4),
-                           round(p.latency_p99_ms, 4), round(dyn, 6), sid, sid]))
-    return {"name": f.model_id.split("/")[-1], "accuracy": quality.accuracy,
-            "accuracy_metric": quality.accuracy_metric,
-            "accuracy_source": quality.accuracy_source,
-            "base_cores": points[0].num_gpus, "weights_gb": round(f.weights_gb, 3),
-            "rows": rows}
+        rows.append([p.batch, p.num_gpus, round(p.latency_mean_ms, 4),
+                     round(p.latency_p99_ms, 4), round(dyn, 6), sid, sid])
+    return variant_entry(f.model_id.split("/")[-1], quality.accuracy, rows,
+                         metric=quality.accuracy_metric, source=quality.accuracy_source,
+                         base_cores=points[0].num_gpus, weights_gb=round(f.weights_gb, 3))
 
 
 def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]) -> dict:
@@ -172,30 +154,21 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
                 raise ProfileError(f"{path}: {f.model_id} on {gpus} x "
                                    f"{args.gpu} has no measured batch {missing} of --batches; "
                                    f"measured: {sorted(have)}")
-            variants.append(variant_entry(f, points, quality[f.model_id], args.gpu, idle,
+            variants.append(measured_variant(f, points, quality[f.model_id], args.gpu, idle,
                                           args.release, sources))
         variants.sort(key=lambda v: v["accuracy"])
         out_stages.append({"name": name, "variants": variants})
-    return {
-        "pipeline": args.pipeline or Path(args.out).stem,
-        "sla_ms": float(args.sla_ms),
-        "batch_sizes": _Flow(batches),
-        "notes": args.notes,
-        "hardware": {
-            **hardware_entry(
-                args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
-                device="gpu", devices_per_node=args.devices_per_node,
-                node_static_w=static.watts, device_idle_w=idle.watts,
-                static_source="node_static", idle_source="gpu_idle", fleet=args.fleet,
-                fleet_nodes=args.fleet_nodes,
-            ),
-            **({"load_gb_per_s": args.load_gb_per_s, "load_source": "model_load"}
-               if args.load_gb_per_s else {}),
-        },
-        "sources": sources,
-        "row_columns": _Flow(row_columns()),
-        "stages": out_stages,
-    }
+    hardware = hardware_entry(
+        args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
+        device="gpu", devices_per_node=args.devices_per_node, node_static_w=static.watts,
+        device_idle_w=idle.watts, static_source="node_static", idle_source="gpu_idle",
+        fleet=args.fleet, fleet_nodes=args.fleet_nodes,
+    )
+    if args.load_gb_per_s:
+        hardware.update(load_gb_per_s=args.load_gb_per_s, load_source="model_load")
+    return profile_document(args.pipeline or Path(args.out).stem, sla_ms=float(args.sla_ms),
+                            batch_sizes=batches, notes=args.notes, hardware=hardware,
+                            sources=sources, stages=out_stages)
 
 
 def replica_gpus(specs: list[str]) -> dict[str, int]:
@@ -218,16 +191,3 @@ def replica_gpus(specs: list[str]) -> dict[str, int]:
         out[model] = int(n)
     return out
 
-
-
-
-def dump_profile(profile: dict[str, Any], out: Path) -> None:
-    """Write ``profile`` as YAML with one row per line (its folder is created).
-
-    Args:
-        profile: The mapping from `build_profile`.
-        out: The file to write.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.dump(profile, Dumper=_Dumper, sort_keys=False, width=100,
-                             allow_unicode=True))
