@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from envs.cli import command_line
+from envs.config.cli import command_line
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.overrides.append(f"env.backend={args.backend}")
     if args.name:
         args.overrides.append(f"name={args.name}")
-    from agents.sweep_dirs import agent_run_dirs
+    from agents.sweeps.dirs import agent_run_dirs
 
     args.agent = [run for folder in folders for run in agent_run_dirs(folder)]
     return args
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         interrupted.
     """
     args = parse_args(argv)
-    from agents.eval_run import run_evaluation
-    from agents.eval_setup import eval_config_from_flags
+    from agents.evaluation.run import run_evaluation
+    from agents.evaluation.setup import eval_config_from_flags
 
     config = eval_config_from_flags(args.config, args.trace, args.agent, args.overrides)
     command = " ".join(argv if argv is not None else sys.argv[1:])

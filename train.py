@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from agents.train_run import EXIT_TRIALS_FAILED, run_sweep_command, run_training_command
-from envs.cli import EXIT_ERROR, EXIT_INTERRUPTED, command_line
+from envs.config.cli import EXIT_ERROR, EXIT_INTERRUPTED, command_line
 
 EXIT_CONFIG = EXIT_ERROR
 __all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_TRIALS_FAILED", "main", "parse_args"]

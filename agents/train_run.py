@@ -10,10 +10,10 @@ import signal
 import sys
 from pathlib import Path
 
-from agents.stop import STOP_REQUESTED, request_stop
-from agents.train_config import check_resume_changes, load_train_config
-from envs.cli import EXIT_INTERRUPTED
-from envs.errors import ConfigError
+from agents.runs.train_config import check_resume_changes, load_train_config
+from agents.training.stop import STOP_REQUESTED, request_stop
+from envs.config.cli import EXIT_INTERRUPTED
+from envs.config.errors import ConfigError
 
 __all__ = ["EXIT_TRIALS_FAILED", "run_sweep_command", "run_training_command"]
 
@@ -47,7 +47,7 @@ def run_training_command(config_path: Path | None, resume: Path | None, override
             check_resume_changes(load_train_config(run_dir / "config.yaml"), cfg)
         else:
             cfg = load_train_config(config_path, overrides)
-        from agents import ppo  # torch and sb3 load only once the config is valid
+        from agents.training import ppo  # torch and sb3 load only once the config is valid
 
         prepared = ppo.prepare(cfg)
         if resume is None:
@@ -56,7 +56,7 @@ def run_training_command(config_path: Path | None, resume: Path | None, override
             print(f"config OK; would train into {run_dir}")
             return 0
         # Ctrl-C, and SIGINT/SIGTERM even where a shell started us with SIGINT ignored,
-        # stop training at the next step with a checkpoint (agents.stop).
+        # stop training at the next step with a checkpoint (agents.training.stop).
         STOP_REQUESTED.clear()
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
@@ -91,7 +91,7 @@ def run_sweep_command(sweep_path: Path | None, address: str | None, config_path:
     Raises:
         ConfigError: Bad input; no trial is run.
     """
-    from agents import sweep
+    from agents.sweeps import sweep
 
     try:
         if sweep_path is None:

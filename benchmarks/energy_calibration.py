@@ -46,11 +46,11 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers the env ids)
-from agents.episode import run_episode  # noqa: E402
+from agents.evaluation.episode import run_episode  # noqa: E402
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
-from envs import power  # noqa: E402
-from envs.cli import command_line  # noqa: E402
-from envs.errors import ConfigError  # noqa: E402
+from envs.config.cli import command_line  # noqa: E402
+from envs.config.errors import ConfigError  # noqa: E402
+from envs.model import power  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
 from ipa_baseline.ipa_world import write_ipa_profile  # noqa: E402
 from ipa_baseline.rules import IpaRules, preset  # noqa: E402

@@ -30,13 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.episode import run_episode  # noqa: E402
-from agents.eval_config import EvalConfig  # noqa: E402
+from agents.evaluation.config import EvalConfig  # noqa: E402
+from agents.evaluation.episode import run_episode  # noqa: E402
+from agents.evaluation.registry import ipa_family_kwargs  # noqa: E402
+from agents.evaluation.windows import Window, window_env, window_rates  # noqa: E402
 from agents.policies import IPAPolicy  # noqa: E402
-from agents.policies.registry import ipa_family_kwargs  # noqa: E402
-from agents.windows import Window, window_env, window_rates  # noqa: E402
-from envs.cli import command_line, positive_float, positive_int  # noqa: E402
-from envs.config_loader import load_config  # noqa: E402
+from envs.config.cli import command_line, positive_float, positive_int  # noqa: E402
+from envs.config.loader import load_config  # noqa: E402
 
 FRACTIONS = (0.03, 0.1, 0.3, 1.0, 3.0)
 ALPHAS = (2.0, 4.0, 8.0, 16.0)

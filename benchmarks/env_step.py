@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gymnasium  # noqa: E402
 
 import envs  # noqa: E402, F401
-from envs import perf  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
-from envs.cli import command_line  # noqa: E402
+from envs.config.cli import command_line  # noqa: E402
+from envs.model import perf  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

@@ -2,7 +2,7 @@
 
 Two pipelines: the shipped video pipeline (``profiles/video.yaml``) and a synthetic one of
 9 stages x 9 variants (batch sizes 1, 2, 4, 8 at 1, 2 and 4 cores) generated here. A
-decision is everything `solve_ipa` does: candidates from envs.perf, the HiGHS model, the
+decision is everything `solve_ipa` does: candidates from envs.model.perf, the HiGHS model, the
 solve and reading the decision back.
 
 Reproduce (from the repository root)::
@@ -31,17 +31,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs.cli import command_line, positive_int  # noqa: E402
-from envs.day_split import capacity_rps  # noqa: E402
-from envs.profile_doc import (  # noqa: E402
+from envs.config.cli import command_line, positive_int  # noqa: E402
+from envs.model.profile_doc import (  # noqa: E402
     hardware_entry,
     profile_document,
     synthetic_rows,
     variant_entry,
     write_profile,
 )
-from envs.profiles import load_pipeline  # noqa: E402
-from envs.spec import Pipeline  # noqa: E402
+from envs.model.profiles import load_pipeline  # noqa: E402
+from envs.model.spec import Pipeline  # noqa: E402
+from envs.workload.day_split import capacity_rps  # noqa: E402
 from ipa_baseline import InfeasibleError, solve_ipa  # noqa: E402
 
 BATCHES = (1, 2, 4, 8)
@@ -57,7 +57,7 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
         seed: Seed of the generated latencies and accuracies.
 
     Returns:
-        The profile document (`envs.profile_doc.profile_document`).
+        The profile document (`envs.model.profile_doc.profile_document`).
     """
     rng = np.random.default_rng(seed)
     stages = []

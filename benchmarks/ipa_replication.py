@@ -39,10 +39,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402,F401  (registers ipa/Pipeline-v1)
-from agents.episode import run_episode  # noqa: E402
+from agents.evaluation.episode import run_episode  # noqa: E402
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
-from envs.cli import command_line  # noqa: E402
-from envs.profiles import load_pipeline  # noqa: E402
+from envs.config.cli import command_line  # noqa: E402
+from envs.model.profiles import load_pipeline  # noqa: E402
 from ipa_baseline.fragments import profile_doc, read_fragments  # noqa: E402
 from ipa_baseline.ipa_world import write_ipa_profile  # noqa: E402
 from ipa_baseline.rules import IpaRules, preset  # noqa: E402

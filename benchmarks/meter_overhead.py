@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from energy.meters.estimator import TdpEstimator  # noqa: E402
 from energy.meters.rapl import RaplMeter  # noqa: E402
-from envs.cli import command_line, positive_int  # noqa: E402
-from envs.meter import Meter  # noqa: E402
+from envs.config.cli import command_line, positive_int  # noqa: E402
+from envs.metering.meter import Meter  # noqa: E402
 
 
 def build_fake_powercap(root: Path, sockets: int = 2) -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envs.cli import command_line  # noqa: E402
-from envs.errors import ConfigError  # noqa: E402
+from envs.config.cli import command_line  # noqa: E402
+from envs.config.errors import ConfigError  # noqa: E402
 
 RIVALS = ("ipa", "ipa_energy", "ipa_tuned", "hpa")
 NEEDED_COLUMNS = ("policy", "workload", "energy_j", "sla_violation_rate", "accuracy_requests")

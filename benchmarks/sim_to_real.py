@@ -37,10 +37,10 @@ from energy.profiler import profile_pipeline  # noqa: E402
 from envs.backends.base import Backend, IntervalStats, ServingSettings  # noqa: E402
 from envs.backends.fluid import FluidBackend  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
-from envs.cli import command_line, positive_float, positive_int  # noqa: E402
+from envs.config.cli import command_line, positive_float, positive_int  # noqa: E402
 from envs.live.backend import LiveBackend  # noqa: E402
-from envs.profiles import load_pipeline  # noqa: E402
-from envs.spec import Decision, Pipeline, StageDecision  # noqa: E402
+from envs.model.profiles import load_pipeline  # noqa: E402
+from envs.model.spec import Decision, Pipeline, StageDecision  # noqa: E402
 from models.catalog import CatalogPipeline, catalog_pipeline  # noqa: E402
 
 # the models each catalog run uses: the two cheapest variants of every stage

@@ -37,11 +37,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents import ppo, training_envs  # noqa: E402
-from agents.train_config import load_train_config  # noqa: E402
-from envs.cli import command_line, positive_int  # noqa: E402
-from envs.config_loader import to_dict  # noqa: E402
-from envs.errors import ConfigError  # noqa: E402
+from agents.runs.train_config import load_train_config  # noqa: E402
+from agents.training import ppo, vec_envs  # noqa: E402
+from envs.config.cli import command_line, positive_int  # noqa: E402
+from envs.config.errors import ConfigError  # noqa: E402
+from envs.config.loader import to_dict  # noqa: E402
 from envs.pipeline_env import PipelineEnv  # noqa: E402
 
 
@@ -74,7 +74,7 @@ def env_only(pipeline: str, steps: int) -> float:
 def vec_only(pipeline: str, n_envs: int, steps: int) -> float:
     """Steps/s of the training vec env (Monitor, DummyVecEnv, VecNormalize), no policy."""
     cfg = load_train_config(overrides=[f"env.pipeline={pipeline}", f"run.n_envs={n_envs}"])
-    venv = training_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
+    venv = vec_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
     venv.reset()
     rng = np.random.default_rng(0)
     nvec = venv.action_space.nvec
@@ -119,11 +119,11 @@ def cartpole_comparison(pipeline: str, n_envs: int, steps: int, repeats: int) ->
     from envs.batched import BatchedPipelineVecEnv
 
     cfg = load_train_config(overrides=[f"env.pipeline={pipeline}", f"run.n_envs={n_envs}"])
-    kind = training_envs.vec_env_kind(cfg, cfg.env)
+    kind = vec_envs.vec_env_kind(cfg, cfg.env)
     print(f"cartpole comparison: n_envs={n_envs} steps={steps} vec_env={kind}")
 
     def ours() -> float:
-        venv = training_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
+        venv = vec_envs.make_normalized_venv(cfg, cfg.env, seed=0, resume_from=None)
         return _ppo_learn_rate(venv, cfg, steps)
 
     def cartpole() -> float:
@@ -185,12 +185,12 @@ def time_to_ilp_reward(run_dir: Path) -> None:
     import csv
     from dataclasses import replace
 
-    from agents.eval_config import IpaWeights
+    from agents.evaluation.config import IpaWeights
     from agents.policies import IPAPolicy
-    from agents.validation import evaluate_windows
-    from agents.validation_split import eval_window_starts, split_env_configs
-    from envs.config_loader import from_dict
-    from envs.yaml_io import read_yaml_file
+    from agents.runs.validation_split import eval_window_starts, split_env_configs
+    from agents.training.validation import evaluate_windows
+    from envs.config.loader import from_dict
+    from envs.config.yaml_io import read_yaml_file
 
     metrics = run_dir / "metrics.csv"
     if not metrics.is_file():

@@ -28,7 +28,7 @@ from energy.meters import (
     ZeusMeter,
     make_meter,
 )
-from envs.meter_reading import EnergyReading
+from envs.metering.reading import EnergyReading
 
 __all__ = [
     "METERS",

@@ -24,12 +24,12 @@ from typing import Any
 
 import yaml
 
-from envs import power
-from envs.cli import argument_parser, command_line, positive_int
-from envs.config_loader import from_dict
-from envs.errors import ConfigError, ProfileError
-from envs.profile_doc import write_profile
-from envs.yaml_io import read_yaml_file
+from envs.config.cli import argument_parser, command_line, positive_int
+from envs.config.errors import ConfigError, ProfileError
+from envs.config.loader import from_dict
+from envs.config.yaml_io import read_yaml_file
+from envs.model import power
+from envs.model.profile_doc import write_profile
 
 PROG = "python -m energy.apply_calibration"
 

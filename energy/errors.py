@@ -4,7 +4,7 @@ The meter errors are defined beside the `Meter` protocol in ``envs`` (the ground
 that the live backend imports) and re-exported here.
 """
 
-from envs.errors import (
+from envs.config.errors import (
     IpaEnergyError,
     MeterPermissionError,
     MeterReadError,

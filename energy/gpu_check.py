@@ -16,7 +16,8 @@ It
    `energy.measure.time_batches`, with a CUDA sync), and energy over the same window from
    both meters at once, with their relative difference;
 4. writes a profile YAML (dynamic NVML energy: window minus idle power x time) through
-   `energy.profile_writer.write_profile`, checks that `envs.profiles.load_pipeline` loads it, and
+   `energy.profile_writer.write_profile`, checks that `envs.model.profiles.load_pipeline` loads
+   it, and
    writes ``<out>.summary.json`` with everything above.
 """
 
@@ -38,7 +39,7 @@ from energy.gpu_measure import (
     measure_batch,
     open_meters,
 )
-from envs.cli import (
+from envs.config.cli import (
     argument_parser,
     command_line,
     non_negative_float,
@@ -56,7 +57,7 @@ VARIANT = "resnet50"
 def write_gpu_profile(
     out: Path, rows: list[SideBySide], idle_w: float, gpu_name: str, sla_ms: float
 ) -> None:
-    """Write the NVML measurements as a profile `envs.profiles.load_pipeline` reads.
+    """Write the NVML measurements as a profile `envs.model.profiles.load_pipeline` reads.
 
     ``cores`` is 1 in every row (one GPU; host threads are not varied), and the hardware
     entry names the GPU with its measured idle power as ``device_idle_w``.
@@ -72,7 +73,7 @@ def write_gpu_profile(
 
     from energy.measure import Point, cpu_model, point_key
     from energy.profile_writer import IDLE_SOURCE, STATIC_SOURCE, write_profile
-    from envs.profile_doc import hardware_entry
+    from envs.model.profile_doc import hardware_entry
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from torchvision import models
 
     from energy.measure import measure_idle_w
-    from envs.profiles import load_pipeline
+    from envs.model.profiles import load_pipeline
 
     try:
         gpu_name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))

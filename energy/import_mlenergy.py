@@ -29,15 +29,15 @@ import sys
 from pathlib import Path
 
 from energy.mlenergy.profile import PROVENANCE_KINDS, build_profile
-from envs.cli import (
+from envs.config.cli import (
     argument_parser,
     command_line,
     non_negative_float,
     positive_float,
     positive_int,
 )
-from envs.errors import ConfigError
-from envs.profile_doc import write_profile
+from envs.config.errors import ConfigError
+from envs.model.profile_doc import write_profile
 
 PROG = "python -m energy.import_mlenergy"
 _REQUIRED = ("gpu", "out", "batches", "quality", "release", "sla_ms", "notes", "idle_w",
@@ -143,7 +143,7 @@ def check_args(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the importer.
 
-    The profile is written only once it loads (`envs.profiles.load_pipeline` on a
+    The profile is written only once it loads (`envs.model.profiles.load_pipeline` on a
     temporary copy).
 
     Args:

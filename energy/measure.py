@@ -2,7 +2,7 @@
 
 Energy per batch is the *dynamic* energy: the meter's reading over the repetitions minus
 the idle power (measured once, with the same meter, while sleeping) times the wall time,
-divided by the number of batches (`envs.power.dynamic_from_measured_j`).
+divided by the number of batches (`envs.model.power.dynamic_from_measured_j`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs import power
-from envs.meter import Meter
-from envs.meter_reading import EnergyReading
+from envs.metering.meter import Meter
+from envs.metering.reading import EnergyReading
+from envs.model import power
 
 
 def point_key(stage: str, variant: str, threads: int, batch: int) -> str:

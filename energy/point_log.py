@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from energy.measure import Point
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 
 
 def partial_path(out: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Write the profiler's measured points as the profile YAML `envs.profiles` loads."""
+"""Write the profiler's measured points as the profile YAML `envs.model.profiles` loads."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from energy.measure import Point, cpu_model, point_key
-from envs import profile_doc
-from envs.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.model import profile_doc
+from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
 from models.catalog import CatalogPipeline
 
 LATENCY_SOURCE = "latency"
@@ -69,7 +69,7 @@ def write_profile(
     latency_description: str | None = None,
     idle_description: str | None = None,
 ) -> None:
-    """Write the profile YAML that `envs.profiles.load_pipeline` reads (only once it loads).
+    """Write the profile YAML that `envs.model.profiles.load_pipeline` reads (only once it loads).
 
     Args:
         spec: The pipeline measured.
@@ -82,7 +82,7 @@ def write_profile(
             over the logical CPUs as ``device_idle_w`` (unless ``hardware`` is given).
         threads: Thread counts measured (the rows' ``cores``).
         batch_sizes: Batch sizes measured.
-        hardware: The hardware entry (`envs.profile_doc.hardware_entry`); default: this
+        hardware: The hardware entry (`envs.model.profile_doc.hardware_entry`); default: this
             CPU, its logical CPUs as the devices.
         latency_description: The latency source's text; default: the CPU profiler's
             (`cpu_latency_description`).

@@ -7,7 +7,7 @@ Usage::
 
 Every measured point is appended to ``<out>.partial.jsonl`` as soon as it is done, so a
 killed run resumes where it stopped (`energy.point_log`). The final YAML is the format
-`envs.profiles` loads (`energy.profile_writer`).
+`envs.model.profiles` loads (`energy.profile_writer`).
 
 Energy per batch is the *dynamic* energy: the meter's reading over the repetitions minus
 the idle power (measured once, at the start, with the same meter, while sleeping) times
@@ -27,14 +27,14 @@ from energy.measure import Point, measure_idle_w, measure_point, meter_estimated
 from energy.meters import Meter, make_meter
 from energy.point_log import append_point, partial_path, start_log
 from energy.profile_writer import write_profile
-from envs.cli import (
+from envs.config.cli import (
     argument_parser,
     command_line,
     non_negative_float,
     positive_float,
     positive_int,
 )
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from models.catalog import CatalogPipeline, catalog_pipeline
 
 PROG = "python -m energy.profiler"

@@ -1,8 +1,20 @@
 """Pipeline model, workloads, simulators and the Gymnasium env: the ground floor.
 
-Holds the spec, the performance, power and accuracy model (`envs.perf`, `envs.power`,
-`envs.accuracy`), config loading, workloads, predictors, backends (simulators, live
-serving, cluster), and the `Meter` protocol.
+Rooms, lowest first; a room imports only rooms listed before it (tests/test_layering.py):
+
+* `envs.config`: configuration loading, YAML, checks, the error classes, command-line
+  helpers;
+* `envs.model`: the spec, profiles, latency/throughput (`perf`), power and accuracy model;
+* `envs.workload`: the workload's settings, traces, synthetic patterns, the day split,
+  predictors;
+* `envs.metering`: the `Meter` protocol and `EnergyReading`;
+* `envs.backends`: the simulators (fluid, request-level) and `IntervalStats`;
+* `envs.live`: the live pipeline (local servers, Kubernetes, Prometheus);
+* the env itself, at this package's top: `envs.pipeline_env` (`PipelineEnv`),
+  `envs.env_config`, `envs.env_kwargs`, `envs.observation`, `envs.actions`, `envs.reward`,
+  `envs.backend_factory`, `envs.suspicious`;
+* `envs.batched`: N fluid envs stepped together in arrays (for training).
+
 May import: ``models`` and third-party packages; nothing of ``energy``, ``ipa_baseline``
 or ``agents``.
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from envs import perf
+from envs.config.errors import ActionError, ConfigError
 from envs.env_config import EnvConfig
-from envs.errors import ActionError, ConfigError
-from envs.spec import Decision, ModelVariant, Pipeline, StageDecision
+from envs.model import perf
+from envs.model.spec import Decision, ModelVariant, Pipeline, StageDecision
 
 
 def check_core_budget(max_cores: int | None, pipeline: Pipeline) -> None:

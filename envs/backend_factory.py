@@ -7,8 +7,8 @@ torch).
 from __future__ import annotations
 
 from envs.backends.base import Backend, ServingSettings
-from envs.errors import ConfigError
-from envs.spec import Pipeline
+from envs.config.errors import ConfigError
+from envs.model.spec import Pipeline
 
 
 def build_backend(name: str, pipeline: Pipeline, settings: ServingSettings) -> Backend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.config_loader import apply_overrides, from_dict, to_dict
+from envs.config.loader import apply_overrides, from_dict, to_dict
 from envs.env_config import EnvConfig
 
 

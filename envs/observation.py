@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from envs import perf
 from envs.backends.base import IntervalStats
+from envs.model import perf
+from envs.model.spec import Decision, Pipeline
 from envs.reward import RewardScales
-from envs.spec import Decision, Pipeline
 
 OBS_CLIP = 10.0
 PREDICTOR_HISTORY_S = 600

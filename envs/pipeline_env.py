@@ -11,17 +11,17 @@ from gymnasium import spaces
 from envs.actions import ActionCodec, check_core_budget
 from envs.backend_factory import build_backend
 from envs.backends.base import IntervalStats, ServingSettings
+from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
-from envs.errors import ConfigError
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision
 from envs.observation import OBS_CLIP, ObsLayout, history_bounds, observation
-from envs.predictor_base import Predictor
-from envs.predictors import make_predictor
-from envs.profiles import load_pipeline
 from envs.reward import RewardScales, reward_terms, weighted_reward
-from envs.spec import Decision
 from envs.suspicious import warn_suspicious_settings
-from envs.traces import load_env_workload
+from envs.workload.predictor_base import Predictor
+from envs.workload.predictors import make_predictor
+from envs.workload.traces import load_env_workload
 
 
 class PipelineEnv(gym.Env):
@@ -86,7 +86,7 @@ class PipelineEnv(gym.Env):
     **Reward** the weighted sum (`RewardWeights`) of ``info["reward_terms"]``, each about
     [0, 1]: ``accuracy`` (mean rank accuracy, a gain), ``sla_violation`` (violations /
     arrivals), ``cost`` (cores / max), ``energy`` (power / max power: the power model of
-    `envs.perf`, static + idle + dynamic), ``switching`` (variant changes / stages),
+    `envs.model.perf`, static + idle + dynamic), ``switching`` (variant changes / stages),
     ``batch`` (mean batch / max batch); ``reward_preset: ipa`` is IPA's objective.
 
     **Episode end** ``truncated=True`` after the window's last interval; never
@@ -128,7 +128,7 @@ class PipelineEnv(gym.Env):
 
         Raises:
             ConfigError: An impossible setting (suspicious ones warn,
-                `envs.errors.SuspiciousSettingWarning`).
+                `envs.config.errors.SuspiciousSettingWarning`).
             ProfileError: A malformed or unknown profile.
         """
         self.config = config_from_kwargs(config, overrides) if overrides else (

@@ -8,10 +8,10 @@ from typing import TypeVar
 
 import numpy as np
 
-from envs import power
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
-from envs.spec import Decision, Pipeline
+from envs.model import power
+from envs.model.spec import Decision, Pipeline
 
 Term = TypeVar("Term", float, np.ndarray)
 

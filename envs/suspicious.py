@@ -1,7 +1,7 @@
 """Warnings for legal but suspicious settings, raised once when a `PipelineEnv` is built.
 
-Impossible settings raise (`envs.errors.ConfigError`); settings that are legal but
-probably a mistake warn with `envs.errors.SuspiciousSettingWarning`, naming the setting
+Impossible settings raise (`envs.config.errors.ConfigError`); settings that are legal but
+probably a mistake warn with `envs.config.errors.SuspiciousSettingWarning`, naming the setting
 and the fix (as stable-baselines3's ``check_env`` and constructors do):
 
 * an SLA below the sum over stages of the fastest variant's p99 latency at batch 8 (the
@@ -18,10 +18,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import fields
 
+from envs.config.errors import SuspiciousSettingWarning
 from envs.env_config import EnvConfig, RewardWeights
-from envs.errors import SuspiciousSettingWarning
-from envs.perf import fastest_latency_ms
-from envs.spec import Pipeline
+from envs.model.perf import fastest_latency_ms
+from envs.model.spec import Pipeline
 
 SLA_CHECK_BATCH = 8  # the batch of the issue's rule ("the fastest variant's p99 at batch 8")
 

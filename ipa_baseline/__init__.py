@@ -1,7 +1,7 @@
 """IPA's ILP (arXiv 2308.12871) with HiGHS, its energy-aware variant, and its baselines.
 
-May import: ``envs`` (every coefficient comes from `envs.perf`, `envs.power` and
-`envs.accuracy`) and third-party packages.
+May import: ``envs`` (every coefficient comes from `envs.model.perf`, `envs.model.power` and
+`envs.model.accuracy`) and third-party packages.
 
 * `solve_ipa`: one decision for one predicted rate (`IlpResult`).
 * `InfeasibleError` (`ipa_baseline.errors`): no decision meets the constraints; the message

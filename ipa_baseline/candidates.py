@@ -1,5 +1,5 @@
 """The candidates of IPA's ILP: every (variant, batch, cores) of every stage, with the
-coefficients the model needs, each obtained by calling `envs.perf`.
+coefficients the model needs, each obtained by calling `envs.model.perf`.
 
 This module also diagnoses infeasibility exactly, before any solver runs. The ILP's two
 coupling-free constraint families make this possible: throughput binds each stage on its
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from envs import perf, power
-from envs.errors import ConfigError
-from envs.spec import Pipeline, Stage, StageDecision
+from envs.config.errors import ConfigError
+from envs.model import perf, power
+from envs.model.spec import Pipeline, Stage, StageDecision
 from ipa_baseline.errors import InfeasibleError
 
 AccuracyMode = Literal["sum", "product"]

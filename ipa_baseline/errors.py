@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envs.errors import IpaEnergyError
+from envs.config.errors import IpaEnergyError
 
 __all__ = ["InfeasibleError"]
 

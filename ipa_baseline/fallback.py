@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from envs import perf
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model import perf
+from envs.model.spec import Decision, Pipeline, StageDecision
 from ipa_baseline.candidates import Restriction
 
 __all__ = ["fallback_decision"]

@@ -2,7 +2,7 @@
 
 IPA never published its full profiles (Xeon Gold 6126); its notebooks printed fragments
 (``ipa/profile_fragments/*.csv`` in the shared reference data). This module turns them
-into a profile document for `envs.profiles.load_pipeline`, with every row marked:
+into a profile document for `envs.model.profiles.load_pipeline`, with every row marked:
 ``ipa`` where mean and p99 latency come straight from a fragment, ``ipa_scaled`` where
 they are derived (a missing p99 = mean x the family reference's p99/mean at that batch;
 a missing batch = the variant's batch-1 latency x the reference's batch shape; an
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs import power
-from envs.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.model import power
+from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
 
 BATCHES = (1, 2, 8)
 CORES = (1, 2, 4)  # rows at every core count, for IPA's base-allocation rule
@@ -140,7 +140,7 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
         accuracies: Stage -> variant -> accuracy (IPA's ``accuracies.yaml``).
 
     Returns:
-        The document for `envs.profiles.load_pipeline`, the number of ``ipa`` rows and the
+        The document for `envs.model.profiles.load_pipeline`, the number of ``ipa`` rows and the
         number of ``ipa_scaled`` rows.
     """
     stages, b1_p99 = [], []

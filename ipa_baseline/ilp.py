@@ -17,15 +17,15 @@ Objective (maximised)::
 
 with an integer ``n`` (powered nodes) and ``devices_per_node * n >= sum_k cores_k r_k``
 (``n >= fleet_nodes`` in a fixed fleet) when ``delta > 0`` and nodes have static power:
-the power model's static term (`envs.power.powered_nodes`), so consolidation onto fewer
+the power model's static term (`envs.model.power.powered_nodes`), so consolidation onto fewer
 nodes is worth what it saves. ``energy_fixed`` and ``energy_per_replica`` are the idle
-and dynamic terms (`envs.power.stage_interval_energy_j`).
+and dynamic terms (`envs.model.power.stage_interval_energy_j`).
 
 ``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
 over stages of the chosen variants' accuracies (as fractions), linearised exactly
 (`ipa_baseline.product`).
 
-``tp``, ``lat``, ``cores`` and the energy terms come from `envs.perf` for each candidate.
+``tp``, ``lat``, ``cores`` and the energy terms come from `envs.model.perf` for each candidate.
 ``replica_mode="free"`` is the faithful model (``lo = need``, the fewest replicas that
 reach the rate alone: a valid cut, since the chosen candidate's replicas must reach it;
 ``hi = max_replicas``);
@@ -45,9 +45,9 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from envs import power
-from envs.errors import ConfigError
-from envs.spec import Decision, Pipeline
+from envs.config.errors import ConfigError
+from envs.model import power
+from envs.model.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
     AccuracyMode,
     Candidate,
@@ -75,7 +75,7 @@ class IlpResult:
             batch latency plus batch-fill delay.
         predicted_cores: Allocated cores.
         predicted_energy_j: Energy over the interval when every stage serves the rate:
-            static (powered nodes), idle and dynamic, as `envs.power.interval_energy_j`.
+            static (powered nodes), idle and dynamic, as `envs.model.power.interval_energy_j`.
         solve_ms: Wall time of the decision (building the model and solving it).
     """
 

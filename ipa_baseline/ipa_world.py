@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from envs.errors import ConfigError
-from envs.profile_doc import write_profile
-from envs.spec import Pipeline
+from envs.config.errors import ConfigError
+from envs.model.profile_doc import write_profile
+from envs.model.spec import Pipeline
 from ipa_baseline.rules import IpaRules, ipa_base_cores, ipa_sla_ms, with_margins
 
 __all__ = ["check_env_matches", "ipa_world", "write_ipa_profile"]
@@ -61,8 +61,8 @@ def write_ipa_profile(source: str | Path, out_path: str | Path, rules: IpaRules)
         ProfileError: The profile lacks rows a rule needs (named in the message).
         ConfigError: ``out_path`` cannot be written.
     """
-    from envs.profiles import load_pipeline, resolve_profile_path
-    from envs.yaml_io import read_yaml_file
+    from envs.config.yaml_io import read_yaml_file
+    from envs.model.profiles import load_pipeline, resolve_profile_path
 
     path = resolve_profile_path(source)
     doc = read_yaml_file(path)

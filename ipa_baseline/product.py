@@ -29,7 +29,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from ipa_baseline.candidates import Candidate
 from ipa_baseline.lp_builder import INF, LpBuilder
 

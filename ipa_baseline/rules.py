@@ -27,13 +27,13 @@ Each rule, where IPA defines it, and the package default it replaces:
   env's configured rate scale) with the lightest variant.
 * ``max_replicas=100`` (every config's ``scaling_cap``). Default None: the env's.
 
-Latency is the p99 and throughput the replica throughput of `envs.perf` (IPA uses its
+Latency is the p99 and throughput the replica throughput of `envs.model.perf` (IPA uses its
 profile's measured maximum throughput, which our profiles do not hold).
 
 Not a rule here: the ILP's objective weights. IPA's configs give them per family
 (cited: ``video-1.yaml`` alpha 2, beta 1; the ``sample-*.yaml`` configs alpha 10,
 beta 0.5), but every IPA-family policy solves with the evaluation's weights
-(``agents.eval_config.IpaWeights``, the ``ipa:`` block of ``configs/eval/*.yaml``, and
+(``agents.evaluation.config.IpaWeights``, the ``ipa:`` block of ``configs/eval/*.yaml``, and
 ``IPAPolicy``'s defaults): alpha 2 and beta 1, IPA's video values, for every family.
 ``preset("ipa", family)`` does not change them.
 """
@@ -44,10 +44,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from envs import perf
-from envs.errors import ConfigError, ProfileError
-from envs.profile_data import ProfileRow
-from envs.spec import Pipeline, Stage
+from envs.config.errors import ConfigError, ProfileError
+from envs.model import perf
+from envs.model.profile_data import ProfileRow
+from envs.model.spec import Pipeline, Stage
 
 IPA_SLA_MULTIPLIER = 5.0  # cited: optimizer/models.py, Task.sla, "* 5" after the mean
 # Cited from data/configs/final/*.yaml: (latency_margin, throughput_margin, threshold)

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from envs.profile_doc import (
+from envs.model.profile_doc import (
     hardware_entry,
     profile_document,
     synthetic_rows,
     variant_entry,
     write_profile,
 )
-from envs.profiles import load_pipeline
-from envs.spec import Pipeline
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Pipeline
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import accuracy, perf
 from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
-from envs.profiles import load_pipeline
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model import accuracy, perf
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
 from tests.conftest import tiny_profile_doc
 
 BACKENDS = (FluidBackend, RequestBackend)

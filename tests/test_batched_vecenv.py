@@ -1,5 +1,5 @@
 """The batched fluid VecEnv: the same observations, rewards, episode ends and info as N
-`PipelineEnv`s with the same seeds, step by step; its array forms of `envs.perf` against
+`PipelineEnv`s with the same seeds, step by step; its array forms of `envs.model.perf` against
 the scalar functions; what it refuses; how training picks it."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from agents import ppo, training_envs
-from agents.train_config import load_train_config
-from envs import perf, power
+from agents.runs.train_config import load_train_config
+from agents.training import ppo, vec_envs
 from envs.backends.base import weighted_quantile
 from envs.batched import BatchedPipelineVecEnv, array_perf, kernels
 from envs.batched.tables import Tables
+from envs.config.errors import ActionError, ConfigError
 from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
-from envs.errors import ActionError, ConfigError
+from envs.model import perf, power
+from envs.model.spec import Pipeline
 from envs.pipeline_env import PipelineEnv
-from envs.spec import Pipeline
 
 N_ENVS = 4
 STEPS = 300  # 2.5 episodes of 120 intervals: covers the automatic resets
@@ -138,7 +138,7 @@ def test_repairs_are_counted_like_the_scalar_env() -> None:
     assert perf.decision_cores(infos[0]["decision"]) <= 12
 
 
-# -- array forms of envs.perf against the scalar functions -----------------------------------
+# -- array forms of envs.model.perf against the scalar functions -----------------------------------
 def test_fill_and_backlog_delays_match_perf() -> None:
     for b in (1, 2, 8):
         for rate in (0.0, -1.0, 0.5, 3.0, 1e4):
@@ -225,19 +225,19 @@ def test_out_of_range_action_raises_action_error() -> None:
 def test_training_uses_the_batched_env_for_fluid_and_dummy_otherwise(tmp_path: Path) -> None:
     cfg = load_train_config(overrides=["run.n_envs=2", "agent.n_steps=64",
                                        "agent.batch_size=64"])
-    assert training_envs.vec_env_kind(cfg, cfg.env) == "batched"
-    venv = training_envs.make_training_vec_env(cfg, cfg.env, seed=0)
+    assert vec_envs.vec_env_kind(cfg, cfg.env) == "batched"
+    venv = vec_envs.make_training_vec_env(cfg, cfg.env, seed=0)
     assert isinstance(venv, VecMonitor) and isinstance(venv.venv, BatchedPipelineVecEnv)
     venv.close()
     requests = replace(cfg.env, backend="requests")
-    assert training_envs.vec_env_kind(cfg, requests) == "dummy"
+    assert vec_envs.vec_env_kind(cfg, requests) == "dummy"
     forced = load_train_config(overrides=["run.vec_env=batched", "env.backend=requests",
                                           "run.n_envs=2", "agent.n_steps=64",
                                           "agent.batch_size=64"])
     with pytest.raises(ConfigError, match="run.vec_env=batched"):
         ppo.prepare(forced)
     dummy = load_train_config(overrides=["run.vec_env=dummy"])
-    assert training_envs.vec_env_kind(dummy, dummy.env) == "dummy"
+    assert vec_envs.vec_env_kind(dummy, dummy.env) == "dummy"
 
 
 def test_action_masks_through_env_method() -> None:

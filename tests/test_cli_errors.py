@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.cli import EXIT_ERROR, command_line
-from envs.errors import ConfigError
+from envs.config.cli import EXIT_ERROR, command_line
+from envs.config.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +43,8 @@ CASES = [
     (["-m", "energy.profiler", "--meter", "rapl", "--rapl-root", "no-powercap"],
      "python -m energy.profiler: error: no RAPL package zones found under no-powercap"),
     (["-m", "energy.profiler", "--pipeline", "nope"], "python -m energy.profiler: error: "),
-    (["-m", "envs.fit_predictor", "--trace", "missing.txt", "--out", "p.pt"],
-     "python -m envs.fit_predictor: error: "),
+    (["-m", "envs.workload.fit_predictor", "--trace", "missing.txt", "--out", "p.pt"],
+     "python -m envs.workload.fit_predictor: error: "),
     (["benchmarks/ilp_decision_time.py", "--video", "missing.yaml"],
      "python benchmarks/ilp_decision_time.py: error: profile file missing.yaml does not exist"),
     (["benchmarks/energy_frontier.py", "--config", "missing.yaml"],
@@ -61,7 +61,7 @@ CASES = [
 ARGPARSE_CASES = [
     (["-m", "energy.profiler", "--budget-s", "-1"],
      "argument --budget-s: '-1' must be a number > 0"),
-    (["-m", "envs.fit_predictor", "--pattern", "bursty", "--epochs", "0", "--out", "p.pt"],
+    (["-m", "envs.workload.fit_predictor", "--pattern", "bursty", "--epochs", "0", "--out", "p.pt"],
      "argument --epochs: '0' must be an integer >= 1"),
     (["benchmarks/meter_overhead.py", "--windows", "0"], "argument --windows: '0' must be"),
     (["benchmarks/train_throughput.py", "--steps", "x"], "argument --steps: 'x' is not an integer"),

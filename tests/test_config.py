@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from envs.config_loader import apply_overrides, from_dict, load_config, to_dict
+from envs.config.errors import ConfigError
+from envs.config.loader import apply_overrides, from_dict, load_config, to_dict
+from envs.config.yaml_io import read_yaml
 from envs.env_config import REWARD_PRESETS, EnvConfig
-from envs.errors import ConfigError
-from envs.yaml_io import read_yaml
 
 
 def test_defaults_round_trip_through_yaml_form() -> None:

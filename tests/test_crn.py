@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.episode import run_episode
+from agents.evaluation.episode import run_episode
 from agents.policies import StaticPolicy
 from envs.backends.crn import crn_streams, service_draws
-from envs.env_config import EnvConfig, WorkloadConfig
+from envs.env_config import EnvConfig
 from envs.pipeline_env import PipelineEnv
+from envs.workload.settings import WorkloadConfig
 
 
 def recorded_env(profile: Path) -> tuple[PipelineEnv, list[np.ndarray]]:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.eval_config import EvalConfig, refuse_training_overlap
-from agents.train_config import load_train_config
-from envs.config_loader import load_config
-from envs.day_split import days_of, refuse_overlap, sample_heldout_starts
-from envs.errors import ConfigError
+from agents.evaluation.config import EvalConfig, refuse_training_overlap
+from agents.runs.train_config import load_train_config
+from envs.config.errors import ConfigError
+from envs.config.loader import load_config
+from envs.workload.day_split import days_of, refuse_overlap, sample_heldout_starts
 
 ROOT = Path(__file__).resolve().parents[1]
 IPA_WINDOWS = ROOT / "configs" / "eval" / "ipa_windows.yaml"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from energy.apply_calibration import Calibration, calibrated_profile
-from envs.errors import ProfileError
+from envs.config.errors import ProfileError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -27,7 +27,7 @@ from energy import (
     ZeusMeter,
     make_meter,
 )
-from envs.errors import ConfigError, IpaEnergyError
+from envs.config.errors import ConfigError, IpaEnergyError
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_RANGE_UJ = 262_143_328_850

@@ -10,8 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
+from envs.config.errors import ActionError, ConfigError
 from envs.env_config import REWARD_PRESETS
-from envs.errors import ActionError, ConfigError
 from envs.reward import weighted_reward
 
 
@@ -139,7 +139,7 @@ def test_trace_workload_by_path(tiny_profile_path: Path, tmp_path: Path) -> None
 
 
 def test_headroom_action_mode_sizes_replicas_from_the_forecast(tiny_profile_path: Path) -> None:
-    from envs import perf
+    from envs.model import perf
 
     env = make(tiny_profile_path, workload="steady_high", action_mode="headroom",
                headroom_levels=[1.0, 2.0]).unwrapped
@@ -157,8 +157,8 @@ def test_headroom_action_mode_sizes_replicas_from_the_forecast(tiny_profile_path
 
 
 def test_reward_power_scale_is_the_largest_decision_busy(tmp_path: Path) -> None:
-    from envs.profile_doc import write_profile
-    from envs.profiles import load_pipeline
+    from envs.model.profile_doc import write_profile
+    from envs.model.profiles import load_pipeline
     from envs.reward import RewardScales
     from tests.conftest import tiny_profile_doc
 

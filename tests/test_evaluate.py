@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.eval_config import POLICIES
-from agents.statistics import mean_ci95, paired_test
+from agents.evaluation.config import POLICIES
+from agents.evaluation.statistics import mean_ci95, paired_test
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from agents.policies import HpaPolicy, StaticPolicy
-from agents.train_config import load_train_config
+from agents.runs.train_config import load_train_config
 from envs.backends.base import ServingSettings
-from envs.config_loader import from_dict
+from envs.config.errors import ActionError, ConfigError, ProfileError
+from envs.config.loader import from_dict
+from envs.config.yaml_io import read_yaml, read_yaml_file
 from envs.env_config import EnvConfig
-from envs.errors import ActionError, ConfigError, ProfileError
+from envs.model.profiles import load_pipeline
 from envs.pipeline_env import PipelineEnv
-from envs.profiles import load_pipeline
-from envs.yaml_io import read_yaml, read_yaml_file
 from tests.conftest import tiny_profile_doc
 
 

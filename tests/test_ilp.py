@@ -1,4 +1,4 @@
-"""IPA's ILP against exhaustive search, its predictions against envs.perf, its errors."""
+"""IPA's ILP against exhaustive search, its predictions against envs.model.perf, its errors."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import accuracy, perf, power
-from envs.errors import ConfigError, IpaEnergyError
-from envs.profiles import load_pipeline
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.config.errors import ConfigError, IpaEnergyError
+from envs.model import accuracy, perf, power
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
 from ipa_baseline import InfeasibleError, Restriction, solve_ipa
 from tests.conftest import tiny_profile_doc
 
@@ -51,7 +51,7 @@ def random_pipeline(tmp_path: Path, seed: int) -> Pipeline:
 
 def objective(pipeline: Pipeline, decision: Decision, rate: float, mode: str, alpha: float,
               beta: float, gamma: float, delta: float, timeout_ms: float = math.inf) -> float:
-    """IPA's objective of a full decision, from envs.perf only."""
+    """IPA's objective of a full decision, from envs.model.perf only."""
     acc = accuracy.decision_accuracy(pipeline, decision, mode)
     return (alpha * acc - beta * perf.decision_cores(decision)
             - gamma * sum(c.batch for c in decision.stages)

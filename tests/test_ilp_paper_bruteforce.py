@@ -1,5 +1,5 @@
 """IPA's ILP against a brute force written here from the paper's formulas (arXiv 2308.12871,
-section 4), with no `envs.perf` import: a wrong shared helper fails this test.
+section 4), with no `envs.model.perf` import: a wrong shared helper fails this test.
 
 The paper's model, per stage ``s`` with variant ``v``, batch ``b`` and ``r`` replicas of
 ``c`` cores each (``mean``/``p99``: the profile's batch latency in ms):
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.profile_doc import hardware_entry, profile_document, variant_entry, write_profile
-from envs.profiles import load_pipeline
-from envs.spec import Pipeline
+from envs.model.profile_doc import hardware_entry, profile_document, variant_entry, write_profile
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Pipeline
 from ipa_baseline import InfeasibleError, solve_ipa
 
 BATCHES = (1, 2, 4)

@@ -13,7 +13,7 @@ import yaml
 
 from energy.import_mlenergy import main
 from energy.mlenergy import read_model_file, select_points
-from envs.errors import ProfileError
+from envs.config.errors import ProfileError
 from tests.conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,8 +196,8 @@ def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
 
 
 def test_shipped_t2i_profile_loads_with_cited_geneval_and_idle_split() -> None:
-    from envs import perf, power
-    from envs.profiles import load_pipeline
+    from envs.model import perf, power
+    from envs.model.profiles import load_pipeline
 
     pipeline = load_pipeline(ROOT / "profiles" / "t2i_h100.yaml")
     (stage,) = pipeline.stages
@@ -222,8 +222,8 @@ def test_shipped_t2i_profile_loads_with_cited_geneval_and_idle_split() -> None:
 
 
 def test_shipped_gpu_profiles_load_with_the_new_loader() -> None:
-    from envs import power
-    from envs.profiles import load_pipeline
+    from envs.model import power
+    from envs.model.profiles import load_pipeline
 
     pipeline = load_pipeline(ROOT / "profiles" / "llm_chat_h100.yaml")
     assert [v.name for v in pipeline.stages[0].variants][0] == "Llama-3.1-8B-Instruct"

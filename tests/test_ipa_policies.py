@@ -11,9 +11,9 @@ import yaml
 
 import envs  # noqa: F401  (registers ipa/Pipeline-v1)
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy
-from envs import perf
-from envs.errors import ConfigError, ProfileError
-from envs.profiles import load_pipeline
+from envs.config.errors import ConfigError, ProfileError
+from envs.model import perf
+from envs.model.profiles import load_pipeline
 from ipa_baseline import InfeasibleError, fallback_decision, rules, write_ipa_profile
 from tests.conftest import tiny_profile_doc
 
@@ -115,7 +115,8 @@ def test_ipa_energy_uses_less_energy_than_ipa(tiny_profile_path: Path, backend: 
     assert green["violations"] == plain["violations"] == 0
 
 
-@pytest.mark.filterwarnings("ignore::envs.errors.SuspiciousSettingWarning")  # SLA 40 ms on purpose
+# SLA 40 ms on purpose
+@pytest.mark.filterwarnings("ignore::envs.config.errors.SuspiciousSettingWarning")
 def test_infeasible_decision_falls_back(tiny_profile_path: Path) -> None:
     env = make_env(tiny_profile_path, sla_ms=40.0, max_replicas=1)
     policy = IPAPolicy(env)
@@ -204,7 +205,8 @@ def test_ipa_preset_and_env_checks(tiny_profile_path: Path, tmp_path: Path) -> N
         IPAPolicy(make_env(tiny_profile_path), rules=rules.IpaRules(max_replicas=100))
 
 
-@pytest.mark.filterwarnings("ignore::envs.errors.SuspiciousSettingWarning")  # SLA 40 ms on purpose
+# SLA 40 ms on purpose
+@pytest.mark.filterwarnings("ignore::envs.config.errors.SuspiciousSettingWarning")
 def test_keep_current_configuration_when_infeasible(tiny_profile_path: Path) -> None:
     env = make_env(tiny_profile_path, sla_ms=40.0, max_replicas=1)
     policy = IPAPolicy(env, rules=rules.IpaRules(on_infeasible="keep"))

@@ -23,7 +23,7 @@ from envs.live.k8s_manifests import (
     render_manifests,
     resource_name,
 )
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model.spec import Decision, Pipeline, StageDecision
 
 NS = "serving"
 SETTINGS = K8sSettings(namespace=NS, image="registry.local/ipa:test", catalog="tiny")

@@ -19,16 +19,17 @@ import torch
 
 from energy.meters import make_meter
 from envs.backends.base import Backend, ServingSettings
-from envs.env_config import EnvConfig, WorkloadConfig
+from envs.env_config import EnvConfig
 from envs.live.backend import LiveBackend
 from envs.live.energy import proc_cpu_seconds
 from envs.live.http_client import http_json
 from envs.live.metrics_text import metric_sum, parse_metrics
 from envs.live.stage_http import serve
 from envs.live.stage_server import ServerConfig, StageServer
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
 from envs.pipeline_env import PipelineEnv
-from envs.profiles import load_pipeline
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.workload.settings import WorkloadConfig
 from tests.conftest import profile_tiny_catalog
 
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.episode import run_episode
-from agents.eval_config import ORACLES, POLICIES, EvalConfig
+from agents.evaluation.config import ORACLES, POLICIES, EvalConfig
+from agents.evaluation.episode import run_episode
+from agents.evaluation.registry import policy_factories
+from agents.evaluation.windows import Window, window_env
 from agents.policies import load_ppo_policy
-from agents.policies.registry import policy_factories
-from agents.train_config import load_train_config
-from agents.windows import Window, window_env
-from envs.env_config import EnvConfig, WorkloadConfig
+from agents.runs.train_config import load_train_config
+from envs.env_config import EnvConfig
 from envs.pipeline_env import PipelineEnv
+from envs.workload.settings import WorkloadConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT = ROOT / "results" / "agents" / "video_mixed_e12_headroom_1m"

@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
-from envs import accuracy, perf, power
-from envs.profile_data import Profile, ProfileRow, Source
-from envs.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+from envs.model import accuracy, perf, power
+from envs.model.profile_data import Profile, ProfileRow, Source
+from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
 SOURCES = {"hand": Source("hand", "cited", "hand-written test numbers")}
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.episode import run_episode
-from agents.eval_config import POLICIES, EvalConfig
+from agents.evaluation.config import POLICIES, EvalConfig
+from agents.evaluation.episode import run_episode
+from agents.evaluation.registry import policy_factories
+from agents.evaluation.windows import Window, window_env
 from agents.policies import HpaPolicy, Policy, RayServePolicy
-from agents.policies.registry import policy_factories
-from agents.windows import Window, window_env
-from envs.env_config import EnvConfig, WorkloadConfig
-from envs.workloads import synthetic_trace
+from envs.env_config import EnvConfig
+from envs.workload.settings import WorkloadConfig
+from envs.workload.synthetic import synthetic_trace
 
 WINDOW_S = 300
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
-from envs import perf, power
 from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
-from envs.profile_doc import hardware_entry, row_columns
-from envs.profiles import load_pipeline
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model import perf, power
+from envs.model.profile_doc import hardware_entry, row_columns
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
 
 ROWS = [[1, 1, 100.0, 100.0, 2.0, "lat", "en"], [2, 1, 150.0, 150.0, 3.0, "lat", "en"],
         [4, 1, 200.0, 200.0, 4.0, "lat", "en"]]
@@ -211,7 +211,7 @@ def test_model_load_time_by_weights_size(tmp_path: Path, backend_cls, scale: flo
 
 def test_live_cpu_time_estimate_charges_static_idle_and_busy_power() -> None:
     from envs.live.energy import CpuTimeEnergy
-    from envs.spec import Hardware
+    from envs.model.spec import Hardware
 
     hw = Hardware(name="cpu", device="cpu_core", devices_per_node=12, node_static_w=80.0,
                   device_idle_w=1.0, static_source="s", idle_source="i", fleet="elastic",

@@ -1,5 +1,5 @@
-"""Tests of envs.predictors, envs.lstm_predictor and envs.predictor_base: reactive and LSTM
-load predictors and the factory."""
+"""Tests of envs.workload.predictors, envs.workload.lstm_predictor and
+envs.workload.predictor_base: reactive and LSTM load predictors and the factory."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from envs.errors import ConfigError
-from envs.lstm_predictor import LSTMPredictor
-from envs.predictor_base import Predictor
-from envs.predictors import PREDICTORS, ReactivePredictor, make_predictor
+from envs.config.errors import ConfigError
+from envs.workload.lstm_predictor import LSTMPredictor
+from envs.workload.predictor_base import Predictor
+from envs.workload.predictors import PREDICTORS, ReactivePredictor, make_predictor
 
 
 def _sine(n: int, seed: int) -> np.ndarray:
@@ -213,7 +213,7 @@ def test_fit_predictor_cli_then_the_env_uses_it(tmp_path, tiny_profile_path) -> 
     import gymnasium
 
     import envs  # noqa: F401
-    from envs.fit_predictor import main
+    from envs.workload.fit_predictor import main
 
     out = tmp_path / "lstm.pt"
     assert main(["--pattern", "fluctuating", "--days", "0.1", "--epochs", "2",

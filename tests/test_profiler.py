@@ -16,8 +16,8 @@ from energy.gpu_check import write_gpu_profile
 from energy.gpu_measure import SideBySide
 from energy.meters import TdpEstimator
 from energy.profiler import profile_pipeline
-from envs.errors import ConfigError
-from envs.profiles import load_pipeline
+from envs.config.errors import ConfigError
+from envs.model.profiles import load_pipeline
 from models.catalog import tiny_pipeline
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from envs import perf
-from envs.errors import ConfigError, ProfileError
-from envs.profiles import available_pipelines, load_pipeline
+from envs.config.errors import ConfigError, ProfileError
+from envs.model import perf
+from envs.model.profiles import available_pipelines, load_pipeline
 from tests.conftest import tiny_profile_doc
 
 

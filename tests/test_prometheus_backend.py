@@ -32,8 +32,8 @@ from envs.live.local import LocalLauncher
 from envs.live.metrics_text import LATENCY_BUCKETS_S, metric_sum, parse_metrics
 from envs.live.prometheus import PrometheusClient, PrometheusError, bucket_quantile
 from envs.live.records import RequestRecord
-from envs.profiles import load_pipeline
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
 from tests.conftest import profile_tiny_catalog
 from tests.test_k8s import SETTINGS, FakeApi, _deploy, fake_api  # noqa: F401 - fixture
 

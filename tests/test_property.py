@@ -13,13 +13,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.train_config import TrainConfig
-from envs.config_loader import apply_overrides, from_dict
+from agents.runs.train_config import TrainConfig
+from envs.config.errors import IpaEnergyError
+from envs.config.loader import apply_overrides, from_dict
+from envs.config.yaml_io import read_yaml
 from envs.env_config import EnvConfig
-from envs.errors import IpaEnergyError
-from envs.profiles import load_pipeline
-from envs.traces import load_trace
-from envs.yaml_io import read_yaml
+from envs.model.profiles import load_pipeline
+from envs.workload.traces import load_trace
 from tests.conftest import tiny_profile_doc
 
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from envs.config.errors import SuspiciousSettingWarning
 from envs.env_config import EnvConfig, RewardWeights
-from envs.errors import SuspiciousSettingWarning
 from envs.pipeline_env import PipelineEnv
 from envs.suspicious import sla_check_batch
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 import train
-from agents.sweep_config import SweepConfig, expand_trials, load_sweep_config
-from agents.sweep_dirs import agent_run_dirs
-from agents.sweep_summary import format_table
-from envs.config_loader import from_dict
-from envs.errors import ConfigError
+from agents.sweeps.config import SweepConfig, expand_trials, load_sweep_config
+from agents.sweeps.dirs import agent_run_dirs
+from agents.sweeps.summary import format_table
+from envs.config.errors import ConfigError
+from envs.config.loader import from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CI_SWEEP = REPO / "configs" / "sweep" / "ci.yaml"

@@ -19,10 +19,10 @@ import yaml
 
 import train
 from agents.policies import NormalizedPolicy, Policy, load_ppo_policy
-from agents.train_config import TrainConfig, load_train_config
-from agents.validation import EvalResult, evaluate_windows
-from agents.validation_split import split_env_configs
-from envs.errors import ConfigError
+from agents.runs.train_config import TrainConfig, load_train_config
+from agents.runs.validation_split import split_env_configs
+from agents.training.validation import EvalResult, evaluate_windows
+from envs.config.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
 from tests.conftest import tiny_profile_doc
 
@@ -218,7 +218,7 @@ def test_sigkill_then_resume_continues_the_step_counter(profile: Path, tmp_path:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not (run_dir / "model.zip").exists(), "finished before the kill; raise the budget"
-    from agents.checkpoints import latest_checkpoint, read_state
+    from agents.runs.checkpoints import latest_checkpoint, read_state
 
     saved = read_state(latest_checkpoint(run_dir))["num_timesteps"]
     logged = max(int(r["step"]) for r in read_metrics(run_dir))
@@ -253,7 +253,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_the_same_run(profile: Pa
     assert proc.returncode == train.EXIT_INTERRUPTED, stderr
     assert "checkpoint saved to" in stderr and f"--resume {run_dir}" in stderr
     assert not (run_dir / "model.zip").exists(), "finished before the signal; raise the budget"
-    from agents.checkpoints import latest_checkpoint, read_state
+    from agents.runs.checkpoints import latest_checkpoint, read_state
 
     saved = read_state(latest_checkpoint(run_dir))["num_timesteps"]
     assert saved % 128 == 0 and 256 <= saved < 768  # at a rollout boundary: nothing lost
@@ -270,7 +270,7 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_the_same_run(profile: Pa
 
 
 def test_same_seed_same_learning_curve(profile: Path, tmp_path: Path) -> None:
-    from agents import ppo
+    from agents.training import ppo
 
     curves = []
     for name in ("a", "b"):
@@ -286,7 +286,7 @@ def test_same_seed_same_learning_curve(profile: Path, tmp_path: Path) -> None:
 
 
 def test_masked_ppo_trains_with_action_masks(profile: Path, tmp_path: Path) -> None:
-    from agents import ppo
+    from agents.training import ppo
 
     cfg = load_train_config(overrides=overrides(
         profile, tmp_path, "masked", "agent.masked=true", "env.max_cores=12",
@@ -306,7 +306,7 @@ def test_metrics_log_drops_lost_rows_on_resume_and_replays_them_to_wandb(tmp_pat
                                                                           ) -> None:
     import wandb
 
-    from agents.metrics_log import MetricsLog
+    from agents.training.metrics_log import MetricsLog
 
     log = MetricsLog(tmp_path / "metrics.csv")
     for step in (128, 256, 384):  # 384 came after the last checkpoint (256)
@@ -338,7 +338,7 @@ def test_corrupt_checkpoint_files_are_one_clear_error_naming_the_file(
 
     run_dir = tmp_path / "copy"
     shutil.copytree(offline_run, run_dir, ignore=shutil.ignore_patterns("wandb"))
-    from agents.checkpoints import latest_checkpoint
+    from agents.runs.checkpoints import latest_checkpoint
 
     path = latest_checkpoint(run_dir) / name
     data = path.read_bytes()
@@ -357,7 +357,7 @@ def test_corrupt_final_model_is_a_clear_error_naming_the_file(offline_run: Path,
                                                               name: str) -> None:
     import shutil
 
-    from envs.errors import IpaEnergyError
+    from envs.config.errors import IpaEnergyError
 
     run_dir = tmp_path / "copy"
     shutil.copytree(offline_run, run_dir, ignore=shutil.ignore_patterns("wandb"))

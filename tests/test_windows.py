@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.eval_config import EvalConfig, WindowSpec
-from agents.windows import training_peak, tuning_windows
-from envs.errors import ConfigError
+from agents.evaluation.config import EvalConfig, WindowSpec
+from agents.evaluation.windows import training_peak, tuning_windows
+from envs.config.errors import ConfigError
 
 
 def config(*scales: float) -> EvalConfig:

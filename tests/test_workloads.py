@@ -1,5 +1,5 @@
-"""Tests of envs.traces (trace loading), envs.workloads (synthetic patterns) and
-envs.day_split (splits and windows)."""
+"""Tests of envs.workload.traces (trace loading), envs.workload.synthetic (synthetic patterns) and
+envs.workload.day_split (splits and windows)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.day_split import DAY_S, TraceSplit, sample_window, split_by_day, windows
-from envs.errors import ConfigError, TraceError
-from envs.traces import load_trace
-from envs.workloads import PATTERNS, synthetic_trace
+from envs.config.errors import ConfigError, TraceError
+from envs.workload.day_split import DAY_S, TraceSplit, sample_window, split_by_day, windows
+from envs.workload.synthetic import PATTERNS, synthetic_trace
+from envs.workload.traces import load_trace
 
 TWITTER_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "twitter"
 
@@ -288,7 +288,7 @@ def test_windows_stride() -> None:
 
 
 def test_mixed_pattern_cycles_through_the_four() -> None:
-    from envs.workloads import MIXED_SEGMENT_S
+    from envs.workload.synthetic import MIXED_SEGMENT_S
 
     mixed = synthetic_trace("mixed", 4 * MIXED_SEGMENT_S + 10, seed=3)
     assert mixed.shape == (4 * MIXED_SEGMENT_S + 10,)
@@ -298,7 +298,7 @@ def test_mixed_pattern_cycles_through_the_four() -> None:
 
 
 def test_arrival_counts_carry_fractions_across_seconds_and_calls() -> None:
-    from envs.traces import arrival_counts
+    from envs.workload.traces import arrival_counts
 
     counts, carry = arrival_counts(np.full(5, 0.4))
     assert counts.tolist() == [0, 0, 1, 0, 1] and carry == pytest.approx(0.0, abs=1e-9)

@@ -10,7 +10,10 @@
   IPA + energy; ``forecast="oracle"``: the look-ahead control), `FA2Policy`, `RIMPolicy`;
   `TunedIPAPolicy` (`agents.policies.ipa_tuned`).
 * Learned (`agents.policies.trained`): `load_ppo_policy` -> `NormalizedPolicy`.
-* By name (`agents.policies.registry`): `policy_factories`, as the evaluation builds them.
+* By name: `agents.evaluation.registry.policy_factories` (in the evaluation's room, since it
+  builds them from the evaluation config).
+
+May import: ``agents.runs``.
 """
 
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas

@@ -27,10 +27,10 @@ import gymnasium as gym
 import numpy as np
 
 from agents.policies.protocol import DecidingPolicy
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
+from envs.model.spec import Decision, Pipeline, StageDecision
 from envs.pipeline_env import PipelineEnv
-from envs.predictors import ReactivePredictor
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.workload.predictors import ReactivePredictor
 from ipa_baseline.candidates import AccuracyMode, Restriction, min_replicas
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.fallback import fallback_decision

@@ -8,7 +8,8 @@ by the last interval, shows up as SLA violations. `TunedIPAPolicy` plans for
 where ``backlog`` is the largest stage queue the observation shows (requests still waiting
 at the interval's end, to be served within the next interval beside the new arrivals).
 The ILP and everything else are IPA's (`agents.policies.ipa.IPAPolicy`); the headroom is
-tuned on validation days, like HPA's utilisation target (`agents.evaluation.tune_baselines`).
+tuned on validation days, like HPA's utilisation target
+(`agents.evaluation.compare.tune_baselines`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.policies.ipa import IPAPolicy
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 
 __all__ = ["TunedIPAPolicy"]
 

@@ -3,7 +3,7 @@ that decide from the observation and the env's pipeline model.
 
 The protocol is stable-baselines3's ``predict()``: one observation (or a batch of one) in,
 one env action out, with ``episode_start`` saying explicitly when an episode begins. The
-episode loop (`agents.episode.run_episode`) passes ``episode_start=[True]`` on the first
+episode loop (`agents.evaluation.episode.run_episode`) passes ``episode_start=[True]`` on the first
 step of every window, so no policy carries state from one window into the next.
 """
 
@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from envs.model.spec import Decision
 from envs.pipeline_env import PipelineEnv
-from envs.spec import Decision
 
 __all__ = ["DecidingPolicy", "Policy", "is_episode_start"]
 

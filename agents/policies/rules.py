@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.policies.protocol import DecidingPolicy
-from envs import perf
-from envs.errors import ActionError
-from envs.spec import Decision, StageDecision
+from envs.config.errors import ActionError
+from envs.model import perf
+from envs.model.spec import Decision, StageDecision
 
 VariantChoice = Literal["lowest", "highest"] | tuple[int, ...]
 

@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.run_files import load_algo, load_normalizer
-from envs.config_loader import from_dict
-from envs.errors import ConfigError
-from envs.yaml_io import read_yaml_file
+from agents.runs.run_files import load_algo, load_normalizer
+from envs.config.errors import ConfigError
+from envs.config.loader import from_dict
+from envs.config.yaml_io import read_yaml_file
 
 __all__ = ["NormalizedPolicy", "find_model", "load_ppo_policy"]
 
@@ -94,7 +94,7 @@ def find_model(run_dir: str | Path, which: Literal["final", "best", "latest"] = 
         raise ConfigError(f"{run_dir} is not a train.py run folder (no config.yaml); pass "
                           "the folder train.py printed ('run folder ...')")
     if which == "latest":
-        from agents.checkpoints import latest_checkpoint
+        from agents.runs.checkpoints import latest_checkpoint
 
         folder = latest_checkpoint(run_dir)
         if folder is None:
@@ -125,7 +125,7 @@ def load_ppo_policy(run_dir: str | Path, which: Literal["final", "best", "latest
     Raises:
         ConfigError: Missing run folder, config or model.
     """
-    from agents.train_config import TrainConfig
+    from agents.runs.train_config import TrainConfig
 
     run_dir = Path(run_dir)
     cfg = from_dict(TrainConfig, read_yaml_file(run_dir / "config.yaml"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from energy.errors import EnergyLogError
-from envs.meter_reading import EnergyReading
+from envs.metering.reading import EnergyReading
 
 __all__ = ["parse_etrace2"]
 

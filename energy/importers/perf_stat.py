@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from energy.errors import EnergyLogError
-from envs.meter_reading import EnergyReading
+from envs.metering.reading import EnergyReading
 
 __all__ = [
     "PerfInterval",

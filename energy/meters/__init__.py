@@ -6,7 +6,7 @@ from energy.meters.integrator import PowerIntegrator
 from energy.meters.nvml import NvmlMeter
 from energy.meters.rapl import RaplMeter, RaplZone
 from energy.meters.zeus_meter import ZeusMeter
-from envs.meter import Meter
+from envs.metering.meter import Meter
 
 __all__ = [
     "METERS",

@@ -7,8 +7,8 @@ import resource
 import time
 from collections.abc import Callable
 
-from envs.meter import Meter
-from envs.meter_reading import EnergyReading
+from envs.metering.meter import Meter
+from envs.metering.reading import EnergyReading
 
 __all__ = ["TdpEstimator", "process_cpu_seconds"]
 

@@ -10,8 +10,8 @@ from energy.meters.estimator import TdpEstimator
 from energy.meters.nvml import NvmlMeter
 from energy.meters.rapl import RaplMeter
 from energy.meters.zeus_meter import ZeusMeter
-from envs.errors import ConfigError
-from envs.meter import Meter
+from envs.config.errors import ConfigError
+from envs.metering.meter import Meter
 
 __all__ = ["METERS", "make_meter"]
 

@@ -10,8 +10,8 @@ from typing import Any
 from energy.errors import MeterReadError, MeterUnavailableError
 from energy.meters.gpu_indices import checked_gpu_indices
 from energy.meters.integrator import PowerIntegrator
-from envs.meter import Meter
-from envs.meter_reading import EnergyReading
+from envs.metering.meter import Meter
+from envs.metering.reading import EnergyReading
 
 __all__ = ["NvmlMeter"]
 

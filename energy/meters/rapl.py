@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from energy.errors import MeterPermissionError, MeterReadError, MeterUnavailableError
-from envs.meter import Meter
-from envs.meter_reading import EnergyReading
+from envs.metering.meter import Meter
+from envs.metering.reading import EnergyReading
 
 __all__ = ["RaplMeter", "RaplZone"]
 

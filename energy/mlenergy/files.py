@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ProfileError
+from envs.config.errors import ProfileError
 
 LLM_TASKS = ("lm-arena-chat", "gpqa", "sourcegraph-fim")
 IMAGE_TASKS = ("text-to-image",)

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from energy.mlenergy.files import ModelFile, positive_number
-from envs import power
-from envs.errors import ProfileError
+from envs.config.errors import ProfileError
+from envs.model import power
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Assemble a GPU profile (the mapping `envs.profiles.load_pipeline` reads) from
+"""Assemble a GPU profile (the mapping `envs.model.profiles.load_pipeline` reads) from
 ML.ENERGY files, a quality file and the power figures the files do not have.
 
 How latency and dynamic energy are derived is in `energy.mlenergy.points`.
@@ -14,10 +14,10 @@ from typing import Any
 
 from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
-from envs.config_loader import from_dict, read_yaml_file
-from envs.errors import ConfigError, ProfileError
-from envs.profile_data import FILE_SOURCE_KINDS, FileSourceKind
-from envs.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.config.errors import ConfigError, ProfileError
+from envs.config.loader import from_dict, read_yaml_file
+from envs.model.profile_data import FILE_SOURCE_KINDS, FileSourceKind
+from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
 
 PROVENANCE_KINDS = FILE_SOURCE_KINDS
 
@@ -85,7 +85,7 @@ def measured_variant(f: ModelFile, points: list[MeasuredPoint], quality: Quality
         sources: The profile's sources, extended in place.
 
     Returns:
-        The variant mapping of the profile (`envs.profile_doc.variant_entry`).
+        The variant mapping of the profile (`envs.model.profile_doc.variant_entry`).
 
     Raises:
         ProfileError: A row whose dynamic energy would be negative at this idle power.

@@ -9,8 +9,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from envs import perf
-from envs.spec import Decision, Pipeline
+from envs.model import perf
+from envs.model.spec import Decision, Pipeline
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ServingSettings:
         batch_timeout_ms: A partial batch is dispatched when its oldest request has waited
             this long.
         model_load_scale: Factor on the size-dependent part of a cold start
-            (`envs.perf.model_load_s`: weights / load bandwidth, added to ``cold_start_s``);
+            (`envs.model.perf.model_load_s`: weights / load bandwidth, added to ``cold_start_s``);
             0 turns it off.
     """
 
@@ -73,7 +73,7 @@ class ServingSettings:
 
     def cold_start_for(self, pipeline: Pipeline, stage: int, variant: int) -> float:
         """Seconds before a new replica of ``variant`` at ``stage`` serves: the base cold
-        start plus its weights' load time (`envs.perf.model_load_s`).
+        start plus its weights' load time (`envs.model.perf.model_load_s`).
 
         Args:
             pipeline: The pipeline (its hardware's load bandwidth).
@@ -100,7 +100,7 @@ class IntervalStats:
     ``static_j``, ``idle_j`` and ``dynamic_j`` are its parts under the power model (nan
     where a backend measures only the total, e.g. a meter on live servers).
     ``accuracy_rank_sum`` and ``accuracy_product`` are the accuracy of the decision in force
-    in IPA's two modes (`envs.accuracy`): the sum over stages of the chosen variants'
+    in IPA's two modes (`envs.model.accuracy`): the sum over stages of the chosen variants'
     rank-normalised accuracies, and the product of their raw accuracies.
     """
 

@@ -6,8 +6,8 @@ would wait past the drop limit. A request served in second t sees, per stage, th
 backlog delay ahead of it, the batch-filling delay and the p99 (or mean) batch latency;
 the interval's p99 and p50 are quantiles of these per-second latencies weighted by
 requests served. SLA violations are drops plus the requests whose latency, interpolated
-between the second's p50 and p99, exceeds the SLA (`envs.perf.late_fraction`; the
-median's rule is `envs.perf.stage_median_latency_ms`).
+between the second's p50 and p99, exceeds the SLA (`envs.model.perf.late_fraction`; the
+median's rule is `envs.model.perf.stage_median_latency_ms`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs import perf, power
 from envs.backends.base import IntervalStats, ServingSettings, weighted_quantile
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats
-from envs.spec import Pipeline, Stage
+from envs.model import perf, power
+from envs.model.spec import Pipeline, Stage
 
 
 class GroupRates(NamedTuple):

@@ -15,9 +15,9 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from envs import power
 from envs.backends.base import ServingSettings
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model import power
+from envs.model.spec import Decision, Pipeline, StageDecision
 
 _ids = itertools.count()
 
@@ -122,7 +122,7 @@ def allocation_segments(
     stages: list[list[ReplicaGroup]], start: float, end: float
 ) -> list[tuple[float, float]]:
     """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
-    group is allocated or released (what `envs.power.energy_parts` integrates).
+    group is allocated or released (what `envs.model.power.energy_parts` integrates).
 
     Args:
         stages: Every stage's replica groups.

@@ -25,13 +25,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from envs import perf, power
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats, latency_quantile_ms
-from envs.spec import Pipeline
-from envs.traces import arrival_counts
+from envs.model import perf, power
+from envs.model.spec import Pipeline
+from envs.workload.traces import arrival_counts
 
 
 @numba.njit(cache=True)

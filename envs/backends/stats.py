@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from envs import accuracy, power
 from envs.backends.base import IntervalStats
-from envs.spec import Decision, Pipeline
+from envs.model import accuracy, power
+from envs.model.spec import Decision, Pipeline
 
 
 def latency_quantile_ms(latencies_ms: np.ndarray, percent: float) -> float:
@@ -41,7 +41,7 @@ def interval_stats(
     Derived here and nowhere else: ``sla_violations = dropped + errors + late``; the
     end-to-end p50/p99 from ``latencies_ms`` (unless the backend passes its own, e.g. the
     fluid model's weighted quantiles or a histogram's); the accuracy of ``decision``
-    (`envs.accuracy.decision_accuracy`); mean ``cores = core_s / seconds``; and the energy
+    (`envs.model.accuracy.decision_accuracy`); mean ``cores = core_s / seconds``; and the energy
     total and parts from ``energy`` (the power model's split) or ``energy_j`` (a total
     measured or modelled without parts). Counts may be fractional expectations (the fluid
     model); they are rounded to whole requests, the violations after summing.

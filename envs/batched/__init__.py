@@ -2,10 +2,13 @@
 
 `BatchedPipelineVecEnv` is an SB3 `VecEnv` with the observations, rewards and ``info`` of
 N `PipelineEnv`s; `envs.batched.fluid` is the array-form fluid simulator underneath and
-`envs.batched.array_perf` the array forms of the `envs.perf` functions it calls;
+`envs.batched.array_perf` the array forms of the `envs.model.perf` functions it calls;
 `envs.batched.tables` its per-configuration tables; `envs.batched.actions` decodes and
 repairs actions, `envs.batched.observation` builds observations, `envs.batched.support`
 says which configs it runs exactly.
+
+May import: ``envs.config``, ``envs.model``, ``envs.workload``, ``envs.backends`` and
+``envs`` (the env at the package's top: it reproduces `PipelineEnv`'s steps).
 """
 
 from envs.batched.support import unsupported_reason

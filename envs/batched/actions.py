@@ -10,9 +10,9 @@ from gymnasium.spaces import MultiDiscrete
 
 from envs.batched import array_perf as ap
 from envs.batched.tables import Tables
+from envs.config.errors import ActionError
 from envs.env_config import EnvConfig
-from envs.errors import ActionError
-from envs.spec import Decision, StageDecision
+from envs.model.spec import Decision, StageDecision
 
 
 def decode_actions(actions: np.ndarray, space: MultiDiscrete, config: EnvConfig,

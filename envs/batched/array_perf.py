@@ -1,4 +1,4 @@
-"""Array forms of the `envs.perf` functions the batched simulator
+"""Array forms of the `envs.model.perf` functions the batched simulator
 needs per second, element-wise over NumPy arrays.
 
 Each function here is the same formula as its scalar namesake, written with ``np.where``
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.spec import Hardware
+from envs.model.spec import Hardware
 
 
 def batch_fill_delay_ms(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: float
                         ) -> np.ndarray:
-    """`envs.perf.batch_fill_delay_ms` element-wise.
+    """`envs.model.perf.batch_fill_delay_ms` element-wise.
 
     Args:
         batch: Batch sizes.
@@ -34,7 +34,7 @@ def batch_fill_delay_ms(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: 
 
 
 def backlog_delay_ms(queued_requests: np.ndarray, throughput_rps: np.ndarray) -> np.ndarray:
-    """`envs.perf.backlog_delay_ms` element-wise (infinite where a backlog has no capacity).
+    """`envs.model.perf.backlog_delay_ms` element-wise (infinite where a backlog has no capacity).
 
     Args:
         queued_requests: Requests waiting.
@@ -51,7 +51,7 @@ def backlog_delay_ms(queued_requests: np.ndarray, throughput_rps: np.ndarray) ->
 
 def expected_batch_size(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: float
                         ) -> np.ndarray:
-    """`envs.power.expected_batch_size` element-wise.
+    """`envs.model.power.expected_batch_size` element-wise.
 
     Args:
         batch: Batch sizes.
@@ -70,10 +70,10 @@ def expected_batch_size(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: 
 
 def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np.ndarray,
                          arrival_rps: np.ndarray, timeout_ms: float) -> np.ndarray:
-    """`envs.power.energy_per_request_j` element-wise, from a table of batch energies.
+    """`envs.model.power.energy_per_request_j` element-wise, from a table of batch energies.
 
     Args:
-        energy_by_batch: ``[r, k]`` = `envs.power.batch_energy_j` of configuration ``r`` at
+        energy_by_batch: ``[r, k]`` = `envs.model.power.batch_energy_j` of configuration ``r`` at
             batch size ``k`` (column 0 unused).
         row: Configuration of each element (row of ``energy_by_batch``).
         batch: Batch size of each element.
@@ -93,7 +93,7 @@ def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np
 
 
 def powered_nodes(hardware: Hardware, devices: np.ndarray) -> np.ndarray:
-    """`envs.power.powered_nodes` element-wise.
+    """`envs.model.power.powered_nodes` element-wise.
 
     Args:
         hardware: Fleet mode, devices per node and fleet size.
@@ -110,10 +110,10 @@ def powered_nodes(hardware: Hardware, devices: np.ndarray) -> np.ndarray:
 
 
 def replicas_for_rate(throughput_rps: np.ndarray, rate_rps: np.ndarray) -> np.ndarray:
-    """`envs.perf.replicas_for_rate` element-wise, from per-replica throughputs.
+    """`envs.model.perf.replicas_for_rate` element-wise, from per-replica throughputs.
 
     Args:
-        throughput_rps: `envs.perf.replica_throughput_rps` of each element's configuration.
+        throughput_rps: `envs.model.perf.replica_throughput_rps` of each element's configuration.
         rate_rps: The rate to serve.
 
     Returns:

@@ -10,12 +10,12 @@ State and rules are `FluidBackend`'s, held as ``(envs, stages)`` arrays:
   online by the next), which `BatchedFluid` requires;
 * every second, every stage serves up to its capacity, queues the rest and drops what
   would wait past the drop limit; latencies, SLA violations, energy and the power model
-  follow `FluidBackend.run_interval` line by line, with the `envs.perf` functions in their
+  follow `FluidBackend.run_interval` line by line, with the `envs.model.perf` functions in their
   array forms (`envs.batched.array_perf`).
 
-The `envs.perf` math runs as array operations over ``(env, stage, second)``; the queue
+The `envs.model.perf` math runs as array operations over ``(env, stage, second)``; the queue
 recursion over seconds and stages and the interval's sums and quantiles (fluid rules, no
-`envs.perf` formula) are compiled loops (`envs.batched.kernels`).
+`envs.model.perf` formula) are compiled loops (`envs.batched.kernels`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from functools import cached_property
 
 import numpy as np
 
-from envs import perf, power
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.batched.tables import Tables
-from envs.spec import Pipeline
+from envs.model import perf, power
+from envs.model.spec import Pipeline
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Compiled loops of the batched fluid simulator: the fluid queues of
 `FluidBackend.run_interval` and its sums over seconds and stages.
 
-No `envs.perf` formula is re-typed here (those run as array operations,
-`envs.batched.array_perf`, or are `envs.perf`'s own functions compiled with numba, as
-`envs.perf.late_fraction`): only the queue recursion, sums in the order `FluidBackend`
+No `envs.model.perf` formula is re-typed here (those run as array operations,
+`envs.batched.array_perf`, or are `envs.model.perf`'s own functions compiled with numba, as
+`envs.model.perf.late_fraction`): only the queue recursion, sums in the order `FluidBackend`
 adds them (so results agree to the last bit) and `weighted_quantile`, which
 ``tests/test_batched_vecenv.py`` checks against `envs.backends.base.weighted_quantile`.
 """
@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from envs import perf
+from envs.model import perf
 
 late_fraction = numba.njit(cache=True)(perf.late_fraction)
 

@@ -4,10 +4,10 @@ size-dependent model loading."""
 
 from __future__ import annotations
 
-from envs import perf
 from envs.env_config import EnvConfig
+from envs.model import perf
+from envs.model.spec import Pipeline
 from envs.observation import PREDICTOR_HISTORY_S
-from envs.spec import Pipeline
 
 
 def settings_reason(config: EnvConfig) -> str | None:
@@ -47,13 +47,13 @@ def unsupported_reason(config: EnvConfig, pipeline: Pipeline | None = None) -> s
     if reason is not None or config.model_load_scale <= 0:
         return reason
     if pipeline is None:
-        from envs.profiles import load_pipeline
+        from envs.model.profiles import load_pipeline
 
         pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes,
                                  config.fleet, config.idle_power_scale)
     if any(perf.model_load_s(pipeline.hardware, v) > 0
            for stage in pipeline.stages for v in stage.variants):
         return ("the profile's variants load their weights for a size-dependent time "
-                "(envs.perf.model_load_s), and the batched env has one cold start for all; "
+                "(envs.model.perf.model_load_s), and the batched env has one cold start for all; "
                 "env.model_load_scale=0 turns loading off")
     return None

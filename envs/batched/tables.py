@@ -1,4 +1,4 @@
-"""Per-configuration numbers of a pipeline from `envs.perf`, as arrays the batched
+"""Per-configuration numbers of a pipeline from `envs.model.perf`, as arrays the batched
 simulator indexes (built once per pipeline)."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs import perf, power
-from envs.spec import Pipeline
+from envs.model import perf, power
+from envs.model.spec import Pipeline
 
 
 @dataclass(frozen=True)
 class Tables:
-    """Per-configuration numbers of a pipeline from `envs.perf`, indexed
+    """Per-configuration numbers of a pipeline from `envs.model.perf`, indexed
     ``[stage, variant, batch index]`` (variants padded to the widest stage).
 
     Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
@@ -32,7 +32,7 @@ class Tables:
 
     @staticmethod
     def for_pipeline(pipeline: Pipeline) -> Tables:
-        """Fill the tables by calling the scalar `envs.perf` functions.
+        """Fill the tables by calling the scalar `envs.model.perf` functions.
 
         Args:
             pipeline: The profiled pipeline.

@@ -29,8 +29,8 @@ from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
 from envs.batched.observation import BatchedObservation
 from envs.batched.support import settings_reason, unsupported_reason
+from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
-from envs.errors import ConfigError
 from envs.pipeline_env import PipelineEnv
 from envs.reward import weighted_reward
 

@@ -18,9 +18,12 @@
 
 Submodules are imported on use (``from envs.live.backend import LiveBackend``); this
 package itself imports nothing heavy.
+
+May import: ``envs.config``, ``envs.model``, ``envs.workload``, ``envs.metering``,
+``envs.backends``.
 """
 
-from envs.errors import IpaEnergyError
+from envs.config.errors import IpaEnergyError
 
 
 class LiveError(IpaEnergyError, RuntimeError):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.backends.base import IntervalStats, ServingSettings
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from envs.live import LiveError
 from envs.live.driver import PipelineDriver, arrival_offsets
 from envs.live.energy import CpuTimeEnergy
@@ -39,9 +39,9 @@ from envs.live.live_stats import ReplicaCounters, live_interval_stats, read_coun
 from envs.live.local import LocalLauncher
 from envs.live.replica import Replica, ReplicaConfig, check_catalog
 from envs.live.supervision import answers_ready, send_config, serves, shutdown, supervise
-from envs.meter import Meter
-from envs.spec import Decision, Pipeline
-from envs.traces import arrival_counts
+from envs.metering.meter import Meter
+from envs.model.spec import Decision, Pipeline
+from envs.workload.traces import arrival_counts
 
 
 class LiveBackend:

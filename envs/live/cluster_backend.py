@@ -40,7 +40,7 @@ import numpy as np
 
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.backends.stats import interval_stats
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from envs.live.prometheus import (
     PrometheusClient,
     PrometheusError,
@@ -51,8 +51,8 @@ from envs.live.prometheus import (
     stage_histogram,
     summed_quantile,
 )
-from envs.perf import cost_core_s, decision_cores
-from envs.spec import Decision, Pipeline
+from envs.model.perf import cost_core_s, decision_cores
+from envs.model.spec import Decision, Pipeline
 
 __all__ = ["ClusterBackend", "ClusterQueries", "Launcher"]
 

@@ -1,13 +1,13 @@
 """Energy of live replicas estimated from their CPU time, for machines without counters.
 
-The model is the simulators' (`envs.power.energy_parts`): the static power of the nodes
+The model is the simulators' (`envs.model.power.energy_parts`): the static power of the nodes
 the allocated cores keep powered, the idle power of every allocated core for the time it is
 allocated, plus a dynamic power for every second a core is busy::
 
     energy_j = node_static_w * powered nodes * seconds
              + device_idle_w * allocated_core_s + dynamic_w_per_core * busy_cpu_s
 
-(powered nodes for the interval's mean allocation, `envs.power.powered_nodes`).
+(powered nodes for the interval's mean allocation, `envs.model.power.powered_nodes`).
 
 ``busy_cpu_s`` is the user + system CPU time of the replica processes (all their threads),
 read from ``/proc/<pid>/stat`` while they run and from ``wait4``'s resource usage once they
@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from envs import power
-from envs.spec import Hardware
+from envs.model import power
+from envs.model.spec import Hardware
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from envs.cli import command_line
-from envs.errors import ConfigError
+from envs.config.cli import command_line
+from envs.config.errors import ConfigError
 from envs.live import LiveError
 from envs.live.k8s_manifests import (
     CONTAINER,
@@ -40,7 +40,7 @@ from envs.live.k8s_manifests import (
     resource_name,
     scale_patch,
 )
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model.spec import Decision, Pipeline, StageDecision
 
 
 class K8sError(LiveError):
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     import yaml
 
-    from envs.profiles import load_pipeline
+    from envs.model.profiles import load_pipeline
 
     parser = argparse.ArgumentParser(prog="python -m envs.live.k8s", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from envs.spec import Decision, Pipeline, StageDecision
+from envs.model.spec import Decision, Pipeline, StageDecision
 
 CONTAINER = "server"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"

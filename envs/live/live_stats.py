@@ -35,8 +35,8 @@ from envs.live.http_client import http_json
 from envs.live.metrics_text import metric_sum, parse_metrics
 from envs.live.records import RequestRecord, StageSample
 from envs.live.replica import Replica
-from envs.meter_reading import EnergyReading
-from envs.spec import Decision, Pipeline
+from envs.metering.reading import EnergyReading
+from envs.model.spec import Decision, Pipeline
 
 
 class ReplicaCounters(NamedTuple):

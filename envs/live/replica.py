@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from envs.errors import ConfigError
-from envs.spec import Pipeline
+from envs.config.errors import ConfigError
+from envs.model.spec import Pipeline
 
 
 class ReplicaConfig(NamedTuple):

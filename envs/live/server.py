@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from envs.cli import command_line, non_negative_float, non_negative_int, positive_int
-from envs.errors import ConfigError
+from envs.config.cli import command_line, non_negative_float, non_negative_int, positive_int
+from envs.config.errors import ConfigError
 from envs.live import stage_http
 from envs.live.stage_http import serve
 from envs.live.stage_server import ServerConfig, StageServer
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     Raises:
         ConfigError: A malformed environment variable, an unknown stage or variant, or an
-            out-of-range setting (one line and exit code 2 via `envs.cli.command_line`).
+            out-of-range setting (one line and exit code 2 via `envs.config.cli.command_line`).
         CatalogError: An unknown catalog (likewise).
     """
     env = os.environ.get

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from envs.live.stage_server import StageServer
 
 

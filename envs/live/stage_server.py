@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from envs.errors import ConfigError
+from envs.config.errors import ConfigError
 from envs.live.metrics_text import Metrics
 
 

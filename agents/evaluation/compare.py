@@ -1,0 +1,137 @@
+"""Run every policy on the same windows with the same simulator seeds; collect episodes.
+
+The protocol (docs/protocol.md): every window starts with the history that preceded it
+(`Window.warmup`); the static baselines and RIM are sized from training data
+(`training_peak`); HPA, Ray Serve, ipa_tuned and ipa_energy are tuned on validation windows
+(`tune_baselines`); every policy plays through `agents.evaluation.episode.run_episode` on the same
+simulator seeds (common random numbers); a PPO result is one episode per training seed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agents.evaluation.config import EvalConfig
+from agents.evaluation.episode import Episode, run_episode
+from agents.evaluation.registry import policy_factories
+from agents.evaluation.windows import evaluation_windows, training_peak, tuning_windows, window_env
+from envs.config.errors import ConfigError
+
+
+def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int, Any]]:
+    """``(training seed, policy)`` of each agent folder (the training seeds of one agent).
+
+    Args:
+        agent_dirs: ``train.py`` run folders, one per training seed.
+        which: The model of each folder to load: ``final``, ``best`` or ``latest``.
+
+    Returns:
+        ``(training seed, trained policy)`` per folder, in the order given.
+
+    Raises:
+        IpaEnergyError: The folders' envs differ (beyond the training workload's seed,
+            `agents.evaluation.setup.same_env`) or two share a training seed.
+    """
+    from agents.evaluation.setup import same_env
+    from agents.policies.trained import load_ppo_policy
+    from agents.runs.train_config import load_train_config
+
+    same_env(agent_dirs)
+    out = [(load_train_config(folder / "config.yaml").run.seed,
+            load_ppo_policy(folder, which))  # type: ignore[arg-type]
+           for folder in agent_dirs]
+    seeds = [s for s, _ in out]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"agents share a training seed ({seeds}); pass one folder per seed")
+    return out
+
+
+def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
+                   ) -> dict[str, float]:
+    """Tune the baselines' one parameter each on the validation windows.
+
+    HPA's utilisation target, Ray Serve's ongoing-request target, ipa_tuned's headroom and
+    ipa_energy's energy weight: each the best total reward on the validation windows (fluid
+    simulator; the reward is the env's, i.e. the agent's). Each candidate is built by the
+    evaluation's own constructor (`policy_factories`) with the candidate value.
+
+    Args:
+        config: The evaluation config (its grids and policies).
+        work_dir: Where the tuning windows' files go (``tuning/``).
+        trace_path: The ``--trace`` file (validation days), or None.
+
+    Returns:
+        ``{policy name: chosen value}`` for the tuned policies the config evaluates.
+    """
+    grids = {"hpa": config.hpa_targets, "ray_serve": config.ray_targets,
+             "ipa_tuned": config.ipa_headrooms, "ipa_energy": config.ipa_energy_deltas}
+    windows = tuning_windows(config, trace_path)
+    base = replace(config.env, backend="fluid", action_mode="absolute")
+    tuned: dict[str, float] = {}
+    for name, grid in grids.items():
+        if name not in config.policies:
+            continue
+        scores = {}
+        for value in grid:
+            make = policy_factories(config, {name: value}, 0.0, (name,))[name]
+            total = 0.0
+            for window in windows:
+                env = window_env(base, window, work_dir / "tuning")
+                total += sum(s.reward for s in run_episode(env, make(env), name,
+                                                           window.name, 0).steps)
+                env.close()
+            scores[value] = total
+        tuned[name] = max(scores, key=lambda v: scores[v])
+    return tuned
+
+
+def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
+             agent_dirs: list[Path], progress: Callable[[str], None] | None = None,
+             tuned: dict[str, float] | None = None) -> Iterator[Episode]:
+    """Yield one `Episode` per (window, simulator seed, policy, training seed).
+
+    Args:
+        config: The evaluation config (its env is the agents' when agents are given).
+        report_dir: Where the windows' files and the tuning files go.
+        trace_path: The ``--trace`` file.
+        agent_dirs: ``train.py`` run folders, one per training seed (``ppo`` needs one).
+        progress: Called with a label before each episode.
+        tuned: Tuned parameters (default: `tune_baselines`).
+
+    Yields:
+        Each `Episode` as soon as it has played.
+
+    Raises:
+        ConfigError: ``ppo`` is evaluated without agent folders, or the agents differ
+            (see `load_agents`).
+    """
+    if "ppo" in config.policies and not agent_dirs:
+        raise ConfigError("policy 'ppo' needs --agent runs/<name> (train.py run folders, "
+                          "one per training seed)")
+    agents = load_agents(agent_dirs, config.agent_model) if "ppo" in config.policies else []
+    tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
+    (report_dir / "tuning").mkdir(parents=True, exist_ok=True)
+    (report_dir / "tuning" / "tuned.json").write_text(json.dumps(tuned, indent=2))
+    peak = training_peak(config, trace_path)
+    factories = policy_factories(config, tuned, peak.rps, config.policies)
+    for window in evaluation_windows(config, trace_path):
+        for seed in config.seeds:
+            for name in config.policies:
+                runs = ([(train_seed, lambda env, p=p: p) for train_seed, p in agents]
+                        if name == "ppo" else [(0, factories[name])])
+                for train_seed, factory in runs:
+                    # Baselines apply exact decisions: absolute mode, whatever the agent's.
+                    base = config.env if name == "ppo" else replace(config.env,
+                                                                    action_mode="absolute")
+                    env = window_env(base, window, report_dir / "workloads")
+                    if progress:
+                        progress(f"{window.name} seed {seed} {name}")
+                    policy = factory(env)
+                    yield run_episode(env, policy, name, window.name, seed,
+                                      use_masks=bool(getattr(policy, "masked", False)),
+                                      train_seed=train_seed)
+                    env.close()

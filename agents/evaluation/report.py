@@ -1,0 +1,204 @@
+"""The summary table, CSV files and Markdown report of an evaluation (plots:
+agents.evaluation.plots, statistics: agents.evaluation.statistics)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from agents.evaluation.episode import ENERGY_COLUMNS, Episode
+from agents.evaluation.plots import plot_latency_cdf, plot_pareto, plot_timeseries
+from agents.evaluation.statistics import cells, mean_ci95, paired_against, paired_test
+
+__all__ = ["SUMMARY_COLUMNS", "mean_ci95", "paired_test", "summarise", "write_report"]
+
+CI_METRICS = ("sla_violation_rate", "accuracy_requests", "energy_j")
+SUMMARY_COLUMNS = (
+    "policy", "workload", "n_train_seeds", "n_sim_seeds", "ci_over",
+    "sla_violation_rate", "sla_violation_rate_ci95", "p99_latency_ms",
+    "accuracy_requests", "accuracy_requests_ci95", "accuracy", "accuracy_product",
+    "cost_core_s", *ENERGY_COLUMNS, "energy_j_ci95", "energy_estimated", "energy_method",
+    "energy_per_request_j", "reconfigurations", "decision_ms_median", "decision_ms_p99",
+    "fallbacks",
+)
+MEAN_METRICS = ("p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s",
+                "energy_per_request_j", "reconfigurations", "fallbacks",
+                *(c for c in ENERGY_COLUMNS if c not in CI_METRICS))
+
+
+def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, object]]:
+    """One row per (policy, workload): means, and 95 % CIs across training seeds (two or
+    more) or else across simulator seeds (`agents.evaluation.statistics`).
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA (see `Episode.metrics`).
+
+    Returns:
+        The summary rows, keyed by `SUMMARY_COLUMNS`.
+    """
+    groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
+    for ep in episodes:
+        groups[(ep.policy, ep.window)].append(ep)
+    table = cells(episodes, sla_ms)
+    rows = []
+    for (policy, window), eps in groups.items():
+        per_episode = [ep.metrics(sla_ms) for ep in eps]
+        train_seeds = sorted({ep.train_seed for ep in eps})
+        over_train = len(train_seeds) >= 2
+        units = ([table[(policy, window, s)] for s in train_seeds] if over_train
+                 else per_episode)
+        row: dict[str, object] = {
+            "policy": policy, "workload": window, "n_train_seeds": len(train_seeds),
+            "n_sim_seeds": len({ep.seed for ep in eps}),
+            "ci_over": "training seeds" if over_train else "simulator seeds",
+        }
+        for metric in CI_METRICS:
+            row[metric], row[f"{metric}_ci95"] = mean_ci95([u[metric] for u in units])
+        for metric in MEAN_METRICS:
+            row[metric] = float(np.mean([m[metric] for m in per_episode]))
+        row["decision_ms_median"] = float(np.median([m["decision_ms_median"]
+                                                     for m in per_episode]))
+        row["decision_ms_p99"] = float(np.median([m["decision_ms_p99"] for m in per_episode]))
+        row["energy_estimated"] = any(ep.energy_estimated for ep in eps)
+        row["energy_method"] = "; ".join(sorted({ep.energy_method for ep in eps}))
+        rows.append(row)
+    return rows
+
+
+def fmt(value: object) -> str:
+    """The one formatting used by both the CSV and the Markdown tables.
+
+    Args:
+        value: A cell's value.
+
+    Returns:
+        ``true``/``false`` for bools, ``nan`` or 6 significant digits for floats,
+        ``str(value)`` otherwise.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_csv(rows: Sequence[dict[str, object]], path: Path,
+              columns: Sequence[str] | None = None) -> None:
+    """Write rows with `fmt`.
+
+    Args:
+        rows: The rows to write.
+        path: The CSV file.
+        columns: The columns, in order (default: the first row's keys).
+    """
+    columns = list(columns or (rows[0].keys() if rows else []))
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([fmt(row[c]) for c in columns])
+
+
+def write_steps_csv(episodes: Sequence[Episode], path: Path) -> None:
+    """Every interval of every episode, every policy; energy parts and reward terms as
+    their own columns.
+
+    Args:
+        episodes: The evaluation's episodes.
+        path: The CSV file.
+    """
+    rows = [{"policy": ep.policy, "workload": ep.window, "seed": ep.seed,
+             "train_seed": ep.train_seed, **step.row()}
+            for ep in episodes for step in ep.steps]
+    write_csv(rows, path)
+
+
+def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
+    """A Markdown table of ``columns`` with `fmt`.
+
+    Args:
+        rows: The table's rows.
+        columns: The columns to show, in order.
+
+    Returns:
+        The table's Markdown text (no trailing newline).
+    """
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+STATISTICS_TEXT = (
+    "Replication unit: (training seed, window); a cell's value is the mean over simulator "
+    "seeds, which share common random numbers (every policy sees the same requests). "
+    "`ci_over` says whether a row's 95 % Student-t CI is across training seeds (two or "
+    "more) or only across simulator seeds (rules, or a single agent). `accuracy_requests` "
+    "weights each interval's accuracy by the requests it served; `accuracy` is the time "
+    "average.")
+PAIRED_TEXT = (
+    "Pairs: (training seed, window) cells against IPA on the same windows and simulator "
+    "seeds; `workload` all pools the windows. mean_diff = policy - ipa (`energy_rel`: "
+    "policy / ipa - 1); bootstrap 95 % CI over cells; exact two-sided Wilcoxon signed-rank "
+    "p-value (no normality assumed; exact for few pairs); `min_p` = 2 / 2^n is the "
+    "smallest p-value n pairs can reach.")
+
+
+def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
+                 header: str, interval_s: int = 10
+                 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Write summary.csv, paired.csv, steps.csv, the plots and report.md.
+
+    Args:
+        episodes: The evaluation's episodes.
+        sla_ms: The end-to-end SLA.
+        report_dir: The folder to write into.
+        header: The report's opening Markdown (title and run details).
+        interval_s: The env's interval length, for the power plots.
+
+    Returns:
+        The summary rows and the paired rows.
+    """
+    rows = summarise(episodes, sla_ms)
+    paired = paired_against(episodes, sla_ms) if any(ep.policy == "ipa" for ep in episodes) \
+        else []
+    write_csv(rows, report_dir / "summary.csv", SUMMARY_COLUMNS)
+    if paired:
+        write_csv(paired, report_dir / "paired.csv")
+    write_steps_csv(episodes, report_dir / "steps.csv")
+    plots = []
+    first_seed = min(ep.seed for ep in episodes)
+    for window in sorted({ep.window for ep in episodes}):
+        name = f"timeseries_{window}.png"
+        plot_timeseries(episodes, window, first_seed, report_dir / name, interval_s)
+        plots.append((f"Load, forecast, power and accuracy, {window}", name))
+    plot_pareto(rows, report_dir / "pareto_energy_accuracy.png")
+    plot_pareto(rows, report_dir / "sla_vs_energy.png", y="sla_violation_rate",
+                ylabel="SLA violation rate")
+    plots += [("Energy vs request-weighted accuracy (95 % CIs)", "pareto_energy_accuracy.png"),
+              ("SLA violations vs energy (95 % CIs)", "sla_vs_energy.png")]
+    if any(ep.latencies_ms.size for ep in episodes):
+        plot_latency_cdf(episodes, sla_ms, report_dir / "latency_cdf.png")
+        plots.append(("Latency CDF", "latency_cdf.png"))
+    lines = [header, "", "## Summary", "", STATISTICS_TEXT, ""]
+    estimated = sorted({str(r["energy_method"]) for r in rows if r["energy_estimated"]})
+    if estimated:
+        lines += [f"Energy figures are **estimated** as the backend reported them each "
+                  f"interval; method: {'; '.join(estimated)} (`energy_method` in "
+                  "summary.csv).", ""]
+    # energy_method is stated once above (and is in summary.csv)
+    lines.append(markdown_table(rows, [c for c in SUMMARY_COLUMNS if c != "energy_method"]))
+    if paired:
+        lines += ["", "## Paired differences against IPA", "", PAIRED_TEXT, "",
+                  markdown_table(paired, list(paired[0].keys()))]
+    for title, name in plots:
+        lines += ["", f"## {title}", "", f"![{title}]({name})"]
+    (report_dir / "report.md").write_text("\n".join(lines) + "\n")
+    return rows, paired

@@ -1,0 +1,328 @@
+"""The power model: energy of batches, devices and nodes over an interval.
+
+The model (`envs.model.spec.Hardware`): a replica runs on ``cores`` CPU cores or GPUs; nodes
+draw static power while powered, each allocated device draws idle power, and each batch
+served adds the dynamic energy its profile row measured (partial batches under the
+batching timeout). Energy of an interval = static x powered nodes + idle x allocated
+devices + dynamic of the batches served; whether nodes without allocated devices power
+off is the fleet setting. Latency, throughput and cores are in `envs.model.perf`, which this
+module builds on; nothing else may re-derive these quantities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from envs.model.perf import batch_latency_mean_ms, cost_core_s, decision_cores, stage_cores
+from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+
+
+def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Dynamic energy of computing one batch (above the allocated cores' idle power).
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+
+    Returns:
+        Joules (the profile row's ``energy_per_batch_j``).
+    """
+    return variant.profile.row(batch, cores).energy_per_batch_j
+
+
+def dynamic_from_measured_j(total_j: float, idle_w: float, seconds: float) -> float:
+    """The dynamic part of a measured energy: ``total_j`` minus the idle power of the
+    devices that drew it (the inverse of the idle term; may be < 0, the caller decides what
+    that means).
+
+    Args:
+        total_j: Measured energy, joules.
+        idle_w: Idle power of all the devices that drew it together, watts.
+        seconds: Length of the measurement.
+
+    Returns:
+        Joules.
+    """
+    return total_j - idle_w * seconds
+
+
+def busy_batch_energy_j(busy_w_per_device: float, devices: int, latency_ms: float) -> float:
+    """Dynamic energy of a batch whose ``devices`` draw ``busy_w_per_device`` above idle
+    for the batch's latency (the calibrated CPU model's dynamic term).
+
+    Args:
+        busy_w_per_device: Power above idle of one busy device, watts.
+        devices: Devices computing the batch.
+        latency_ms: The batch's latency.
+
+    Returns:
+        Joules.
+    """
+    return busy_w_per_device * devices * latency_ms / 1e3
+
+
+def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float:
+    """Dynamic power per device while a replica computes batches back to back.
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+
+    Returns:
+        Watts per device.
+    """
+    return batch_energy_j(variant, batch, cores) * 1000.0 / (
+        batch_latency_mean_ms(variant, batch, cores) * cores)
+
+
+def powered_nodes(hardware: Hardware, devices: float) -> int:
+    """Nodes powered while ``devices`` are allocated.
+
+    Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
+    nodes as possible), none when nothing is allocated. Fixed fleet: all
+    ``fleet_nodes``, or more if the allocation needs more.
+
+    Args:
+        hardware: The fleet (devices per node, fleet mode and size).
+        devices: Devices allocated.
+
+    Returns:
+        Powered nodes.
+    """
+    needed = math.ceil(devices / hardware.devices_per_node - 1e-9) if devices > 0 else 0
+    if hardware.fleet == "fixed":
+        return max(hardware.fleet_nodes, needed)
+    return needed
+
+
+def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) -> float:
+    """Powered node-seconds over ``segments`` of ``(seconds, allocated devices)``.
+
+    Args:
+        hardware: The fleet.
+        segments: ``(seconds, allocated devices)`` pieces.
+
+    Returns:
+        Node-seconds.
+    """
+    return sum(seconds * powered_nodes(hardware, devices) for seconds, devices in segments)
+
+
+def static_energy_j(hardware: Hardware, node_s: float) -> float:
+    """Static energy of powered nodes: static power per node x node-seconds.
+
+    Args:
+        hardware: The power model (its ``node_static_w``).
+        node_s: Powered node-seconds.
+
+    Returns:
+        Joules.
+    """
+    return hardware.node_static_w * node_s
+
+
+def idle_energy_j(hardware: Hardware, device_seconds: float) -> float:
+    """Idle energy of allocated devices: idle power per device x device-seconds.
+
+    Args:
+        hardware: The power model (its ``device_idle_w``).
+        device_seconds: Allocated device-seconds.
+
+    Returns:
+        Joules.
+    """
+    return hardware.device_idle_w * device_seconds
+
+
+@dataclass(frozen=True)
+class EnergyParts:
+    """An interval's energy split as the power model defines it, in joules.
+
+    Attributes:
+        static_j: Powered nodes x static power x seconds.
+        idle_j: Allocated devices x idle power x seconds.
+        dynamic_j: Dynamic energy of the batches served.
+    """
+
+    static_j: float
+    idle_j: float
+    dynamic_j: float
+
+    @property
+    def total_j(self) -> float:
+        """Static + idle + dynamic, joules."""
+        return self.static_j + self.idle_j + self.dynamic_j
+
+
+def energy_parts(
+    hardware: Hardware, segments: Sequence[tuple[float, float]], dynamic_j: float
+) -> EnergyParts:
+    """The power model over one interval.
+
+    Args:
+        hardware: The static and idle power model.
+        segments: ``(seconds, allocated devices)`` pieces covering the interval.
+        dynamic_j: Dynamic energy of the batches served in it.
+
+    Returns:
+        The interval's static, idle and dynamic energy.
+    """
+    device_s = sum(seconds * devices for seconds, devices in segments)
+    return EnergyParts(static_energy_j(hardware, node_seconds(hardware, segments)),
+                       idle_energy_j(hardware, device_s), dynamic_j)
+
+
+def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
+    """Mean size of the batches a stage forms: full, unless the batching timeout fires
+    first, in which case about ``1 + rate x timeout`` requests have arrived.
+
+    Args:
+        batch: Batch size.
+        arrival_rps: Arrival rate at the stage, requests per second.
+        timeout_ms: Batching timeout (infinite: batches always fill).
+
+    Returns:
+        Requests per batch.
+    """
+    if batch <= 1 or math.isinf(timeout_ms):
+        return float(batch)
+    return min(float(batch), 1.0 + max(arrival_rps, 0.0) * timeout_ms / 1e3)
+
+
+def energy_per_request_j(
+    variant: ModelVariant, batch: int, cores: int, arrival_rps: float = math.inf,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy per request when batches hold `expected_batch_size` requests
+    (linear between the profile's integer batch sizes).
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        arrival_rps: Arrival rate at the stage (infinite: full batches).
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Joules per request.
+    """
+    k = expected_batch_size(batch, arrival_rps, timeout_ms)
+    lo = max(int(math.floor(k)), 1)
+    hi = min(lo + 1, batch)
+    e_lo = batch_energy_j(variant, lo, cores)
+    e_k = e_lo if hi == lo else e_lo + (k - lo) * (batch_energy_j(variant, hi, cores) - e_lo)
+    return e_k / k
+
+
+def dynamic_energy_j(
+    variant: ModelVariant, batch: int, cores: int, requests: float,
+    arrival_rps: float = math.inf, timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy of serving ``requests`` (full batches unless a timeout is given).
+
+    Args:
+        variant: The model variant.
+        batch: Batch size.
+        cores: Cores (or GPUs) of one replica.
+        requests: Requests served.
+        arrival_rps: Arrival rate at the stage (infinite: full batches).
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Joules.
+    """
+    return requests * energy_per_request_j(variant, batch, cores, arrival_rps, timeout_ms)
+
+
+def stage_interval_energy_j(
+    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Energy one stage adds over an interval: idle power of its devices + dynamic
+    energy of its batches (static power belongs to the nodes: `powered_nodes`).
+
+    Args:
+        hardware: The power model.
+        stage: The stage.
+        choice: Its decision.
+        requests: Requests it serves in the interval.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Joules.
+    """
+    variant = stage.variants[choice.variant]
+    rate = requests / seconds if seconds > 0 else 0.0
+    return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
+        dynamic_energy_j(variant, choice.batch, choice.cores, requests, rate, timeout_ms)
+    )
+
+
+def decision_dynamic_energy_j(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Dynamic energy when every stage serves ``requests`` in ``seconds``.
+
+    Args:
+        pipeline: The pipeline.
+        decision: One choice per stage.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Joules.
+    """
+    rate = requests / seconds if seconds > 0 else 0.0
+    return sum(
+        dynamic_energy_j(stage.variants[c.variant], c.batch, c.cores, requests, rate,
+                         timeout_ms)
+        for stage, c in zip(pipeline.stages, decision.stages, strict=True)
+    )
+
+
+def interval_energy_parts(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> EnergyParts:
+    """Predicted energy split of the pipeline holding ``decision`` for ``seconds`` while
+    every stage serves ``requests`` (the model the ILP optimises and the simulators play).
+
+    Args:
+        pipeline: Stages and the power model.
+        decision: The configuration held for the whole interval.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout (partial batches leave after it).
+
+    Returns:
+        The static, idle and dynamic energy.
+    """
+    segments = [(seconds, float(decision_cores(decision)))]
+    dynamic = decision_dynamic_energy_j(pipeline, decision, requests, seconds, timeout_ms)
+    return energy_parts(pipeline.hardware, segments, dynamic)
+
+
+def interval_energy_j(
+    pipeline: Pipeline, decision: Decision, requests: float, seconds: float,
+    timeout_ms: float = math.inf,
+) -> float:
+    """Total of `interval_energy_parts`.
+
+    Args:
+        pipeline: Stages and the power model.
+        decision: The configuration held for the whole interval.
+        requests: Requests each stage serves.
+        seconds: Length of the interval.
+        timeout_ms: Batching timeout.
+
+    Returns:
+        Joules.
+    """
+    return interval_energy_parts(pipeline, decision, requests, seconds, timeout_ms).total_j

@@ -1,0 +1,225 @@
+"""Building blocks of a profile document (the dict `envs.model.profiles.load_pipeline` reads),
+shared by the profiler, the importers, the tests and the benchmarks that write profiles.
+
+`profile_document` assembles the whole document (it fills in ``row_columns``);
+`variant_entry` one variant; `synthetic_rows` the generated rows of the synthetic test
+and benchmark profiles (latency shapes assumed, not measured).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from envs.config.errors import ConfigError, IpaEnergyError
+from envs.model.power import busy_batch_energy_j
+from envs.model.profile_format import ROW_COLUMNS
+
+
+def hardware_entry(
+    name: str, *, device: str = "cpu_core", devices_per_node: int = 1,
+    node_static_w: float = 0.0, device_idle_w: float = 0.0, static_source: str = "static",
+    idle_source: str = "idle", fleet: str = "fixed", fleet_nodes: int = 1,
+) -> dict[str, Any]:
+    """The ``hardware`` mapping of a profile (see `envs.model.spec.Hardware` for each field).
+
+    Args:
+        name: CPU or GPU model.
+        device: ``cpu_core`` or ``gpu``: what a row's ``cores`` counts.
+        devices_per_node: Devices one node holds.
+        node_static_w: Static power of a powered node, watts.
+        device_idle_w: Idle power of one allocated device, watts.
+        static_source: Source id of ``node_static_w``.
+        idle_source: Source id of ``device_idle_w``.
+        fleet: ``elastic`` or ``fixed``.
+        fleet_nodes: Nodes in the fleet.
+
+    Returns:
+        The mapping, ready for a document's ``hardware`` key.
+    """
+    return {
+        "name": name, "device": device, "devices_per_node": devices_per_node,
+        "node_static_w": node_static_w, "device_idle_w": device_idle_w,
+        "static_source": static_source, "idle_source": idle_source, "fleet": fleet,
+        "fleet_nodes": fleet_nodes,
+    }
+
+
+def row_columns() -> list[str]:
+    """The ``row_columns`` entry every profile carries.
+
+    Returns:
+        A fresh list of `envs.model.profile_format.ROW_COLUMNS`.
+    """
+    return list(ROW_COLUMNS)
+
+
+def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, source: str,
+                  base_cores: int, weights_gb: float | None = None) -> dict[str, Any]:
+    """One variant of a stage's ``variants`` list.
+
+    Args:
+        name: Variant name.
+        accuracy: Its accuracy, in ``metric``'s unit.
+        rows: Its profile rows, in `ROW_COLUMNS` order.
+        metric: What ``accuracy`` measures (e.g. ``top-1 (%)``).
+        source: Where ``accuracy`` comes from.
+        base_cores: Cores (or GPUs) of one replica at the base allocation.
+        weights_gb: Size of its weights, GB (for size-dependent cold starts); left out
+            when None.
+
+    Returns:
+        The variant mapping.
+    """
+    entry = {"name": name, "accuracy": accuracy, "accuracy_metric": metric,
+             "accuracy_source": source, "base_cores": base_cores}
+    if weights_gb is not None:
+        entry["weights_gb"] = weights_gb
+    return {**entry, "rows": rows}
+
+
+def profile_document(name: str, *, sla_ms: float, batch_sizes: Iterable[int],
+                     hardware: dict[str, Any], sources: dict[str, dict[str, str]],
+                     stages: list[dict[str, Any]], notes: str | None = None
+                     ) -> dict[str, Any]:
+    """A whole profile document, in the key order of the shipped profiles.
+
+    Args:
+        name: Pipeline name.
+        sla_ms: End-to-end SLA, milliseconds.
+        batch_sizes: Batch sizes the pipeline may choose.
+        hardware: The ``hardware`` mapping (`hardware_entry`).
+        sources: Source id -> ``{"kind": ..., "description": ...}``.
+        stages: ``[{"name": ..., "variants": [variant_entry(...), ...]}, ...]``.
+        notes: What the rows mean, why this SLA, caveats; left out when None.
+
+    Returns:
+        The document, with ``row_columns`` filled in.
+    """
+    head: dict[str, Any] = {"pipeline": name, "sla_ms": sla_ms,
+                            "batch_sizes": list(batch_sizes)}
+    if notes is not None:
+        head["notes"] = notes
+    return {**head, "hardware": hardware, "sources": sources, "row_columns": row_columns(),
+            "stages": stages}
+
+
+def synthetic_rows(base_ms: float, *, batches: Iterable[int], cores: Iterable[int],
+                   batch_shape: tuple[float, float], core_shape: tuple[float, float],
+                   p99_factor: float | Callable[[], float], busy_w_per_core: float = 3.0,
+                   latency_source: str = "lat", energy_source: str = "en") -> list[list]:
+    """Generated rows (assumed shapes, not measured) for synthetic profiles.
+
+    At ``c`` cores and batch ``b``: mean = ``base_ms`` x (fixed + per_item x b) /
+    (per_core x c + rest), with ``batch_shape = (fixed, per_item)`` and
+    ``core_shape = (per_core, rest)``; p99 = mean x ``p99_factor``; energy per batch =
+    `envs.model.power.busy_batch_energy_j` of ``busy_w_per_core``, c and mean (joules). Rows
+    run over cores, then batches.
+
+    Args:
+        base_ms: Latency scale, milliseconds.
+        batches: Batch sizes.
+        cores: Core counts.
+        batch_shape: ``(fixed, per_item)`` of the batch term.
+        core_shape: ``(per_core, rest)`` of the core term.
+        p99_factor: p99 / mean, or a callable drawing it for each row (in row order).
+        busy_w_per_core: Dynamic power of one busy core, watts.
+        latency_source: Source id of the latencies.
+        energy_source: Source id of the energies.
+
+    Returns:
+        Rows in `ROW_COLUMNS` order, rounded to 3 (ms) and 5 (J) decimals.
+    """
+    fixed, per_item = batch_shape
+    per_core, rest = core_shape
+    batch_list = list(batches)
+    out = []
+    for c in cores:
+        for b in batch_list:
+            mean = base_ms * (fixed + per_item * b) / (per_core * c + rest)
+            factor = p99_factor() if callable(p99_factor) else p99_factor
+            out.append([b, c, round(mean, 3), round(factor * mean, 3),
+                        round(busy_batch_energy_j(busy_w_per_core, c, mean), 5), latency_source,
+                        energy_source])
+    return out
+
+
+class _RowsDumper(yaml.SafeDumper):
+    """`yaml.SafeDumper` that writes every list of scalars in flow style, on one line."""
+
+    def represent_list(self, data: list) -> yaml.Node:  # noqa: D102 - PyYAML hook
+        flow = all(not isinstance(x, (list, dict)) for x in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_RowsDumper.add_representer(list, _RowsDumper.represent_list)
+
+ProfileStyle = Literal["block", "inline", "rows"]
+
+
+def profile_text(doc: dict[str, Any], style: ProfileStyle = "block") -> str:
+    """A profile document as YAML text, keys in document order.
+
+    Args:
+        doc: The document (`profile_document`).
+        style: ``block``: block style throughout (80 columns); ``inline``: every list
+            and mapping of scalars in flow style, 100 columns (the CPU profiles of the
+            profiler and `energy.apply_calibration`); ``rows``: block style but every list
+            of scalars (a row, ``batch_sizes``, ``row_columns``) on one line, 100 columns,
+            non-ASCII text as is (the ML.ENERGY importer's GPU profiles).
+
+    Returns:
+        The YAML text.
+    """
+    if style == "inline":
+        return yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None)
+    if style == "rows":
+        return yaml.dump(doc, Dumper=_RowsDumper, sort_keys=False, width=100,
+                         allow_unicode=True)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def write_profile(doc: dict[str, Any], path: Path, *, style: ProfileStyle = "block",
+                  check: bool = False) -> Path:
+    """Write a profile document as YAML (keys in document order; its folder is created).
+
+    Args:
+        doc: The document (`profile_document`).
+        path: Where to write it.
+        style: The YAML layout (see `profile_text`).
+        check: Load the text with `envs.model.profiles.load_pipeline` first (from a temporary
+            copy), so a document that would not load is never written to ``path``.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ConfigError: ``path`` cannot be written (named).
+        ProfileError: ``check`` and the document does not load (the message names
+            ``path``).
+    """
+    text = profile_text(doc, style)
+    if check:
+        from envs.model.profiles import load_pipeline
+
+        with tempfile.TemporaryDirectory() as tmp:
+            trial = Path(tmp) / Path(path).name
+            trial.write_text(text)
+            try:
+                load_pipeline(trial)
+            except IpaEnergyError as err:
+                message = str(err)
+                message = (message.replace(str(trial), str(path)) if str(trial) in message
+                           else f"{path}: {message}")
+                raise type(err)(message) from None
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    except OSError as err:
+        raise ConfigError(f"cannot write the profile {path}: {err.strerror or err}; give "
+                          "a writable path") from None
+    return path

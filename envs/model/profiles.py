@@ -1,0 +1,220 @@
+"""Load and validate profile files (``profiles/<pipeline>.yaml``) into a `Pipeline`.
+
+The file format is `envs.model.profile_format`'s. Unmeasured batch sizes between measured ones
+are filled in here, once (`envs.model.densify`), by linear interpolation, and marked with the
+``interpolated`` source; batch sizes below the smallest measured one (an LLM's
+concurrency caps start at 8) take that batch's latency and energy, marked
+``below_min_batch``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envs.config.errors import ConfigError, ProfileError
+from envs.config.loader import from_dict
+from envs.config.suggest import did_you_mean
+from envs.config.yaml_io import read_yaml_file
+from envs.model import perf
+from envs.model.densify import RESERVED_SOURCES, densify_rows
+from envs.model.profile_data import Profile, ProfileRow, Source
+from envs.model.profile_format import (
+    ROW_COLUMNS,
+    HardwareFile,
+    ProfileFile,
+    StageFile,
+    VariantFile,
+    check_outline,
+)
+from envs.model.spec import Hardware, ModelVariant, Pipeline, Stage
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+
+
+def available_pipelines() -> list[str]:
+    """Names of the profiles shipped in ``profiles/``."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def resolve_profile_path(name_or_path: str | Path) -> Path:
+    """A shipped pipeline's name or a path to a profile file -> the file's path.
+
+    Args:
+        name_or_path: ``video`` (a file in ``profiles/``) or a ``.yaml``/``.yml`` path.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        ProfileError: The file does not exist, or the name is not a shipped pipeline (with
+            a "did you mean" hint).
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ProfileError(f"profile file {candidate} does not exist; check the path")
+        return candidate
+    path = PROFILES_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = available_pipelines()
+        raise ProfileError(
+            f"unknown pipeline {str(name_or_path)!r}{did_you_mean(str(name_or_path), names)}; "
+            f"shipped pipelines: {names}, or give a path to a profile .yaml"
+        )
+    return path
+
+
+def load_pipeline(
+    name_or_path: str | Path, sla_ms: float | None = None,
+    batch_sizes: tuple[int, ...] | None = None, fleet: str | None = None,
+    idle_power_scale: float = 1.0,
+) -> Pipeline:
+    """Load, validate and densify a profile into a `Pipeline`.
+
+    Args:
+        name_or_path: A shipped pipeline name (``video``) or a profile file path.
+        sla_ms: Override of the file's SLA.
+        batch_sizes: Override of the batch sizes policies may choose.
+        fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
+        idle_power_scale: Factor on the device idle and node static power (the
+            sensitivity runs of an assumed idle power use 0.5 and 2).
+
+    Returns:
+        The pipeline, with unmeasured batch sizes filled in and marked (`envs.model.densify`).
+
+    Raises:
+        ProfileError: Malformed file, missing rows, dangling sources.
+        ConfigError: An SLA below the fastest possible end-to-end latency.
+    """
+    path = resolve_profile_path(name_or_path)
+    try:
+        spec = from_dict(ProfileFile, check_outline(path, read_yaml_file(path)))
+    except ConfigError as err:
+        raise ProfileError(f"{path}: {err}") from None
+    if spec.row_columns != ROW_COLUMNS:
+        raise ProfileError(f"{path}: row_columns must be {list(ROW_COLUMNS)}")
+    sources = {k: Source(k, v.kind, v.description) for k, v in spec.sources.items()}
+    for reserved in RESERVED_SOURCES:
+        if reserved.id in sources:
+            raise ProfileError(f"{path}: source id {reserved.id!r} is reserved for the loader")
+        sources[reserved.id] = reserved
+    hardware = _hardware(path, spec.hardware, sources, fleet, idle_power_scale)
+    chosen_batches = batch_sizes or spec.batch_sizes
+    if not chosen_batches:
+        raise ProfileError(f"{path}: batch_sizes is empty; list the batch sizes policies may "
+                           "choose (each must be profiled)")
+    stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
+    pipeline = Pipeline(
+        name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
+        batch_sizes=tuple(sorted(chosen_batches)),
+        hardware=hardware,
+        sources=sources,
+    )
+    check_sla_feasible(pipeline)
+    return pipeline
+
+
+def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
+              fleet: str | None, idle_power_scale: float) -> Hardware:
+    for key in ("static_source", "idle_source"):
+        ref = getattr(spec, key)
+        if ref not in sources:
+            raise ProfileError(f"{path}: hardware.{key} {ref!r} is not in sources "
+                               f"{sorted(sources)}{did_you_mean(ref, sources)}")
+    if spec.devices_per_node < 1 or spec.fleet_nodes < 1:
+        raise ProfileError(f"{path}: hardware.devices_per_node and hardware.fleet_nodes "
+                           "must be >= 1")
+    if spec.node_static_w < 0 or spec.device_idle_w < 0:
+        raise ProfileError(f"{path}: hardware.node_static_w and hardware.device_idle_w "
+                           "must be >= 0 watts")
+    if spec.load_gb_per_s < 0 or (spec.load_gb_per_s > 0 and spec.load_source not in sources):
+        raise ProfileError(f"{path}: hardware.load_gb_per_s must be >= 0 GB/s, and a positive "
+                           f"value needs hardware.load_source naming one of {sorted(sources)}")
+    if fleet not in (None, "elastic", "fixed"):
+        raise ConfigError(f"fleet must be 'elastic' or 'fixed', got {fleet!r}")
+    if not idle_power_scale > 0:
+        raise ConfigError(f"idle_power_scale must be > 0, got {idle_power_scale!r}")
+    return Hardware(
+        name=spec.name, device=spec.device, devices_per_node=spec.devices_per_node,
+        node_static_w=spec.node_static_w * idle_power_scale,
+        device_idle_w=spec.device_idle_w * idle_power_scale,
+        static_source=spec.static_source, idle_source=spec.idle_source,
+        fleet=fleet or spec.fleet,  # type: ignore[arg-type]
+        fleet_nodes=spec.fleet_nodes, load_gb_per_s=spec.load_gb_per_s,
+        load_source=spec.load_source or "",
+    )
+
+
+def check_sla_feasible(pipeline: Pipeline) -> None:
+    """Reject an SLA below the fastest possible end-to-end latency.
+
+    Args:
+        pipeline: The loaded pipeline.
+
+    Raises:
+        ConfigError: The SLA is not positive or below `envs.model.perf.fastest_latency_ms`.
+    """
+    fastest = perf.fastest_latency_ms(pipeline)
+    if pipeline.sla_ms <= 0 or pipeline.sla_ms < fastest:
+        raise ConfigError(
+            f"SLA {pipeline.sla_ms:.1f} ms of pipeline {pipeline.name!r} is below the fastest "
+            f"possible end-to-end p99 latency {fastest:.1f} ms (smallest batch, fastest "
+            "variants); "
+            f"raise sla_ms to at least {fastest:.0f}"
+        )
+
+
+def _stage(
+    path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...]
+) -> Stage:
+    names = [v.name for v in spec.variants]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")
+    variants = tuple(_variant(path, spec.name, v, sources, batch_sizes) for v in spec.variants)
+    return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)))
+
+
+def _variant(
+    path: Path, stage: str, spec: VariantFile, sources: dict[str, Source],
+    batch_sizes: tuple[int, ...],
+) -> ModelVariant:
+    where = f"{path}: {stage}/{spec.name}"
+    rows = [ProfileRow(*r) for r in spec.rows]
+    seen: set[tuple[int, int]] = set()
+    for row in rows:
+        if (row.batch, row.cores) in seen:
+            raise ProfileError(f"{where}: duplicate row for batch {row.batch}, cores {row.cores}")
+        seen.add((row.batch, row.cores))
+        for ref in (row.latency_source, row.energy_source):
+            if ref not in sources:
+                raise ProfileError(f"{where}: row source {ref!r} is not in sources "
+                                   f"{sorted(sources)}{did_you_mean(ref, sources)}")
+        if row.batch < 1 or row.cores < 1:
+            raise ProfileError(f"{where}: batch and cores must be >= 1 in {row}")
+        if not 0 < row.latency_mean_ms <= row.latency_p99_ms:
+            raise ProfileError(f"{where}: need 0 < latency_mean_ms <= latency_p99_ms in {row}")
+        if row.energy_per_batch_j < 0:
+            raise ProfileError(f"{where}: negative energy in {row}")
+    if spec.weights_gb < 0:
+        raise ProfileError(f"{where}: weights_gb must be >= 0 GB, got {spec.weights_gb}")
+    if spec.base_cores not in {r.cores for r in rows}:
+        raise ProfileError(f"{where}: no rows at its base allocation of {spec.base_cores} cores")
+    for cores in sorted({r.cores for r in rows}):
+        measured = {r.batch for r in rows if r.cores == cores}
+        if min(batch_sizes) not in measured:
+            raise ProfileError(f"{where}: the smallest allowed batch size "
+                               f"{min(batch_sizes)} at {cores} cores is not profiled")
+        missing = sorted(set(batch_sizes) - measured)
+        if missing:
+            raise ProfileError(
+                f"{where}: batch sizes {missing} at {cores} cores are allowed by the "
+                f"configuration but not profiled; profile them (python -m energy.profiler) "
+                f"or remove them from batch_sizes"
+            )
+    return ModelVariant(
+        name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
+        accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
+        profile=Profile(tuple(densify_rows(rows)), sources), weights_gb=spec.weights_gb,
+    )
+
+

@@ -1,0 +1,274 @@
+"""The pipeline model: the one definition shared by the simulator, the ILP, the agents
+and the reports.
+
+A `Pipeline` is an ordered tuple of `Stage`s with an end-to-end SLA. Each stage offers
+`ModelVariant`s; each variant carries its accuracy (with the source of the number) and
+a `Profile` of measured rows (`envs.model.profile_data`). A `Decision` picks, per stage, a
+variant, a batch size, a replica count and the cores of each replica.
+
+Profiles are dense after loading: for every profiled core count the latency and energy
+of every integer batch size from 1 to the largest measured one is available, and rows
+that were filled in by interpolation are marked as such (the request-level simulator
+needs them for partial batches). Batch sizes a policy may choose must be measured.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from envs.config.errors import ActionError, ProfileError
+from envs.config.suggest import did_you_mean
+from envs.model.profile_data import SOURCE_KINDS, Profile, Source
+
+DeviceKind = Literal["cpu_core", "gpu"]
+FleetMode = Literal["elastic", "fixed"]
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """A model that can serve a stage.
+
+    Attributes:
+        name: Variant name, unique within its stage.
+        accuracy: Task accuracy in the metric's own units (e.g. top-1 %, mAP).
+        accuracy_metric: What ``accuracy`` measures.
+        accuracy_source: Citation of the number.
+        base_cores: Cores per replica in IPA's base allocation.
+        profile: Latency and energy rows.
+        weights_gb: Size of the model's weights, for the size-dependent part of a cold
+            start (`envs.model.perf.model_load_s`); 0 where the profile does not give it.
+    """
+
+    name: str
+    accuracy: float
+    accuracy_metric: str
+    accuracy_source: str
+    base_cores: int
+    profile: Profile
+    weights_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline and its candidate variants (ordered by accuracy)."""
+
+    name: str
+    variants: tuple[ModelVariant, ...]
+
+    def variant_index(self, name: str) -> int:
+        """Index of the variant called ``name``.
+
+        Args:
+            name: Variant name.
+
+        Returns:
+            Its index in `variants`.
+
+        Raises:
+            ProfileError: No such variant (with a "did you mean" hint).
+        """
+        names = [v.name for v in self.variants]
+        if name in names:
+            return names.index(name)
+        raise ProfileError(
+            f"stage {self.name!r} has no variant {name!r}{did_you_mean(name, names)}; "
+            f"variants: {names}"
+        )
+
+    @functools.cached_property
+    def accuracy_ranks(self) -> tuple[float, ...]:
+        """IPA's rank-normalised accuracy of each variant: rank / (n - 1), in [0, 1]
+        (1 for a single variant), as IPA's code computes it
+        (``Task.variants_accuracies_normalized``)."""
+        n = len(self.variants)
+        if n == 1:
+            return (1.0,)
+        order = np.argsort([v.accuracy for v in self.variants], kind="stable")
+        ranks = np.empty(n)
+        ranks[order] = np.arange(n) / (n - 1)
+        return tuple(float(r) for r in ranks)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a replica runs on, and the static and idle parts of the power model.
+
+    Energy of an interval = powered nodes x ``node_static_w`` x seconds + allocated
+    devices x ``device_idle_w`` x seconds + the dynamic energy of the batches served
+    (`envs.model.power.interval_energy_parts`).
+
+    Attributes:
+        name: CPU or GPU model.
+        device: What a profile row's ``cores`` counts: ``cpu_core`` or ``gpu``.
+        devices_per_node: Devices one node holds (cores per socket, GPUs per server).
+        node_static_w: Power of a powered node beyond its devices' idle power (uncore,
+            DRAM, host, fans), in watts.
+        device_idle_w: Idle power of one allocated device, in watts.
+        static_source: Id of the `Source` of ``node_static_w``.
+        idle_source: Id of the `Source` of ``device_idle_w``.
+        fleet: ``elastic`` (nodes holding no allocated device are powered off) or
+            ``fixed`` (all ``fleet_nodes`` stay powered, as in IPA's cluster).
+        fleet_nodes: Nodes in the fleet: always powered when fixed, the most that can be
+            powered when elastic (more are powered if the allocation needs them).
+        load_gb_per_s: Bandwidth at which a new replica loads its weights (0: loading
+            takes no time beyond the env's base cold start).
+        load_source: Id of the `Source` of ``load_gb_per_s`` ("" when it is 0).
+    """
+
+    name: str
+    device: DeviceKind
+    devices_per_node: int
+    node_static_w: float
+    device_idle_w: float
+    static_source: str
+    idle_source: str
+    fleet: FleetMode
+    fleet_nodes: int
+    load_gb_per_s: float = 0.0
+    load_source: str = ""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Ordered stages with an end-to-end latency SLA.
+
+    Attributes:
+        name: Pipeline name (e.g. ``video``).
+        stages: The stages in request order.
+        sla_ms: End-to-end latency objective.
+        batch_sizes: Batch sizes a policy may choose (each must be measured).
+        hardware: Idle-power model of the profiled machine.
+        sources: Every `Source` the profile rows and hardware refer to.
+    """
+
+    name: str
+    stages: tuple[Stage, ...]
+    sla_ms: float
+    batch_sizes: tuple[int, ...]
+    hardware: Hardware
+    sources: Mapping[str, Source]
+
+    def stage_index(self, name: str) -> int:
+        """Index of the stage called ``name``.
+
+        Args:
+            name: Stage name.
+
+        Returns:
+            Its index in `stages`.
+
+        Raises:
+            ProfileError: No such stage (with a "did you mean" hint).
+        """
+        names = [s.name for s in self.stages]
+        if name in names:
+            return names.index(name)
+        raise ProfileError(
+            f"pipeline {self.name!r} has no stage {name!r}{did_you_mean(name, names)}"
+        )
+
+    @property
+    def energy_kinds(self) -> tuple[str, ...]:
+        """Provenance kinds of every number in the power model (static, idle, dynamic),
+        in `SOURCE_KINDS` order."""
+        kinds = {self.sources[self.hardware.static_source].kind,
+                 self.sources[self.hardware.idle_source].kind}
+        for stage in self.stages:
+            for variant in stage.variants:
+                kinds |= variant.profile.energy_kinds
+        return tuple(k for k in SOURCE_KINDS if k in kinds)
+
+    @property
+    def energy_estimated(self) -> bool:
+        """True unless every number of the power model was measured."""
+        return self.energy_kinds != ("measured",)
+
+    def validate(self, decision: Decision) -> None:
+        """Check that ``decision`` fits this pipeline.
+
+        Args:
+            decision: One choice per stage.
+
+        Raises:
+            ActionError: Wrong stage count, a variant index out of range, no replicas, or a
+                (batch, cores) pair the profile lacks.
+        """
+        if len(decision.stages) != len(self.stages):
+            raise ActionError(
+                f"decision has {len(decision.stages)} stages, pipeline {self.name!r} has "
+                f"{len(self.stages)}; give one StageDecision per stage"
+            )
+        for stage, choice in zip(self.stages, decision.stages, strict=True):
+            if not 0 <= choice.variant < len(stage.variants):
+                raise ActionError(
+                    f"stage {stage.name!r}: variant index {choice.variant} out of range "
+                    f"0..{len(stage.variants) - 1}"
+                )
+            if choice.replicas < 1:
+                raise ActionError(f"stage {stage.name!r}: replicas must be >= 1")
+            variant = stage.variants[choice.variant]
+            if not variant.profile.has(choice.batch, choice.cores):
+                raise ActionError(
+                    f"stage {stage.name!r}, variant {variant.name!r}: batch {choice.batch} "
+                    f"at {choice.cores} cores is not profiled; profiled core counts: "
+                    f"{variant.profile.core_counts}, policy batch sizes: {self.batch_sizes}"
+                )
+
+
+@dataclass(frozen=True)
+class StageDecision:
+    """The configuration of one stage: variant index, batch size, replicas, cores each."""
+
+    variant: int
+    batch: int
+    replicas: int
+    cores: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One `StageDecision` per stage, in pipeline order."""
+
+    stages: tuple[StageDecision, ...]
+
+    def describe(self, pipeline: Pipeline) -> str:
+        """One line for reports: ``stage=variant bB xR (Cc)`` per stage.
+
+        Args:
+            pipeline: The pipeline the decision is for (variant names).
+
+        Returns:
+            The line.
+        """
+        parts = []
+        for stage, c in zip(pipeline.stages, self.stages, strict=True):
+            name = stage.variants[c.variant].name
+            parts.append(f"{stage.name}={name} b{c.batch} x{c.replicas} ({c.cores}c)")
+        return ", ".join(parts)
+
+    @staticmethod
+    def base(pipeline: Pipeline, variants: tuple[int, ...], batches: tuple[int, ...],
+             replicas: tuple[int, ...]) -> Decision:
+        """A decision whose cores per replica are each variant's base allocation.
+
+        Args:
+            pipeline: The pipeline.
+            variants: Variant index per stage.
+            batches: Batch size per stage.
+            replicas: Replicas per stage.
+
+        Returns:
+            The decision.
+        """
+        return Decision(
+            tuple(
+                StageDecision(v, b, r, stage.variants[v].base_cores)
+                for stage, v, b, r in zip(pipeline.stages, variants, batches, replicas,
+                                          strict=True)
+            )
+        )
