@@ -1,13 +1,19 @@
-"""Env-step and simulator throughput on the video pipeline, bursty pattern.
+"""Env-step and simulator throughput on the video pipeline, bursty pattern, and the LLM
+replica simulator.
 
-    python benchmarks/env_step.py
+    python benchmarks/env_step.py [--mlenergy DIR]
 
 Prints the fluid backend's time per 10-second interval (backend alone and a whole env
-step), the request-level simulator's simulated requests per second, and peak RSS.
+step), the whole env step through ``gymnasium.make`` against CartPole-v1's in the same run,
+the request-level simulator's simulated requests per second, the continuous-batching
+simulator's (`envs.serving.continuous_batching`) on Llama-3.1-8B on one H100 at cap 256
+(ML.ENERGY v3, read from ``--mlenergy``) at 90 % of its saturated request rate, and peak
+RSS.
 """
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import time
@@ -20,9 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gymnasium  # noqa: E402
 
 import envs  # noqa: E402, F401
+from energy.mlenergy.curves import llm_curve  # noqa: E402
+from energy.mlenergy.files import read_model_file  # noqa: E402
 from envs.backends.requests import RequestBackend  # noqa: E402
 from envs.config.cli import command_line  # noqa: E402
 from envs.model import perf  # noqa: E402
+from envs.serving.continuous_batching import serve_replica  # noqa: E402
+
+MLENERGY = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlenergy" / "v3" / "models"
+LLAMA = "meta-llama__Llama-3.1-8B-Instruct__lm-arena-chat.json"
 
 
 def median_time(fn, repeats: int) -> float:
@@ -34,8 +46,45 @@ def median_time(fn, repeats: int) -> float:
     return float(np.median(samples))
 
 
+def made_step_us(env_id: str, steps: int, **kwargs: object) -> float:
+    """Median time of one ``env.step`` (random actions) through ``gymnasium.make``."""
+    env = gymnasium.make(env_id, **kwargs)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(steps)]
+
+    def run() -> None:
+        for a in actions:
+            _, _, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                env.reset()
+
+    return median_time(run, 7) / steps * 1e6
+
+
+def llm_requests_per_s(models_dir: Path) -> float:
+    """Simulated requests per second of one replica at cap 256, 90 % of saturation."""
+    curve = llm_curve(read_model_file(models_dir / LLAMA), "H100", 1, 75.0)
+    rng = np.random.default_rng(0)
+    n = 2_000_000
+    tokens = rng.integers(2, 780, n).astype(float)  # mean about 390, as the measured one
+    rate = 0.9 * curve.tokens_per_s(curve.running_limit(256)) / tokens.mean()
+    arrivals = np.cumsum(rng.exponential(1 / rate, n))
+    serve_replica(curve, 256, arrivals[:1000], tokens[:1000])  # compile / warm up
+    elapsed = median_time(lambda: serve_replica(curve, 256, arrivals, tokens), 3)
+    run = serve_replica(curve, 256, arrivals, tokens)
+    print(f"continuous batching: Llama-3.1-8B, 1 x H100, cap 256 at {rate:.1f} req/s, mean "
+          f"{run.mean_running:.0f} running; {n} requests in {elapsed:.2f} s -> "
+          f"{n / elapsed / 1e6:.2f} M simulated requests/s (one core)")
+    return n / elapsed
+
+
 @command_line("python benchmarks/env_step.py")
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python benchmarks/env_step.py", description=__doc__)
+    parser.add_argument("--mlenergy", type=Path, default=MLENERGY,
+                        help="ML.ENERGY v3 models/ folder (default: ../shared's)")
+    args = parser.parse_args(argv)
     env = gymnasium.make("ipa/Pipeline-v1", pipeline="video", workload="bursty",
                          backend="fluid").unwrapped
     env.reset(seed=0)
@@ -85,10 +134,18 @@ def main() -> None:
     print(f"request-level: {decision.describe(env.pipeline)} at {rates[0]:.0f} req/s "
           f"(dropped {stats.dropped}/{stats.arrived}); {requests} requests in "
           f"{elapsed:.2f} s -> {requests_per_s / 1e6:.2f} M simulated requests/s (one core)")
+    llm_per_s = llm_requests_per_s(args.mlenergy)
+    made_us = made_step_us("ipa/Pipeline-v1", 256, pipeline="video", workload="bursty",
+                           backend="fluid")
+    cartpole_us = made_step_us("CartPole-v1", 2048)
+    print(f"gymnasium.make: ipa/Pipeline-v1 (video, fluid) {made_us:.1f} us per step, "
+          f"CartPole-v1 {cartpole_us:.2f} us per step, same run")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"fluid_us_per_step={fluid_us:.2f}")
     print(f"env_step_us={env_step_us:.2f}")
     print(f"requests_per_s={requests_per_s:.0f}")
+    print(f"llm_cap256_requests_per_s={llm_per_s:.0f}")
+    print(f"env_step_over_cartpole={made_us / cartpole_us:.2f}")
     print(f"peak_rss_mb={peak_rss_mb:.1f}")
 
 

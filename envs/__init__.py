@@ -8,6 +8,7 @@ Rooms, lowest first; a room imports only rooms listed before it (tests/test_laye
 * `envs.workload`: the workload's settings, traces, synthetic patterns, the day split,
   predictors;
 * `envs.metering`: the `Meter` protocol and `EnergyReading`;
+* `envs.serving`: how a stage serves requests (an LLM replica under continuous batching);
 * `envs.backends`: the simulators (fluid, request-level) and `IntervalStats`;
 * `envs.live`: the live pipeline (local servers, Kubernetes, Prometheus);
 * the env itself, at this package's top: `envs.pipeline_env` (`PipelineEnv`),

@@ -121,8 +121,8 @@ def test_no_cycle_between_packages() -> None:
 # it in its package (and its own modules). A package's top-level modules form the room
 # named after the package ("envs": the env itself; "agents": what train.py runs).
 ROOMS = {
-    "envs": ["envs.config", "envs.model", "envs.workload", "envs.metering", "envs.backends",
-             "envs.live", "envs", "envs.batched"],
+    "envs": ["envs.config", "envs.model", "envs.workload", "envs.metering", "envs.serving",
+             "envs.backends", "envs.live", "envs", "envs.batched"],
     "agents": ["agents.runs", "agents.policies", "agents.evaluation", "agents.training",
                "agents.sweeps", "agents"],
 }

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from energy.mlenergy.files import ModelFile, positive_number
-from envs.config.errors import ProfileError
+from envs.config.errors import ProfileError, TraceError
 from envs.model import power
+from envs.workload.lengths import TokenLengths
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,14 @@ def length_quantile(histogram: dict[str, Any], q: float, path: Path) -> float:
         ProfileError: A malformed histogram.
     """
     bins, counts = histogram.get("bins"), histogram.get("counts")
-    if not isinstance(bins, list) or not isinstance(counts, list) or \
-            len(bins) != len(counts) + 1 or not counts or sum(counts) <= 0:
+    if not isinstance(bins, list) or not isinstance(counts, list):
         raise ProfileError(f"{path}: output_length_distribution needs 'bins' (edges) and "
-                           "'counts' with len(bins) == len(counts) + 1 and a positive total")
-    target = q * sum(counts)
-    seen = 0.0
-    for lo, hi, n in zip(bins, bins[1:], counts, strict=False):
-        if n > 0 and seen + n >= target:
-            return float(lo + (hi - lo) * (target - seen) / n)
-        seen += n
-    return float(bins[-1])
+                           "'counts' lists")
+    try:
+        lengths = TokenLengths.from_histogram(bins, counts, str(path))
+    except TraceError as err:
+        raise ProfileError(str(err)) from None
+    return float(lengths.output_quantile(q))
 
 
 def dynamic_j(total_energy_j: float, idle_w_per_device: float, devices: int,

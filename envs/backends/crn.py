@@ -37,6 +37,23 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def uniform_draws(origin_s: np.ndarray, stream: int, key: np.uint64) -> np.ndarray:
+    """Uniform draws in [0, 1), one per request, fixed by (arrival time, stream, key).
+
+    Args:
+        origin_s: Pipeline arrival time of each request (seconds, float64).
+        stream: Which draw of the request (a stage's service time, its token lengths, ...).
+        key: The seed's service key (`crn_streams`).
+
+    Returns:
+        Uniform draws aligned with ``origin_s``.
+    """
+    bits = np.ascontiguousarray(origin_s, dtype=np.float64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = _splitmix64(bits ^ key ^ (np.uint64(stream + 1) * _GOLDEN))
+    return (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
 def service_draws(origin_s: np.ndarray, stage: int, key: np.uint64) -> np.ndarray:
     """Unit-mean exponential draws, one per request, fixed by (arrival time, stage, key).
 
@@ -48,8 +65,4 @@ def service_draws(origin_s: np.ndarray, stage: int, key: np.uint64) -> np.ndarra
     Returns:
         Standard exponential draws aligned with ``origin_s``.
     """
-    bits = np.ascontiguousarray(origin_s, dtype=np.float64).view(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = _splitmix64(bits ^ key ^ (np.uint64(stage + 1) * _GOLDEN))
-    uniform = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53  # in [0, 1)
-    return -np.log1p(-uniform)
+    return -np.log1p(-uniform_draws(origin_s, stage, key))
