@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from energy.mlenergy.curves import llm_curve, saturation_checks
+from energy.mlenergy.curves import cap_lengths, llm_configurations, llm_curve, saturation_checks
 from energy.mlenergy.files import read_model_file
 from envs.config.errors import ConfigError, ProfileError
 from envs.serving.continuous_batching import serve_replica
 from envs.serving.llm_curve import CapPoint, LlmCurve, leave_one_out, merge_duplicate_caps
+from envs.serving.load_table import LoadTable, load_table
+from envs.workload.lengths import TokenLengths
 
 V3 = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlenergy" / "v3" / "models"
 # the LLM variants of the shipped GPU profiles (llm_chat_h100, chat_to_image_h100)
@@ -220,3 +222,58 @@ def test_a_file_without_a_needed_field_is_named(tmp_path: Path) -> None:
         llm_curve(read_model_file(path), "H100", 1, 75.0)
     with pytest.raises(ProfileError, match="no configuration on 2 x H100"):
         llm_curve(read_model_file(path), "H100", 2, 75.0)
+
+
+# -- the load table: what a planner reads ------------------------------------------------
+
+def test_load_table_on_an_m_g_1_ps_replica() -> None:
+    """Flat R(n) = 100 tokens/s, lengths uniform on [1, 19] (mean 10): mu = 10 req/s. At
+    load rho the mean sojourn is 1 / (mu (1 - rho)) and, with P = 300 W busy and 100 W
+    idle, the mean power is 100 + 200 rho (the replica is busy a share rho of the time)."""
+    flat = LlmCurve((CapPoint(1, 1.0, 100.0, 300.0, 10.0, 10.0),
+                     CapPoint(4096, 4096.0, 100.0, 300.0, 10.0, 10.0)), idle_w=100.0)
+    lengths = TokenLengths.from_histogram([1, 19], [1], "uniform 1-19")
+    table = load_table(flat, 4096, lengths, requests=200_000, loads=(0.25, 0.5, 0.75))
+    assert table.saturated_rps == pytest.approx(10.0, rel=0.01)
+    for rho, mean_ms, watts in zip(table.loads, table.mean_ms, table.power_w, strict=True):
+        assert mean_ms == pytest.approx(1000 / (10 * (1 - rho)), rel=0.05)
+        assert watts == pytest.approx(100 + 200 * rho, rel=0.03)
+    assert table.mean_at(0.5 * table.saturated_rps) == pytest.approx(table.mean_ms[1])
+    assert table.p99_at(0.75 * table.saturated_rps) == math.inf
+
+
+def test_max_rate_by_hand() -> None:
+    table = LoadTable(10.0, np.array([0.2, 0.4, 0.6]), np.array([100.0, 200.0, 400.0]),
+                      np.zeros(3), np.zeros(3))
+    assert table.max_rate(300.0) == pytest.approx(5.0)  # halfway from 0.4 to 0.6
+    assert table.max_rate(500.0) == pytest.approx(6.0)  # the last load
+    assert table.max_rate(50.0) == 0.0
+    assert table.p99_at(3.0) == pytest.approx(150.0)
+
+
+@pytest.mark.parametrize("loads", [(0.5,), (0.5, 0.4), (0.0, 0.5), (0.5, 1.0)])
+def test_bad_loads(loads: tuple) -> None:
+    with pytest.raises(ConfigError, match="must increase within"):
+        load_table(ONE, 2, TokenLengths.from_histogram([1, 2], [1], "h"), loads=loads)
+
+
+@pytest.mark.parametrize("stem, gpus", SHIPPED)
+def test_the_table_agrees_with_an_independent_run(stem: str, gpus: int) -> None:
+    """At 25, 50 and 90 % of each cap's saturated rate, the table's p99 (seed 0) and the
+    p99 of a replica run on other arrivals and lengths (seed 99) agree within 10 %."""
+    f = read_model_file(shipped_file(stem))
+    curve = llm_curve(f, "H100", gpus, 75.0)
+    lengths = cap_lengths(f, llm_configurations(f, "H100", gpus)[0][1])
+    worst = []
+    for cap in curve.caps:
+        table = load_table(curve, cap, lengths)
+        rng = np.random.default_rng(99)
+        n = 40_000
+        _, tokens = lengths.draw(rng.random(n))
+        for rho in (0.25, 0.5, 0.9):
+            rate = rho * table.saturated_rps
+            arrivals = np.cumsum(rng.exponential(1 / rate, n))
+            run = serve_replica(curve, cap, arrivals, tokens)
+            p99 = np.percentile((run.finished_s - arrivals)[n // 10:] * 1e3, 99)
+            worst.append((abs(table.p99_at(rate) / p99 - 1), cap, rho))
+    assert max(worst)[0] < 0.10, max(worst)
