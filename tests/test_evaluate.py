@@ -137,7 +137,7 @@ def test_trace_alone_evaluates_that_file(tmp_path: Path, tiny_profile_path: Path
     # the workload table names the file, and the played part is the file after its warm-up
     assert "trace my_trace.txt seconds [[120, 300]]" in row
     played = np.array(rates[120:300], dtype=float)
-    assert f"| 180 | {played.mean():.1f} | {played.max():.0f} |" in row
+    assert f"| 180 | {played.mean():.3g} | {played.max():.3g} |" in row
     assert {r["workload"] for r in read_summary(report / "summary.csv")} == {"my_trace"}
 
 
@@ -149,3 +149,33 @@ def test_trace_the_config_does_not_use_is_an_error(tmp_path: Path,
     result = run_evaluate(tmp_path, "--config", str(config), "--trace", str(trace))
     assert result.returncode == 2
     assert "uses no trace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_agent_of_another_pipeline_is_refused() -> None:
+    """Given video agents, the chat -> image config evaluated the video pipeline under the
+    name chat_to_image_windows (issue 25); now one line names both pipelines."""
+    from agents.evaluation.setup import eval_config_from_flags
+    from envs.config.errors import IpaEnergyError
+
+    video = [ROOT / "results" / "agents" / f"video_s{i}" for i in (0, 1)]
+    with pytest.raises(IpaEnergyError, match="trained on pipeline 'video' but config "
+                                             "'chat_to_image_windows' evaluates "
+                                             "'chat_to_image_h100'"):
+        eval_config_from_flags(ROOT / "configs" / "eval" / "chat_to_image_windows.yaml", None,
+                               video, [])
+    with pytest.raises(IpaEnergyError, match="env.pipeline=video"):
+        eval_config_from_flags(None, None, video, ["env.pipeline=llm"])
+    same = eval_config_from_flags(ROOT / "configs" / "eval" / "ipa_windows.yaml", None, video, [])
+    assert same.env.pipeline == "video"
+
+
+def test_tuning_ties_go_to_the_lower_energy() -> None:
+    """HPA's targets 0.6-0.9 tied exactly and the tie went to 0.6, the most
+    over-provisioned (issue 25): now the lowest energy among the tied wins."""
+    from agents.evaluation.compare import best_setting
+
+    scores = {0.6: (-10.0, 500.0), 0.7: (-11.0, 100.0), 0.8: (-10.0, 300.0),
+              0.9: (-10.0 * (1 + 1e-12), 400.0)}
+    assert best_setting(scores) == 0.8
+    assert best_setting({0.6: (-9.0, 500.0), 0.9: (-10.0, 100.0)}) == 0.6
+    assert best_setting({1.0: (-1.0, 50.0), 2.0: (-1.0, 50.0)}) == 1.0

@@ -10,6 +10,7 @@ simulator seeds (common random numbers); a PPO result is one episode per trainin
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +57,8 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
 
     HPA's utilisation target, Ray Serve's ongoing-request target, ipa_tuned's headroom and
     ipa_energy's energy weight: each the best total reward on the validation windows (fluid
-    simulator; the reward is the env's, i.e. the agent's). Each candidate is built by the
+    simulator; the reward is the env's, i.e. the agent's), ties going to the lower energy
+    (`best_setting`). Each candidate is built by the
     evaluation's own constructor (`policy_factories`) with the candidate value.
 
     Args:
@@ -78,15 +80,29 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
         scores = {}
         for value in grid:
             make = policy_factories(config, {name: value}, 0.0, (name,))[name]
-            total = 0.0
+            reward, energy = 0.0, 0.0
             for window in windows:
                 env = window_env(base, window, work_dir / "tuning")
-                total += sum(s.reward for s in run_episode(env, make(env), name,
-                                                           window.name, 0).steps)
+                steps = run_episode(env, make(env), name, window.name, 0).steps
+                reward += sum(s.reward for s in steps)
+                energy += sum(s.stats.energy_j for s in steps)
                 env.close()
-            scores[value] = total
-        tuned[name] = max(scores, key=lambda v: scores[v])
+            scores[value] = (reward, energy)
+        tuned[name] = best_setting(scores)
     return tuned
+
+
+def best_setting(scores: dict[float, tuple[float, float]]) -> float:
+    """The grid value with the highest total reward; a tie (rewards equal to 1e-9
+    relative) goes to the one that used the least energy, then to the first in the grid.
+
+    Args:
+        scores: Grid value -> (total reward, total energy in joules) on the tuning windows.
+    """
+    top = max(reward for reward, _ in scores.values())
+    tied = [v for v, (reward, _) in scores.items()
+            if math.isclose(reward, top, rel_tol=1e-9, abs_tol=1e-12)]
+    return min(tied, key=lambda v: scores[v][1])
 
 
 def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,

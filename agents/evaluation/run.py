@@ -114,7 +114,7 @@ def workload_table(config: EvalConfig, trace: Path | None) -> str:
     for window in evaluation_windows(config, trace):
         rates = window.rates
         lines.append(f"| {window.name} | {window.source} | {len(rates)} | "
-                     f"{rates.mean():.1f} | {rates.max():.0f} |")
+                     f"{rates.mean():.3g} | {rates.max():.3g} |")
     return "\n".join(lines)
 
 

@@ -29,7 +29,9 @@ def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents:
     ``trace`` without ``config_path`` (and no ``windows=`` override) evaluates the trace as
     one window: its first ``env.workload.warmup_s`` seconds are the warm-up history, the
     rest is played, undamped. With agents, every policy is evaluated on the env they were
-    trained on, under this config's backend and sensitivity conditions.
+    trained on, under this config's backend and sensitivity conditions; a config (or an
+    ``env.pipeline=`` override) naming another pipeline is refused (with ``--trace`` alone
+    and no override, the agents' pipeline is evaluated).
 
     Args:
         config_path: The evaluation config (YAML), or None for the embedded default.
@@ -42,7 +44,8 @@ def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents:
 
     Raises:
         IpaEnergyError: A missing or too short trace, a ``--trace`` the config does not
-            use, agents trained on different envs or on the evaluation's windows.
+            use, agents trained on different envs, on another pipeline than the config's,
+            or on the evaluation's windows.
     """
     if trace is not None and not trace.is_file():
         raise IpaEnergyError(f"trace file {trace} does not exist; check --trace")
@@ -58,7 +61,17 @@ def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents:
         for folder in agents:
             find_model(folder)
         conditions = {name: getattr(config.env, name) for name in EVALUATION_CONDITIONS}
-        config = replace(config, env=replace(same_env(agents), **conditions))
+        trained = same_env(agents)
+        pipeline_given = config_path is not None or any(
+            o.startswith(("env.pipeline=", "env=")) for o in overrides)
+        if pipeline_given and trained.pipeline != config.env.pipeline:
+            raise IpaEnergyError(
+                f"the agents in {agents[0].parent} were trained on pipeline "
+                f"{trained.pipeline!r} but config {config.name!r} evaluates "
+                f"{config.env.pipeline!r}; pass an evaluation config for "
+                f"{trained.pipeline!r} (or env.pipeline={trained.pipeline}), or agents "
+                f"trained on {config.env.pipeline!r}")
+        config = replace(config, env=replace(trained, **conditions))
         for folder in agents:
             refuse_training_overlap(load_train_config(folder / "config.yaml"), config,
                                     trace.name if trace else None)

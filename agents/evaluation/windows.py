@@ -84,6 +84,20 @@ def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
     return rates * scale if scale != 1.0 else rates
 
 
+def scale_text(trace_scale: float, window_scale: float) -> str:
+    """The scale a trace window's rates were multiplied by: the evaluation's trace scale
+    times the window's own (both named where both apply).
+
+    Args:
+        trace_scale: `EvalConfig.trace_scale`.
+        window_scale: The window spec's ``scale``.
+    """
+    total = trace_scale * window_scale
+    if trace_scale != 1.0 and window_scale != 1.0:
+        return f"scale {total:g} (trace {trace_scale:g} x window {window_scale:g})"
+    return f"scale {total:g}"
+
+
 def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
                  warmup_s: int, trace_scale: float = 1.0) -> Window:
     """A window of the config with its warm-up history.
@@ -126,8 +140,8 @@ def window_rates(spec: WindowSpec, trace_path: Path | None, damping: float,
     return Window(spec.name, _scaled(full[first - warmup_s:first], spec.scale),
                   _scaled(rates, spec.scale),
                   f"trace {trace_path.name} seconds {[list(s) for s in spec.segments]}, "
-                  f"damping {damping:g}, scale {spec.scale:g}, the {warmup_s} s before as "
-                  "warm-up")
+                  f"damping {damping:g}, {scale_text(trace_scale, spec.scale)}, the "
+                  f"{warmup_s} s before as warm-up")
 
 
 def heldout_windows(config: EvalConfig, trace_path: Path | None) -> list[Window]:
