@@ -179,3 +179,35 @@ def test_tuning_ties_go_to_the_lower_energy() -> None:
     assert best_setting(scores) == 0.8
     assert best_setting({0.6: (-9.0, 500.0), 0.9: (-10.0, 100.0)}) == 0.6
     assert best_setting({1.0: (-1.0, 50.0), 2.0: (-1.0, 50.0)}) == 1.0
+
+
+def test_paired_rows_take_the_training_seed_as_the_unit() -> None:
+    """3 training seeds x 4 windows are 3 units, not 12 (issue 25: a CI of [6.5, 11.0] %
+    and p = 0.00049 came from treating the 12 cells as independent)."""
+    from agents.evaluation.statistics import paired_rows
+
+    windows = ("a", "b", "c", "d")
+    other = {"sla_violation_rate": 0.0, "accuracy_requests": 1.0}
+    table = {("ipa", w, 0): {"energy_j": 100.0, "accuracy": 1.0, **other} for w in windows}
+    gaps = {0: (0.10, 0.12, 0.08, 0.10), 1: (0.02, 0.04, 0.00, 0.02),
+            2: (0.20, 0.18, 0.22, 0.20)}  # energy_rel per (seed, window)
+    for seed, per_window in gaps.items():
+        for w, gap in zip(windows, per_window, strict=True):
+            table[("ppo", w, seed)] = {"energy_j": 100.0 * (1 + gap), "accuracy": 1.5, **other}
+    table.update({("hpa", w, 0): {"energy_j": 150.0, "accuracy": 0.0, **other}
+                  for w in windows})
+    rows = {(r["policy"], r["workload"], r["metric"]): r
+            for r in paired_rows(table) if r["metric"] in ("energy_rel", "accuracy")}
+    energy = rows[("ppo", "all", "energy_rel")]
+    seed_means = np.array([0.10, 0.02, 0.20])
+    half = 4.302653 * seed_means.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert (energy["unit"], energy["n_units"], energy["n_windows"]) == ("training seed", 3, 4)
+    assert energy["mean_diff"] == pytest.approx(seed_means.mean())
+    assert energy["ci_low"] == pytest.approx(seed_means.mean() - half, rel=1e-5)
+    assert energy["min_p"] == 0.25 and energy["wilcoxon_p"] == pytest.approx(0.25)
+    per_window = rows[("ppo", "b", "energy_rel")]
+    assert per_window["n_units"] == 3 and per_window["mean_diff"] == pytest.approx(0.34 / 3)
+    rule = rows[("hpa", "all", "energy_rel")]
+    assert (rule["unit"], rule["n_units"]) == ("window", 4)
+    assert rule["mean_diff"] == pytest.approx(0.5)
+    assert ("hpa", "a", "energy_rel") not in rows

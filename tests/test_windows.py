@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agents.evaluation.config import DaySplit, EvalConfig, WindowSpec
-from agents.evaluation.run import workload_table
-from agents.evaluation.windows import training_peak, tuning_windows
+from agents.evaluation.run import overlap_note, workload_table
+from agents.evaluation.windows import shared_seconds, training_peak, tuning_windows
 from envs.config.errors import ConfigError
 
 
@@ -48,3 +48,19 @@ def test_the_workload_table_says_the_scale_that_was_applied(tmp_path: Path) -> N
     both = workload_table(trace_config(0.031, 0.5), trace).splitlines()[2]
     assert "scale 0.0155 (trace 0.031 x window 0.5)" in both
     assert "scale 1," in workload_table(trace_config(1.0), trace).splitlines()[2]
+
+
+def test_ipas_windows_are_marked_as_sharing_trace_seconds() -> None:
+    """IPA's four windows overlap: fluctuating's first 600 s lie inside bursty, and
+    steady_high plays one segment twice (issue 25)."""
+    import yaml
+
+    from envs.config.loader import from_dict
+
+    root = Path(__file__).resolve().parents[1]
+    config = from_dict(EvalConfig, yaml.safe_load(
+        (root / "configs" / "eval" / "ipa_windows.yaml").read_text()))
+    assert shared_seconds(config) == ["steady_high plays some trace seconds twice",
+                                      "bursty and fluctuating share trace seconds"]
+    assert shared_seconds(trace_config(1.0)) == []
+    assert "not independent" in overlap_note(config)[0]

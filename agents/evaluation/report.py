@@ -137,18 +137,22 @@ def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str]) ->
 
 
 STATISTICS_TEXT = (
-    "Replication unit: (training seed, window); a cell's value is the mean over simulator "
-    "seeds, which share common random numbers (every policy sees the same requests). "
+    "A (training seed, window) cell's value is the mean over simulator seeds, which share "
+    "common random numbers (every policy sees the same requests); the unit of replication "
+    "is the training seed (see the paired differences). "
     "`ci_over` says whether a row's 95 % Student-t CI is across training seeds (two or "
     "more) or only across simulator seeds (rules, or a single agent). `accuracy_requests` "
     "weights each interval's accuracy by the requests it served; `accuracy` is the time "
     "average.")
 PAIRED_TEXT = (
-    "Pairs: (training seed, window) cells against IPA on the same windows and simulator "
-    "seeds; `workload` all pools the windows. mean_diff = policy - ipa (`energy_rel`: "
-    "policy / ipa - 1); bootstrap 95 % CI over cells; exact two-sided Wilcoxon signed-rank "
-    "p-value (no normality assumed; exact for few pairs); `min_p` = 2 / 2^n is the "
-    "smallest p-value n pairs can reach.")
+    "Paired against IPA on the same windows and simulator seeds; mean_diff = policy - ipa "
+    "(`energy_rel`: policy / ipa - 1). The unit of replication is the training seed: in "
+    "`workload` all, a seed's value is the mean of its windows' differences (windows are "
+    "nested in seeds), so n_units is the number of training runs; a policy with one "
+    "training seed (every rule) has the windows as units (`unit` window; windows that share "
+    "trace seconds are not independent). Student-t 95 % CI over the units; exact two-sided "
+    "Wilcoxon signed-rank p-value over them; `min_p` = 2 / 2^n is the smallest p-value n "
+    "units can reach.")
 
 
 def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from agents.evaluation.compare import evaluate
 from agents.evaluation.config import EvalConfig
 from agents.evaluation.report import write_report
-from agents.evaluation.windows import evaluation_windows, training_peak
+from agents.evaluation.windows import evaluation_windows, shared_seconds, training_peak
 from agents.runs.tracking import check_wandb_reachable
 from envs.config.loader import to_dict
 from envs.model.profiles import load_pipeline
@@ -81,7 +81,24 @@ def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: 
         f"{peak.rps:g} req/s ({peak.source}); HPA, Ray Serve, ipa_tuned and ipa_energy are "
         f"tuned on validation windows (docs/protocol.md){tuned_values(report_dir)}. "
         "ipa_oracle reads the next interval's true rates by design.", "",
+        *overlap_note(config),
         workload_table(config, trace)])
+
+
+def overlap_note(config: EvalConfig) -> list[str]:
+    """The report's warning where windows are not independent (`shared_seconds`).
+
+    Args:
+        config: The evaluation config.
+
+    Returns:
+        The paragraph and a blank line, or nothing.
+    """
+    found = shared_seconds(config)
+    if not found:
+        return []
+    return ["Windows that are not independent (count them as one unit where they overlap): "
+            + "; ".join(found) + ".", ""]
 
 
 def tuned_values(report_dir: Path | None) -> str:

@@ -1,22 +1,24 @@
-"""Confidence intervals and paired tests of an evaluation, across training seeds and windows.
+"""Confidence intervals and paired tests of an evaluation, with the training run as the
+unit of replication.
 
-The replication unit is a (training seed, window) cell: a learned policy's metric is the
-mean over the simulator seeds of that cell (the simulator seeds share common random
-numbers, so they measure arrival and service noise, not training luck). Rules have no
-training seed (one cell per window).
+A learned policy's metric on a window is the mean over the simulator seeds of its
+(training seed, window) cell (the simulator seeds share common random numbers, so they
+measure arrival and service noise, not training luck). Rules have no training seed (one
+cell per window).
 
 * Summary CIs: Student-t 95 % intervals across training seeds when a policy has two or
   more, else across simulator seeds (then they show simulator noise only); the summary
   says which in ``ci_over``.
-* Paired tests against a reference (IPA): per (training seed, window) cell, the policy's
-  cell mean minus the reference's mean on the same window and simulator seeds. The test
-  is the exact two-sided Wilcoxon signed-rank test (`signed_rank_p`): it needs no
-  normality (differences across windows are not normal) and is exact for few pairs, ties
-  included. With n non-zero pairs the smallest p-value it can reach is 2 / 2^n (3 seeds
-  x 4 windows: 0.00049; one rule on 4 windows: 0.125), reported as ``min_p``. The mean
-  difference has a bootstrap 95 % CI over cells.
-  Energy is compared relative to the reference (``energy_rel``: policy / reference - 1),
-  because windows differ in scale.
+* Paired differences against a reference (IPA), on the same windows and simulator seeds:
+  per cell, the policy's mean minus the reference's (energy relative: ``energy_rel`` =
+  policy / reference - 1, because windows differ in scale). The unit is the **training
+  seed**: pooled over windows, a seed's value is the mean of its cells' differences
+  (windows are nested in seeds; they share the seed's training, and IPA's four windows
+  share trace seconds), so 3 seeds are 3 units, not 12. Per window, each seed is a unit.
+  A policy with one training seed (every rule) has the windows as its units, marked
+  ``window``. The CI is Student-t over the units; the test is the exact two-sided
+  Wilcoxon signed-rank test over them (`signed_rank_p`), whose smallest reachable
+  p-value, 2 / 2^n, is reported as ``min_p`` (3 seeds: 0.25).
 """
 
 from __future__ import annotations
@@ -30,10 +32,9 @@ from scipy import stats as scipy_stats
 
 from agents.evaluation.episode import Episode
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "PAIRED_METRICS", "cells", "mean_ci95", "paired_against",
+__all__ = ["PAIRED_METRICS", "cells", "mean_ci95", "paired_against", "paired_rows",
            "paired_test"]
 
-BOOTSTRAP_RESAMPLES = 10_000
 PAIRED_METRICS = ("energy_rel", "sla_violation_rate", "accuracy_requests", "accuracy")
 
 
@@ -53,23 +54,22 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
-def paired_test(a: Sequence[float], b: Sequence[float], seed: int = 0) -> dict[str, float]:
-    """Paired differences a - b: mean, bootstrap 95 % CI, exact Wilcoxon p, reachable p.
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Paired differences a - b over units: mean, Student-t 95 % CI, exact Wilcoxon p and
+    the smallest p the units can reach.
 
     Args:
-        a: The policy's values, one per pair.
-        b: The reference's values on the same pairs.
-        seed: Bootstrap seed.
+        a: The policy's values, one per unit.
+        b: The reference's values on the same units.
 
     Returns:
-        ``mean_diff``, ``ci_low``, ``ci_high``, ``wilcoxon_p`` and ``min_p`` (2 / 2^n).
+        ``mean_diff``, ``ci_low``, ``ci_high`` (nan with one unit), ``wilcoxon_p`` and
+        ``min_p`` (2 / 2^n over the n non-zero differences).
     """
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    resampled = rng.choice(diff, size=(BOOTSTRAP_RESAMPLES, diff.size)).mean(axis=1)
-    lo, hi = np.percentile(resampled, [2.5, 97.5])
+    mean, half = mean_ci95(diff)
     nonzero = diff[~np.isclose(diff, 0.0)]
-    return {"mean_diff": float(diff.mean()), "ci_low": float(lo), "ci_high": float(hi),
+    return {"mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half,
             "wilcoxon_p": signed_rank_p(nonzero),
             "min_p": min(1.0, 2.0 / 2.0 ** nonzero.size)}
 
@@ -123,46 +123,66 @@ def cells(episodes: Sequence[Episode], sla_ms: float
             for key, ms in groups.items()}
 
 
-def _value(cell: dict[str, float], ref: dict[str, float], metric: str) -> tuple[float, float]:
-    if metric == "energy_rel":
-        return cell["energy_j"] / ref["energy_j"] - 1.0, 0.0
-    return cell[metric], ref[metric]
-
-
 def paired_against(episodes: Sequence[Episode], sla_ms: float, reference: str = "ipa"
                    ) -> list[dict[str, object]]:
-    """Paired differences against ``reference`` over (training seed, window) cells.
-
-    One row per (policy, metric) over all windows (``workload`` = ``all``), and one per
-    window where the policy has two or more training seeds.
+    """Paired differences against ``reference``, the training seed as the unit
+    (`paired_rows` on the evaluation's cells).
 
     Args:
         episodes: The evaluation's episodes.
         sla_ms: The end-to-end SLA (see `Episode.metrics`).
         reference: The policy compared against (its cell of the same window).
+    """
+    return paired_rows(cells(episodes, sla_ms), reference)
+
+
+def paired_rows(table: dict[tuple[str, str, int], dict[str, float]], reference: str = "ipa"
+                ) -> list[dict[str, object]]:
+    """Paired differences of each policy's cells against ``reference``'s.
+
+    One row per (policy, metric) pooled over the windows (``workload`` = ``all``; a unit is
+    a training seed, its value the mean over windows of its cells' differences; a policy
+    with one training seed has the windows as units), and one per window where the policy
+    has two or more training seeds (each seed a unit).
+
+    Args:
+        table: `cells`: ``{(policy, window, training seed): {metric: mean}}``.
+        reference: The policy compared against (its cell of the same window).
 
     Returns:
-        One row per (policy, workload, metric of `PAIRED_METRICS`) with ``n_pairs``,
-        ``n_train_seeds`` and `paired_test`'s fields; groups of fewer than two pairs are
-        left out.
+        One row per (policy, workload, metric of `PAIRED_METRICS`) with ``unit``,
+        ``n_units``, ``n_windows`` and `paired_test`'s fields; groups of fewer than two
+        units are left out.
     """
-    table = cells(episodes, sla_ms)
     refs = {w: m for (p, w, _), m in table.items() if p == reference}
     rows: list[dict[str, object]] = []
     for policy in sorted({p for p, _, _ in table} - {reference}):
         mine = {(w, s): m for (p, w, s), m in table.items() if p == policy and w in refs}
-        groups = {"all": sorted(mine)}
-        for window in sorted({w for w, _ in mine}):
-            keys = [k for k in sorted(mine) if k[0] == window]
-            if len(keys) >= 2:
-                groups[window] = keys
-        for workload, keys in groups.items():
-            if len(keys) < 2:
-                continue
-            for metric in PAIRED_METRICS:
-                pairs = [_value(mine[k], refs[k[0]], metric) for k in keys]
-                result = paired_test([a for a, _ in pairs], [b for _, b in pairs])
+        seeds = sorted({s for _, s in mine})
+        windows = sorted({w for w, _ in mine})
+        for metric in PAIRED_METRICS:
+            diffs = {k: _difference(mine[k], refs[k[0]], metric) for k in mine}
+            groups: dict[str, tuple[str, list[float]]] = {}
+            if len(seeds) >= 2:
+                groups["all"] = ("training seed", [
+                    float(np.mean([d for (_, s), d in diffs.items() if s == seed]))
+                    for seed in seeds])
+                for window in windows:
+                    groups[window] = ("training seed", [d for (w, _), d in sorted(diffs.items())
+                                                        if w == window])
+            else:
+                groups["all"] = ("window", [diffs[k] for k in sorted(diffs)])
+            for workload, (unit, values) in groups.items():
+                if len(values) < 2:
+                    continue
+                result = paired_test(values, [0.0] * len(values))
                 rows.append({"policy": policy, "workload": workload, "metric": metric,
-                             "n_pairs": len(keys),
-                             "n_train_seeds": len({s for _, s in keys}), **result})
+                             "unit": unit, "n_units": len(values),
+                             "n_windows": len(windows) if workload == "all" else 1, **result})
     return rows
+
+
+def _difference(cell: dict[str, float], ref: dict[str, float], metric: str) -> float:
+    if metric == "energy_rel":
+        return cell["energy_j"] / ref["energy_j"] - 1.0
+    return cell[metric] - ref[metric]

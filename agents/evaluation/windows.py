@@ -84,6 +84,30 @@ def _scaled(rates: np.ndarray, scale: float) -> np.ndarray:
     return rates * scale if scale != 1.0 else rates
 
 
+def shared_seconds(config: EvalConfig) -> list[str]:
+    """Where the config's trace windows are not independent: pairs of windows that play
+    the same trace seconds, and windows that play a second of their own twice.
+
+    Args:
+        config: The evaluation config.
+
+    Returns:
+        One phrase per finding (empty when every trace second is played once).
+    """
+    played = {w.name: [(a, b) for a, b in w.segments] for w in config.windows if w.segments}
+    found = []
+    for name, segs in played.items():
+        if any(a1 < b2 and a2 < b1 for i, (a1, b1) in enumerate(segs)
+               for a2, b2 in segs[i + 1:]):
+            found.append(f"{name} plays some trace seconds twice")
+    names = sorted(played)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            if any(a1 < b2 and a2 < b1 for a1, b1 in played[first] for a2, b2 in played[second]):
+                found.append(f"{first} and {second} share trace seconds")
+    return found
+
+
 def scale_text(trace_scale: float, window_scale: float) -> str:
     """The scale a trace window's rates were multiplied by: the evaluation's trace scale
     times the window's own (both named where both apply).
