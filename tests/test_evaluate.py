@@ -76,6 +76,12 @@ def test_every_policy_end_to_end(tmp_path: Path, tiny_profile_path: Path) -> Non
     assert float(high["energy_j"]) > float(low["energy_j"])
     assert float(high["accuracy"]) > float(low["accuracy"])
     assert all(r["energy_estimated"] == "true" for r in rows)
+    # one floor per window, below every policy that served (nearly) every request
+    for window in ("bursty", "steady_low"):
+        assert len({r["floor_j"] for r in rows if r["workload"] == window}) == 1
+    served_all = [r for r in rows if float(r["sla_violation_rate"]) < 0.01]
+    assert served_all and all(float(r["energy_over_floor"]) >= 1.0 for r in served_all)
+    assert "energy floor" in text
 
 
 def test_garbage_trace_is_a_clear_error(tmp_path: Path, tiny_profile_path: Path) -> None:

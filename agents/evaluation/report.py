@@ -14,8 +14,11 @@ import numpy as np
 from agents.evaluation.episode import ENERGY_COLUMNS, Episode
 from agents.evaluation.plots import plot_latency_cdf, plot_pareto, plot_timeseries
 from agents.evaluation.statistics import cells, mean_ci95, paired_against, paired_test
+from envs.model.floor import EnergyFloor, energy_floor, over_floor
+from envs.model.spec import Pipeline
 
-__all__ = ["SUMMARY_COLUMNS", "mean_ci95", "paired_test", "summarise", "write_report"]
+__all__ = ["SUMMARY_COLUMNS", "mean_ci95", "paired_test", "summarise", "window_floors",
+           "write_report"]
 
 CI_METRICS = ("sla_violation_rate", "accuracy_requests", "energy_j")
 SUMMARY_COLUMNS = (
@@ -23,29 +26,51 @@ SUMMARY_COLUMNS = (
     "sla_violation_rate", "sla_violation_rate_ci95", "p99_latency_ms",
     "accuracy_requests", "accuracy_requests_ci95", "accuracy", "accuracy_product",
     "cost_core_s", *ENERGY_COLUMNS, "energy_j_ci95", "energy_estimated", "energy_method",
-    "energy_per_request_j", "reconfigurations", "decision_ms_median", "decision_ms_p99",
-    "fallbacks",
+    "energy_per_request_j", "floor_j", "energy_over_floor", "reconfigurations",
+    "decision_ms_median", "decision_ms_p99", "fallbacks",
 )
 MEAN_METRICS = ("p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s",
                 "energy_per_request_j", "reconfigurations", "fallbacks",
                 *(c for c in ENERGY_COLUMNS if c not in CI_METRICS))
 
 
-def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, object]]:
-    """One row per (policy, workload): means, and 95 % CIs across training seeds (two or
-    more) or else across simulator seeds (`agents.evaluation.statistics`).
+def window_floors(episodes: Sequence[Episode], pipeline: Pipeline) -> dict[str, EnergyFloor]:
+    """The energy floor of each window (`envs.model.floor`): its mean arrivals over the
+    simulator seeds (every policy sees the same requests on a seed) over its seconds.
 
     Args:
         episodes: The evaluation's episodes.
-        sla_ms: The end-to-end SLA (see `Episode.metrics`).
+        pipeline: The evaluated pipeline, loaded as the env loads it.
+    """
+    by_window: dict[str, list[Episode]] = defaultdict(list)
+    for ep in episodes:
+        by_window[ep.window].append(ep)
+    floors = {}
+    for window, eps in by_window.items():
+        arrived = float(np.mean([sum(s.stats.arrived for s in ep.steps) for ep in eps]))
+        seconds = float(np.mean([sum(s.stats.seconds for s in ep.steps) for ep in eps]))
+        floors[window] = energy_floor(pipeline, arrived, seconds)
+    return floors
+
+
+def summarise(episodes: Sequence[Episode], pipeline: Pipeline) -> list[dict[str, object]]:
+    """One row per (policy, workload): means, and 95 % CIs across training seeds (two or
+    more) or else across simulator seeds (`agents.evaluation.statistics`); the window's
+    energy floor and the energy over it.
+
+    Args:
+        episodes: The evaluation's episodes.
+        pipeline: The evaluated pipeline (its SLA, and its power model for the floor).
 
     Returns:
         The summary rows, keyed by `SUMMARY_COLUMNS`.
     """
+    sla_ms = pipeline.sla_ms
     groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
     for ep in episodes:
         groups[(ep.policy, ep.window)].append(ep)
     table = cells(episodes, sla_ms)
+    floors = window_floors(episodes, pipeline)
     rows = []
     for (policy, window), eps in groups.items():
         per_episode = [ep.metrics(sla_ms) for ep in eps]
@@ -62,6 +87,8 @@ def summarise(episodes: Sequence[Episode], sla_ms: float) -> list[dict[str, obje
             row[metric], row[f"{metric}_ci95"] = mean_ci95([u[metric] for u in units])
         for metric in MEAN_METRICS:
             row[metric] = float(np.mean([m[metric] for m in per_episode]))
+        row["floor_j"] = floors[window].total_j
+        row["energy_over_floor"] = over_floor(float(row["energy_j"]), floors[window])
         row["decision_ms_median"] = float(np.median([m["decision_ms_median"]
                                                      for m in per_episode]))
         row["decision_ms_p99"] = float(np.median([m["decision_ms_p99"] for m in per_episode]))
@@ -144,6 +171,12 @@ STATISTICS_TEXT = (
     "more) or only across simulator seeds (rules, or a single agent). `accuracy_requests` "
     "weights each interval's accuracy by the requests it served; `accuracy` is the time "
     "average.")
+FLOOR_TEXT = (
+    "`floor_j` is the window's energy floor (`envs.model.floor`): a lower bound no policy "
+    "serving every request can beat under this power model (each request at the lowest "
+    "dynamic J per request of any variant, the fewest device- and node-seconds any "
+    "allocation needs; SLA, accuracy, cold starts and the replica limit ignored), not an "
+    "achievable point; `energy_over_floor` = energy_j / floor_j.")
 PAIRED_TEXT = (
     "Paired against IPA on the same windows and simulator seeds; mean_diff = policy - ipa "
     "(`energy_rel`: policy / ipa - 1). The unit of replication is the training seed: in "
@@ -155,14 +188,14 @@ PAIRED_TEXT = (
     "units can reach.")
 
 
-def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
+def write_report(episodes: Sequence[Episode], pipeline: Pipeline, report_dir: Path,
                  header: str, interval_s: int = 10
                  ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Write summary.csv, paired.csv, steps.csv, the plots and report.md.
 
     Args:
         episodes: The evaluation's episodes.
-        sla_ms: The end-to-end SLA.
+        pipeline: The evaluated pipeline (its SLA and power model).
         report_dir: The folder to write into.
         header: The report's opening Markdown (title and run details).
         interval_s: The env's interval length, for the power plots.
@@ -170,7 +203,8 @@ def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
     Returns:
         The summary rows and the paired rows.
     """
-    rows = summarise(episodes, sla_ms)
+    sla_ms = pipeline.sla_ms
+    rows = summarise(episodes, pipeline)
     paired = paired_against(episodes, sla_ms) if any(ep.policy == "ipa" for ep in episodes) \
         else []
     write_csv(rows, report_dir / "summary.csv", SUMMARY_COLUMNS)
@@ -191,7 +225,7 @@ def write_report(episodes: Sequence[Episode], sla_ms: float, report_dir: Path,
     if any(ep.latencies_ms.size for ep in episodes):
         plot_latency_cdf(episodes, sla_ms, report_dir / "latency_cdf.png")
         plots.append(("Latency CDF", "latency_cdf.png"))
-    lines = [header, "", "## Summary", "", STATISTICS_TEXT, ""]
+    lines = [header, "", "## Summary", "", STATISTICS_TEXT, "", FLOOR_TEXT, ""]
     estimated = sorted({str(r["energy_method"]) for r in rows if r["energy_estimated"]})
     if estimated:
         lines += [f"Energy figures are **estimated** as the backend reported them each "

@@ -45,10 +45,11 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
         episodes.append(episode)
         bar.update()
     bar.close()
-    sla_ms = load_pipeline(config.env.pipeline, config.env.sla_ms,
-                           config.env.batch_sizes).sla_ms
-    header = report_header(config, trace, command, sla_ms, len(agents), report_dir)
-    rows, _ = write_report(episodes, sla_ms, report_dir, header, config.env.interval_s)
+    env = config.env
+    pipeline = load_pipeline(env.pipeline, env.sla_ms, env.batch_sizes, env.fleet,
+                             env.idle_power_scale)
+    header = report_header(config, trace, command, pipeline.sla_ms, len(agents), report_dir)
+    rows, _ = write_report(episodes, pipeline, report_dir, header, env.interval_s)
     log_evaluation(config, report_dir, rows)
     return report_dir / "report.md"
 
