@@ -17,7 +17,7 @@ from typing import Literal
 
 from envs.config.errors import ConfigError
 from envs.model import perf, power
-from envs.model.spec import Pipeline, Stage, StageDecision
+from envs.model.spec import Decision, Pipeline, Stage, StageDecision
 from ipa_baseline.errors import InfeasibleError
 
 AccuracyMode = Literal["sum", "product"]
@@ -49,6 +49,24 @@ class Restriction:
         """
         allowed = None if self.variants is None else self.variants[stage_index]
         return tuple(range(len(stage.variants))) if allowed is None else tuple(allowed)
+
+    def admits(self, pipeline: Pipeline, decision: Decision) -> bool:
+        """Whether a decision lies within the restriction (allowed variants, fixed replicas).
+
+        Args:
+            pipeline: The pipeline.
+            decision: One choice per stage.
+
+        Returns:
+            True when every stage uses an allowed variant and its fixed replica count.
+        """
+        for s, (stage, choice) in enumerate(zip(pipeline.stages, decision.stages,
+                                                strict=True)):
+            fixed = self.fixed_replicas(s)
+            if choice.variant not in self.allowed_variants(s, stage) or (
+                    fixed is not None and choice.replicas != fixed):
+                return False
+        return True
 
     def fixed_replicas(self, stage_index: int) -> int | None:
         """The replica count a stage is fixed at.

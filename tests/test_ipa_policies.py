@@ -241,3 +241,27 @@ def test_rim_default_replicas_do_not_read_the_episode_trace(tiny_profile_path: P
                     **{"workload.scale": 8.0})
     assert busy.unwrapped.trace.max() > 4 * quiet.unwrapped.trace.max()
     assert RIMPolicy(quiet).replicas == RIMPolicy(busy).replicas
+
+
+@pytest.mark.filterwarnings("ignore::envs.config.errors.SuspiciousSettingWarning")  # on purpose
+def test_fa2_high_does_not_keep_a_configuration_outside_its_variants(
+        tiny_profile_path: Path) -> None:
+    """With IPA's keep-on-infeasible rule, FA2-high kept the env's initial configuration
+    (the cheapest variants) whenever its own variants could not meet the SLA, and ran as
+    FA2-low for whole windows (issue 25). It now falls back within its variants."""
+    from agents.policies.ipa import FA2Policy
+    from ipa_baseline.rules import IpaRules
+
+    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path), sla_ms=60.0,
+                         max_replicas=6, **{"workload.window_s": 100}).unwrapped
+    obs, _ = env.reset(seed=0)
+    policy = FA2Policy(env, level="high", rules=IpaRules(on_infeasible="keep"))
+    allowed = policy.restriction
+    assert not allowed.admits(env.pipeline, env.decision)  # the initial configuration
+    decision = policy.decide(obs)
+    assert policy.last_error is not None  # the most accurate variants miss a 60 ms SLA
+    assert policy.kept == 0 and policy.fallbacks == 1
+    assert allowed.admits(env.pipeline, decision)
+    env.step(env.encode(decision))
+    policy.decide(obs)
+    assert policy.kept == 1  # its own configuration is kept from then on

@@ -171,6 +171,8 @@ class Episode:
     Attributes:
         train_seed: Training seed of a learned policy (0 for rules, which have none).
         energy_method: How the backend obtained energy (`energy_method`).
+        fallbacks: Decisions that fell back to the policy's documented default.
+        kept: Infeasible intervals in which the policy kept its configuration (IPA's rule).
     """
 
     policy: str
@@ -181,6 +183,7 @@ class Episode:
     energy_method: str = ""
     fallbacks: int = 0
     train_seed: int = 0
+    kept: int = 0
 
     @property
     def energy_estimated(self) -> bool:
@@ -223,6 +226,7 @@ class Episode:
             "dropped": float(sum(s.dropped for s in stats)),
             "errors": float(sum(s.errors for s in stats)),
             "fallbacks": float(self.fallbacks),
+            "kept": float(self.kept),
             "reward": sum(s.reward for s in self.steps),
             "sla_ms": sla_ms,
         }
@@ -272,4 +276,5 @@ def run_episode(env: PipelineEnv, policy: Any, policy_name: str, window: str, se
     return Episode(policy_name, window, seed, steps,
                    np.concatenate(latencies) if latencies else np.empty(0),
                    reported_method(steps) or energy_method(env),
-                   int(getattr(policy, "fallbacks", 0)), train_seed)
+                   int(getattr(policy, "fallbacks", 0)), train_seed,
+                   int(getattr(policy, "kept", 0)))

@@ -13,7 +13,10 @@ When the ILP is infeasible the policy applies the documented fallback
 per stage the allowed (variant, batch) with the highest replica throughput, at the most
 replicas allowed) and counts it in ``policy.fallbacks``; with IPA's rule
 (``IpaRules(on_infeasible="keep")``) it keeps the current configuration and counts it in
-``policy.kept``. ``rules`` (`ipa_baseline.rules.IpaRules`) switches on IPA's own rules.
+``policy.kept``, but only a configuration within its restriction: FA2 or RIM never keeps
+the env's initial configuration when it uses another variant or replica count than they
+allow (they fall back instead). ``rules`` (`ipa_baseline.rules.IpaRules`) switches on
+IPA's own rules.
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ class IPAPolicy(DecidingPolicy):
             decision = self.last_result.decision
         except InfeasibleError as err:
             self.last_result, self.last_error = None, err
-            if self.rules.on_infeasible == "keep" and env.decision is not None:
+            if self.rules.on_infeasible == "keep" and env.decision is not None and \
+                    self.restriction.admits(env.pipeline, env.decision):
                 self.kept += 1
                 decision = env.decision
             else:
