@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,40 @@ def test_paired_rows_take_the_training_seed_as_the_unit() -> None:
     assert (rule["unit"], rule["n_units"]) == ("window", 4)
     assert rule["mean_diff"] == pytest.approx(0.5)
     assert ("hpa", "a", "energy_rel") not in rows
+
+
+def test_a_grid_grows_past_the_edge_its_best_value_is_on() -> None:
+    from agents.evaluation.compare import TUNED_BOUNDS, next_grid_value
+
+    hpa = TUNED_BOUNDS["hpa"]
+    assert next_grid_value([0.5, 0.6, 0.7, 0.8, 0.9], 0.9, hpa) == pytest.approx(1.0)
+    assert next_grid_value([0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 1.0, hpa) is None  # 1.1 > 1
+    assert next_grid_value([0.5, 0.6, 0.7], 0.5, hpa) == pytest.approx(0.4)
+    assert next_grid_value([0.5, 0.6, 0.7], 0.6, hpa) is None  # not on an edge
+    deltas = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]  # spans 100x: geometric
+    assert next_grid_value(deltas, 1e-3, TUNED_BOUNDS["ipa_energy"]) == pytest.approx(1e-3 / 0.3)
+    assert next_grid_value(deltas, 1e-5, TUNED_BOUNDS["ipa_energy"]) == pytest.approx(1e-5 / 3)
+    assert next_grid_value([1.0], 1.0, TUNED_BOUNDS["ray_serve"]) is None
+
+
+def test_baselines_are_tuned_on_the_evaluation_simulator(tmp_path: Path,
+                                                         tiny_profile_path: Path) -> None:
+    """Tuning forced the fluid simulator and one seed while the evaluation ran on the
+    request-level one (issue 25); it now plays the evaluation's backend and seeds, and the
+    grids as played are written."""
+    import json
+
+    from agents.evaluation.compare import tune_baselines
+    from agents.evaluation.config import EvalConfig, TuningConfig
+    from envs.config.loader import from_dict
+
+    config = from_dict(EvalConfig, yaml.safe_load(tiny_config(
+        tmp_path, tiny_profile_path, ["hpa"], hpa_targets=[0.8, 0.9]).read_text()))
+    config = replace(config, tuning=TuningConfig(seeds=(0, 1), max_extensions=1))
+    tuned = tune_baselines(config, tmp_path, None)
+    played = json.loads((tmp_path / "tuning" / "grids.json").read_text())
+    assert played["backend"] == "requests" and played["seeds"] == [0, 1]
+    grid = played["grids"]["hpa"]["grid"]
+    assert tuned["hpa"] in grid and {0.8, 0.9} <= set(grid)
+    assert len(grid) <= 3  # at most one step past an edge
+    assert played["grids"]["hpa"]["at_edge"] == (tuned["hpa"] in (min(grid), max(grid)))

@@ -51,18 +51,30 @@ def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int,
     return out
 
 
+TUNED_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "hpa": (0.0, 1.0, True), "ray_serve": (0.0, math.inf, True),
+    "ipa_tuned": (1.0, math.inf, False), "ipa_energy": (0.0, math.inf, False)}
+"""Valid range of each tuned parameter: ``(low, high, low excluded)``; HPA's utilisation
+target is a fraction of a replica's capacity, Ray Serve's target is positive, ipa_tuned's
+headroom at least 1 (below it plans for less than the forecast), the energy weight at
+least 0."""
+
+
 def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
                    ) -> dict[str, float]:
     """Tune the baselines' one parameter each on the validation windows.
 
     HPA's utilisation target, Ray Serve's ongoing-request target, ipa_tuned's headroom and
-    ipa_energy's energy weight: each the best total reward on the validation windows (fluid
-    simulator; the reward is the env's, i.e. the agent's), ties going to the lower energy
-    (`best_setting`). Each candidate is built by the
-    evaluation's own constructor (`policy_factories`) with the candidate value.
+    ipa_energy's energy weight: each the best total reward (the env's, i.e. the agent's)
+    over the validation windows and `TuningConfig.seeds`, played on the evaluation's own
+    simulator (``env.backend``), ties going to the lower energy (`best_setting`); a grid
+    whose best value lies on its edge grows by a step (`next_grid_value`) up to
+    ``tuning.max_extensions`` times. Each candidate is built by the evaluation's own
+    constructor (`policy_factories`) with the candidate value. The grids as played are
+    written to ``tuning/grids.json``.
 
     Args:
-        config: The evaluation config (its grids and policies).
+        config: The evaluation config (its grids, tuning settings and policies).
         work_dir: Where the tuning windows' files go (``tuning/``).
         trace_path: The ``--trace`` file (validation days), or None.
 
@@ -72,24 +84,69 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
     grids = {"hpa": config.hpa_targets, "ray_serve": config.ray_targets,
              "ipa_tuned": config.ipa_headrooms, "ipa_energy": config.ipa_energy_deltas}
     windows = tuning_windows(config, trace_path)
-    base = replace(config.env, backend="fluid", action_mode="absolute")
+    base = replace(config.env, action_mode="absolute")
     tuned: dict[str, float] = {}
-    for name, grid in grids.items():
-        if name not in config.policies:
-            continue
-        scores = {}
-        for value in grid:
-            make = policy_factories(config, {name: value}, 0.0, (name,))[name]
-            reward, energy = 0.0, 0.0
-            for window in windows:
+    played: dict[str, dict[str, object]] = {}
+
+    def score(name: str, value: float) -> tuple[float, float]:
+        make = policy_factories(config, {name: value}, 0.0, (name,))[name]
+        reward, energy = 0.0, 0.0
+        for window in windows:
+            for seed in config.tuning.seeds:
                 env = window_env(base, window, work_dir / "tuning")
-                steps = run_episode(env, make(env), name, window.name, 0).steps
+                steps = run_episode(env, make(env), name, window.name, seed).steps
                 reward += sum(s.reward for s in steps)
                 energy += sum(s.stats.energy_j for s in steps)
                 env.close()
-            scores[value] = (reward, energy)
+        return reward, energy
+
+    for name, grid in grids.items():
+        if name not in config.policies:
+            continue
+        scores = {value: score(name, value) for value in grid}
+        grown = {"low": 0, "high": 0}
+        while True:
+            extra = next_grid_value(sorted(scores), best_setting(scores), TUNED_BOUNDS[name])
+            side = "low" if extra is not None and extra < min(scores) else "high"
+            if extra is None or grown[side] >= config.tuning.max_extensions:
+                break
+            grown[side] += 1
+            scores[extra] = score(name, extra)
         tuned[name] = best_setting(scores)
+        played[name] = {"grid": sorted(scores), "chosen": tuned[name],
+                        "at_edge": tuned[name] in (min(scores), max(scores))}
+    (work_dir / "tuning").mkdir(parents=True, exist_ok=True)
+    (work_dir / "tuning" / "grids.json").write_text(json.dumps(
+        {"backend": base.backend, "seeds": list(config.tuning.seeds), "grids": played},
+        indent=2))
     return tuned
+
+
+def next_grid_value(grid: list[float], chosen: float, bounds: tuple[float, float, bool]
+                    ) -> float | None:
+    """The next value past the grid's edge when the chosen one lies on it.
+
+    One step beyond the edge: the edge's spacing (arithmetic), or its ratio when every
+    value is positive and the grid spans 10x or more (geometric).
+
+    Args:
+        grid: The values played, increasing (two or more to have a step).
+        chosen: The best of them.
+        bounds: ``(low, high, low excluded)``: the parameter's valid range.
+
+    Returns:
+        The value to play next, or None (not at an edge, or the step leaves the range).
+    """
+    if len(grid) < 2 or chosen not in (grid[0], grid[-1]):
+        return None
+    geometric = grid[0] > 0 and grid[-1] / grid[0] >= 10.0
+    if chosen == grid[0]:
+        value = grid[0] ** 2 / grid[1] if geometric else grid[0] - (grid[1] - grid[0])
+    else:
+        value = grid[-1] ** 2 / grid[-2] if geometric else grid[-1] + (grid[-1] - grid[-2])
+    low, high, low_excluded = bounds
+    inside = (value > low if low_excluded else value >= low) and value <= high
+    return round(value, 12) if inside else None
 
 
 def best_setting(scores: dict[float, tuple[float, float]]) -> float:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from agents.runs.train_config import TrackingConfig, TrainConfig
+from envs.config.checks import check_range
 from envs.config.errors import ConfigError
 from envs.config.suggest import did_you_mean
 from envs.env_config import EnvConfig
@@ -105,6 +106,29 @@ class IpaWeights:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """How the baselines' one parameter each is tuned on validation windows: on the
+    evaluation's own simulator (``env.backend``), over several simulator seeds, ties going
+    to the lower energy, and a grid whose best value is at its edge extended by one step
+    (arithmetic, or geometric for a grid spanning 10x or more) while the value is valid.
+
+    Attributes:
+        seeds: Simulator seeds every candidate plays each validation window with.
+        max_extensions: Steps a grid may grow past each edge.
+    """
+
+    seeds: tuple[int, ...] = (0, 1)
+    max_extensions: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ConfigError("tuning.seeds must not be empty; give the simulator seeds every "
+                              "candidate plays (e.g. [0, 1])")
+        check_range("max_extensions", self.max_extensions, low=0,
+                    fix="0 keeps the configured grids as they are")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Everything `evaluate.py` needs.
 
@@ -127,6 +151,7 @@ class EvalConfig:
             scale depends on the pipeline's joules per interval (GPU pipelines need ~1e-4).
         tuning_seed: Seed of the synthetic validation windows (synthetic evaluations) and
             of the training trace that sizes the static baselines and RIM.
+        tuning: How the baselines are tuned (`TuningConfig`).
         days: The day split of a ``--trace`` (tuning on validation days).
         heldout: Windows sampled from held-out days (needs ``--trace``).
         baseline_variants: Variant choice of the scale-only baselines (HPA, Ray Serve).
@@ -153,6 +178,7 @@ class EvalConfig:
     ipa_headrooms: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5)
     ipa_energy_deltas: tuple[float, ...] = (0.01, 0.05, 0.2)
     tuning_seed: int = 7
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     days: DaySplit = field(default_factory=DaySplit)
     heldout: HeldOut = field(default_factory=HeldOut)
     baseline_variants: Literal["lowest", "highest"] = "lowest"
