@@ -255,3 +255,16 @@ def test_baselines_are_tuned_on_the_evaluation_simulator(tmp_path: Path,
     assert tuned["hpa"] in grid and {0.8, 0.9} <= set(grid)
     assert len(grid) <= 3  # at most one step past an edge
     assert played["grids"]["hpa"]["at_edge"] == (tuned["hpa"] in (min(grid), max(grid)))
+
+
+@pytest.mark.parametrize("override, match", [
+    ("hpa_targets=[]", "hpa_targets must list one or more values"),
+    ("ray_targets=[1.0, .nan]", "ray_targets[1]: expected a finite number"),
+    ("ipa_headrooms=[a]", "ipa_headrooms"),
+])
+def test_bad_tuning_grids_are_one_line(tmp_path: Path, tiny_profile_path: Path,
+                                       override: str, match: str) -> None:
+    config = tiny_config(tmp_path, tiny_profile_path, ["hpa"])
+    result = run_evaluate(tmp_path, "--config", str(config), override)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert match in result.stderr and "Traceback" not in result.stderr

@@ -193,6 +193,9 @@ class EvalConfig:
                                   f"choose from {list(POLICIES)}")
         if not self.seeds:
             raise ConfigError("seeds must not be empty")
+        for key in ("hpa_targets", "ray_targets", "ipa_headrooms", "ipa_energy_deltas"):
+            if not getattr(self, key):  # the loader has checked each value is a finite number
+                raise ConfigError(f"{key} must list one or more values to tune over, got []")
         if not (math.isfinite(self.trace_scale) and self.trace_scale > 0):
             raise ConfigError(f"trace_scale must be a positive factor, got {self.trace_scale}")
         if not self.windows and not self.heldout.windows:
