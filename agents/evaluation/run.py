@@ -103,7 +103,8 @@ def overlap_note(config: EvalConfig) -> list[str]:
 
 
 def tuned_values(report_dir: Path | None) -> str:
-    """``(chosen: hpa 0.7, ...)`` from the evaluation's ``tuning/tuned.json``.
+    """``(chosen: hpa 0.7, ...)`` from the evaluation's ``tuning/tuned.json``, each with the
+    grid it was chosen from (``tuning/grids.json``) and whether it lies on the grid's edge.
 
     Args:
         report_dir: The report folder, or None.
@@ -115,7 +116,17 @@ def tuned_values(report_dir: Path | None) -> str:
     if path is None or not path.is_file():
         return ""
     values = json.loads(path.read_text())
-    return " (chosen: " + ", ".join(f"{k} {v:g}" for k, v in values.items()) + ")"
+    grids_path = path.parent / "grids.json"
+    played = json.loads(grids_path.read_text()).get("grids", {}) if grids_path.is_file() else {}
+    parts = []
+    for name, value in values.items():
+        text = f"{name} {value:g}"
+        if name in played:
+            grid = played[name]["grid"]
+            edge = ", on its edge" if played[name]["at_edge"] else ""
+            text += f" of [{', '.join(f'{g:g}' for g in grid)}]{edge}"
+        parts.append(text)
+    return " (chosen: " + "; ".join(parts) + ")"
 
 
 def workload_table(config: EvalConfig, trace: Path | None) -> str:
