@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from envs.config.loader import to_dict
 from envs.config.errors import ConfigError
+from envs.config.loader import to_dict
 
 if TYPE_CHECKING:
     from agents.runs.train_config import TrainConfig

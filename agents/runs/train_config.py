@@ -14,9 +14,9 @@ from typing import Literal
 
 from agents.runs.validation_split import ValidationConfig, resolved_split, split_env_configs
 from envs.config.checks import FieldError, check_range
+from envs.config.errors import ConfigError
 from envs.config.loader import load_config
 from envs.env_config import EnvConfig
-from envs.config.errors import ConfigError
 
 __all__ = [
     "RESUME_CHANGEABLE",

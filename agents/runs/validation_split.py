@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from envs.config.checks import check_range
-from envs.env_config import EnvConfig
 from envs.config.errors import ConfigError
+from envs.env_config import EnvConfig
 
 __all__ = ["ValidationConfig", "eval_window_starts", "resolved_split", "split_env_configs"]
 
