@@ -24,6 +24,7 @@ from envs.config.cli import command_line  # noqa: E402
 from envs.config.errors import ConfigError  # noqa: E402
 
 UNITS = {"kJ": 1e3, "MJ": 1e6}
+DECIMALS = {"kJ": 1, "MJ": 2}
 
 
 def read_rows(report: Path) -> list[dict[str, str]]:
@@ -68,11 +69,13 @@ def main(argv: list[str] | None = None) -> None:
             r = by[(window, policy)]
             name = f"**{policy}**" if policy == "ppo" else policy
             energy = float(r["energy_j"])
-            parts = " / ".join(f"{float(r[k]) / scale:.1f}"
+            d = DECIMALS[args.unit]
+            parts = " / ".join(f"{float(r[k]) / scale:.{d}f}"
                                for k in ("static_j", "idle_j", "dynamic_j"))
             print(f"| {window} | {name} | {100 * float(r['sla_violation_rate']):.2f} % | "
                   f"{float(r['accuracy_requests']):.3f} | {float(r['accuracy_product']):.3f} | "
-                  f"{energy / scale:.1f} ± {float(r['energy_j_ci95']) / scale:.1f} | {parts} | "
+                  f"{energy / scale:.{d}f} ± {float(r['energy_j_ci95']) / scale:.{d}f} | "
+                  f"{parts} | "
                   f"{energy / ipa:.3f} | {float(r['energy_over_floor']):.3f} |")
     print(f"floor_over_ipa_min={min(floor_share):.4f}")
     print(f"floor_over_ipa_max={max(floor_share):.4f}")
