@@ -265,3 +265,36 @@ def test_fa2_high_does_not_keep_a_configuration_outside_its_variants(
     env.step(env.encode(decision))
     policy.decide(obs)
     assert policy.kept == 1  # its own configuration is kept from then on
+
+
+@pytest.mark.filterwarnings("ignore::envs.config.errors.SuspiciousSettingWarning")  # on purpose
+def test_the_ilp_on_the_agents_reward(tiny_profile_path: Path) -> None:
+    """The same-objective check (issue 25): the ILP's weights are the reward's, term by
+    term, and its choices follow them (accuracy alone: the most accurate variants; energy
+    alone: the least energy per request)."""
+    from agents.policies.ilp_reward import RewardIlpPolicy, reward_ilp_weights
+
+    def env_with(**reward: float):
+        return gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path),
+                              max_replicas=6, **{"workload.window_s": 100},
+                              **{f"reward.{k}": v for k, v in reward.items()}).unwrapped
+
+    env = env_with(accuracy=2.0, energy=3.0, cost=0.5, batch=0.0)
+    scales, n = env.scales, len(env.pipeline.stages)
+    w = reward_ilp_weights(env)
+    assert w["alpha"] == pytest.approx(2.0 / n)
+    assert w["beta"] == pytest.approx(0.5 / scales.max_cores)
+    assert w["delta"] == pytest.approx(3.0 / (scales.max_power_w * env.config.interval_s))
+    assert w["gamma"] == pytest.approx(1e-9)  # batch off: IPA's tie-break only
+
+    accurate = env_with(accuracy=1.0, energy=0.0, sla_violation=10.0)
+    obs, _ = accurate.reset(seed=0)
+    chosen = RewardIlpPolicy(accurate).decide(obs)
+    best = [max(range(len(s.variants)), key=lambda i, s=s: s.variants[i].accuracy)
+            for s in accurate.pipeline.stages]
+    assert [c.variant for c in chosen.stages] == best
+
+    frugal = env_with(accuracy=0.0, energy=1.0, sla_violation=10.0)
+    obs, _ = frugal.reset(seed=0)
+    chosen = RewardIlpPolicy(frugal).decide(obs)
+    assert [c.variant for c in chosen.stages] == [0, 0]  # the smallest, cheapest variants

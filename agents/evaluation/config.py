@@ -14,7 +14,7 @@ from envs.config.suggest import did_you_mean
 from envs.env_config import EnvConfig
 
 POLICIES: tuple[str, ...] = (
-    "ppo", "ipa", "ipa_tuned", "ipa_energy", "fa2_low", "fa2_high", "rim", "hpa",
+    "ppo", "ipa", "ipa_tuned", "ipa_energy", "ilp_reward", "fa2_low", "fa2_high", "rim", "hpa",
     "ray_serve", "static_low", "static_high", "random", "ipa_oracle",
 )
 ORACLES: tuple[str, ...] = ("ipa_oracle",)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.evaluation.config import EvalConfig
+from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
 from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
@@ -62,6 +63,7 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
                                             delta=tuned.get("ipa_energy", w.delta),
                                             use_batch_timeout=True),
         "ipa_oracle": lambda env: IPAPolicy(env, **ipa_kwargs, forecast="oracle"),
+        "ilp_reward": lambda env: RewardIlpPolicy(env, rules=ipa_kwargs["rules"]),
         "fa2_low": lambda env: FA2Policy(env, "low", **ipa_kwargs),
         "fa2_high": lambda env: FA2Policy(env, "high", **ipa_kwargs),
         "rim": rim,

@@ -27,10 +27,10 @@ SUMMARY_COLUMNS = (
     "accuracy_requests", "accuracy_requests_ci95", "accuracy", "accuracy_product",
     "cost_core_s", *ENERGY_COLUMNS, "energy_j_ci95", "energy_estimated", "energy_method",
     "energy_per_request_j", "floor_j", "energy_over_floor", "reconfigurations",
-    "decision_ms_median", "decision_ms_p99", "fallbacks", "kept",
+    "decision_ms_median", "decision_ms_p99", "fallbacks", "kept", "reward",
 )
 MEAN_METRICS = ("p99_latency_ms", "accuracy", "accuracy_product", "cost_core_s",
-                "energy_per_request_j", "reconfigurations", "fallbacks", "kept",
+                "energy_per_request_j", "reconfigurations", "fallbacks", "kept", "reward",
                 *(c for c in ENERGY_COLUMNS if c not in CI_METRICS))
 
 

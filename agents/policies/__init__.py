@@ -8,7 +8,8 @@
   `RandomPolicy`.
 * IPA (`agents.policies.ipa`, over `ipa_baseline.solve_ipa`): `IPAPolicy` (``delta > 0``:
   IPA + energy; ``forecast="oracle"``: the look-ahead control), `FA2Policy`, `RIMPolicy`;
-  `TunedIPAPolicy` (`agents.policies.ipa_tuned`).
+  `TunedIPAPolicy` (`agents.policies.ipa_tuned`); `RewardIlpPolicy`
+  (`agents.policies.ilp_reward`: the ILP on the agent's own reward).
 * Learned (`agents.policies.trained`): `load_ppo_policy` -> `NormalizedPolicy`.
 * By name: `agents.evaluation.registry.policy_factories` (in the evaluation's room, since it
   builds them from the evaluation config).
@@ -16,6 +17,7 @@
 May import: ``agents.runs``.
 """
 
+from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
 from agents.policies.protocol import DecidingPolicy, Policy
@@ -30,6 +32,7 @@ __all__ = [
     "NormalizedPolicy",
     "Policy",
     "RIMPolicy",
+    "RewardIlpPolicy",
     "RandomPolicy",
     "RayServePolicy",
     "StaticPolicy",
