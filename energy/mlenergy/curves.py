@@ -24,6 +24,11 @@ from envs.workload.lengths import TokenLengths
 def llm_configurations(f: ModelFile, gpu: str, num_gpus: int) -> list[tuple[int, dict[str, Any]]]:
     """``(index, configuration)`` of an LLM file on ``num_gpus`` x ``gpu``.
 
+    Args:
+        f: A file from `energy.mlenergy.files.read_model_file`.
+        gpu: GPU model as the files name it.
+        num_gpus: GPUs per replica.
+
     Raises:
         ProfileError: Not an LLM file, or no configuration on that GPU and count.
     """
@@ -40,7 +45,13 @@ def llm_configurations(f: ModelFile, gpu: str, num_gpus: int) -> list[tuple[int,
 
 
 def cap_point(f: ModelFile, index: int, c: dict[str, Any]) -> CapPoint:
-    """One configuration as a measured point (every field checked, named on error)."""
+    """One configuration as a measured point (every field checked, named on error).
+
+    Args:
+        f: The file (for messages).
+        index: The configuration's index in the file.
+        c: The configuration.
+    """
     where = f"configurations[{index}]"
     return CapPoint(
         cap=int(positive_number(c, "max_num_seqs", f.path, where)),
@@ -67,7 +78,12 @@ def llm_curve(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: float) -> L
 
 def cap_lengths(f: ModelFile, c: dict[str, Any]) -> TokenLengths:
     """The output lengths measured at one configuration (its own histogram, else the
-    file's)."""
+    file's).
+
+    Args:
+        f: The file.
+        c: The configuration.
+    """
     hist = c.get("output_length_distribution") or f.length_histogram
     if not isinstance(hist, dict) or not isinstance(hist.get("bins"), list) \
             or not isinstance(hist.get("counts"), list):

@@ -91,5 +91,10 @@ def energy_floor(pipeline: Pipeline, requests: float, seconds: float,
 
 
 def over_floor(energy_j: float, floor: EnergyFloor) -> float:
-    """A policy's energy as a multiple of the floor (nan for a zero floor)."""
+    """A policy's energy as a multiple of the floor (nan for a zero floor).
+
+    Args:
+        energy_j: The policy's energy over the window.
+        floor: The window's floor.
+    """
     return energy_j / floor.total_j if floor.total_j > 0 else math.nan

@@ -155,7 +155,11 @@ class LlmCurve:
         return float(np.interp(math.log(n), xs, ys))
 
     def tokens_per_s(self, n: float) -> float:
-        """Output tokens per second of the replica with ``n`` running requests."""
+        """Output tokens per second of the replica with ``n`` running requests.
+
+        Args:
+            n: Running requests (0 or more; fractional between integers).
+        """
         first = self.points[0]
         if n <= 0:
             return 0.0
@@ -164,7 +168,11 @@ class LlmCurve:
         return self._between(n, "tokens_per_s")
 
     def power_w(self, n: float) -> float:
-        """Power of the replica's GPUs with ``n`` running requests (``P(0)`` = idle)."""
+        """Power of the replica's GPUs with ``n`` running requests (``P(0)`` = idle).
+
+        Args:
+            n: Running requests.
+        """
         first = self.points[0]
         if n <= 0:
             return self.idle_w
@@ -179,7 +187,12 @@ class LlmCurve:
         return min(first.power_w, max(self.idle_w, guess))
 
     def itl_ms(self, n: float, quantile: str = "median") -> float:
-        """Inter-token latency (``median`` or ``p99``) with ``n`` running requests."""
+        """Inter-token latency with ``n`` running requests.
+
+        Args:
+            n: Running requests.
+            quantile: ``median`` or ``p99``.
+        """
         name = {"median": "itl_median_ms", "p99": "itl_p99_ms"}[quantile]
         return self._between(max(n, self.points[0].concurrency), name)
 

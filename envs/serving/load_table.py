@@ -50,15 +50,27 @@ class LoadTable:
         return float(np.interp(load, self.loads, values))
 
     def p99_at(self, rate_rps: float) -> float:
-        """p99 time in the replica at a request rate (inf at or above the last load)."""
+        """p99 time in the replica at a request rate (inf at or above the last load).
+
+        Args:
+            rate_rps: Requests per second to the replica.
+        """
         return self._at(self.p99_ms, rate_rps)
 
     def mean_at(self, rate_rps: float) -> float:
-        """Mean time in the replica at a request rate (inf at or above the last load)."""
+        """Mean time in the replica at a request rate (inf at or above the last load).
+
+        Args:
+            rate_rps: Requests per second to the replica.
+        """
         return self._at(self.mean_ms, rate_rps)
 
     def power_at(self, rate_rps: float) -> float:
-        """Mean power of the replica at a request rate (inf at or above the last load)."""
+        """Mean power of the replica at a request rate (inf at or above the last load).
+
+        Args:
+            rate_rps: Requests per second to the replica.
+        """
         return self._at(self.power_w, rate_rps)
 
     def max_rate(self, p99_budget_ms: float) -> float:
