@@ -63,9 +63,9 @@ def play(config: EvalConfig, window: Window, folder: Path, seeds: int,
         total["accuracy_product"] += sum(s.stats.accuracy_product for s in episode.steps)
         total["intervals"] += len(episode.steps)
         total["seconds"] += sum(s.stats.seconds for s in episode.steps)
-        floor = energy_floor(env.unwrapped.pipeline, total["arrived"] / (seed + 1),
-                             total["seconds"] / (seed + 1))
+        pipeline = env.unwrapped.pipeline
         env.close()
+    floor = energy_floor(pipeline, total["arrived"] / seeds, total["seconds"] / seeds)
     return {"energy_j": total["energy_j"] / seeds, "floor_j": floor.total_j,
             "violation_rate": total["violations"] / max(total["arrived"], 1.0),
             "accuracy_product": total["accuracy_product"] / total["intervals"],

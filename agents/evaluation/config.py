@@ -118,8 +118,11 @@ class TuningConfig:
     (arithmetic, or geometric for a grid spanning 10x or more) while the value is valid.
 
     Attributes:
-        seeds: Simulator seeds every candidate plays each validation window with.
-        max_extensions: Steps a grid may grow past each edge.
+        seeds: Simulator seeds every candidate plays each validation window with (assumed
+            default 2: the evaluation plays 5; more multiplies tuning time).
+        max_extensions: Steps a grid may grow past each edge (assumed default 2: one step
+            would stop at the edge again on a monotone score; the chosen value is reported
+            as on its edge when it still is).
     """
 
     seeds: tuple[int, ...] = (0, 1)

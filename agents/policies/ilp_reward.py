@@ -17,7 +17,8 @@ interval of ``interval_s`` seconds, so the same objective is
 (``gamma`` at least 1e-9, to break ties as IPA does). Two terms have no linear form: the
 violation rate becomes the ILP's hard latency constraint (it plans for no violation), and
 switching is left out (the ILP plans each interval afresh). The forecast is the env's
-predictor's, as for IPA.
+predictor's, as for IPA; the batch-fill delay is capped at the env's batching timeout, as
+the simulators do (as for ``ipa_energy``).
 """
 
 from __future__ import annotations

@@ -5,10 +5,13 @@ For ``requests`` arrivals over ``seconds`` (every request passes every stage):
 
 * dynamic: each request at each stage costs at least the lowest dynamic energy per
   request of any allowed variant, core count and number of requests in a batch
-  (``batch_energy_j(v, k, c) / k`` over every profiled k, partial batches included);
+  (`power.energy_per_request_j` of a full batch of every profiled size k, so the partial
+  batches a timeout sends are included);
 * idle: a stage needs at least one replica at all times (its smallest allocation) and at
   least ``requests / rate`` device-seconds, where ``rate`` is the most requests per
-  device-second any allowed configuration at a policy batch size serves;
+  device-second any allowed variant and core count serves in a batch of any profiled size
+  (`perf.replica_throughput_rps`; partial batches included, so the bound holds for
+  whatever the simulator sends);
 * static: the nodes those devices need at every instant (elastic: at least the nodes of
   the smallest allocation of every stage; fixed: every node of the fleet), and at least
   the device-seconds divided by the devices per node.
@@ -73,14 +76,10 @@ def energy_floor(pipeline: Pipeline, requests: float, seconds: float,
     for s, stage in enumerate(pipeline.stages):
         indices = range(len(stage.variants)) if allowed is None else allowed[s]
         variants = [stage.variants[v] for v in indices]
-        dynamic_j += requests * min(
-            power.batch_energy_j(v, k, c) / k
-            for v in variants for c in v.profile.core_counts
-            for k in range(1, v.profile.max_batch(c) + 1))
-        per_device_s = max(
-            perf.replica_throughput_rps(v, b, c) / c
-            for v in variants for c in v.profile.core_counts
-            for b in pipeline.batch_sizes if v.profile.has(b, c))
+        configs = [(v, k, c) for v in variants for c in v.profile.core_counts
+                   for k in range(1, v.profile.max_batch(c) + 1)]
+        dynamic_j += requests * min(power.energy_per_request_j(v, k, c) for v, k, c in configs)
+        per_device_s = max(perf.replica_throughput_rps(v, k, c) / c for v, k, c in configs)
         least = min(c for v in variants for c in v.profile.core_counts)
         smallest_devices += least
         device_s += max(seconds * least, requests / per_device_s)
