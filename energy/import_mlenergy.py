@@ -9,12 +9,16 @@ Usage::
         --node-static-w 1000 --static-kind assumed --static-why '...' \\
         --devices-per-node 8 --fleet elastic --fleet-nodes 4
 
-    # a two-stage pipeline: one --stage NAME=PATH[,PATH...] per stage, in request order
-    python -m energy.import_mlenergy --stage chat=a.json,b.json --stage image=c.json ...
+    # a two-stage pipeline: one --stage NAME=PATH[,PATH...] per stage, in request order,
+    # each stage with its own knob values (--stage-batches; --batches covers the rest)
+    python -m energy.import_mlenergy --stage chat=a.json,b.json --stage image=c.json \
+        --stage-batches chat=8,16,32,64 --stage-batches image=1,2,4,8,16 ...
 
 Every PATH is an ML.ENERGY ``models/*.json`` file (read from anywhere). The rows of a
 variant are all its measured settings on ``--gpu`` with ``--gpus-per-replica`` GPUs up to
-the largest of ``--batches``; each of ``--batches`` must be measured. How latency and
+the largest of the stage's knob values (``--stage-batches`` for that stage, else
+``--batches``); each must be measured. A stage whose files are all LLMs gets ``knob: cap``
+(the values are concurrency caps), any other ``knob: batch``. How latency and
 dynamic energy are derived is in `energy.mlenergy.points`. GPU idle power and node static power
 are not in the files: give each with its provenance kind and why.
 
@@ -40,7 +44,7 @@ from envs.config.errors import ConfigError
 from envs.model.profile_doc import write_profile
 
 PROG = "python -m energy.import_mlenergy"
-_REQUIRED = ("gpu", "out", "batches", "quality", "release", "sla_ms", "notes", "idle_w",
+_REQUIRED = ("gpu", "out", "quality", "release", "sla_ms", "notes", "idle_w",
              "idle_kind", "idle_why", "node_static_w", "static_kind", "static_why",
              "devices_per_node", "fleet", "fleet_nodes")
 
@@ -68,7 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replica-gpus", action="append", default=[], metavar="MODEL_ID=N",
                    help="GPUs per replica for one model (overrides --gpus-per-replica)")
     p.add_argument("--batches", type=positive_int, nargs="+", help="batch_sizes: caps or "
-                   "batch sizes a policy may choose; all must be measured")
+                   "batch sizes a policy may choose in every stage without "
+                   "--stage-batches; all must be measured")
+    p.add_argument("--stage-batches", action="append", default=[], metavar="STAGE=B[,B...]",
+                   help="one stage's own caps or batch sizes (repeat per stage)")
     p.add_argument("--length-quantile", type=positive_float, default=0.99,
                    help="output-length quantile of the LLM p99 bound, in (0, 1]")
     p.add_argument("--quality", type=Path, help="YAML: model_id -> accuracy, metric, source")
@@ -161,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = build_profile(args, _stages(args))
     write_profile(profile, args.out, style="rows", check=True)
     n = sum(len(s["variants"]) for s in profile["stages"])
-    print(f"wrote {args.out}: {len(profile['stages'])} stage(s), {n} variants, "
-          f"batch_sizes {list(profile['batch_sizes'])}")
+    knobs = ", ".join(f"{s['name']} {s.get('knob', 'batch')} {s['batch_sizes']}"
+                      for s in profile["stages"])
+    print(f"wrote {args.out}: {len(profile['stages'])} stage(s), {n} variants; {knobs}")
     return 0
 
 

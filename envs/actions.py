@@ -48,7 +48,7 @@ class ActionCodec:
                           else len(config.headroom_levels))
         self.space = spaces.MultiDiscrete(
             [n for s in pipeline.stages
-             for n in (len(s.variants), len(pipeline.batch_sizes), replica_values)])
+             for n in (len(s.variants), len(s.batch_sizes), replica_values)])
 
     def decode(self, action: np.ndarray, forecast_rps: float) -> Decision:
         """The `Decision` an action stands for.
@@ -75,7 +75,7 @@ class ActionCodec:
         for i, stage in enumerate(self.pipeline.stages):
             v, b, r = (int(x) for x in action[3 * i: 3 * i + 3])
             variant = stage.variants[v]
-            batch = self.pipeline.batch_sizes[b]
+            batch = stage.batch_sizes[b]
             replicas = r + 1 if self.config.action_mode == "absolute" else self.headroom_replicas(
                 variant, batch, self.config.headroom_levels[r], forecast_rps)
             choices.append(StageDecision(v, batch, replicas, variant.base_cores))
@@ -125,7 +125,7 @@ class ActionCodec:
                 replica_index = min(range(len(levels)), key=lambda k: abs(
                     self.headroom_replicas(variant, c.batch, levels[k], forecast_rps)
                     - c.replicas))
-            out += [c.variant, self.pipeline.batch_sizes.index(c.batch), replica_index]
+            out += [c.variant, stage.batch_sizes.index(c.batch), replica_index]
         return np.array(out, dtype=self.space.dtype)
 
     def masks(self) -> np.ndarray:
@@ -172,7 +172,8 @@ class ActionCodec:
         return Decision(tuple(stages)), repairs
 
     def initial_decision(self, rate_rps: float) -> Decision:
-        """Cheapest variants at the smallest batch, with enough replicas for ``rate_rps``.
+        """Cheapest variants at each stage's smallest batch, with enough replicas for
+        ``rate_rps``.
 
         Args:
             rate_rps: The rate to size replicas for.
@@ -180,10 +181,9 @@ class ActionCodec:
         Returns:
             The decision, repaired to ``max_cores``.
         """
-        b = self.pipeline.batch_sizes[0]
         choices = []
         for stage in self.pipeline.stages:
-            v = stage.variants[0]
+            v, b = stage.variants[0], stage.batch_sizes[0]
             replicas = min(perf.replicas_for_rate(v, b, v.base_cores, rate_rps),
                            self.config.max_replicas)
             choices.append(StageDecision(0, b, replicas, v.base_cores))

@@ -140,12 +140,11 @@ def observation(layout: ObsLayout, seen: np.ndarray, forecast_rps: float, *,
         obs[h] = seen[-interval_s:].max() / layout.rate_scale
     obs[h + 1] = forecast_rps / layout.rate_scale
     pos = h + 2
-    n_batches = max(len(pipeline.batch_sizes) - 1, 1)
     for i, (stage, c) in enumerate(zip(pipeline.stages, decision.stages, strict=True)):
         stage_p99 = stats.stage_p99_ms[i] if stats else 0.0
         obs[pos: pos + len(STAGE_FIELDS)] = (
             c.variant / max(len(stage.variants) - 1, 1),
-            pipeline.batch_sizes.index(c.batch) / n_batches,
+            stage.batch_sizes.index(c.batch) / max(len(stage.batch_sizes) - 1, 1),
             c.replicas / max_replicas,
             perf.stage_throughput_rps(stage.variants[c.variant], c.batch, c.cores,
                                       c.replicas) / layout.rate_scale,

@@ -37,7 +37,7 @@ class PipelineEnv(gym.Env):
     idx   meaning                     values
     ====  ==========================  =================================================
     3s    variant                     0 .. variants - 1 (ordered by accuracy)
-    3s+1  batch size                  index into ``batch_sizes``
+    3s+1  batch size                  index into the stage's ``batch_sizes``
     3s+2  replicas (``absolute``)     replicas - 1, 0 .. ``max_replicas`` - 1
     3s+2  headroom (``headroom``)     index into ``headroom_levels``: replicas = fewest
                                       that serve forecast x level (`perf.replicas_for_rate`)

@@ -48,7 +48,7 @@ class RewardScales:
             stage_cores = 0
             for v in stage.variants:
                 stage_cores = max(stage_cores, v.base_cores * max_replicas)
-                for b in pipeline.batch_sizes:
+                for b in stage.batch_sizes:
                     for c in v.profile.core_counts:
                         busiest_w_per_core = max(busiest_w_per_core,
                                                  power.busy_dynamic_power_w(v, b, c))
@@ -57,7 +57,8 @@ class RewardScales:
         one_s = power.energy_parts(pipeline.hardware, [(1.0, max_cores)],
                                    busiest_w_per_core * max_cores)
         max_power_w = one_s.total_j
-        return RewardScales(max_cores, max_power_w, max(pipeline.batch_sizes))
+        return RewardScales(max_cores, max_power_w,
+                            max(s.batch_sizes[-1] for s in pipeline.stages))
 
 
 def reward_terms(

@@ -30,7 +30,7 @@ def sla_check_batch(batch_sizes: tuple[int, ...]) -> int:
     """The batch the SLA check uses: 8 if offered, else the largest <= 8, else the smallest.
 
     Args:
-        batch_sizes: The pipeline's batch sizes.
+        batch_sizes: A stage's batch sizes.
 
     Returns:
         The batch size.
@@ -51,13 +51,16 @@ def suspicious_settings(config: EnvConfig, pipeline: Pipeline) -> list[str]:
         when nothing is suspicious.
     """
     out = []
-    batch = sla_check_batch(pipeline.batch_sizes)
-    need_ms = fastest_latency_ms(pipeline, batch)
+    batches = [sla_check_batch(s.batch_sizes) for s in pipeline.stages]
+    need_ms = fastest_latency_ms(pipeline, batches)
+    at = (f"batch {batches[0]}" if len(set(batches)) == 1
+          else "batches " + ", ".join(f"{s.name} {b}" for s, b in zip(pipeline.stages, batches,
+                                                                      strict=True)))
     if pipeline.sla_ms < need_ms:
         out.append(
             f"sla_ms={pipeline.sla_ms:g} of pipeline {pipeline.name!r} is below {need_ms:.1f} ms, "
-            f"the sum over stages of the fastest variant's p99 at batch {batch}: even the "
-            f"fastest variants miss it at that batch; raise sla_ms (in the config or the "
+            f"the sum over stages of the fastest variant's p99 at {at}: even the "
+            f"fastest variants miss it there; raise sla_ms (in the config or the "
             f"profile) or check that it is in milliseconds")
     if config.reward_preset is None:
         defaults = RewardWeights()

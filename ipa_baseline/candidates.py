@@ -203,7 +203,7 @@ def stage_candidates(
         variant = stage.variants[v]
         core_counts = (variant.base_cores,) if cores == "base" else variant.profile.core_counts
         for c in core_counts:
-            for b in pipeline.batch_sizes:
+            for b in stage.batch_sizes:
                 if not variant.profile.has(b, c):
                     continue
                 one = StageDecision(v, b, 1, c)

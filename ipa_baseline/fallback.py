@@ -28,7 +28,7 @@ def fallback_decision(pipeline: Pipeline, max_replicas: int,
     choices = []
     for s, stage in enumerate(pipeline.stages):
         options = [(v, b) for v in restriction.allowed_variants(s, stage)
-                   for b in pipeline.batch_sizes]
+                   for b in stage.batch_sizes]
         v, b = max(options, key=lambda vb: perf.replica_throughput_rps(
             stage.variants[vb[0]], vb[1], stage.variants[vb[0]].base_cores))
         replicas = restriction.fixed_replicas(s) or max_replicas

@@ -124,24 +124,18 @@ def solve_ipa(
     """
     start = time.perf_counter()
     restriction = restriction or Restriction()
-    _check_args(pipeline, rate_rps, max_replicas, interval_s, (alpha, beta, gamma, delta),
-                restriction)
-    all_cands = [
-        stage_candidates(pipeline, s, rate_rps, mode=mode, max_replicas=max_replicas,
-                         interval_s=interval_s, timeout_ms=timeout_ms, cores=cores,
-                         replica_mode=replica_mode, restriction=restriction)
-        for s in range(len(pipeline.stages))
-    ]
-    check_feasible(pipeline, all_cands, rate_rps, max_replicas, restriction)
-    cands = [c for stage_cands in all_cands for c in stage_cands
-             if usable(c) and c.latency_ms <= pipeline.sla_ms]
+    check_solve_args(pipeline, rate_rps, max_replicas, interval_s,
+                     (alpha, beta, gamma, delta), restriction)
+    cands = planned_candidates(pipeline, rate_rps, mode=mode, max_replicas=max_replicas,
+                               interval_s=interval_s, timeout_ms=timeout_ms, cores=cores,
+                               replica_mode=replica_mode, restriction=restriction)
     weights = (alpha, beta, gamma, delta)
-    lp, latency_row = _model(cands, len(pipeline.stages), rate_rps, pipeline.sla_ms, weights,
-                             linear_accuracy=mode == "sum")
+    lp, latency_row = interval_model(cands, len(pipeline.stages), rate_rps, pipeline.sla_ms,
+                                     weights, linear_accuracy=mode == "sum")
     if mode == "product" and alpha > 0:
         add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
                               len(pipeline.stages), alpha, product_form)
-    nodes_col = _add_nodes(lp, cands, pipeline, delta, interval_s)
+    nodes_col = add_powered_nodes(lp, cands, pipeline, delta, interval_s)
     highs = lp.highs()
     highs.run()
     status = highs.getModelStatus()
@@ -171,10 +165,56 @@ def solve_ipa(
     )
 
 
-def _add_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline, delta: float,
-               interval_s: float) -> int | None:
-    """The powered-nodes column and its capacity row (see the module docstring), or None
-    where static power cannot change the objective."""
+def planned_candidates(
+    pipeline: Pipeline, rate_rps: float, *, mode: AccuracyMode, max_replicas: int,
+    interval_s: float, timeout_ms: float, cores: CoresMode, replica_mode: ReplicasMode,
+    restriction: Restriction,
+) -> list[Candidate]:
+    """The candidates the model holds at ``rate_rps``: every stage's usable candidates
+    within the SLA, in stage order, after the exact infeasibility check.
+
+    Args:
+        pipeline: The pipeline.
+        rate_rps: The predicted rate.
+        mode: Accuracy mode.
+        max_replicas: Most replicas per stage.
+        interval_s: Interval length (energy).
+        timeout_ms: Cap on the batch-fill delay.
+        cores: ``base`` or ``profiled``.
+        replica_mode: ``minimal`` or ``free``.
+        restriction: The baseline's restriction.
+
+    Returns:
+        The candidates.
+
+    Raises:
+        InfeasibleError: No decision is feasible (naming the binding constraint).
+    """
+    all_cands = [
+        stage_candidates(pipeline, s, rate_rps, mode=mode, max_replicas=max_replicas,
+                         interval_s=interval_s, timeout_ms=timeout_ms, cores=cores,
+                         replica_mode=replica_mode, restriction=restriction)
+        for s in range(len(pipeline.stages))
+    ]
+    check_feasible(pipeline, all_cands, rate_rps, max_replicas, restriction)
+    return [c for stage_cands in all_cands for c in stage_cands
+            if usable(c) and c.latency_ms <= pipeline.sla_ms]
+
+
+def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline,
+                      delta: float, interval_s: float) -> int | None:
+    """Add the powered-nodes column and its capacity row (see the module docstring).
+
+    Args:
+        lp: The model of `interval_model` (columns ``2k + 1`` are the replicas).
+        cands: Its candidates.
+        pipeline: The pipeline (hardware).
+        delta: Weight of energy.
+        interval_s: Interval length (static energy).
+
+    Returns:
+        The column's index, or None where static power cannot change the objective.
+    """
     hw = pipeline.hardware
     if delta <= 0 or hw.node_static_w <= 0:
         return None
@@ -188,8 +228,22 @@ def _add_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline, de
     return nodes
 
 
-def _check_args(pipeline: Pipeline, rate_rps: float, max_replicas: int, interval_s: float,
-                weights: Sequence[float], restriction: Restriction) -> None:
+def check_solve_args(pipeline: Pipeline, rate_rps: float, max_replicas: int,
+                     interval_s: float, weights: Sequence[float],
+                     restriction: Restriction) -> None:
+    """Reject arguments `solve_ipa` cannot plan with.
+
+    Args:
+        pipeline: The pipeline.
+        rate_rps: The predicted rate.
+        max_replicas: Most replicas per stage.
+        interval_s: Interval length.
+        weights: ``(alpha, beta, gamma, delta)``.
+        restriction: The baseline's restriction.
+
+    Raises:
+        ConfigError: One line naming the bad argument.
+    """
     if not (math.isfinite(rate_rps) and rate_rps >= 0):
         raise ConfigError(f"rate_rps must be a finite number >= 0, got {rate_rps!r}")
     if max_replicas < 1 or interval_s <= 0:
@@ -210,12 +264,24 @@ def _check_args(pipeline: Pipeline, rate_rps: float, max_replicas: int, interval
                               f"valid 0..{len(stage.variants) - 1}")
 
 
-def _model(cands: Sequence[Candidate], n_stages: int, rate_rps: float, sla_ms: float,
-           weights: tuple[float, float, float, float], linear_accuracy: bool,
-           ) -> tuple[LpBuilder, int]:
-    """The model over ``cands``: columns ``2k`` (x_k) and ``2k + 1`` (r_k), then any the
-    product term adds. The accuracy enters here only in ``sum`` mode (``product`` mode
-    adds it afterwards). Returns the builder and the latency row."""
+def interval_model(cands: Sequence[Candidate], n_stages: int, rate_rps: float, sla_ms: float,
+                   weights: tuple[float, float, float, float], linear_accuracy: bool,
+                   ) -> tuple[LpBuilder, int]:
+    """One interval's model over ``cands``: columns ``2k`` (x_k) and ``2k + 1`` (r_k), then
+    any the product term adds. The accuracy enters here only in ``sum`` mode (``product``
+    mode adds it afterwards).
+
+    Args:
+        cands: The usable candidates within the SLA.
+        n_stages: Stages of the pipeline.
+        rate_rps: The rate every stage must reach.
+        sla_ms: The latency bound.
+        weights: ``(alpha, beta, gamma, delta)``.
+        linear_accuracy: Put the accuracy in the objective (``sum`` mode).
+
+    Returns:
+        The builder and the index of its latency row.
+    """
     alpha, beta, gamma, delta = weights
     lp = LpBuilder()
     by_stage: list[list[int]] = [[] for _ in range(n_stages)]

@@ -65,6 +65,28 @@ class LpBuilder:
         self.row_upper.append(upper)
         return index
 
+    def append(self, block: LpBuilder, scale: float = 1.0) -> tuple[int, int]:
+        """Copy another builder's columns (costs times ``scale``) and rows after this one's.
+
+        Args:
+            block: The builder to copy (unchanged).
+            scale: Factor on the copied objective coefficients.
+
+        Returns:
+            The index of the first copied column and of the first copied row.
+        """
+        col_offset, row_offset = len(self.cost), len(self.row_lower)
+        self.cost.extend(scale * c for c in block.cost)
+        self.lower.extend(block.lower)
+        self.upper.extend(block.upper)
+        self.integer.extend(block.integer)
+        self._rows.extend(row_offset + i for i in block._rows)
+        self._cols.extend(col_offset + j for j in block._cols)
+        self._vals.extend(block._vals)
+        self.row_lower.extend(block.row_lower)
+        self.row_upper.extend(block.row_upper)
+        return col_offset, row_offset
+
     def highs(self) -> highspy.Highs:
         """A `highspy.Highs` holding the model (maximise), with exact-gap options.
 

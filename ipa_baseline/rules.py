@@ -216,9 +216,9 @@ def ipa_base_cores(pipeline: Pipeline, threshold_rps: float,
                 f"{stage.name!r} is profiled at cores={allocs} only; missing multi-core "
                 "rows: profile every variant at two or more core counts, or use "
                 "base_allocation='profile'")
-        missing = [f"{v.name} at {c} cores (batches {list(pipeline.batch_sizes)})"
+        missing = [f"{v.name} at {c} cores (batches {list(stage.batch_sizes)})"
                    for v in stage.variants for c in allocs
-                   if not all(v.profile.has(b, c) for b in pipeline.batch_sizes)]
+                   if not all(v.profile.has(b, c) for b in stage.batch_sizes)]
         if missing:
             raise ProfileError(f"IPA's base-allocation rule needs every variant of stage "
                                f"{stage.name!r} at cores {allocs}; missing rows: "
@@ -226,7 +226,7 @@ def ipa_base_cores(pipeline: Pipeline, threshold_rps: float,
         sla = ipa_stage_sla_ms(stage, sla_factor)
         counts = [[sum(perf.replica_throughput_rps(v, b, c) >= threshold_rps
                        and perf.batch_latency_p99_ms(v, b, c) <= sla
-                       for b in pipeline.batch_sizes) for c in allocs]
+                       for b in stage.batch_sizes) for c in allocs]
                   for v in stage.variants]
         out.append(_walk(stage, allocs, counts, threshold_rps, sla))
     return tuple(out)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from agents.runs.train_config import load_train_config
@@ -23,6 +24,7 @@ from envs.env_kwargs import config_from_kwargs
 from envs.model import perf, power
 from envs.model.spec import Pipeline
 from envs.pipeline_env import PipelineEnv
+from tests.conftest import tiny_profile_doc
 
 N_ENVS = 4
 STEPS = 300  # 2.5 episodes of 120 intervals: covers the automatic resets
@@ -106,6 +108,19 @@ def test_matches_on_the_tiny_pipeline_with_timeouts(tiny_profile_path: Path) -> 
     assert play_both(cfg, steps=200) > 0
 
 
+def test_matches_with_per_stage_knob_values(tmp_path: Path) -> None:
+    """Stages with different batch lists (3 and 2 values): the padded tables are never
+    read past a stage's own list."""
+    doc = tiny_profile_doc()
+    doc["stages"][1]["batch_sizes"] = [2, 4]
+    path = tmp_path / "knobs.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cfg = config_from_kwargs(None, {"pipeline": str(path), "batch_timeout_ms": 50.0,
+                                    "max_replicas": 6, "workload.window_s": 300})
+    assert PipelineEnv(cfg).action_space.nvec.tolist()[1::3] == [3, 2]
+    assert play_both(cfg, steps=200) > 0
+
+
 def test_matches_with_warm_up_off_the_interval_grid(tmp_path: Path) -> None:
     """A warm-up that is not a multiple of the interval and longer than the predictor's
     history (the observation's chunks are cut back from "now", and the history is cut at
@@ -156,7 +171,7 @@ def test_energy_per_request_matches_perf(tiny_pipeline: Pipeline) -> None:
     n_v = tables.throughput_rps.shape[1]
     for s, stage in enumerate(tiny_pipeline.stages):
         for v, variant in enumerate(stage.variants):
-            for b in tiny_pipeline.batch_sizes:
+            for b in stage.batch_sizes:
                 for rate in (0.0, 1.0, 7.3, 33.0, 1e5):
                     for timeout in (math.inf, 10.0, 120.0):
                         got = array_perf.energy_per_request_j(
@@ -180,7 +195,7 @@ def test_powered_nodes_matches_perf(tiny_pipeline: Pipeline) -> None:
 
 def test_replicas_for_rate_matches_perf(tiny_pipeline: Pipeline) -> None:
     variant = tiny_pipeline.stages[0].variants[1]
-    for b in tiny_pipeline.batch_sizes:
+    for b in tiny_pipeline.stages[0].batch_sizes:
         tp = perf.replica_throughput_rps(variant, b, 1)
         rates = np.array([0.0, 0.3, tp, 2 * tp, 3 * tp - 1e-12, 3 * tp + 1e-9, 123.4])
         got = array_perf.replicas_for_rate(np.full(len(rates), tp), rates)

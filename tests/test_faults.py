@@ -80,19 +80,25 @@ def test_core_budget_below_one_replica_per_stage_fails_at_construction(
 
 def test_baseline_batch_zero_is_an_error_not_the_default(tiny_profile_path: Path) -> None:
     env = PipelineEnv(EnvConfig(pipeline=str(tiny_profile_path)))
-    with pytest.raises(ActionError, match=r"batch 0 is not one of the pipeline's batch sizes "
+    with pytest.raises(ActionError, match=r"batch 0 is not one of stage 'first''s batch sizes "
                                           r"\[1, 2, 4\]"):
         StaticPolicy(env, batch=0)
     with pytest.raises(ActionError, match="batch 3 is not one"):
         HpaPolicy(env, batch=3)
+    with pytest.raises(ActionError, match=r"batch \[1, 2, 4\] has 3 sizes for 2 stages"):
+        HpaPolicy(env, batch=(1, 2, 4))
+    with pytest.raises(ActionError, match="batch 8 is not one of stage 'second'"):
+        HpaPolicy(env, batch=(1, 8))
     assert StaticPolicy(env, batch=None).decision.stages[0].batch == 1
     assert StaticPolicy(env, batch=4).decision.stages[0].batch == 4
+    per_stage = StaticPolicy(env, batch=(2, 4)).decision.stages
+    assert [c.batch for c in per_stage] == [2, 4]
 
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d.update(stages=[]), "no stages; a profile lists its stages under 'stages:'"),
     (lambda d: d.pop("stages"), "no stages"),
-    (lambda d: [d.pop(k) for k in ("stages", "batch_sizes", "sla_ms")], "no stages"),
+    (lambda d: [d.pop(k) for k in ("stages", "sla_ms")], "no stages"),
     (lambda d: d["stages"][1].update(variants=[]), "stage 'second' has no variants"),
     (lambda d: d["stages"][0]["variants"][2].update(rows=[]),
      "variant 'large' of stage 'first' has no measured rows"),

@@ -34,6 +34,8 @@ def random_pipeline(tmp_path: Path, seed: int) -> Pipeline:
     """The tiny pipeline with seeded random latencies, energies, accuracies, SLA, base cores."""
     rng = np.random.default_rng(seed)
     doc = tiny_profile_doc(sla_ms=float(rng.uniform(150.0, 900.0)))
+    if seed % 2:  # per-stage knob values: the second stage offers batches 2 and 4 only
+        doc["stages"][1]["batch_sizes"] = [2, 4]
     for stage in doc["stages"]:
         accs = rng.choice(np.arange(40.0, 96.0, 0.5), size=len(stage["variants"]),
                           replace=False)
@@ -71,7 +73,7 @@ def brute_force(pipeline: Pipeline, rate: float, weights: dict, *, cores: str = 
                 continue
             core_counts = [variant.base_cores] if cores == "base" else variant.profile.core_counts
             counts = range(1, MAX_REPLICAS + 1) if replicas is None else (replicas[s],)
-            for c, b, r in itertools.product(core_counts, pipeline.batch_sizes, counts):
+            for c, b, r in itertools.product(core_counts, stage.batch_sizes, counts):
                 if perf.stage_throughput_rps(variant, b, c, r) >= rate:
                     options.append(StageDecision(v, b, r, c))
         per_stage.append(options)

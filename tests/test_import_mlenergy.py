@@ -180,7 +180,7 @@ def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
         for v in stage["variants"]:
             assert v["accuracy_source"] and v["accuracy_metric"]
             batches = {r[0] for r in v["rows"]}
-            assert set(doc["batch_sizes"]) <= batches
+            assert set(stage["batch_sizes"]) <= batches
             assert 1 < v["accuracy"] <= 100  # percent, as IPA's product mode expects
             for row in v["rows"]:
                 assert row[4] >= 0 and 0 < row[2] <= row[3]
@@ -189,8 +189,11 @@ def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
         assert len({v["accuracy_metric"].split(" (")[0] for v in stage["variants"]}) == 1
     # the SLA the notes justify: the slowest path at the smallest batch fits, and the SLA is
     # that path rounded up to the next 10 s
-    b = min(doc["batch_sizes"])
-    slowest = sum(max(r[3] for v in s["variants"] for r in v["rows"] if r[0] == b)
+    assert doc["format_version"] == 2
+    knobs = {s["name"]: s.get("knob", "batch") for s in doc["stages"]}
+    assert knobs == {s: "cap" if s == "chat" else "batch" for s in knobs}
+    slowest = sum(max(r[3] for v in s["variants"] for r in v["rows"]
+                      if r[0] == min(s["batch_sizes"]))
                   for s in doc["stages"])
     assert slowest <= doc["sla_ms"] < slowest + 10_000
 
@@ -213,7 +216,7 @@ def test_shipped_t2i_profile_loads_with_cited_geneval_and_idle_split() -> None:
     assert power.energy_per_request_j(sana, 1, 1) == pytest.approx(1181.1 - 75 * 2.119, abs=0.2)
     # the dominance the profile's notes state: the best GenEval also has the lowest dynamic
     # J/image and latency at every batch size
-    for b in pipeline.batch_sizes:
+    for b in stage.batch_sizes:
         others = [v for v in stage.variants if v is not sana]
         assert all(power.energy_per_request_j(sana, b, 1) < power.energy_per_request_j(v, b, 1)
                    for v in others)

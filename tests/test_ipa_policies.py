@@ -132,7 +132,7 @@ def test_infeasible_decision_falls_back(tiny_profile_path: Path) -> None:
     pipeline = env.unwrapped.pipeline
     for stage, choice in zip(pipeline.stages, expected.stages, strict=True):
         best = max(perf.replica_throughput_rps(v, b, v.base_cores)
-                   for v in stage.variants for b in pipeline.batch_sizes)
+                   for v in stage.variants for b in stage.batch_sizes)
         variant = stage.variants[choice.variant]
         assert perf.replica_throughput_rps(variant, choice.batch, choice.cores) == best
 

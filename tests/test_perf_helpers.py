@@ -32,7 +32,7 @@ C = variant("c", 90.0, 1, {1: (40.0, 44.0), 4: (100.0, 120.0)})
 
 
 def pipeline() -> Pipeline:
-    return Pipeline("hand", (Stage("one", (A, B, C)), Stage("two", (B,))), 1000.0, (1, 4),
+    return Pipeline("hand", (Stage("one", (A, B, C), (1, 4)), Stage("two", (B,), (1, 4))), 1000.0,
                     Hardware("test", "cpu_core", 4, 0.0, 1.0, "hand", "hand", "fixed", 1), SOURCES)
 
 

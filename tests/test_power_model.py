@@ -27,7 +27,7 @@ ROWS = [[1, 1, 100.0, 100.0, 2.0, "lat", "en"], [2, 1, 150.0, 150.0, 3.0, "lat",
 
 def power_pipeline(tmp_path: Path, fleet: str, fleet_nodes: int = 4) -> Pipeline:
     doc = {
-        "pipeline": "power", "sla_ms": 5000.0, "batch_sizes": [1, 2, 4],
+        "format_version": 2, "pipeline": "power", "sla_ms": 5000.0,
         "hardware": hardware_entry("hand CPU", devices_per_node=2, node_static_w=50.0,
                                    device_idle_w=5.0, fleet=fleet, fleet_nodes=fleet_nodes),
         "sources": {"lat": {"kind": "cited", "description": "by hand"},
@@ -35,7 +35,7 @@ def power_pipeline(tmp_path: Path, fleet: str, fleet_nodes: int = 4) -> Pipeline
                     "static": {"kind": "assumed", "description": "by hand"},
                     "idle": {"kind": "assumed", "description": "by hand"}},
         "row_columns": row_columns(),
-        "stages": [{"name": "only", "variants": [
+        "stages": [{"name": "only", "batch_sizes": [1, 2, 4], "variants": [
             {"name": v, "accuracy": acc, "accuracy_metric": "%", "accuracy_source": "hand",
              "base_cores": 1, "rows": ROWS} for v, acc in (("a", 50.0), ("b", 60.0))]}],
     }
@@ -86,6 +86,9 @@ def test_partial_batches_request_level(tmp_path: Path) -> None:
     runs = simulate(RequestBackend, power_pipeline(tmp_path, "elastic"), 2.0, 300.0, 2)
     assert sum(s.served for s in runs) == 20
     assert sum(s.dynamic_j for s in runs) == pytest.approx(40.0)
+    # no request waits longer than the batching timeout: 300 ms + batch-1 service 100 ms
+    latencies = np.concatenate([s.latencies_ms for s in runs])
+    assert latencies.size == 20 and np.allclose(latencies, 400.0)
 
 
 def test_partial_batches_fluid(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_tiny_profile_loads_with_measured_latency_and_estimated_energy(tmp_path:
     pipeline = load_pipeline(out)
     spec = tiny_pipeline()
     assert pipeline.name == "tiny" and pipeline.sla_ms == spec.sla_ms
-    assert pipeline.batch_sizes == spec.batch_sizes
+    assert all(s.batch_sizes == spec.batch_sizes for s in pipeline.stages)
     [stage] = pipeline.stages
     assert {v.name for v in stage.variants} == {"tiny4", "tiny16"}
     for variant in stage.variants:
@@ -195,7 +195,7 @@ def test_gpu_profile_writer_output_loads(tmp_path: Path) -> None:
     out = tmp_path / "gpu.yaml"
     write_gpu_profile(out, rows, idle_w=70.0, gpu_name="Test GPU", sla_ms=500.0)
     pipeline = load_pipeline(out)
-    assert pipeline.batch_sizes == (1, 8, 32)
+    assert pipeline.stages[0].batch_sizes == (1, 8, 32)
     assert "Test GPU" in pipeline.hardware.name
     assert pipeline.hardware.device_idle_w == 70.0
     assert pipeline.hardware.device == "gpu"

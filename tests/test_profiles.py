@@ -89,6 +89,6 @@ def test_shipped_profiles_load() -> None:
             assert len(stage.variants) >= 2
             for v in stage.variants:
                 assert v.accuracy_source
-                for b in pipeline.batch_sizes:
+                for b in stage.batch_sizes:
                     row = v.profile.row(b, v.base_cores)
                     assert v.profile.sources[row.latency_source].kind in ("measured", "cited")

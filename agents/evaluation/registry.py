@@ -10,6 +10,7 @@ from agents.evaluation.config import EvalConfig
 from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
+from agents.policies.mpc import MPCPolicy
 from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
 from envs.pipeline_env import PipelineEnv
 from ipa_baseline.rules import IpaRules
@@ -73,5 +74,8 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
         "static_low": lambda env: StaticPolicy(env, "lowest", peak_rps=peak_rps),
         "static_high": lambda env: StaticPolicy(env, "highest", peak_rps=peak_rps),
         "random": lambda env: RandomPolicy(env, seed=0),
+        # the energy-aware ILP (same tuned delta and batch timeout) planned 3 intervals ahead
+        "mpc": lambda env: MPCPolicy(env, **ipa_kwargs, delta=tuned.get("ipa_energy", w.delta),
+                                     horizon=3, use_batch_timeout=True),
     }
     return {name: factories[name] for name in names if name != "ppo"}

@@ -35,6 +35,9 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
     Raises:
         IpaEnergyError: Anything the evaluation refuses (one line, names the fix).
     """
+    env = config.env
+    pipeline = load_pipeline(env.pipeline, env.sla_ms, env.batch_sizes, env.fleet,
+                             env.idle_power_scale)  # a bad profile stops before the bar
     report_dir = Path(config.output_dir) / config.name
     report_dir.mkdir(parents=True, exist_ok=True)
     runs = len(config.policies) + max(len(agents) - 1, 0)
@@ -45,9 +48,6 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
         episodes.append(episode)
         bar.update()
     bar.close()
-    env = config.env
-    pipeline = load_pipeline(env.pipeline, env.sla_ms, env.batch_sizes, env.fleet,
-                             env.idle_power_scale)
     header = report_header(config, trace, command, pipeline.sla_ms, len(agents), report_dir)
     rows, _ = write_report(episodes, pipeline, report_dir, header, env.interval_s)
     log_evaluation(config, report_dir, rows)

@@ -255,8 +255,8 @@ def default_rim_replicas(pipeline: Pipeline, peak_rps: float,
         One replica count per stage.
     """
     out = []
-    b = min(pipeline.batch_sizes)
     for stage in pipeline.stages:
+        b = stage.batch_sizes[0]
         v = min(range(len(stage.variants)), key=lambda i, s=stage: s.variants[i].accuracy)
         need = min_replicas(stage, StageDecision(v, b, 1, stage.variants[v].base_cores),
                             peak_rps)

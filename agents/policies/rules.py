@@ -35,6 +35,7 @@ from envs.model import perf
 from envs.model.spec import Decision, StageDecision
 
 VariantChoice = Literal["lowest", "highest"] | tuple[int, ...]
+BatchChoice = int | tuple[int, ...] | None
 
 
 class RulePolicy(DecidingPolicy):
@@ -64,24 +65,31 @@ class RulePolicy(DecidingPolicy):
             return tuple(len(s.variants) - 1 for s in self.pipeline.stages)
         return tuple(choice)
 
-    def batch_size(self, batch: int | None) -> int:
-        """``batch``, or the pipeline's smallest batch size when None.
+    def batch_sizes(self, batch: BatchChoice) -> tuple[int, ...]:
+        """One batch size per stage: ``batch`` for every stage, one per stage, or each
+        stage's smallest when None.
 
         Args:
-            batch: A batch size of the pipeline, or None.
+            batch: A batch size every stage offers, one per stage, or None.
 
         Returns:
-            The batch size.
+            The batch size of each stage.
 
         Raises:
-            ActionError: ``batch`` is not one of the pipeline's batch sizes.
+            ActionError: A size a stage does not offer, or a list of the wrong length.
         """
+        stages = self.pipeline.stages
         if batch is None:
-            return self.pipeline.batch_sizes[0]
-        if batch not in self.pipeline.batch_sizes:
-            raise ActionError(f"batch {batch!r} is not one of the pipeline's batch sizes "
-                              f"{list(self.pipeline.batch_sizes)}; pick one of them or None")
-        return batch
+            return tuple(s.batch_sizes[0] for s in stages)
+        sizes = (batch,) * len(stages) if isinstance(batch, int) else tuple(batch)
+        if len(sizes) != len(stages):
+            raise ActionError(f"batch {list(sizes)} has {len(sizes)} sizes for "
+                              f"{len(stages)} stages; give one per stage, one for all, or None")
+        for stage, b in zip(stages, sizes, strict=True):
+            if b not in stage.batch_sizes:
+                raise ActionError(f"batch {b!r} is not one of stage {stage.name!r}'s batch "
+                                  f"sizes {list(stage.batch_sizes)}; pick one of them or None")
+        return sizes
 
     def replicas_for(self, variant: int, stage: int, batch: int, rate_rps: float) -> int:
         """Fewest replicas of ``variant`` that serve ``rate_rps`` (within max_replicas).
@@ -105,7 +113,7 @@ class HpaPolicy(RulePolicy):
 
     def __init__(self, env: Any, target_utilisation: float = 0.7, tolerance: float = 0.1,
                  stabilisation_s: float = 300.0, variants: VariantChoice = "lowest",
-                 batch: int | None = None) -> None:
+                 batch: BatchChoice = None) -> None:
         """Create the policy.
 
         Args:
@@ -114,7 +122,8 @@ class HpaPolicy(RulePolicy):
             tolerance: Ratios within ``1 +- tolerance`` of the target keep the replicas.
             stabilisation_s: Scale-down stabilisation window (seconds).
             variants: ``lowest``, ``highest`` or one variant index per stage.
-            batch: Batch size (default: the smallest).
+            batch: Batch size of every stage, one per stage, or None (each stage's
+                smallest).
 
         Raises:
             ValueError: ``target_utilisation`` outside (0, 1].
@@ -126,7 +135,7 @@ class HpaPolicy(RulePolicy):
         self.tolerance = tolerance
         self.window = max(1, int(round(stabilisation_s / self.env.config.interval_s)))
         self.fixed_variants = self.variants(variants)
-        self.batch = self.batch_size(batch)
+        self.batches = self.batch_sizes(batch)
         self.reset()
 
     def reset(self) -> None:
@@ -148,14 +157,16 @@ class HpaPolicy(RulePolicy):
             v = self.fixed_variants[i]
             replicas = current.stages[i].replicas if current is not None else 1
             if current is not None and current.stages[i].variant != v:
-                replicas = self.replicas_for(v, i, self.batch, self.env.layout.last_rate_rps(obs))
+                replicas = self.replicas_for(v, i, self.batches[i],
+                                             self.env.layout.last_rate_rps(obs))
             ratio = self.env.layout.stage(obs, i)["utilisation"] / self.target
             desired = replicas if abs(ratio - 1.0) <= self.tolerance else math.ceil(
                 replicas * ratio)
             self.recommendations[i].append(max(desired, 1))
             stabilised = max(self.recommendations[i])  # scale down only after the window
             replicas = int(min(stabilised, self.env.config.max_replicas))
-            choices.append(StageDecision(v, self.batch, replicas, stage.variants[v].base_cores))
+            choices.append(StageDecision(v, self.batches[i], replicas,
+                                         stage.variants[v].base_cores))
         return Decision(tuple(choices))
 
 
@@ -164,7 +175,7 @@ class RayServePolicy(RulePolicy):
 
     def __init__(self, env: Any, target_ongoing_requests: float = 2.0,
                  upscale_delay_s: float = 30.0, downscale_delay_s: float = 600.0,
-                 variants: VariantChoice = "lowest", batch: int | None = None) -> None:
+                 variants: VariantChoice = "lowest", batch: BatchChoice = None) -> None:
         """Create the policy.
 
         Args:
@@ -173,7 +184,8 @@ class RayServePolicy(RulePolicy):
             upscale_delay_s: How long a higher recommendation must last before scaling up.
             downscale_delay_s: How long a lower recommendation must last before scaling down.
             variants: ``lowest``, ``highest`` or one variant index per stage.
-            batch: Batch size (default: the smallest).
+            batch: Batch size of every stage, one per stage, or None (each stage's
+                smallest).
         """
         super().__init__(env)
         self.target = target_ongoing_requests
@@ -181,7 +193,7 @@ class RayServePolicy(RulePolicy):
         self.up_after = max(1, int(round(upscale_delay_s / interval)))
         self.down_after = max(1, int(round(downscale_delay_s / interval)))
         self.fixed_variants = self.variants(variants)
-        self.batch = self.batch_size(batch)
+        self.batches = self.batch_sizes(batch)
         self.reset()
 
     def reset(self) -> None:
@@ -209,7 +221,7 @@ class RayServePolicy(RulePolicy):
             replicas = current.stages[i].replicas if current is not None else 1
             queue = layout.queue_rps(obs, i) * self.env.config.interval_s
             in_service = rate * perf.stage_latency_ms(
-                variant, self.batch, variant.base_cores, rate,
+                variant, self.batches[i], variant.base_cores, rate,
                 self.env.settings.batch_timeout_ms) / 1e3
             desired = max(1, math.ceil((queue + in_service) / self.target))
             self.want_up[i] = self.want_up[i] + 1 if desired > replicas else 0
@@ -218,31 +230,32 @@ class RayServePolicy(RulePolicy):
                 replicas = desired
                 self.want_up[i] = self.want_down[i] = 0
             replicas = int(min(replicas, self.env.config.max_replicas))
-            choices.append(StageDecision(v, self.batch, replicas, variant.base_cores))
+            choices.append(StageDecision(v, self.batches[i], replicas, variant.base_cores))
         return Decision(tuple(choices))
 
 
 class StaticPolicy(RulePolicy):
     """One decision for the whole episode, sized for a peak rate fixed beforehand."""
 
-    def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: int | None = None,
+    def __init__(self, env: Any, variants: VariantChoice = "lowest", batch: BatchChoice = None,
                  peak_rps: float | None = None) -> None:
         """Create the policy.
 
         Args:
             env: The env.
             variants: ``lowest``, ``highest`` or one variant index per stage.
-            batch: Batch size (default: the smallest).
+            batch: Batch size of every stage, one per stage, or None (each stage's
+                smallest).
             peak_rps: Rate the decision serves: the training data's peak (the evaluation
                 passes it). Default: the env's configured observation scale
                 (``rate_scale_rps``), never the episode's rates.
         """
         super().__init__(env)
-        batch = self.batch_size(batch)
+        batches = self.batch_sizes(batch)
         peak = peak_rps if peak_rps is not None else self.env.layout.rate_scale
         chosen = self.variants(variants)
         self.decision = Decision(tuple(
-            StageDecision(v, batch, self.replicas_for(v, i, batch, peak),
+            StageDecision(v, batches[i], self.replicas_for(v, i, batches[i], peak),
                           self.pipeline.stages[i].variants[v].base_cores)
             for i, v in enumerate(chosen)))
 

@@ -17,7 +17,7 @@ from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config.errors import ConfigError, ProfileError
 from envs.config.loader import from_dict, read_yaml_file
 from envs.model.profile_data import FILE_SOURCE_KINDS, FileSourceKind
-from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.model.profile_doc import hardware_entry, profile_document, stage_entry, variant_entry
 
 PROVENANCE_KINDS = FILE_SOURCE_KINDS
 
@@ -135,13 +135,20 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
     }
     if args.load_gb_per_s:
         sources["model_load"] = {"kind": args.load_kind, "description": args.load_why}
-    batches = tuple(sorted(set(args.batches)))
+    batches_of = stage_batches(getattr(args, "stage_batches", []) or [],
+                               [name for name, _ in stages])
     gpus_of = replica_gpus(args.replica_gpus)
     out_stages = []
     for name, paths in stages:
+        batches = batches_of.get(name) or tuple(sorted(set(args.batches or ())))
+        if not batches:
+            raise ConfigError(f"stage {name!r} has no batch sizes; give --batches (every "
+                              f"stage) or --stage-batches {name}=B,B,...")
         variants = []
+        llm = []
         for path in paths:
             f = read_model_file(path)
+            llm.append(f.is_llm)
             if f.model_id not in quality:
                 raise ProfileError(f"{args.quality}: no quality entry for {f.model_id!r} (from "
                                    f"{path}); add its published score with the source")
@@ -157,7 +164,7 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
             variants.append(measured_variant(f, points, quality[f.model_id], args.gpu, idle,
                                           args.release, sources))
         variants.sort(key=lambda v: v["accuracy"])
-        out_stages.append({"name": name, "variants": variants})
+        out_stages.append(stage_entry(name, variants, batches, "cap" if all(llm) else "batch"))
     hardware = hardware_entry(
         args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
         device="gpu", devices_per_node=args.devices_per_node, node_static_w=static.watts,
@@ -167,8 +174,36 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
     if args.load_gb_per_s:
         hardware.update(load_gb_per_s=args.load_gb_per_s, load_source="model_load")
     return profile_document(args.pipeline or Path(args.out).stem, sla_ms=float(args.sla_ms),
-                            batch_sizes=batches, notes=args.notes, hardware=hardware,
-                            sources=sources, stages=out_stages)
+                            notes=args.notes, hardware=hardware, sources=sources,
+                            stages=out_stages)
+
+
+def stage_batches(specs: list[str], stage_names: list[str]) -> dict[str, tuple[int, ...]]:
+    """Parse ``--stage-batches NAME=B,B,...`` options (one stage's own knob values).
+
+    Args:
+        specs: The option values.
+        stage_names: The pipeline's stages, to name an unknown one.
+
+    Returns:
+        Stage name -> its sorted knob values.
+
+    Raises:
+        ConfigError: A value that is not ``NAME=B[,B...]`` with each B >= 1, or an unknown
+            stage.
+    """
+    out = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        parts = values.split(",")
+        if not sep or not all(v.strip().isdigit() and int(v) >= 1 for v in parts):
+            raise ConfigError(f"--stage-batches {spec!r}: expected STAGE=B[,B...] with each "
+                              "B >= 1, e.g. chat=8,16,32")
+        if name not in stage_names:
+            raise ConfigError(f"--stage-batches {spec!r}: no stage {name!r}; stages: "
+                              f"{stage_names}")
+        out[name] = tuple(sorted({int(v) for v in parts}))
+    return out
 
 
 def replica_gpus(specs: list[str]) -> dict[str, int]:

@@ -90,11 +90,11 @@ class Decisions:
     """The `Decision` of one env's arrays, its `StageDecision`s cached per stage.
 
     Args:
-        batch_sizes: The pipeline's batch sizes (by index).
+        batch_sizes: Each stage's batch sizes (by index).
         cores: ``[stage, variant]`` cores per replica (`Tables.cores`).
     """
 
-    def __init__(self, batch_sizes: Sequence[int], cores: np.ndarray) -> None:
+    def __init__(self, batch_sizes: Sequence[Sequence[int]], cores: np.ndarray) -> None:
         self.batch_sizes = batch_sizes
         self.cores = cores
         self._cache: list[dict[tuple[int, int, int], StageDecision]] = [
@@ -116,7 +116,7 @@ class Decisions:
             cache = self._cache[k]
             choice = cache.get(key)
             if choice is None:
-                choice = cache[key] = StageDecision(key[0], self.batch_sizes[key[1]], key[2],
+                choice = cache[key] = StageDecision(key[0], self.batch_sizes[k][key[1]], key[2],
                                                     int(self.cores[k, key[0]]))
             stages.append(choice)
         return Decision(tuple(stages))

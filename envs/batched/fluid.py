@@ -178,8 +178,8 @@ class BatchedFluid:
         s = self._stage
         cur, prev = (s, self.cur_v, self.cur_bi), (s, self.ret_v, self.ret_bi)
         tables = (t.throughput_rps, t.p99_ms, t.mean_ms, t.energy_full_j)
-        now = np.stack([x[cur] for x in tables] + [t.batch_sizes[self.cur_bi]])
-        before = np.stack([x[prev] for x in tables] + [t.batch_sizes[self.ret_bi]])
+        now = np.stack([x[cur] for x in tables] + [t.batch_sizes[s, self.cur_bi]])
+        before = np.stack([x[prev] for x in tables] + [t.batch_sizes[s, self.ret_bi]])
         old = np.where(self.retired, before, now)
         return kernels.per_second(self.now, self.settings.cold_start_s, seconds, self.counts,
                                   self.retired, self.n_new, old, now)
@@ -206,7 +206,8 @@ class BatchedFluid:
         partial = perf.partial_batches(batch, inflow_a, timeout_ms)
         n_v = t.throughput_rps.shape[1]
         row = np.broadcast_to((self._stage * n_v + self.cur_v)[..., None], batch.shape)
-        size_cur = np.broadcast_to(t.batch_sizes[self.cur_bi][..., None], batch.shape)
+        size_cur = np.broadcast_to(t.batch_sizes[self._stage, self.cur_bi][..., None],
+                                   batch.shape)
         e_partial = ap.energy_per_request_j(t.energy_by_batch, row, size_cur, inflow_a,
                                             timeout_ms)
         e_req = np.where(partial, e_partial, e_full)

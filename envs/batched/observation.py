@@ -94,7 +94,7 @@ class BatchedObservation:
         t, s = self.tables, np.arange(n_s)
         fields = np.zeros((n_env, n_s, len(STAGE_FIELDS)))
         fields[..., 0] = v / np.maximum(t.n_variants - 1, 1)
-        fields[..., 1] = bi / max(len(t.batch_sizes) - 1, 1)
+        fields[..., 1] = bi / np.maximum(t.n_batches - 1, 1)
         fields[..., 2] = r / env.config.max_replicas
         fields[..., 3] = r * t.throughput_rps[s, v, bi] / scale
         fields[..., 7] = r * t.cores[s, v] / env.scales.max_cores

@@ -14,12 +14,16 @@ from envs.model.spec import Pipeline
 @dataclass(frozen=True)
 class Tables:
     """Per-configuration numbers of a pipeline from `envs.model.perf`, indexed
-    ``[stage, variant, batch index]`` (variants padded to the widest stage).
+    ``[stage, variant, batch index]`` (variants and batch indices padded to the widest
+    stage; the action space never reaches the padding).
 
     Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
+    ``batch_sizes[stage, batch index]`` is the stage's batch size, ``n_batches[stage]``
+    how many it has.
     """
 
     batch_sizes: np.ndarray
+    n_batches: np.ndarray
     n_variants: np.ndarray
     cores: np.ndarray
     rank: np.ndarray
@@ -42,10 +46,12 @@ class Tables:
         """
         n_s = len(pipeline.stages)
         n_v = max(len(s.variants) for s in pipeline.stages)
-        sizes = pipeline.batch_sizes
+        n_b = max(len(s.batch_sizes) for s in pipeline.stages)
+        sizes = np.array([s.batch_sizes + (s.batch_sizes[-1],) * (n_b - len(s.batch_sizes))
+                          for s in pipeline.stages], dtype=np.int64)
         max_b = max(v.profile.max_batch(v.base_cores) for s in pipeline.stages
                     for v in s.variants)
-        shape = (n_s, n_v, len(sizes))
+        shape = (n_s, n_v, n_b)
         tp, p99, mean, e_full = (np.ones(shape) for _ in range(4))
         cores = np.ones((n_s, n_v), dtype=np.int64)
         rank, acc = np.zeros((n_s, n_v)), np.ones((n_s, n_v))
@@ -56,13 +62,13 @@ class Tables:
                 cores[s, v] = c
                 rank[s, v] = stage.accuracy_ranks[v]
                 acc[s, v] = variant.accuracy / 100.0
-                for bi, b in enumerate(sizes):
+                for bi, b in enumerate(stage.batch_sizes):
                     tp[s, v, bi] = perf.replica_throughput_rps(variant, b, c)
                     p99[s, v, bi] = perf.batch_latency_p99_ms(variant, b, c)
                     mean[s, v, bi] = perf.batch_latency_mean_ms(variant, b, c)
                     e_full[s, v, bi] = power.energy_per_request_j(variant, b, c)
                 for k in range(1, variant.profile.max_batch(c) + 1):
                     by_batch[s * n_v + v, k] = power.batch_energy_j(variant, k, c)
-        return Tables(np.asarray(sizes, dtype=np.int64),
+        return Tables(sizes, np.array([len(s.batch_sizes) for s in pipeline.stages]),
                       np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
                       acc, tp, p99, mean, e_full, by_batch)

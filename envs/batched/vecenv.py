@@ -66,7 +66,8 @@ class BatchedPipelineVecEnv(VecEnv):
         super().__init__(n_envs, env.observation_space, env.action_space)
         self._interval = config.interval_s
         self._obs = BatchedObservation(env, self.fluid.tables)
-        self._decisions = Decisions(env.pipeline.batch_sizes, self.fluid.tables.cores)
+        self._decisions = Decisions([s.batch_sizes for s in env.pipeline.stages],
+                                    self.fluid.tables.cores)
         self._estimated = env.pipeline.energy_estimated
         self._method = simulated_energy_method(env.pipeline)
         shape = (n_envs, len(env.pipeline.stages))
@@ -96,7 +97,8 @@ class BatchedPipelineVecEnv(VecEnv):
         decision = env.initial_decision(float(self._obs.last_max[row[0], shown[0]]))
         rng.integers(2**31 - 1)  # PipelineEnv's backend seed (the fluid backend ignores it)
         self._v[i] = [c.variant for c in decision.stages]
-        self._bi[i] = [self.pipeline.batch_sizes.index(c.batch) for c in decision.stages]
+        self._bi[i] = [s.batch_sizes.index(c.batch)
+                       for s, c in zip(self.pipeline.stages, decision.stages, strict=True)]
         self._r[i] = [c.replicas for c in decision.stages]
         self._has_stats[i] = False
         self.fluid.reset(np.array([i]), self._v[i], self._bi[i], self._r[i])
@@ -156,7 +158,7 @@ class BatchedPipelineVecEnv(VecEnv):
         """`envs.reward.reward_terms` for every env."""
         n = len(self.pipeline.stages)
         scales = self.template.scales
-        sizes = self.fluid.tables.batch_sizes[self._bi]
+        sizes = self.fluid.tables.batch_sizes[np.arange(n), self._bi]
         return {
             "accuracy": stats.accuracy_rank_sum / n,
             "sla_violation": stats.sla_violation_rate,

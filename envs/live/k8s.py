@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                            catalog=args.catalog or pipeline.name, max_wait_ms=args.max_wait_ms)
     decision = (_parse_decision(args.decision, pipeline) if args.decision else
                 Decision.base(pipeline, (0,) * len(pipeline.stages),
-                              (pipeline.batch_sizes[0],) * len(pipeline.stages),
+                              tuple(s.batch_sizes[0] for s in pipeline.stages),
                               (1,) * len(pipeline.stages)))
     if args.command == "render":
         print(yaml.safe_dump_all(render_manifests(pipeline, decision, settings),

@@ -22,6 +22,7 @@ The model (IPA's, arXiv 2308.12871, section 4):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
 
@@ -54,21 +55,22 @@ def batch_latency_p99_ms(variant: ModelVariant, batch: int, cores: int) -> float
     return variant.profile.row(batch, cores).latency_p99_ms
 
 
-def fastest_latency_ms(pipeline: Pipeline, batch: int | None = None) -> float:
-    """The lowest end-to-end p99 latency a policy can reach at one batch size: the sum over
-    stages of the fastest variant's p99 at its base allocation (the cores the env gives
-    each replica).
+def fastest_latency_ms(pipeline: Pipeline, batches: Sequence[int] | None = None) -> float:
+    """The lowest end-to-end p99 latency a policy can reach at given batch sizes: the sum
+    over stages of the fastest variant's p99 at its base allocation (the cores the env
+    gives each replica).
 
     Args:
         pipeline: The pipeline.
-        batch: Batch size of every stage (None: the smallest, the lowest latency at all).
+        batches: Batch size of each stage (None: each stage's smallest, the lowest latency
+            at all).
 
     Returns:
         The latency, milliseconds (`batch_latency_p99_ms`).
     """
-    at = min(pipeline.batch_sizes) if batch is None else batch
-    return sum(min(batch_latency_p99_ms(v, at, v.base_cores) for v in stage.variants)
-               for stage in pipeline.stages)
+    at = [s.batch_sizes[0] for s in pipeline.stages] if batches is None else batches
+    return sum(min(batch_latency_p99_ms(v, b, v.base_cores) for v in stage.variants)
+               for stage, b in zip(pipeline.stages, at, strict=True))
 
 
 def replica_throughput_rps(variant: ModelVariant, batch: int, cores: int) -> float:

@@ -17,7 +17,7 @@ import yaml
 
 from envs.config.errors import ConfigError, IpaEnergyError
 from envs.model.power import busy_batch_energy_j
-from envs.model.profile_format import ROW_COLUMNS
+from envs.model.profile_format import FORMAT_VERSION, ROW_COLUMNS
 
 
 def hardware_entry(
@@ -82,30 +82,64 @@ def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, 
     return {**entry, "rows": rows}
 
 
-def profile_document(name: str, *, sla_ms: float, batch_sizes: Iterable[int],
-                     hardware: dict[str, Any], sources: dict[str, dict[str, str]],
-                     stages: list[dict[str, Any]], notes: str | None = None
+def stage_entry(name: str, variants: list[dict[str, Any]], batch_sizes: Iterable[int],
+                knob: str = "batch") -> dict[str, Any]:
+    """One stage of a profile's ``stages`` list.
+
+    Args:
+        name: Stage name.
+        variants: Its variants (`variant_entry`).
+        batch_sizes: The knob values policies may choose for it (each measured).
+        knob: ``batch`` (static batch sizes) or ``cap`` (an LLM's concurrency caps); only
+            written when not ``batch``.
+
+    Returns:
+        The stage mapping.
+    """
+    entry: dict[str, Any] = {"name": name}
+    if knob != "batch":
+        entry["knob"] = knob
+    return {**entry, "batch_sizes": sorted(batch_sizes), "variants": variants}
+
+
+def profile_document(name: str, *, sla_ms: float, hardware: dict[str, Any],
+                     sources: dict[str, dict[str, str]], stages: list[dict[str, Any]],
+                     batch_sizes: Iterable[int] | None = None, notes: str | None = None
                      ) -> dict[str, Any]:
-    """A whole profile document, in the key order of the shipped profiles.
+    """A whole profile document (`envs.model.profile_format`), in the shipped key order.
 
     Args:
         name: Pipeline name.
         sla_ms: End-to-end SLA, milliseconds.
-        batch_sizes: Batch sizes the pipeline may choose.
         hardware: The ``hardware`` mapping (`hardware_entry`).
         sources: Source id -> ``{"kind": ..., "description": ...}``.
-        stages: ``[{"name": ..., "variants": [variant_entry(...), ...]}, ...]``.
+        stages: `stage_entry` mappings, or ``{"name": ..., "variants": [...]}`` for
+            stages that take ``batch_sizes``.
+        batch_sizes: The knob values of every stage that does not list its own.
         notes: What the rows mean, why this SLA, caveats; left out when None.
 
     Returns:
-        The document, with ``row_columns`` filled in.
+        The document, with ``format_version`` and ``row_columns`` filled in.
+
+    Raises:
+        ValueError: A stage without its own ``batch_sizes`` and none given.
     """
-    head: dict[str, Any] = {"pipeline": name, "sla_ms": sla_ms,
-                            "batch_sizes": list(batch_sizes)}
+    shared = None if batch_sizes is None else list(batch_sizes)
+    full = []
+    for stage in stages:
+        if "batch_sizes" in stage:
+            full.append(stage)
+        elif shared is None:
+            raise ValueError(f"stage {stage.get('name')!r} has no batch_sizes and no shared "
+                             "list was given")
+        else:
+            full.append(stage_entry(stage["name"], stage["variants"], shared))
+    head: dict[str, Any] = {"format_version": FORMAT_VERSION, "pipeline": name,
+                            "sla_ms": sla_ms}
     if notes is not None:
         head["notes"] = notes
     return {**head, "hardware": hardware, "sources": sources, "row_columns": row_columns(),
-            "stages": stages}
+            "stages": full}
 
 
 def synthetic_rows(base_ms: float, *, batches: Iterable[int], cores: Iterable[int],

@@ -1,8 +1,8 @@
 """The profile file format (what `energy.profiler` writes and `envs.model.profiles` loads)::
 
+    format_version: 2
     pipeline: video
     sla_ms: 2000
-    batch_sizes: [1, 2, 4, 8]          # what policies may choose; each must be measured
     hardware: {name: ..., device: cpu_core, devices_per_node: 12, node_static_w: 40.0,
                device_idle_w: 0.5, static_source: static, idle_source: idle,
                fleet: fixed, fleet_nodes: 1}
@@ -11,13 +11,19 @@
                   latency_source, energy_source]
     stages:
       - name: detector
+        knob: batch                      # or cap: an LLM server's concurrency cap
+        batch_sizes: [1, 2, 4, 8]        # what policies may choose; each must be measured
         variants:
           - {name: ..., accuracy: 21.3, accuracy_metric: ..., accuracy_source: ...,
              base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
 
 `ProfileFile` and its parts map the YAML one-to-one (through the strict loader,
-`envs.config.loader.from_dict`); `check_outline` first rejects a document without stages,
-variants or rows with a message naming the fix.
+`envs.config.loader.from_dict`); `check_outline` first rejects a document of another format
+version (naming the migration command), or one without stages, knob values, variants or rows,
+with a message naming the fix.
+
+Format history: version 1 (no ``format_version`` key) had one ``batch_sizes`` list for the
+whole pipeline; version 2 gives each stage its own (`envs.model.profile_migrate` converts).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from envs.model.profile_data import FileSourceKind
 ROW_COLUMNS = ("batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
                "latency_source", "energy_source")
 RowTuple = tuple[int, int, float, float, float, str, str]
+FORMAT_VERSION = 2
+MIGRATE_COMMAND = "python -m envs.model.profile_migrate"
 
 
 @dataclass(frozen=True)
@@ -69,14 +77,16 @@ class VariantFile:
 @dataclass(frozen=True)
 class StageFile:
     name: str
+    batch_sizes: tuple[int, ...]
     variants: tuple[VariantFile, ...]
+    knob: Literal["batch", "cap"] = "batch"
 
 
 @dataclass(frozen=True)
 class ProfileFile:
+    format_version: int
     pipeline: str
     sla_ms: float
-    batch_sizes: tuple[int, ...]
     hardware: HardwareFile
     sources: dict[str, SourceFile]
     row_columns: tuple[str, ...]
@@ -87,8 +97,8 @@ class ProfileFile:
 def check_outline(path: Path, data: object) -> object:
     """Name the first thing wrong with a profile document in the user's terms.
 
-    Runs before the strict field-by-field loader, so that an empty file or one with no
-    stages says so, rather than "missing key 'batch_sizes'".
+    Runs before the strict field-by-field loader, so that an empty file, an old format or
+    one with no stages says so, rather than "missing key 'batch_sizes'".
 
     Args:
         path: The profile file, for messages.
@@ -98,19 +108,27 @@ def check_outline(path: Path, data: object) -> object:
         ``data`` unchanged.
 
     Raises:
-        ProfileError: Not a mapping; no stages; a stage without variants; a variant without
+        ProfileError: Not a mapping; another format version; no stages; a stage without
+            knob values or variants, or with knob values out of order; a variant without
             measured rows.
     """
     fix = "energy.profiler writes this format (python -m energy.profiler --pipeline NAME)"
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: not a profile (a YAML mapping with pipeline, sla_ms, "
-                           f"batch_sizes, hardware, sources, row_columns and stages); {fix}")
+        raise ProfileError(f"{path}: not a profile (a YAML mapping with format_version, "
+                           f"pipeline, sla_ms, hardware, sources, row_columns and stages); "
+                           f"{fix}")
+    version = data.get("format_version", 1)
+    if version != FORMAT_VERSION:
+        raise ProfileError(f"{path}: profile format version {version!r}, this package reads "
+                           f"version {FORMAT_VERSION} (batch sizes per stage); convert it with "
+                           f"'{MIGRATE_COMMAND} {path}'")
     stages = data.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ProfileError(f"{path}: no stages; a profile lists its stages under 'stages:', "
                            f"each with its model variants and their measured rows; {fix}")
     for i, stage in enumerate(stages):
         name, variants = _name_and_list(stage, i, "variants")
+        _check_knob_values(path, name, stage)
         if not variants:
             raise ProfileError(f"{path}: stage {name!r} has no variants; list at least one "
                                f"under its 'variants:'")
@@ -120,6 +138,19 @@ def check_outline(path: Path, data: object) -> object:
                 raise ProfileError(f"{path}: variant {label!r} of stage {name!r} has no "
                                    f"measured rows; profile it ({fix})")
     return data
+
+
+def _check_knob_values(path: Path, name: object, stage: object) -> None:
+    """A stage's ``batch_sizes``: a non-empty, strictly increasing list of integers >= 1."""
+    values = stage.get("batch_sizes") if isinstance(stage, dict) else None
+    if not isinstance(values, list) or not values:
+        raise ProfileError(f"{path}: stage {name!r} has no knob values; list the batch sizes "
+                           f"(or concurrency caps) policies may choose under its "
+                           f"'batch_sizes:', each measured")
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
+    if not ok or any(a >= b for a, b in zip(values, values[1:], strict=False)):
+        raise ProfileError(f"{path}: stage {name!r} batch_sizes {values} must be integers >= 1 "
+                           f"in increasing order without repeats; sort them")
 
 
 def _name_and_list(item: object, index: int, key: str) -> tuple[object, list]:

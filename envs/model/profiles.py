@@ -74,7 +74,8 @@ def load_pipeline(
     Args:
         name_or_path: A shipped pipeline name (``video``) or a profile file path.
         sla_ms: Override of the file's SLA.
-        batch_sizes: Override of the batch sizes policies may choose.
+        batch_sizes: Override of the knob values policies may choose, for every stage
+            (None: each stage's own list from the file).
         fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
         idle_power_scale: Factor on the device idle and node static power (the
             sensitivity runs of an assumed idle power use 0.5 and 2).
@@ -99,14 +100,13 @@ def load_pipeline(
             raise ProfileError(f"{path}: source id {reserved.id!r} is reserved for the loader")
         sources[reserved.id] = reserved
     hardware = _hardware(path, spec.hardware, sources, fleet, idle_power_scale)
-    chosen_batches = batch_sizes or spec.batch_sizes
-    if not chosen_batches:
-        raise ProfileError(f"{path}: batch_sizes is empty; list the batch sizes policies may "
-                           "choose (each must be profiled)")
-    stages = tuple(_stage(path, s, sources, chosen_batches) for s in spec.stages)
+    if batch_sizes is not None and not batch_sizes:
+        raise ConfigError("batch_sizes override is empty; list the batch sizes policies may "
+                          "choose (each must be profiled), or give none to use the profile's")
+    override = tuple(sorted(batch_sizes)) if batch_sizes else None
+    stages = tuple(_stage(path, s, sources, override or s.batch_sizes) for s in spec.stages)
     pipeline = Pipeline(
         name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
-        batch_sizes=tuple(sorted(chosen_batches)),
         hardware=hardware,
         sources=sources,
     )
@@ -171,7 +171,8 @@ def _stage(
     if len(set(names)) != len(names):
         raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")
     variants = tuple(_variant(path, spec.name, v, sources, batch_sizes) for v in spec.variants)
-    return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)))
+    return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)),
+                 tuple(batch_sizes), spec.knob)
 
 
 def _variant(
@@ -209,7 +210,7 @@ def _variant(
             raise ProfileError(
                 f"{where}: batch sizes {missing} at {cores} cores are allowed by the "
                 f"configuration but not profiled; profile them (python -m energy.profiler) "
-                f"or remove them from batch_sizes"
+                f"or remove them from the stage's batch_sizes"
             )
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,

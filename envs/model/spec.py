@@ -3,8 +3,10 @@ and the reports.
 
 A `Pipeline` is an ordered tuple of `Stage`s with an end-to-end SLA. Each stage offers
 `ModelVariant`s; each variant carries its accuracy (with the source of the number) and
-a `Profile` of measured rows (`envs.model.profile_data`). A `Decision` picks, per stage, a
-variant, a batch size, a replica count and the cores of each replica.
+a `Profile` of measured rows (`envs.model.profile_data`). Each stage has its own knob values
+(`Stage.batch_sizes`: the batch sizes of a statically batched stage, the concurrency caps
+of an LLM stage). A `Decision` picks, per stage, a variant, one of the stage's knob
+values, a replica count and the cores of each replica.
 
 Profiles are dense after loading: for every profiled core count the latency and energy
 of every integer batch size from 1 to the largest measured one is available, and rows
@@ -26,6 +28,7 @@ from envs.config.suggest import did_you_mean
 from envs.model.profile_data import SOURCE_KINDS, Profile, Source
 
 DeviceKind = Literal["cpu_core", "gpu"]
+KnobKind = Literal["batch", "cap"]
 FleetMode = Literal["elastic", "fixed"]
 
 
@@ -55,10 +58,21 @@ class ModelVariant:
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the pipeline and its candidate variants (ordered by accuracy)."""
+    """One step of the pipeline and its candidate variants (ordered by accuracy).
+
+    Attributes:
+        name: Stage name.
+        variants: The variants, ordered by accuracy.
+        batch_sizes: The knob values a policy may choose for this stage, increasing (each
+            measured for every variant at every profiled core count).
+        knob: What a value means: ``batch`` (a static batch size) or ``cap`` (an LLM
+            server's concurrency cap, vLLM's ``max_num_seqs``).
+    """
 
     name: str
     variants: tuple[ModelVariant, ...]
+    batch_sizes: tuple[int, ...]
+    knob: KnobKind = "batch"
 
     def variant_index(self, name: str) -> int:
         """Index of the variant called ``name``.
@@ -141,7 +155,6 @@ class Pipeline:
         name: Pipeline name (e.g. ``video``).
         stages: The stages in request order.
         sla_ms: End-to-end latency objective.
-        batch_sizes: Batch sizes a policy may choose (each must be measured).
         hardware: Idle-power model of the profiled machine.
         sources: Every `Source` the profile rows and hardware refer to.
     """
@@ -149,7 +162,6 @@ class Pipeline:
     name: str
     stages: tuple[Stage, ...]
     sla_ms: float
-    batch_sizes: tuple[int, ...]
     hardware: Hardware
     sources: Mapping[str, Source]
 
@@ -216,7 +228,8 @@ class Pipeline:
                 raise ActionError(
                     f"stage {stage.name!r}, variant {variant.name!r}: batch {choice.batch} "
                     f"at {choice.cores} cores is not profiled; profiled core counts: "
-                    f"{variant.profile.core_counts}, policy batch sizes: {self.batch_sizes}"
+                    f"{variant.profile.core_counts}, the stage's {stage.knob} values: "
+                    f"{list(stage.batch_sizes)}"
                 )
 
 

@@ -143,7 +143,7 @@ def capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
         Requests per second.
     """
     return min(max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
-                   for v in stage.variants for b in pipeline.batch_sizes)
+                   for v in stage.variants for b in stage.batch_sizes)
                for stage in pipeline.stages)
 
 
