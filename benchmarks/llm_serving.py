@@ -8,7 +8,7 @@ Per variant (model on GPU type x GPUs per replica), two checks:
   output tokens/s and median inter-token latency against the measured ones (the model's
   inputs: this checks the simulator and the length draws, goal within 5 %);
 * leave one out: each interior cap predicted from the others by the curve's
-  interpolation (`envs.serving.llm_curve.leave_one_out`), its tokens/s, power and median
+  interpolation (`envs.model.llm_curve.leave_one_out`), its tokens/s, power and median
   ITL against the measured ones (goal: median error within 10 % per variant).
 
 Variants: the LLMs of the shipped GPU profiles on H100 (default) or every ``lm-arena-chat``
@@ -30,7 +30,7 @@ from energy.mlenergy.curves import llm_curve, saturation_checks  # noqa: E402
 from energy.mlenergy.files import read_model_file  # noqa: E402
 from envs.config.cli import command_line  # noqa: E402
 from envs.config.errors import ConfigError  # noqa: E402
-from envs.serving.llm_curve import leave_one_out  # noqa: E402
+from envs.model.llm_curve import leave_one_out  # noqa: E402
 
 MLENERGY = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlenergy" / "v3" / "models"
 SHIPPED = [("meta-llama__Llama-3.1-8B-Instruct", "H100", 1), ("google__gemma-3-12b-it", "H100", 1),

@@ -14,9 +14,10 @@ import pytest
 from energy.mlenergy.curves import cap_lengths, llm_configurations, llm_curve, saturation_checks
 from energy.mlenergy.files import read_model_file
 from envs.config.errors import ConfigError, ProfileError
+from envs.model.llm_curve import CapPoint, LlmCurve, leave_one_out, merge_duplicate_caps
 from envs.serving.continuous_batching import serve_replica
-from envs.serving.llm_curve import CapPoint, LlmCurve, leave_one_out, merge_duplicate_caps
-from envs.serving.load_table import LoadTable, load_table
+from envs.model.load_table import LoadTable
+from envs.serving.load_table import load_table
 from envs.workload.lengths import TokenLengths
 
 V3 = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlenergy" / "v3" / "models"

@@ -1,4 +1,4 @@
-"""ML.ENERGY LLM files as continuous-batching curves (`envs.serving.llm_curve.LlmCurve`),
+"""ML.ENERGY LLM files as continuous-batching curves (`envs.model.llm_curve.LlmCurve`),
 and the model checked against them at saturation.
 
 Every configuration of one (GPU type, GPUs per replica) is a `CapPoint`; two rows of one
@@ -16,8 +16,8 @@ import numpy as np
 
 from energy.mlenergy.files import ModelFile, positive_number
 from envs.config.errors import ProfileError
+from envs.model.llm_curve import CapPoint, LlmCurve, merge_duplicate_caps
 from envs.serving.continuous_batching import serve_replica
-from envs.serving.llm_curve import CapPoint, LlmCurve, merge_duplicate_caps
 from envs.workload.lengths import TokenLengths
 
 

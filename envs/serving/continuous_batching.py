@@ -1,7 +1,7 @@
 """Continuous batching of one LLM replica: processor sharing with a cap, in event time.
 
 A request starts at once while fewer than ``limit`` run (FIFO queue beyond); while ``n``
-run, each receives ``R(n) / n`` output tokens per second (`envs.serving.llm_curve`), and it
+run, each receives ``R(n) / n`` output tokens per second (`envs.model.llm_curve`), and it
 finishes when it has received its output tokens. The replica draws ``P(n)`` watts, so its
 energy is the integral of ``P(n(t))``.
 
@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from envs.config.errors import ConfigError
-from envs.serving.llm_curve import LlmCurve
+from envs.model.llm_curve import LlmCurve
 
 
 @numba.njit(cache=True)
