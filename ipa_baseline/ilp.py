@@ -47,6 +47,7 @@ import numpy as np
 
 from envs.config.errors import ConfigError
 from envs.model import power
+from envs.model.continuous_perf import is_continuous
 from envs.model.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
     AccuracyMode,
@@ -58,6 +59,7 @@ from ipa_baseline.candidates import (
     stage_candidates,
     usable,
 )
+from ipa_baseline.continuous_candidates import continuous_candidates
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.lp_builder import INF, LpBuilder
 from ipa_baseline.product import ProductForm, add_product_objective
@@ -171,7 +173,8 @@ def planned_candidates(
     restriction: Restriction,
 ) -> list[Candidate]:
     """The candidates the model holds at ``rate_rps``: every stage's usable candidates
-    within the SLA, in stage order, after the exact infeasibility check.
+    within the SLA, in stage order, after the exact infeasibility check. A continuously
+    batched stage has one per replica count (`ipa_baseline.continuous_candidates`).
 
     Args:
         pipeline: The pipeline.
@@ -191,10 +194,13 @@ def planned_candidates(
         InfeasibleError: No decision is feasible (naming the binding constraint).
     """
     all_cands = [
+        continuous_candidates(pipeline, s, rate_rps, mode=mode, max_replicas=max_replicas,
+                              interval_s=interval_s, restriction=restriction)
+        if is_continuous(stage) else
         stage_candidates(pipeline, s, rate_rps, mode=mode, max_replicas=max_replicas,
                          interval_s=interval_s, timeout_ms=timeout_ms, cores=cores,
                          replica_mode=replica_mode, restriction=restriction)
-        for s in range(len(pipeline.stages))
+        for s, stage in enumerate(pipeline.stages)
     ]
     check_feasible(pipeline, all_cands, rate_rps, max_replicas, restriction)
     return [c for stage_cands in all_cands for c in stage_cands

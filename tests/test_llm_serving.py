@@ -15,8 +15,8 @@ from energy.mlenergy.curves import cap_lengths, llm_configurations, llm_curve, s
 from energy.mlenergy.files import read_model_file
 from envs.config.errors import ConfigError, ProfileError
 from envs.model.llm_curve import CapPoint, LlmCurve, leave_one_out, merge_duplicate_caps
-from envs.serving.continuous_batching import serve_replica
 from envs.model.load_table import LoadTable
+from envs.serving.continuous_batching import serve_replica
 from envs.serving.load_table import load_table
 from envs.workload.lengths import TokenLengths
 

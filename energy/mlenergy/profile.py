@@ -1,7 +1,8 @@
 """Assemble a GPU profile (the mapping `envs.model.profiles.load_pipeline` reads) from
 ML.ENERGY files, a quality file and the power figures the files do not have.
 
-How latency and dynamic energy are derived is in `energy.mlenergy.points`.
+How latency and dynamic energy are derived is in `energy.mlenergy.points`; the
+continuous-batching block of an LLM variant (``--continuous``) in `energy.mlenergy.continuous`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from energy.mlenergy.continuous import continuous_block
 from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config.errors import ConfigError, ProfileError
@@ -124,7 +126,7 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
 
     Raises:
         ProfileError: Bad data files (named), missing quality entries, negative dynamic energy.
-        ConfigError: A bad quality file.
+        ConfigError: A bad quality file, or --continuous without a stage of LLM files.
     """
     quality = load_quality(args.quality)
     idle = PowerParam(args.idle_w, args.idle_kind, args.idle_why)
@@ -146,6 +148,7 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
                               f"stage) or --stage-batches {name}=B,B,...")
         variants = []
         llm = []
+        llm_files = []
         for path in paths:
             f = read_model_file(path)
             llm.append(f.is_llm)
@@ -163,8 +166,19 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
                                    f"measured: {sorted(have)}")
             variants.append(measured_variant(f, points, quality[f.model_id], args.gpu, idle,
                                           args.release, sources))
+            llm_files.append((f, gpus))
+        if getattr(args, "continuous", False) and all(llm):
+            for variant, (f, gpus) in zip(variants, llm_files, strict=True):
+                variant["continuous"] = continuous_block(
+                    f, args.gpu, gpus, idle.watts, batches, args.release,
+                    f"mlenergy_{slug(f.model_id)}", sources)
         variants.sort(key=lambda v: v["accuracy"])
         out_stages.append(stage_entry(name, variants, batches, "cap" if all(llm) else "batch"))
+    if getattr(args, "continuous", False) and not any(s.get("knob") == "cap"
+                                                      for s in out_stages):
+        raise ConfigError("--continuous writes the continuous-batching block of LLM stages, "
+                          "but no stage has only LLM files; drop --continuous or give LLM "
+                          "files (lm-arena-chat, gpqa, sourcegraph-fim)")
     hardware = hardware_entry(
         args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
         device="gpu", devices_per_node=args.devices_per_node, node_static_w=static.watts,

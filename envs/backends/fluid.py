@@ -5,9 +5,12 @@ serves up to its capacity (online replicas x throughput), queues the rest and dr
 would wait past the drop limit. A request served in second t sees, per stage, the
 backlog delay ahead of it, the batch-filling delay and the p99 (or mean) batch latency;
 the interval's p99 and p50 are quantiles of these per-second latencies weighted by
-requests served. SLA violations are drops plus the requests whose latency, interpolated
-between the second's p50 and p99, exceeds the SLA (`envs.model.perf.late_fraction`; the
-median's rule is `envs.model.perf.stage_median_latency_ms`).
+requests served. A continuously batched stage has no batch-filling delay: its p99, mean
+and power come from its load tables at each second's load per replica
+(`envs.model.continuous_perf.replica_second`). SLA violations are drops plus the
+requests whose latency, interpolated between the second's p50 and p99, exceeds the SLA
+(`envs.model.perf.late_fraction`; the median's rule is
+`envs.model.perf.stage_median_latency_ms`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 from envs.backends.base import IntervalStats, ServingSettings, weighted_quantile
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats
-from envs.model import perf, power
+from envs.model import continuous_perf, perf, power
+from envs.model.continuous_perf import is_continuous
 from envs.model.spec import Pipeline, Stage
 
 
@@ -81,6 +85,10 @@ class FluidBackend(SimulatedBackend):
         rates = self._cache.get(key)
         if rates is None:
             v = stage.variants[variant]
+            if is_continuous(stage):  # latency and energy depend on the load (run_interval)
+                rates = self._cache[key] = (continuous_perf.saturated_rps(v, batch), 0.0, 0.0,
+                                            0.0)
+                return rates
             rates = self._cache[key] = (
                 perf.replica_throughput_rps(v, batch, cores),
                 perf.batch_latency_p99_ms(v, batch, cores),
@@ -96,6 +104,21 @@ class FluidBackend(SimulatedBackend):
         g = self.groups[s][-1]  # the newest group sets the batch size
         return power.energy_per_request_j(stage.variants[g.variant], g.batch, g.cores, inflow,
                                          timeout)
+
+    def _continuous_second(self, s: int, served: float, capacity: float
+                           ) -> tuple[float, float, float, float]:
+        """p99 ms, mean ms and power above idle of one replica of a continuously batched
+        stage serving ``served`` req/s, and how many replicas serve (capacity over one
+        replica's saturated rate; the newest group's configuration, as for batches)."""
+        stage = self.pipeline.stages[s]
+        g = self.groups[s][-1]
+        variant = stage.variants[g.variant]
+        replicas = capacity / continuous_perf.saturated_rps(variant, g.batch)
+        if replicas <= 0.0:
+            return 0.0, 0.0, 0.0, 0.0
+        p99, mean, dyn_w = continuous_perf.replica_second(self.pipeline.hardware, variant,
+                                                          g.batch, served / replicas)
+        return p99, mean, dyn_w, replicas
 
     def _per_second(self, s: int, seconds: int) -> list[tuple[float, float, float, float, int]]:
         """Capacity (req/s), p99 ms, mean ms, J per request and batch of stage ``s`` for
@@ -156,6 +179,7 @@ class FluidBackend(SimulatedBackend):
         backlog_delay = perf.backlog_delay_ms
         partial = perf.partial_batches
         median_ms = perf.stage_median_latency_ms
+        continuous = {s for s, stage in enumerate(self.pipeline.stages) if is_continuous(stage)}
         for j in range(seconds):
             inflow = rates[j]
             lat99 = lat50 = 0.0
@@ -172,11 +196,16 @@ class FluidBackend(SimulatedBackend):
                 queues[s] = left
                 stage_served[s] += served
                 stage_capacity[s] += cap
-                if partial(batch, inflow, timeout_ms):
-                    e_req = self._partial_energy(s, inflow)
-                dynamic_j += served * e_req
                 wait_ms = backlog_delay(backlog, cap) if cap > 0.0 else 0.0
-                fill_ms = fill_delay(batch, inflow, timeout_ms)
+                if s in continuous:
+                    p99, mean, dyn_w, replicas = self._continuous_second(s, served, cap)
+                    dynamic_j += replicas * dyn_w
+                    fill_ms = 0.0
+                else:
+                    if partial(batch, inflow, timeout_ms):
+                        e_req = self._partial_energy(s, inflow)
+                    dynamic_j += served * e_req
+                    fill_ms = fill_delay(batch, inflow, timeout_ms)
                 stage_ms = wait_ms + fill_ms + p99
                 stage_lat99[s][j] = stage_ms
                 stage_out[s][j] = served

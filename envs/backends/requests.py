@@ -26,10 +26,12 @@ import numba
 import numpy as np
 
 from envs.backends.base import IntervalStats, ServingSettings
+from envs.backends.continuous_stage import ContinuousStage
 from envs.backends.crn import crn_streams, service_draws
 from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
 from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.model import perf, power
+from envs.model.continuous_perf import is_continuous
 from envs.model.spec import Pipeline
 from envs.workload.traces import arrival_counts
 
@@ -136,6 +138,8 @@ class RequestBackend(SimulatedBackend):
         self.free_at: dict[int, np.ndarray] = {}
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._tables = [self._stage_tables(s) for s in range(len(pipeline.stages))]
+        self.continuous = {s: ContinuousStage(pipeline, s, self.service_key)
+                           for s, stage in enumerate(pipeline.stages) if is_continuous(stage)}
 
     def _stage_tables(self, s: int) -> tuple[dict[tuple[int, int], int], np.ndarray,
                                                np.ndarray, np.ndarray]:
@@ -160,6 +164,8 @@ class RequestBackend(SimulatedBackend):
     def _on_reset(self, seed: int | None) -> None:
         self.rng, self.service_key = crn_streams(seed)
         self.carry = 0.0
+        for stage in self.continuous.values():
+            stage.reset(self.service_key)
         self.free_at = {}
         empty = np.empty(0)
         self.pending = [(empty, empty) for _ in self.pipeline.stages]
@@ -226,6 +232,18 @@ class RequestBackend(SimulatedBackend):
         dropped = 0
         utilisation, queue, dropped_per_stage, stage_p99 = [], [], [], []
         for s in range(len(self.pipeline.stages)):
+            if s in self.continuous:
+                outcome = self.continuous[s].serve(ready, origin, self.groups[s], start, end,
+                                                   self.settings.drop_limit_s)
+                dynamic_j += outcome.dynamic_j
+                utilisation.append(outcome.utilisation)
+                queue.append(float(outcome.queued))
+                ready, origin, dropped_s, p99 = _passed_on(outcome.ready, outcome.origin,
+                                                           outcome.finish)
+                dropped_per_stage.append(dropped_s)
+                dropped += dropped_s
+                stage_p99.append(p99)
+                continue
             ready, origin = self._merge_pending(s, ready, origin)
             _, shift, scale, energy = self._tables[s]
             free_at, rep_from, rep_until, rep_cfg, rep_batch = self._replicas(s)
@@ -241,16 +259,11 @@ class RequestBackend(SimulatedBackend):
                          for g in self.groups[s])
             utilisation.append(min(float(busy.sum()) / online, 1.0) if online else 0.0)
             queue.append(float(ready.shape[0] - stop))
-            decided = finish[:stop]
-            kept = ~np.isnan(decided)
-            stage_drops = int(stop - np.count_nonzero(kept))
+            ready, origin, stage_drops, p99 = _passed_on(ready[:stop], origin[:stop],
+                                                         finish[:stop])
             dropped_per_stage.append(stage_drops)
             dropped += stage_drops
-            stage_ms = (decided[kept] - ready[:stop][kept]) * 1e3
-            stage_p99.append(latency_quantile_ms(stage_ms, 99))
-            order = np.argsort(decided[kept], kind="stable")
-            origin = origin[:stop][kept][order]
-            ready = decided[kept][order]
+            stage_p99.append(p99)
         self.now = end
         latencies_ms = (ready - origin) * 1e3
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
@@ -280,3 +293,19 @@ class RequestBackend(SimulatedBackend):
             self.free_at[g.id] = free_at[offset:offset + g.count]
             offset += g.count
 
+
+def _passed_on(ready: np.ndarray, origin: np.ndarray, finish: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """The requests a stage decided, as the next stage's input (sorted by finish time),
+    with the stage's drop count and p99 time in the stage.
+
+    Args:
+        ready: When each decided request was ready at the stage.
+        origin: When it entered the pipeline.
+        finish: When it finished (nan: dropped).
+    """
+    kept = ~np.isnan(finish)
+    stage_ms = (finish[kept] - ready[kept]) * 1e3
+    order = np.argsort(finish[kept], kind="stable")
+    return (finish[kept][order], origin[kept][order], int(finish.shape[0] - kept.sum()),
+            latency_quantile_ms(stage_ms, 99))

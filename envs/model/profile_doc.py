@@ -2,7 +2,8 @@
 shared by the profiler, the importers, the tests and the benchmarks that write profiles.
 
 `profile_document` assembles the whole document (it fills in ``row_columns``);
-`variant_entry` one variant; `synthetic_rows` the generated rows of the synthetic test
+`variant_entry` one variant (`continuous_entry` its continuous-batching block);
+`synthetic_rows` the generated rows of the synthetic test
 and benchmark profiles (latency shapes assumed, not measured).
 """
 
@@ -16,6 +17,8 @@ from typing import Any, Literal
 import yaml
 
 from envs.config.errors import ConfigError, IpaEnergyError
+from envs.model.llm_curve import CapPoint
+from envs.model.load_table import LoadTable
 from envs.model.power import busy_batch_energy_j
 from envs.model.profile_format import FORMAT_VERSION, ROW_COLUMNS
 
@@ -59,7 +62,8 @@ def row_columns() -> list[str]:
 
 
 def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, source: str,
-                  base_cores: int, weights_gb: float | None = None) -> dict[str, Any]:
+                  base_cores: int, weights_gb: float | None = None,
+                  continuous: dict[str, Any] | None = None) -> dict[str, Any]:
     """One variant of a stage's ``variants`` list.
 
     Args:
@@ -71,6 +75,8 @@ def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, 
         base_cores: Cores (or GPUs) of one replica at the base allocation.
         weights_gb: Size of its weights, GB (for size-dependent cold starts); left out
             when None.
+        continuous: Its ``continuous:`` block (`continuous_entry`; an LLM of a ``cap``
+            stage), after the rows; left out when None.
 
     Returns:
         The variant mapping.
@@ -79,7 +85,66 @@ def variant_entry(name: str, accuracy: float, rows: list[list], *, metric: str, 
              "accuracy_source": source, "base_cores": base_cores}
     if weights_gb is not None:
         entry["weights_gb"] = weights_gb
-    return {**entry, "rows": rows}
+    entry["rows"] = rows
+    if continuous is not None:
+        entry["continuous"] = continuous
+    return entry
+
+
+def significant(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` significant digits (0 stays 0).
+
+    Args:
+        value: A finite number.
+        digits: Significant digits, >= 1.
+
+    Returns:
+        The rounded number.
+    """
+    return float(f"{value:.{digits}g}")
+
+
+def load_table_entry(cap: int, table: LoadTable, digits: int = 4) -> dict[str, Any]:
+    """One entry of a ``continuous:`` block's ``tables`` list.
+
+    Args:
+        cap: The concurrency cap the table is for.
+        table: Its load table (`envs.serving.load_table.load_table`).
+        digits: Significant digits of every number written.
+
+    Returns:
+        ``{cap, saturated_rps, loads, p99_ms, mean_ms, power_w}``.
+    """
+    def col(values: Any) -> list[float]:
+        return [significant(float(v), digits) for v in values]
+
+    return {"cap": cap, "saturated_rps": significant(table.saturated_rps, digits),
+            "loads": col(table.loads), "p99_ms": col(table.p99_ms),
+            "mean_ms": col(table.mean_ms), "power_w": col(table.power_w)}
+
+
+def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
+                     counts: Iterable[float], tables: list[dict[str, Any]], *,
+                     points_source: str, tables_source: str) -> dict[str, Any]:
+    """A variant's ``continuous:`` block (`envs.model.profile_format`).
+
+    Args:
+        points: The measured points, one per cap, increasing (written as given: round
+            them before simulating the tables, so the file reproduces them).
+        bins: Output-length bin edges.
+        counts: Requests per bin.
+        tables: `load_table_entry` mappings, one per cap the stage offers.
+        points_source: Source id of the points (measured).
+        tables_source: Source id of the tables (estimated).
+
+    Returns:
+        The block.
+    """
+    return {"points_source": points_source,
+            "points": [[p.cap, p.concurrency, p.tokens_per_s, p.power_w, p.itl_median_ms,
+                        p.itl_p99_ms] for p in points],
+            "output_lengths": {"bins": list(bins), "counts": list(counts)},
+            "tables_source": tables_source, "tables": tables}
 
 
 def stage_entry(name: str, variants: list[dict[str, Any]], batch_sizes: Iterable[int],

@@ -17,6 +17,24 @@
           - {name: ..., accuracy: 21.3, accuracy_metric: ..., accuracy_source: ...,
              base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
 
+A variant of a ``knob: cap`` stage may also say how it serves under continuous batching
+(`envs.model.continuous.ContinuousServing`; ``python -m energy.import_mlenergy --continuous``
+writes it)::
+
+            continuous:
+              points_source: <source id>   # measured: one saturated run per cap
+              points: [[cap, concurrency, tokens_per_s, power_w, itl_median_ms,
+                        itl_p99_ms], ...]  # one per cap, increasing (the replica's curve)
+              output_lengths: {bins: [edges...], counts: [requests per bin...]}
+              tables_source: <source id>   # estimated: simulated from the points
+              tables:                      # one per cap in the stage's batch_sizes
+                - {cap: 8, saturated_rps: 2.7, loads: [0.05, ...], p99_ms: [...],
+                   mean_ms: [...], power_w: [...]}
+
+A table's ``power_w`` is the replica's mean power, its idle power (``device_idle_w`` x
+``base_cores`` GPUs) included; the loader checks the block (`envs.model.profile_continuous`)
+and builds nothing else from it. The static ``rows`` stay (tools that read rows use them).
+
 `ProfileFile` and its parts map the YAML one-to-one (through the strict loader,
 `envs.config.loader.from_dict`); `check_outline` first rejects a document of another format
 version (naming the migration command), or one without stages, knob values, variants or rows,
@@ -38,6 +56,9 @@ from envs.model.profile_data import FileSourceKind
 ROW_COLUMNS = ("batch", "cores", "latency_mean_ms", "latency_p99_ms", "energy_per_batch_j",
                "latency_source", "energy_source")
 RowTuple = tuple[int, int, float, float, float, str, str]
+POINT_COLUMNS = ("cap", "concurrency", "tokens_per_s", "power_w", "itl_median_ms",
+                 "itl_p99_ms")
+PointTuple = tuple[int, float, float, float, float, float]
 FORMAT_VERSION = 2
 MIGRATE_COMMAND = "python -m envs.model.profile_migrate"
 
@@ -64,6 +85,31 @@ class HardwareFile:
 
 
 @dataclass(frozen=True)
+class LengthsFile:
+    bins: tuple[float, ...]
+    counts: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LoadTableFile:
+    cap: int
+    saturated_rps: float
+    loads: tuple[float, ...]
+    p99_ms: tuple[float, ...]
+    mean_ms: tuple[float, ...]
+    power_w: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ContinuousFile:
+    points_source: str
+    points: tuple[PointTuple, ...]
+    output_lengths: LengthsFile
+    tables_source: str
+    tables: tuple[LoadTableFile, ...]
+
+
+@dataclass(frozen=True)
 class VariantFile:
     name: str
     accuracy: float
@@ -72,6 +118,7 @@ class VariantFile:
     base_cores: int
     rows: tuple[RowTuple, ...]
     weights_gb: float = 0.0
+    continuous: ContinuousFile | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The file format is `envs.model.profile_format`'s. Unmeasured batch sizes between
 are filled in here, once (`envs.model.densify`), by linear interpolation, and marked with the
 ``interpolated`` source; batch sizes below the smallest measured one (an LLM's
 concurrency caps start at 8) take that batch's latency and energy, marked
-``below_min_batch``.
+``below_min_batch``. A variant's optional ``continuous:`` block (an LLM served by continuous
+batching) is checked and stored by `envs.model.profile_continuous`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from envs.config.suggest import did_you_mean
 from envs.config.yaml_io import read_yaml_file
 from envs.model import perf
 from envs.model.densify import RESERVED_SOURCES, densify_rows
+from envs.model.profile_continuous import continuous_serving
 from envs.model.profile_data import Profile, ProfileRow, Source
 from envs.model.profile_format import (
     ROW_COLUMNS,
@@ -104,7 +106,8 @@ def load_pipeline(
         raise ConfigError("batch_sizes override is empty; list the batch sizes policies may "
                           "choose (each must be profiled), or give none to use the profile's")
     override = tuple(sorted(batch_sizes)) if batch_sizes else None
-    stages = tuple(_stage(path, s, sources, override or s.batch_sizes) for s in spec.stages)
+    stages = tuple(_stage(path, s, sources, override or s.batch_sizes, hardware)
+                   for s in spec.stages)
     pipeline = Pipeline(
         name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
         hardware=hardware,
@@ -165,21 +168,23 @@ def check_sla_feasible(pipeline: Pipeline) -> None:
 
 
 def _stage(
-    path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...]
+    path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...],
+    hardware: Hardware,
 ) -> Stage:
     names = [v.name for v in spec.variants]
     if len(set(names)) != len(names):
         raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")
-    variants = tuple(_variant(path, spec.name, v, sources, batch_sizes) for v in spec.variants)
+    variants = tuple(_variant(path, spec, v, sources, batch_sizes, hardware)
+                     for v in spec.variants)
     return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)),
                  tuple(batch_sizes), spec.knob)
 
 
 def _variant(
-    path: Path, stage: str, spec: VariantFile, sources: dict[str, Source],
-    batch_sizes: tuple[int, ...],
+    path: Path, stage: StageFile, spec: VariantFile, sources: dict[str, Source],
+    batch_sizes: tuple[int, ...], hardware: Hardware,
 ) -> ModelVariant:
-    where = f"{path}: {stage}/{spec.name}"
+    where = f"{path}: {stage.name}/{spec.name}"
     rows = [ProfileRow(*r) for r in spec.rows]
     seen: set[tuple[int, int]] = set()
     for row in rows:
@@ -212,10 +217,14 @@ def _variant(
                 f"configuration but not profiled; profile them (python -m energy.profiler) "
                 f"or remove them from the stage's batch_sizes"
             )
+    continuous = None if spec.continuous is None else continuous_serving(
+        where, stage.knob, batch_sizes, spec.continuous, sources,
+        hardware.device_idle_w * spec.base_cores)
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
         accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
         profile=Profile(tuple(densify_rows(rows)), sources), weights_gb=spec.weights_gb,
+        continuous=continuous,
     )
 
 

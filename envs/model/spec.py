@@ -25,6 +25,7 @@ import numpy as np
 
 from envs.config.errors import ActionError, ProfileError
 from envs.config.suggest import did_you_mean
+from envs.model.continuous import ContinuousServing
 from envs.model.profile_data import SOURCE_KINDS, Profile, Source
 
 DeviceKind = Literal["cpu_core", "gpu"]
@@ -45,6 +46,9 @@ class ModelVariant:
         profile: Latency and energy rows.
         weights_gb: Size of the model's weights, for the size-dependent part of a cold
             start (`envs.model.perf.model_load_s`); 0 where the profile does not give it.
+        continuous: How it serves under continuous batching (an LLM of a ``cap`` stage:
+            measured points, output lengths, a load table per cap); None where the profile
+            gives only static rows.
     """
 
     name: str
@@ -54,6 +58,7 @@ class ModelVariant:
     base_cores: int
     profile: Profile
     weights_gb: float = 0.0
+    continuous: ContinuousServing | None = None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ arrivals at fractions of the replica's saturated request rate (``R(limit)`` over
 output length) and records, per load, the p99 and mean of the requests' time in the
 replica (queue included) and the replica's mean power. Every load uses the same uniform
 numbers for the gaps and the lengths (common random numbers), so the table is smooth in
-the load. Between loads it is interpolated linearly; at or above the largest load it
-has no answer (`LoadTable.p99_ms` is inf: a planner must not plan there).
+the load; the lengths are drawn stratified, so their mean is the distribution's. Between
+loads it is interpolated linearly; at or above the largest load it has no answer
+(`LoadTable.p99_at` is inf: a planner must not plan there).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def load_table(curve: LlmCurve, cap: int, lengths: TokenLengths, requests: int =
         raise ConfigError(f"requests={requests}: a load table needs at least 100 per load")
     rng = np.random.default_rng(seed)
     gaps = rng.exponential(1.0, requests)  # unit-rate gaps, scaled per load
-    _, tokens = lengths.draw(rng.random(requests))
+    # stratified: one uniform in each of n equal slices, shuffled, so the lengths' mean (and
+    # with it the saturated rate) is the distribution's, not one sample's
+    _, tokens = lengths.draw((rng.permutation(requests) + rng.random(requests)) / requests)
     limit = curve.running_limit(cap)
     saturated = curve.tokens_per_s(limit) / float(np.mean(tokens))
     counted = slice(requests // 10, None)

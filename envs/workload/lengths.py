@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.config.errors import TraceError
+from envs.model.continuous import histogram_mean, histogram_problem
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,14 @@ class TokenLengths:
         Raises:
             TraceError: A malformed histogram (the message names the source and the fix).
         """
-        edges = np.asarray(bins, dtype=float)
-        weights = np.asarray(counts, dtype=float)
-        if edges.ndim != 1 or weights.ndim != 1 or edges.size != weights.size + 1 or \
-                not weights.size or np.any(~np.isfinite(edges)) or np.any(np.diff(edges) <= 0) \
-                or edges[0] < 0 or np.any(~(weights >= 0)) or weights.sum() <= 0:
+        problem = histogram_problem(bins, counts)
+        if problem:
             raise TraceError(f"{source}: a length histogram needs increasing bin edges >= 0 "
                              "and non-negative counts with len(bins) == len(counts) + 1 and a "
-                             "positive total")
-        return cls(source, edges, np.cumsum(weights) / weights.sum(), np.empty((0, 2)))
+                             f"positive total ({problem})")
+        weights = np.asarray(counts, dtype=float)
+        return cls(source, np.asarray(bins, dtype=float), np.cumsum(weights) / weights.sum(),
+                   np.empty((0, 2)))
 
     @classmethod
     def from_trace(cls, path: str | Path, input_column: str = "ContextTokens",
@@ -148,7 +148,5 @@ class TokenLengths:
         """Mean output length (bins at their midpoints for a histogram)."""
         if self.has_inputs:
             return float(self.rows[:, 1].mean())
-        share = np.diff(np.concatenate([[0.0], self.output_cdf]))
-        mids = (self.output_edges[:-1] + self.output_edges[1:]) / 2
-        return float(np.sum(share * mids))
-
+        return histogram_mean(self.output_edges, np.diff(np.concatenate([[0.0],
+                                                                         self.output_cdf])))

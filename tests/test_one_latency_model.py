@@ -1,0 +1,120 @@
+"""One latency model for a continuously batched LLM stage: the planner (the ILP's
+candidates, `envs.model.continuous_perf`), the fluid simulator and the request-level
+simulator agree on every variant and cap of the shipped continuous profile, at 25 %, 50 %
+and 90 % of one replica's capacity (Poisson arrivals)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from envs.backends.base import ServingSettings
+from envs.backends.fluid import FluidBackend
+from envs.backends.requests import RequestBackend
+from envs.model import continuous_perf
+from envs.model.profiles import load_pipeline
+from envs.model.spec import Decision, Pipeline, StageDecision
+from ipa_baseline import solve_ipa
+
+PROFILE = "llm_chat_h100_cb"
+LOADS = (0.25, 0.5, 0.9)
+SETTINGS = ServingSettings(interval_s=50, drop_limit_s=1e9, batch_timeout_ms=1e9)
+
+
+def one_variant(pipeline: Pipeline, v: int) -> Pipeline:
+    """The pipeline with only variant ``v`` in its stage, and no SLA to miss."""
+    stage = pipeline.stages[0]
+    only = dataclasses.replace(stage, variants=(stage.variants[v],))
+    return dataclasses.replace(pipeline, stages=(only,), sla_ms=1e12)
+
+
+def play(backend, rate: float, requests: int, seed: int) -> tuple[np.ndarray, float, float]:
+    """Serve ``requests`` at ``rate`` (Poisson counts per second); the first tenth warm up.
+
+    Returns:
+        Latencies (request simulator) or per-interval p99s (fluid), dynamic joules and
+        seconds counted.
+    """
+    rng = np.random.default_rng(seed)
+    intervals = max(20, round(requests / rate / SETTINGS.interval_s))
+    lat, dynamic_j, seconds = [], 0.0, 0.0
+    for k in range(intervals):
+        counts = rng.poisson(rate, SETTINGS.interval_s).astype(float)
+        stats = backend.run_interval(counts if isinstance(backend, RequestBackend)
+                                     else np.full(SETTINGS.interval_s, rate))
+        if k >= intervals // 10:
+            lat.append(stats.latencies_ms if stats.latencies_ms is not None
+                       else np.array([stats.p99_ms]))
+            dynamic_j += stats.dynamic_j
+            seconds += SETTINGS.interval_s
+    return np.concatenate(lat), dynamic_j, seconds
+
+
+_STAGE = load_pipeline(PROFILE).stages[0]
+CASES = list(itertools.product(range(len(_STAGE.variants)), _STAGE.batch_sizes))
+
+
+@pytest.mark.parametrize(("v", "cap"), CASES)
+def test_planner_fluid_and_request_simulator_agree(v: int, cap: int) -> None:
+    pipeline = one_variant(load_pipeline(PROFILE), v)
+    variant = pipeline.stages[0].variants[0]
+    decision = Decision((StageDecision(0, cap, 1, variant.base_cores),))
+    saturated = continuous_perf.saturated_rps(variant, cap)
+    for load in LOADS:
+        rate = load * saturated
+        requests = 100_000 if load > 0.5 else 20_000
+        planned_p99 = continuous_perf.latency_ms(variant, cap, 1, rate)
+        planned_w = continuous_perf.stage_power_w(pipeline.hardware, variant, cap, 1, rate)
+        idle_w = pipeline.hardware.device_idle_w * variant.base_cores
+        request_sim = RequestBackend(pipeline, SETTINGS)
+        request_sim.reset(decision, seed=v)
+        lat, req_j, secs = play(request_sim, rate, requests, seed=v)
+        fluid = FluidBackend(pipeline, SETTINGS)
+        fluid.reset(decision)
+        fluid_p99, fluid_j, fluid_secs = play(fluid, rate, requests, seed=v)
+        where = f"{variant.name} cap {cap} at {load:.0%}"
+        assert np.percentile(lat, 99) == pytest.approx(planned_p99, rel=0.10), where
+        assert fluid_p99.mean() == pytest.approx(planned_p99, rel=1e-9), where
+        # power above idle: the planner's, the fluid's and the request simulator's
+        assert req_j / secs == pytest.approx(planned_w - idle_w, rel=0.05), where
+        assert fluid_j / fluid_secs == pytest.approx(req_j / secs, rel=0.05), where
+
+
+def test_the_ilp_plans_continuous_stages_by_replica_load() -> None:
+    """Minimising devices (beta only), the ILP takes the fewest replicas any cap allows
+    within the SLA; each replica's load stays below the tables' largest, and its
+    predicted latency is the table's p99 at the per-replica load."""
+    full = load_pipeline(PROFILE)
+    pipeline = dataclasses.replace(one_variant(full, 0), sla_ms=full.sla_ms)
+    stage = pipeline.stages[0]
+    variant = stage.variants[0]
+    most = max(continuous_perf.planned_rps(variant, cap) for cap in stage.batch_sizes)
+    for rate in (0.3 * most, 1.5 * most, 3.2 * most):
+        result = solve_ipa(pipeline, rate, max_replicas=8, interval_s=10.0, alpha=0.0,
+                           beta=1.0, gamma=0.0)
+        (choice,) = result.decision.stages
+        by_hand = min(r for cap in stage.batch_sizes for r in range(1, 9)
+                      if continuous_perf.latency_ms(variant, cap, r, rate) <= pipeline.sla_ms)
+        assert choice.replicas == by_hand
+        assert rate / choice.replicas < continuous_perf.planned_rps(variant, choice.batch)
+        assert result.predicted_latency_ms == pytest.approx(
+            continuous_perf.latency_ms(variant, choice.batch, choice.replicas, rate))
+        assert result.predicted_latency_ms <= pipeline.sla_ms
+
+
+@pytest.mark.parametrize("load", [0.5, 0.9])
+def test_several_replicas_see_the_planned_load(load: float) -> None:
+    """Random routing splits Poisson arrivals into independent Poisson streams: three
+    replicas at ``load`` each have the planner's p99 for ``rate / 3``."""
+    pipeline = one_variant(load_pipeline(PROFILE), 1)
+    variant = pipeline.stages[0].variants[0]
+    cap = 16
+    rate = 3 * load * continuous_perf.saturated_rps(variant, cap)
+    sim = RequestBackend(pipeline, SETTINGS)
+    sim.reset(Decision((StageDecision(0, cap, 3, variant.base_cores),)), seed=4)
+    lat, _, _ = play(sim, rate, 150_000, seed=4)
+    assert np.percentile(lat, 99) == pytest.approx(
+        continuous_perf.latency_ms(variant, cap, 3, rate), rel=0.10)
