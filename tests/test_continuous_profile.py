@@ -254,3 +254,32 @@ def test_points_are_every_measured_cap_and_lengths_the_pooled_histogram() -> Non
 def test_continuous_without_an_llm_stage_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no stage has only LLM files; drop --continuous"):
         _build(_argv([SANA], (1, 2), tmp_path / "p.yaml", "--continuous"))
+
+
+@needs_data
+def test_output_lengths_from_a_trace_by_path(tmp_path: Path) -> None:
+    """--output-lengths: the block's histogram holds every request of the trace (its
+    GeneratedTokens column), the points stay ML.ENERGY's, and the points' source says
+    where the lengths come from and what is assumed."""
+    trace = tmp_path / "trace.csv"
+    outputs = [1, 3, 3, 10, 44, 109, 250, 250, 999, 2000]
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(
+        f"2023-11-16 18:15:{i:02d},{100 + i},{n}\n" for i, n in enumerate(outputs)))
+    out = tmp_path / "p.yaml"
+    doc = _build(_argv([LLAMA], (8,), out, "--continuous", "--output-lengths", str(trace)))
+    block = doc["stages"][0]["variants"][0]["continuous"]
+    bins, counts = block["output_lengths"]["bins"], block["output_lengths"]["counts"]
+    assert sum(counts) == len(outputs) and bins[0] == 0.5 and bins[-1] == 2000.5
+    # each request in the bin that holds it (whole tokens never on an edge)
+    by_hand = np.histogram(outputs, bins=bins)[0]
+    assert counts == by_hand.tolist()
+    plain = _build(_argv([LLAMA], (8,), out, "--continuous"))
+    assert block["points"] == plain["stages"][0]["variants"][0]["continuous"]["points"]
+    why = doc["sources"][block["points_source"]]["description"]
+    assert "trace.csv, column 'GeneratedTokens': 10 requests" in why and "assumed" in why
+    with pytest.raises(ConfigError, match="add --continuous or drop --output-lengths"):
+        _build(_argv([LLAMA], (8,), out, "--output-lengths", str(trace)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("TIMESTAMP,ContextTokens,Tokens\n1,2,3\n")
+    with pytest.raises(ProfileError, match="no column 'GeneratedTokens'"):
+        _build(_argv([LLAMA], (8,), out, "--continuous", "--output-lengths", str(bad)))

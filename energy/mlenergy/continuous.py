@@ -20,7 +20,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from energy.mlenergy.curves import llm_configurations, llm_curve
 from energy.mlenergy.files import ModelFile
@@ -83,6 +87,56 @@ def pooled_histogram(f: ModelFile, configs: list[tuple[int, dict[str, Any]]]
     return [float(b) for b in bins], counts
 
 
+@dataclass(frozen=True)
+class TraceLengths:
+    """Output lengths from a trace of real requests, as a histogram.
+
+    Attributes:
+        bins: Bin edges (tokens).
+        counts: Requests per bin.
+        description: What the trace is, for the points' source.
+    """
+
+    bins: list[float]
+    counts: list[float]
+    description: str
+
+
+TRACE_BINS = 64
+"""Bins of a trace's length histogram: log-spaced from 0.5 to the longest output plus 0.5
+(whole token counts fall inside bins; assumed fine enough: the mean moves < 1 %)."""
+
+
+def trace_histogram(path: Path, column: str = "GeneratedTokens") -> TraceLengths:
+    """A trace's output lengths binned into `TRACE_BINS` log-spaced bins.
+
+    Args:
+        path: A CSV with one request a row (`envs.workload.lengths.TokenLengths.from_trace`).
+        column: The output-token column.
+
+    Returns:
+        The histogram and its description.
+
+    Raises:
+        ProfileError: A missing file or column, or a bad value (one line from the reader).
+    """
+    try:
+        trace = TokenLengths.from_trace(path, output_column=column)
+    except TraceError as err:
+        raise ProfileError(str(err)) from None
+    out = trace.rows[:, 1]
+    edges = np.geomspace(0.5, float(out.max()) + 0.5, TRACE_BINS + 1)
+    counts, _ = np.histogram(out, bins=edges)
+    bins = [significant(b, POINT_DIGITS) for b in edges]
+    bins[0], bins[-1] = 0.5, float(out.max()) + 0.5
+    return TraceLengths(bins, [float(c) for c in counts], (
+        f"output lengths from {Path(path).name}, column {column!r}: {out.size} requests, "
+        f"mean {out.mean():.1f} tokens (measured), binned into {TRACE_BINS} log-spaced bins; "
+        "applied to every variant (assumed: the measured token rates and powers are "
+        "ML.ENERGY's at its own prompt mix, and every model is taken to write the trace's "
+        "lengths)"))
+
+
 def rounded_points(curve: LlmCurve) -> tuple[CapPoint, ...]:
     """The curve's points with every quantity at `POINT_DIGITS` significant digits.
 
@@ -99,7 +153,8 @@ def rounded_points(curve: LlmCurve) -> tuple[CapPoint, ...]:
 
 def continuous_block(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: float,
                      caps: tuple[int, ...], release: str, source_prefix: str,
-                     sources: dict[str, Any]) -> dict[str, Any]:
+                     sources: dict[str, Any], trace: TraceLengths | None = None
+                     ) -> dict[str, Any]:
     """One LLM variant's ``continuous:`` block, adding its two sources to ``sources``.
 
     Args:
@@ -111,6 +166,7 @@ def continuous_block(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: floa
         release: Dataset version, written into the sources.
         source_prefix: Start of the two source ids (``mlenergy_<model>``).
         sources: The profile's sources, extended in place.
+        trace: Output lengths from a trace (`trace_histogram`) instead of the file's.
 
     Returns:
         The block (`envs.model.profile_doc.continuous_entry`).
@@ -126,14 +182,19 @@ def continuous_block(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: floa
     if missing:
         raise ProfileError(f"{f.path}: {f.model_id} on {num_gpus} x {gpu} has no measured cap "
                            f"{missing}; measured: {list(curve.caps)}")
-    bins, counts = pooled_histogram(f, configs)
-    bins = [significant(b, POINT_DIGITS) for b in bins]
+    if trace is None:
+        bins, counts = pooled_histogram(f, configs)
+        bins = [significant(b, POINT_DIGITS) for b in bins]
+    else:
+        bins, counts = trace.bins, trace.counts
     lengths = TokenLengths.from_histogram(bins, counts, f"{f.path.name} pooled")
     tables = [load_table_entry(cap, load_table(curve, cap, lengths, requests=REQUESTS,
                                                seed=SEED), TABLE_DIGITS) for cap in caps]
     points_id, tables_id = f"{source_prefix}_points", f"{source_prefix}_load_tables"
-    sources[points_id] = {"kind": "measured", "description": _points_why(
-        f, gpu, num_gpus, release, curve, configs, lengths.mean_output())}
+    why = _points_why(f, gpu, num_gpus, release, curve, configs, lengths.mean_output())
+    if trace is not None:
+        why = why.split("; output_lengths:")[0] + f"; output_lengths: {trace.description}"
+    sources[points_id] = {"kind": "measured", "description": why}
     sources[tables_id] = {"kind": "estimated", "description": (
         f"simulated, not measured: envs.serving.load_table.load_table(curve, cap, "
         f"TokenLengths.from_histogram(bins, counts), requests={REQUESTS}, seed={SEED}) for "
@@ -142,7 +203,7 @@ def continuous_block(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: floa
         "the continuous-batching model (envs.serving.continuous_batching.serve_replica: "
         "running requests share R(n), the replica draws P(n), cap = running limit) under "
         "Poisson arrivals at 5 % .. 95 % of saturated_rps = R(running limit) / the mean of "
-        f"the {REQUESTS} output lengths drawn (a sample: within 1 % of the histogram's mean), "
+        f"the {REQUESTS} output lengths drawn (stratified: the histogram's mean), "
         "the first tenth of the requests as warm-up; p99_ms and mean_ms are time "
         "in the replica (queue included), power_w the replica's mean GPU power, idle "
         f"included; values at {TABLE_DIGITS} significant digits; written by python -m "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from energy.mlenergy.continuous import continuous_block
+from energy.mlenergy.continuous import continuous_block, trace_histogram
 from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config.errors import ConfigError, ProfileError
@@ -140,6 +140,8 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
     batches_of = stage_batches(getattr(args, "stage_batches", []) or [],
                                [name for name, _ in stages])
     gpus_of = replica_gpus(args.replica_gpus)
+    lengths_path = getattr(args, "output_lengths", None)
+    trace_lengths = None if lengths_path is None else trace_histogram(lengths_path)
     out_stages = []
     for name, paths in stages:
         batches = batches_of.get(name) or tuple(sorted(set(args.batches or ())))
@@ -171,9 +173,12 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
             for variant, (f, gpus) in zip(variants, llm_files, strict=True):
                 variant["continuous"] = continuous_block(
                     f, args.gpu, gpus, idle.watts, batches, args.release,
-                    f"mlenergy_{slug(f.model_id)}", sources)
+                    f"mlenergy_{slug(f.model_id)}", sources, trace_lengths)
         variants.sort(key=lambda v: v["accuracy"])
         out_stages.append(stage_entry(name, variants, batches, "cap" if all(llm) else "batch"))
+    if trace_lengths is not None and not getattr(args, "continuous", False):
+        raise ConfigError("--output-lengths sets the lengths of the continuous-batching "
+                          "block; add --continuous or drop --output-lengths")
     if getattr(args, "continuous", False) and not any(s.get("knob") == "cap"
                                                       for s in out_stages):
         raise ConfigError("--continuous writes the continuous-batching block of LLM stages, "
