@@ -121,6 +121,18 @@ def test_matches_with_per_stage_knob_values(tmp_path: Path) -> None:
     assert play_both(cfg, steps=200) > 0
 
 
+@pytest.mark.parametrize(("profile", "scale", "mode"), [
+    ("llm_chat_h100_cb", 0.3, "absolute"), ("chat_to_image_h100_cb", 0.03, "headroom")])
+def test_matches_with_a_continuously_batched_stage(profile: str, scale: float,
+                                                   mode: str) -> None:
+    """A chat stage served by continuous batching: the load tables read per second, in
+    arrays, as `FluidBackend` reads them one second at a time."""
+    cfg = config_from_kwargs(None, {"pipeline": profile, "model_load_scale": 0,
+                                    "workload": "bursty", "workload.scale": scale,
+                                    "action_mode": mode})
+    assert play_both(cfg, steps=150) == N_ENVS
+
+
 def test_matches_with_warm_up_off_the_interval_grid(tmp_path: Path) -> None:
     """A warm-up that is not a multiple of the interval and longer than the predictor's
     history (the observation's chunks are cut back from "now", and the history is cut at

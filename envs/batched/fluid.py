@@ -13,6 +13,7 @@ State and rules are `FluidBackend`'s, held as ``(envs, stages)`` arrays:
   follow `FluidBackend.run_interval` line by line, with the `envs.model.perf` functions in their
   array forms (`envs.batched.array_perf`).
 
+A continuously batched stage reads its load tables per second (`envs.batched.continuous`).
 The `envs.model.perf` math runs as array operations over ``(env, stage, second)``; the queue
 recursion over seconds and stages and the interval's sums and quantiles (fluid rules, no
 `envs.model.perf` formula) are compiled loops (`envs.batched.kernels`).
@@ -28,6 +29,7 @@ import numpy as np
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.batched import array_perf as ap
 from envs.batched import kernels
+from envs.batched.continuous import ContinuousTables
 from envs.batched.tables import Tables
 from envs.model import perf, power
 from envs.model.spec import Pipeline
@@ -110,6 +112,7 @@ class BatchedFluid:
                  max_replicas: int) -> None:
         self.pipeline, self.settings, self.n_envs = pipeline, settings, n_envs
         self.tables = Tables.for_pipeline(pipeline)
+        self.continuous = ContinuousTables(pipeline)
         self.n_stages = len(pipeline.stages)
         shape = (n_envs, self.n_stages)
         self.cur_v = np.zeros(shape, dtype=np.int64)
@@ -177,7 +180,7 @@ class BatchedFluid:
         t = self.tables
         s = self._stage
         cur, prev = (s, self.cur_v, self.cur_bi), (s, self.ret_v, self.ret_bi)
-        tables = (t.throughput_rps, t.p99_ms, t.mean_ms, t.energy_full_j)
+        tables = (t.capacity_rps, t.p99_ms, t.mean_ms, t.energy_full_j)
         now = np.stack([x[cur] for x in tables] + [t.batch_sizes[s, self.cur_bi]])
         before = np.stack([x[prev] for x in tables] + [t.batch_sizes[s, self.ret_bi]])
         old = np.where(self.retired, before, now)
@@ -213,6 +216,13 @@ class BatchedFluid:
         e_req = np.where(partial, e_partial, e_full)
         wait_ms = np.where(cap > 0.0, ap.backlog_delay_ms(backlog_a, cap), 0.0)
         fill_ms = ap.batch_fill_delay_ms(batch, inflow_a, timeout_ms)
+        for k in self.continuous.stages:  # load-dependent, no batch to fill
+            p99_k, mean_k, dynamic_w = self.continuous.seconds(
+                k, self.cur_v[:, k], self.cur_bi[:, k], cap[:, k], served_a[:, k])
+            p99[:, k], mean[:, k], fill_ms[:, k] = p99_k, mean_k, 0.0
+            served_k = served_a[:, k]
+            e_req[:, k] = np.where(served_k > 0.0, dynamic_w / np.where(served_k > 0.0,
+                                                                        served_k, 1.0), 0.0)
         (arrived, served_total, dropped, late, dynamic_j, p50_ms, p99_ms, stage_dropped,
          stage_served, stage_capacity, stage_p99_ms) = kernels.interval_sums(
             arrivals_rps, served_a, drop_a, cap, e_req, wait_ms + fill_ms + p99,

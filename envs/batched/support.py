@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from envs.env_config import EnvConfig
 from envs.model import perf
-from envs.model.continuous_perf import is_continuous
 from envs.model.spec import Pipeline
 from envs.observation import PREDICTOR_HISTORY_S
 
@@ -45,17 +44,13 @@ def unsupported_reason(config: EnvConfig, pipeline: Pipeline | None = None) -> s
         The reason, naming the setting and what would make it runnable; None if it can.
     """
     reason = settings_reason(config)
-    if reason is not None:
+    if reason is not None or config.model_load_scale <= 0:
         return reason
     if pipeline is None:
         from envs.model.profiles import load_pipeline
 
         pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes,
                                  config.fleet, config.idle_power_scale)
-    continuous = [s.name for s in pipeline.stages if is_continuous(s)]
-    if continuous:
-        return (f"stage(s) {continuous} are served by continuous batching, which the batched "
-                "env does not model yet")
     if config.model_load_scale > 0 and any(perf.model_load_s(pipeline.hardware, v) > 0
            for stage in pipeline.stages for v in stage.variants):
         return ("the profile's variants load their weights for a size-dependent time "
