@@ -11,6 +11,8 @@
   `TunedIPAPolicy` (`agents.policies.ipa_tuned`); `RewardIlpPolicy`
   (`agents.policies.ilp_reward`: the ILP on the agent's own reward).
 * Learned (`agents.policies.trained`): `load_ppo_policy` -> `NormalizedPolicy`.
+* Residual RL on the planner (`agents.policies.residual_env`): `ResidualPlannerEnv`, an env
+  wrapper whose action adjusts the ILP's inputs (planned rate, SLA margin, kept variants).
 * By name: `agents.evaluation.registry.policy_factories` (in the evaluation's room, since it
   builds them from the evaluation config).
 
@@ -21,6 +23,7 @@ from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
 from agents.policies.protocol import DecidingPolicy, Policy
+from agents.policies.residual_env import ResidualPlannerEnv
 from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
 from agents.policies.trained import NormalizedPolicy, find_model, load_ppo_policy
 
@@ -35,6 +38,7 @@ __all__ = [
     "RewardIlpPolicy",
     "RandomPolicy",
     "RayServePolicy",
+    "ResidualPlannerEnv",
     "StaticPolicy",
     "TunedIPAPolicy",
     "default_rim_replicas",
