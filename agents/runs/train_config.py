@@ -52,6 +52,15 @@ class AgentConfig:
         normalize_obs: Running mean/std normalisation of observations (VecNormalize).
         normalize_reward: Scale rewards by the running std of the discounted return.
         device: Torch device; the MLPs are small, so cpu is usually fastest.
+        violation_budget: Constrained PPO (`agents.training.lagrangian`): the fraction of
+            requests allowed to violate the SLA, in (0, 1); a Lagrange multiplier replaces
+            the fixed ``env.reward.sla_violation`` weight (which must then be 0). None: off,
+            the reward is the env's.
+        lagrange_lr: Dual-ascent step size of the multiplier per rollout (assumed default:
+            a rollout 0.1 over budget raises it by 0.5).
+        lagrange_init: The multiplier at the start of training (>= 0; assumed default).
+        lagrange_max: Cap of the multiplier (assumed default: 10x the fixed default weight
+            ``reward.sla_violation=10``).
     """
 
     masked: bool = False
@@ -71,6 +80,10 @@ class AgentConfig:
     normalize_obs: bool = True
     normalize_reward: bool = True
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    violation_budget: float | None = None
+    lagrange_lr: float = 5.0
+    lagrange_init: float = 1.0
+    lagrange_max: float = 100.0
 
     def __post_init__(self) -> None:
         for name in ("learning_rate", "clip_range", "max_grad_norm"):
@@ -88,6 +101,17 @@ class AgentConfig:
         if not self.net_arch or any(n <= 0 for n in self.net_arch):
             raise FieldError("net_arch", f"must be a non-empty list of positive sizes, "
                                          f"got {list(self.net_arch)}")
+        if self.violation_budget is not None and not 0 < self.violation_budget < 1:
+            raise FieldError("violation_budget", f"must be > 0 and < 1 (a fraction of "
+                                                 f"requests, e.g. 0.01), got "
+                                                 f"{self.violation_budget!r}; null switches "
+                                                 "the constraint off")
+        check_range("lagrange_lr", self.lagrange_lr, low=0, low_open=True,
+                    fix="the multiplier's step size per rollout")
+        check_range("lagrange_init", self.lagrange_init, low=0,
+                    fix="a Lagrange multiplier is non-negative")
+        check_range("lagrange_max", self.lagrange_max, low=self.lagrange_init,
+                    fix="the cap must be at least agent.lagrange_init")
 
 
 @dataclass(frozen=True)
@@ -184,6 +208,11 @@ class TrainConfig:
             raise ConfigError(
                 f"run.total_timesteps ({self.run.total_timesteps}) is below one rollout "
                 f"({rollout} = agent.n_steps x run.n_envs); no update would happen")
+        if self.agent.violation_budget is not None and self.env.reward.sla_violation != 0:
+            raise ConfigError(
+                f"agent.violation_budget is set, so the Lagrange multiplier replaces the fixed "
+                f"env.reward.sla_violation weight ({self.env.reward.sla_violation:g}); set "
+                f"env.reward.sla_violation=0 (no reward_preset), or agent.violation_budget=null")
         split_env_configs(self.env, self.eval)  # the split's own cross-field checks
 
     @property

@@ -90,14 +90,18 @@ class TrainingCallback(BaseCallback):
         masked: The model is MaskablePPO (pass action masks).
         state: Bookkeeping restored from a checkpoint (``best_reward``, ``last_eval_step``,
             ``last_checkpoint_step``).
+        extra_state: More entries for each checkpoint's ``state.json`` (e.g.
+            `agents.training.lagrangian.LagrangianCallback.state`), called at each save.
     """
 
     def __init__(self, run_dir: Path, log: MetricsLog, progress: Progress,
                  make_eval_env: Callable[[], Any], eval_starts: list[int], eval_seed: int,
                  eval_freq: int, checkpoint_freq: int, keep_checkpoints: int,
                  deterministic: bool = True, masked: bool = False,
-                 state: Mapping[str, Any] | None = None) -> None:
+                 state: Mapping[str, Any] | None = None,
+                 extra_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
         super().__init__(verbose=0)
+        self.extra_state = extra_state
         self.run_dir, self.log, self.progress = run_dir, log, progress
         self.eval_env = make_eval_env()
         self.eval_starts, self.eval_seed = eval_starts, eval_seed
@@ -168,11 +172,12 @@ class TrainingCallback(BaseCallback):
 
         Returns:
             The step counter, best validation reward and last evaluation and checkpoint
-            steps, as saved in a checkpoint's ``state.json``.
+            steps (and ``extra_state``'s entries), as saved in a checkpoint's ``state.json``.
         """
+        extra = self.extra_state() if self.extra_state is not None else {}
         return {"num_timesteps": self.model.num_timesteps, "best_reward": self.best_reward,
                 "last_eval_step": self.last_eval_step,
-                "last_checkpoint_step": self.model.num_timesteps}
+                "last_checkpoint_step": self.model.num_timesteps, **extra}
 
     def save_checkpoint(self) -> Path:
         """Save model, VecNormalize and step counter under ``checkpoints/``; prune old ones.

@@ -21,6 +21,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "charts/episode_reward", "charts/episode_length", "charts/sla_violation_rate",
     "charts/energy_j", "charts/power_w", "charts/accuracy", "charts/cores", "charts/p99_ms",
     "charts/energy_estimated", "charts/steps_per_s", "charts/learning_rate",
+    "charts/lagrange_multiplier", "charts/constraint_violation_rate",
     "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl",
     "losses/clip_fraction", "losses/explained_variance", "losses/loss",
     "eval/mean_reward", "eval/std_reward", "eval/sla_violation_rate", "eval/energy_j",
@@ -28,7 +29,9 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``metrics.csv``; every W&B metric with these names, keyed by env step.
 ``charts/p99_ms`` is the mean of a rollout's interval p99s (a diagnostic); ``eval/p99_ms``
-is `agents.evaluation.episode.episode_p99_ms` averaged over the validation windows."""
+is `agents.evaluation.episode.episode_p99_ms` averaged over the validation windows.
+``charts/lagrange_multiplier`` and ``charts/constraint_violation_rate`` are written by
+constrained runs only (`agents.training.lagrangian`); empty otherwise."""
 
 _SB3_NAMES = {
     "rollout/ep_rew_mean": "charts/episode_reward",

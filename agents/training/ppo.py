@@ -12,6 +12,10 @@ A run folder ``<output_dir>/<name>/`` holds::
     summary.json         final step count, throughput, last evaluation
     wandb/               the W&B run (offline runs upload with ``wandb sync``)
     wandb.json           its id (a resumed run continues it) and how far it is complete
+
+With ``agent.violation_budget`` set, training is constrained PPO: a Lagrange multiplier on
+the SLA-violation term (`agents.training.lagrangian`), in ``state.json`` and
+``summary.json`` as ``lagrange_multiplier``.
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from typing import Any
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import (
-    VecNormalize,
-)
+from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.runs.checkpoints import CHECKPOINT_FIX, latest_checkpoint, read_state
 from agents.runs.run_files import load_algo
@@ -44,6 +47,7 @@ from agents.runs.tracking import (
 from agents.runs.train_config import TrainConfig, with_run
 from agents.runs.validation_split import eval_window_starts, split_env_configs
 from agents.training.callbacks import TrainingCallback
+from agents.training.lagrangian import make_lagrangian_callback, penalty_replaced
 from agents.training.metrics_log import LogWriter, MetricsLog
 from agents.training.progress import Progress
 from agents.training.validation import EvalResult
@@ -101,8 +105,9 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
         assert w.trace_path is not None
         split_by_day(load_trace(w.trace_path, w.damping), cfg.eval.train_days,
                      cfg.eval.val_days, day_s=cfg.eval.day_s)
-    PipelineEnv(train_env).close()
-    val = PipelineEnv(val_env)
+    with penalty_replaced(cfg.agent):
+        PipelineEnv(train_env).close()
+        val = PipelineEnv(val_env)
     starts = eval_window_starts(len(val.trace), w.window_s, cfg.env.interval_s,
                                 cfg.run.n_eval_episodes)
     val.close()
@@ -226,7 +231,8 @@ def train(cfg: TrainConfig, run_dir: Path, command: str, resume: bool = False,
         torch.set_num_threads(cfg.run.torch_threads)
         # Argument checks of torch distributions cost more than the small MLP; same values.
         torch.distributions.Distribution.set_default_validate_args(False)
-        return _train(cfg, run_dir, resume, prepared, checkpoint, state, wandb_run)
+        with penalty_replaced(cfg.agent):
+            return _train(cfg, run_dir, resume, prepared, checkpoint, state, wandb_run)
     finally:
         torch.set_num_threads(threads)
         torch.distributions.Distribution.set_default_validate_args(validate)
@@ -243,11 +249,16 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
                      resume_step=start_step if resume else None)
     model.set_logger(Logger(folder=None, output_formats=[LogWriter(log)]))
     progress = Progress(cfg.run.total_timesteps, start_step, cfg.run.progress_bar)
+    lagrangian = make_lagrangian_callback(cfg.agent, venv, state)
     callback = TrainingCallback(
         run_dir, log, progress, partial(PipelineEnv, prepared.val_env), prepared.eval_starts,
         eval_seed=cfg.run.seed + 10_000, eval_freq=cfg.run.eval_freq,
         checkpoint_freq=cfg.run.checkpoint_freq, keep_checkpoints=cfg.run.keep_checkpoints,
-        deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state)
+        deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state,
+        extra_state=lagrangian.state if lagrangian is not None else None)
+    # the multiplier is updated at a rollout's end, before the next rollout's checkpoint
+    callbacks: BaseCallback = (callback if lagrangian is None
+                               else CallbackList([lagrangian, callback]))
     if wandb_run is not None and resume:
         # A killed process loses what W&B had not flushed; replay it from metrics.csv.
         log.replay_to_wandb(after_step=read_wandb_state(run_dir).get("logged_until", 0))
@@ -255,7 +266,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
     interrupted = completed = False
     try:
         try:
-            model.learn(cfg.run.total_timesteps - start_step, callback=callback,
+            model.learn(cfg.run.total_timesteps - start_step, callback=callbacks,
                         log_interval=1, reset_num_timesteps=False)
             interrupted = callback.stopped
         except KeyboardInterrupt:
@@ -299,5 +310,6 @@ def _write_summary(run_dir: Path, num_timesteps: int, steps: int, wall_s: float,
         "steps_per_s": round(steps / wall_s, 1) if wall_s > 0 else None,
         "best_eval_reward": callback.best_reward,
         "last_eval": last.metrics() if last is not None else None,
+        **(callback.extra_state() if callback.extra_state is not None else {}),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

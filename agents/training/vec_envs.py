@@ -1,5 +1,8 @@
 """The vectorised training envs of a PPO run: batched fluid, dummy or subprocess, under
-VecNormalize (restored from a checkpoint when a run resumes)."""
+VecNormalize (restored from a checkpoint when a run resumes).
+
+With ``agent.violation_budget`` set, `agents.training.lagrangian.LagrangianVecEnv` sits
+between the envs and VecNormalize, so VecNormalize normalises the penalised reward."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from agents.runs.checkpoints import CHECKPOINT_FIX
 from agents.runs.run_files import load_normalizer
 from agents.runs.train_config import TrainConfig
+from agents.training.lagrangian import LagrangianVecEnv
 from envs.batched import BatchedPipelineVecEnv, unsupported_reason
 from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
@@ -111,9 +115,13 @@ def make_normalized_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
         resume_from: A checkpoint folder whose ``vecnormalize.pkl`` is loaded, or None.
 
     Returns:
-        The normalised vectorised envs (in training mode).
+        The normalised vectorised envs (in training mode); with ``agent.violation_budget``
+        set, a `LagrangianVecEnv` (multiplier ``agent.lagrange_init``) wraps the envs
+        inside VecNormalize.
     """
-    venv = make_training_vec_env(cfg, env_cfg, seed)
+    venv: VecEnv = make_training_vec_env(cfg, env_cfg, seed)
+    if cfg.agent.violation_budget is not None:
+        venv = LagrangianVecEnv(venv, cfg.agent.lagrange_init)
     norm = resume_from / "vecnormalize.pkl" if resume_from is not None else None
     if norm is not None and norm.is_file():
         venv = load_normalizer(norm, CHECKPOINT_FIX, venv)
