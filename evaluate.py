@@ -38,8 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, help="evaluation config (YAML)")
     parser.add_argument("--trace", type=Path, help="per-second rate trace for trace windows")
     parser.add_argument("--agent", type=Path, nargs="+", default=[],
-                        help="train.py run folders of the PPO agent, one per training seed, "
-                             "or a train.py --sweep folder over seeds (each trial's agent)")
+                        help="train.py run folders of the PPO agent (or of the residual one: "
+                             "agent.residual), one per training seed, or a train.py --sweep "
+                             "folder over seeds (each trial's agent)")
     parser.add_argument("--backend", choices=["fluid", "requests", "live"],
                         help="backend to evaluate on (default: the config's, requests); live "
                              "plays every window in real time on model servers")

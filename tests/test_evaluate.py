@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.evaluation.config import POLICIES
+from agents.evaluation.config import LEARNED, POLICIES
 from agents.evaluation.statistics import mean_ci95, paired_test
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def read_summary(path: Path) -> list[dict[str, str]]:
 
 
 def test_every_policy_end_to_end(tmp_path: Path, tiny_profile_path: Path) -> None:
-    policies = [p for p in POLICIES if p != "ppo"]
+    policies = [p for p in POLICIES if p not in LEARNED]
     result = run_evaluate(tmp_path, "--config", str(tiny_config(tmp_path, tiny_profile_path,
                                                                  policies)))
     assert result.returncode == 0, result.stderr[-3000:]

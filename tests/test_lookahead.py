@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.evaluation.config import ORACLES, POLICIES, EvalConfig
+from agents.evaluation.config import LEARNED, ORACLES, POLICIES, EvalConfig
 from agents.evaluation.episode import run_episode
 from agents.evaluation.registry import policy_factories
 from agents.evaluation.windows import Window, window_env
@@ -59,7 +59,7 @@ def play_both(base: EnvConfig, make, name: str, tmp_path: Path) -> tuple[list, l
     return out[0], out[1]
 
 
-RULES = [p for p in POLICIES if p != "ppo"]
+RULES = [p for p in POLICIES if p not in LEARNED]
 FIXED = ("static_low", "static_high", "random")  # decide without reading the load
 
 

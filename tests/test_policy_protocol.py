@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.evaluation.config import POLICIES, EvalConfig
+from agents.evaluation.config import LEARNED, POLICIES, EvalConfig
 from agents.evaluation.episode import run_episode
 from agents.evaluation.registry import policy_factories
 from agents.evaluation.windows import Window, window_env
@@ -31,7 +31,7 @@ def base_env(profile: Path) -> EnvConfig:
 
 def test_every_rule_policy_meets_the_protocol(tiny_profile_path: Path, tmp_path: Path) -> None:
     base = base_env(tiny_profile_path)
-    names = tuple(p for p in POLICIES if p != "ppo")
+    names = tuple(p for p in POLICIES if p not in LEARNED)
     config = EvalConfig(env=base, policies=names)
     env = window_env(base, window("bursty", 1), tmp_path)
     for name, make in policy_factories(config, {}, 20.0, names).items():

@@ -4,7 +4,8 @@ The protocol (docs/protocol.md): every window starts with the history that prece
 (`Window.warmup`); the static baselines and RIM are sized from training data
 (`training_peak`); HPA, Ray Serve, ipa_tuned and ipa_energy are tuned on validation windows
 (`tune_baselines`); every policy plays through `agents.evaluation.episode.run_episode` on the same
-simulator seeds (common random numbers); a PPO result is one episode per training seed.
+simulator seeds (common random numbers); a learned agent's result (``ppo`` or ``residual``)
+is one episode per training seed.
 """
 
 from __future__ import annotations
@@ -14,37 +15,53 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from agents.evaluation.config import EvalConfig
+from agents.evaluation.config import LEARNED, EvalConfig
 from agents.evaluation.episode import Episode, run_episode
-from agents.evaluation.registry import policy_factories
+from agents.evaluation.registry import PolicyFactory, policy_factories
 from agents.evaluation.windows import evaluation_windows, training_peak, tuning_windows, window_env
 from envs.config.errors import ConfigError
 
 
-def load_agents(agent_dirs: list[Path], which: str = "final") -> list[tuple[int, Any]]:
-    """``(training seed, policy)`` of each agent folder (the training seeds of one agent).
+def load_agents(agent_dirs: list[Path], which: str = "final",
+                learned: tuple[str, ...] = ("ppo",)) -> list[tuple[int, PolicyFactory]]:
+    """``(training seed, policy factory)`` of each agent folder (the training seeds of one
+    agent).
+
+    A PPO agent's factory returns its `NormalizedPolicy` for any env; a residual agent's
+    (``agent.residual: true`` in its saved config) wraps the episode's env in the saved
+    `ResidualPlannerEnv` settings (`agents.policies.residual_agent.ResidualAgentPolicy`).
 
     Args:
         agent_dirs: ``train.py`` run folders, one per training seed.
         which: The model of each folder to load: ``final``, ``best`` or ``latest``.
+        learned: The learned policies the evaluation names (`LEARNED`).
 
     Returns:
-        ``(training seed, trained policy)`` per folder, in the order given.
+        ``(training seed, factory)`` per folder, in the order given.
 
     Raises:
         IpaEnergyError: The folders' envs differ (beyond the training workload's seed,
-            `agents.evaluation.setup.same_env`) or two share a training seed.
+            `agents.evaluation.setup.same_env`), their kinds or residual settings differ
+            (`agents.evaluation.setup.agent_kind`), ``learned`` names the other kind, or
+            two share a training seed.
     """
-    from agents.evaluation.setup import same_env
+    from agents.evaluation.setup import agent_kind, check_learned_policies, same_env
+    from agents.policies.residual_agent import ResidualAgentPolicy
     from agents.policies.trained import load_ppo_policy
     from agents.runs.train_config import load_train_config
 
     same_env(agent_dirs)
-    out = [(load_train_config(folder / "config.yaml").run.seed,
-            load_ppo_policy(folder, which))  # type: ignore[arg-type]
-           for folder in agent_dirs]
+    check_learned_policies(learned, agent_kind(agent_dirs), agent_dirs)
+    out: list[tuple[int, PolicyFactory]] = []
+    for folder in agent_dirs:
+        cfg = load_train_config(folder / "config.yaml")
+        policy = load_ppo_policy(folder, which)  # type: ignore[arg-type]
+        if cfg.agent.residual:
+            out.append((cfg.run.seed, lambda env, p=policy, a=cfg.agent:
+                        ResidualAgentPolicy(env, p, a)))
+        else:
+            out.append((cfg.run.seed, lambda env, p=policy: p))
     seeds = [s for s, _ in out]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"agents share a training seed ({seeds}); pass one folder per seed")
@@ -171,7 +188,8 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         config: The evaluation config (its env is the agents' when agents are given).
         report_dir: Where the windows' files and the tuning files go.
         trace_path: The ``--trace`` file.
-        agent_dirs: ``train.py`` run folders, one per training seed (``ppo`` needs one).
+        agent_dirs: ``train.py`` run folders, one per training seed (``ppo`` and
+            ``residual`` need them).
         progress: Called with a label before each episode.
         tuned: Tuned parameters (default: `tune_baselines`).
 
@@ -179,13 +197,14 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         Each `Episode` as soon as it has played.
 
     Raises:
-        ConfigError: ``ppo`` is evaluated without agent folders, or the agents differ
-            (see `load_agents`).
+        ConfigError: ``ppo`` or ``residual`` is evaluated without agent folders, or the
+            agents differ or are of the other kind (see `load_agents`).
     """
-    if "ppo" in config.policies and not agent_dirs:
-        raise ConfigError("policy 'ppo' needs --agent runs/<name> (train.py run folders, "
-                          "one per training seed)")
-    agents = load_agents(agent_dirs, config.agent_model) if "ppo" in config.policies else []
+    learned = tuple(n for n in LEARNED if n in config.policies)
+    if learned and not agent_dirs:
+        raise ConfigError(f"policy {learned[0]!r} needs --agent runs/<name> (train.py run "
+                          "folders, one per training seed)")
+    agents = load_agents(agent_dirs, config.agent_model, learned) if learned else []
     tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
     (report_dir / "tuning").mkdir(parents=True, exist_ok=True)
     (report_dir / "tuning" / "tuned.json").write_text(json.dumps(tuned, indent=2))
@@ -194,12 +213,12 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
     for window in evaluation_windows(config, trace_path):
         for seed in config.seeds:
             for name in config.policies:
-                runs = ([(train_seed, lambda env, p=p: p) for train_seed, p in agents]
-                        if name == "ppo" else [(0, factories[name])])
+                runs = agents if name in LEARNED else [(0, factories[name])]
                 for train_seed, factory in runs:
-                    # Baselines apply exact decisions: absolute mode, whatever the agent's.
-                    base = config.env if name == "ppo" else replace(config.env,
-                                                                    action_mode="absolute")
+                    # Baselines apply exact decisions: absolute mode, whatever the agent's
+                    # (a residual agent was trained in absolute mode).
+                    base = config.env if name in LEARNED else replace(config.env,
+                                                                      action_mode="absolute")
                     env = window_env(base, window, report_dir / "workloads")
                     if progress:
                         progress(f"{window.name} seed {seed} {name}")

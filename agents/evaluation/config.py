@@ -15,12 +15,16 @@ from envs.env_config import EnvConfig
 
 POLICIES: tuple[str, ...] = (
     "ppo", "ipa", "ipa_tuned", "ipa_energy", "ilp_reward", "fa2_low", "fa2_high", "rim", "hpa",
-    "ray_serve", "static_low", "static_high", "random", "ipa_oracle", "mpc",
+    "ray_serve", "static_low", "static_high", "random", "ipa_oracle", "mpc", "residual",
 )
-OPT_IN: tuple[str, ...] = ("ppo", "mpc")
-"""Policies a config must name: ``ppo`` (needs ``--agent``) and ``mpc`` (the receding-horizon
-planner, `agents.policies.mpc`; left out of the default list so committed reports keep
-their policy set)."""
+LEARNED: tuple[str, ...] = ("ppo", "residual")
+"""Policies played by ``--agent`` folders: ``ppo`` (an agent that chooses the configuration)
+and ``residual`` (one trained with ``agent.residual``: it adjusts IPA's ILP,
+`agents.policies.residual_agent`). A folder plays as the one its saved config says."""
+OPT_IN: tuple[str, ...] = ("ppo", "mpc", "residual")
+"""Policies a config must name: ``ppo`` and ``residual`` (need ``--agent``) and ``mpc`` (the
+receding-horizon planner, `agents.policies.mpc`; left out of the default list so committed
+reports keep their policy set)."""
 ORACLES: tuple[str, ...] = ("ipa_oracle",)
 """Policies that read the next interval's true rates by design (labelled in reports)."""
 
@@ -153,8 +157,9 @@ class EvalConfig:
             held-out, tuning) and for the training peak that sizes the static baselines:
             the capacity rule `envs.workload.day_split.capacity_scale` for a pipeline far from
             video's capacity (fractions kept).
-        policies: Policy names to run (default: all but `OPT_IN`; ``ppo`` needs
-            ``--agent``; ``mpc`` plans 3 intervals with ``ipa_energy``'s tuned weight).
+        policies: Policy names to run (default: all but `OPT_IN`; ``ppo`` and ``residual``
+            need ``--agent`` folders of their kind; ``mpc`` plans 3 intervals with
+            ``ipa_energy``'s tuned weight).
         seeds: Simulator seeds; every policy runs on the same ones.
         ipa: Weights of the IPA objective.
         hpa_targets: Utilisation targets tried when tuning HPA on validation windows.

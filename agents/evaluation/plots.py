@@ -1,8 +1,8 @@
 """The plots of an evaluation report: one colour and marker per policy, in every plot.
 
-PPO and IPA are drawn on top (highest z-order); names go in a legend, never as labels on
-points, so nothing overlaps. Time series show the main policies only (`MAIN_POLICIES`);
-every policy stays in ``steps.csv``.
+PPO, the residual agent and IPA are drawn on top (highest z-order); names go in a legend,
+never as labels on points, so nothing overlaps. Time series show the main policies only
+(`MAIN_POLICIES`); every policy stays in ``steps.csv``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = ["MAIN_POLICIES", "STYLE", "plot_latency_cdf", "plot_pareto", "plot_ti
 
 STYLE: dict[str, tuple[str, str]] = {
     "ppo": ("#d62728", "*"),
+    "residual": ("#ff1493", "d"),
     "ipa": ("#1f77b4", "o"),
     "ipa_tuned": ("#17becf", "D"),
     "ipa_energy": ("#2ca02c", "s"),
@@ -40,8 +41,8 @@ STYLE: dict[str, tuple[str, str]] = {
 }
 """Colour and marker of each policy (distinct pairs; the same in every plot)."""
 
-ON_TOP = ("ppo", "ipa")
-MAIN_POLICIES = ("ppo", "ipa", "ipa_tuned", "ipa_energy")
+ON_TOP = ("ppo", "residual", "ipa")
+MAIN_POLICIES = ("ppo", "residual", "ipa", "ipa_tuned", "ipa_energy")
 
 
 def style(policy: str) -> dict[str, object]:

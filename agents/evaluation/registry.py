@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.evaluation.config import EvalConfig
+from agents.evaluation.config import LEARNED, EvalConfig
 from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
@@ -43,7 +43,8 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
         tuned: Tuned parameters by policy name (`agents.evaluation.compare.tune_baselines`);
             a policy absent from it takes its documented default.
         peak_rps: The training data's peak rate, which sizes the static baselines and RIM.
-        names: Policy names (``ppo`` is skipped: agents are loaded, not built).
+        names: Policy names (``ppo`` and ``residual`` are skipped: agents are loaded, not
+            built; `agents.evaluation.compare.load_agents`).
 
     Returns:
         ``{name: factory}``; a factory builds the policy for one env.
@@ -78,4 +79,4 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
         "mpc": lambda env: MPCPolicy(env, **ipa_kwargs, delta=tuned.get("ipa_energy", w.delta),
                                      horizon=3, use_batch_timeout=True),
     }
-    return {name: factories[name] for name in names if name != "ppo"}
+    return {name: factories[name] for name in names if name not in LEARNED}

@@ -63,7 +63,7 @@ def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: 
         trace: The ``--trace`` file, or None.
         command: The command line's arguments.
         sla_ms: The pipeline's SLA.
-        n_agents: How many training seeds the PPO agent has.
+        n_agents: How many training seeds the learned agent (``ppo`` or ``residual``) has.
         report_dir: The report folder (its ``tuning/tuned.json`` is quoted), or None.
 
     Returns:
@@ -75,7 +75,7 @@ def report_header(config: EvalConfig, trace: Path | None, command: str, sla_ms: 
         f"Command: `python evaluate.py {command}`", "",
         f"Backend: {config.env.backend}; pipeline: {config.env.pipeline}; SLA {sla_ms:.0f} "
         f"ms; simulator seeds: {list(config.seeds)} (common random numbers: every policy "
-        f"sees the same requests on a seed); PPO training seeds: {n_agents}.", "",
+        f"sees the same requests on a seed); learned agent's training seeds: {n_agents}.", "",
         f"Protocol: every window starts after {config.env.workload.warmup_s} s of the "
         "history that preceded it; observation rates are divided by the configured "
         f"{config.env.rate_scale_rps:g} req/s; static baselines and RIM are sized for "

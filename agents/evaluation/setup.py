@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from agents.evaluation.config import EvalConfig, WindowSpec, refuse_training_overlap
+from agents.evaluation.config import LEARNED, EvalConfig, WindowSpec, refuse_training_overlap
 from agents.policies.trained import find_model
 from agents.runs.train_config import load_train_config
 from envs.config.errors import IpaEnergyError
@@ -15,7 +15,8 @@ from envs.config.loader import load_config
 from envs.env_config import EnvConfig
 from envs.workload.traces import load_trace
 
-__all__ = ["EVALUATION_CONDITIONS", "eval_config_from_flags", "same_env"]
+__all__ = ["EVALUATION_CONDITIONS", "agent_kind", "check_learned_policies",
+           "eval_config_from_flags", "same_env"]
 
 EVALUATION_CONDITIONS = ("backend", "idle_power_scale", "model_load_scale", "fleet")
 """Env fields the evaluation sets over the agents' trained env: the backend and the
@@ -45,7 +46,8 @@ def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents:
     Raises:
         IpaEnergyError: A missing or too short trace, a ``--trace`` the config does not
             use, agents trained on different envs, on another pipeline than the config's,
-            or on the evaluation's windows.
+            or on the evaluation's windows, agents of both kinds (`agent_kind`), or agents
+            of one kind where the config names the other (`check_learned_policies`).
     """
     if trace is not None and not trace.is_file():
         raise IpaEnergyError(f"trace file {trace} does not exist; check --trace")
@@ -75,8 +77,10 @@ def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents:
         for folder in agents:
             refuse_training_overlap(load_train_config(folder / "config.yaml"), config,
                                     trace.name if trace else None)
-        if "ppo" not in config.policies:
-            config = replace(config, policies=("ppo", *config.policies))
+        kind = agent_kind(agents)
+        check_learned_policies(config.policies, kind, agents)
+        if kind not in config.policies:
+            config = replace(config, policies=(kind, *config.policies))
     if trace_alone:
         assert trace is not None
         seconds = len(load_trace(trace))
@@ -117,3 +121,57 @@ def same_env(run_dirs: list[Path]) -> EnvConfig:
                 "workload seed): --agent takes training seeds of one agent; evaluate other "
                 "settings (e.g. reward weights) with separate evaluate.py runs")
     return envs[0]
+
+
+def agent_kind(run_dirs: list[Path]) -> str:
+    """Which learned policy the agents play: ``residual`` (saved ``agent.residual: true``)
+    or ``ppo``.
+
+    Args:
+        run_dirs: ``train.py`` run folders, the training seeds of one agent.
+
+    Returns:
+        ``residual`` or ``ppo``.
+
+    Raises:
+        IpaEnergyError: The folders mix the two kinds, or residual agents differ in their
+            residual settings (levels, planner).
+    """
+    agents = [load_train_config(d / "config.yaml").agent for d in run_dirs]
+    kinds = ["residual" if a.residual else "ppo" for a in agents]
+    settings = [(a.residual_rate_levels, a.residual_margin_levels, a.residual_planner)
+                for a in agents]
+    for run_dir, kind, setting in zip(run_dirs[1:], kinds[1:], settings[1:], strict=True):
+        if kind != kinds[0]:
+            raise IpaEnergyError(
+                f"{run_dir} is a {kind} agent but {run_dirs[0]} a {kinds[0]} one (their "
+                "config.yaml's agent.residual): --agent takes training seeds of one agent; "
+                "evaluate the other with a separate evaluate.py run")
+        if kind == "residual" and setting != settings[0]:
+            raise IpaEnergyError(
+                f"{run_dir} has other residual settings (agent.residual_rate_levels, "
+                f"residual_margin_levels, residual_planner) than {run_dirs[0]}: --agent "
+                "takes training seeds of one agent; evaluate the other with a separate "
+                "evaluate.py run")
+    return kinds[0]
+
+
+def check_learned_policies(policies: tuple[str, ...], kind: str, run_dirs: list[Path]) -> None:
+    """Refuse a config that names the learned policy the agents are not.
+
+    Args:
+        policies: The evaluation's policy names.
+        kind: The agents' kind (`agent_kind`).
+        run_dirs: The agents' folders (for the message).
+
+    Raises:
+        IpaEnergyError: The config names ``ppo`` for residual agents, or ``residual`` for
+            PPO agents.
+    """
+    other = next(n for n in LEARNED if n != kind)
+    if other in policies:
+        flag = "true" if kind == "residual" else "false"
+        raise IpaEnergyError(
+            f"policies name {other!r} but --agent {run_dirs[0]} is a {kind} agent (its "
+            f"config.yaml has agent.residual: {flag}); name {kind!r} in policies instead, or "
+            f"pass {other} agents")

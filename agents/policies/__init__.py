@@ -12,7 +12,9 @@
   (`agents.policies.ilp_reward`: the ILP on the agent's own reward).
 * Learned (`agents.policies.trained`): `load_ppo_policy` -> `NormalizedPolicy`.
 * Residual RL on the planner (`agents.policies.residual_env`): `ResidualPlannerEnv`, an env
-  wrapper whose action adjusts the ILP's inputs (planned rate, SLA margin, kept variants).
+  wrapper whose action adjusts the ILP's inputs (planned rate, SLA margin, kept variants);
+  `agents.policies.residual_agent`: the training env of ``agent.residual`` and
+  `ResidualAgentPolicy`, which plays a trained residual agent on a bare env.
 * By name: `agents.evaluation.registry.policy_factories` (in the evaluation's room, since it
   builds them from the evaluation config).
 
@@ -23,6 +25,7 @@ from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
 from agents.policies.protocol import DecidingPolicy, Policy
+from agents.policies.residual_agent import ResidualAgentPolicy
 from agents.policies.residual_env import ResidualPlannerEnv
 from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
 from agents.policies.trained import NormalizedPolicy, find_model, load_ppo_policy
@@ -38,6 +41,7 @@ __all__ = [
     "RewardIlpPolicy",
     "RandomPolicy",
     "RayServePolicy",
+    "ResidualAgentPolicy",
     "ResidualPlannerEnv",
     "StaticPolicy",
     "TunedIPAPolicy",

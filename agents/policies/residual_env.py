@@ -13,14 +13,16 @@ env's action and applied:
 
 `ResidualPlannerEnv.null_action` (multiplier 1, margin 1, keep nothing) reproduces the
 planner's decisions exactly (tested step by step against the bare env driven by the same
-`IPAPolicy`). Pre-warming nodes per pool (issue #26) is not an adjustment here: the ILP
-has no node term to adjust.
+`IPAPolicy`). The levels' check and defaults live in `agents.runs.residual_config` (the
+training config applies the same check) and are re-exported here. Pre-warming nodes per
+pool (issue #26) is not an adjustment here: the ILP has no node term to adjust.
+
+A trained residual agent plays through `agents.policies.residual_agent.ResidualAgentPolicy`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.policies.ipa import Forecast, IPAPolicy
+from agents.runs.residual_config import DEFAULT_MARGIN_LEVELS, DEFAULT_RATE_LEVELS, check_levels
 from envs.config.errors import ActionError, ConfigError
 from envs.model.spec import Decision, Pipeline
 from envs.pipeline_env import PipelineEnv
@@ -38,9 +41,6 @@ from ipa_baseline.rules import IpaRules
 
 __all__ = ["DEFAULT_MARGIN_LEVELS", "DEFAULT_RATE_LEVELS", "Adjustment", "ResidualPlannerEnv",
            "check_levels"]
-
-DEFAULT_RATE_LEVELS: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)  # assumed
-DEFAULT_MARGIN_LEVELS: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7)  # assumed
 
 
 @dataclass(frozen=True)
@@ -56,38 +56,6 @@ class Adjustment:
     rate_multiplier: float
     latency_margin: float
     keep: tuple[bool, ...]
-
-
-def check_levels(rate_levels: Sequence[float], margin_levels: Sequence[float]) -> None:
-    """Refuse level lists that are empty, allow a rate <= 0, leave (0, 1] for a margin,
-    repeat a level or lack the null level 1.0.
-
-    Args:
-        rate_levels: Planned-rate multipliers.
-        margin_levels: Latency margins (fractions of the SLA).
-
-    Raises:
-        ConfigError: One of the above, with the fix.
-    """
-    for name, levels in (("rate_levels", rate_levels), ("margin_levels", margin_levels)):
-        if len(levels) == 0:
-            raise ConfigError(f"residual {name} is empty; give at least one level, 1.0 "
-                              "included (the null action)")
-        if len(set(levels)) != len(levels):
-            raise ConfigError(f"residual {name} {tuple(levels)} repeat a level; list each "
-                              "level once")
-        if 1.0 not in levels:
-            raise ConfigError(f"residual {name} {tuple(levels)} lack 1.0, so no action "
-                              "reproduces the planner; add 1.0")
-    bad = [r for r in rate_levels if not (math.isfinite(r) and r > 0)]
-    if bad:
-        raise ConfigError(f"residual rate_levels {tuple(rate_levels)} allow a planned rate "
-                          f"<= 0 (multiplier {bad[0]}); give finite multipliers > 0")
-    bad = [m for m in margin_levels if not 0 < m <= 1]
-    if bad:
-        raise ConfigError(f"residual margin_levels {tuple(margin_levels)} hold {bad[0]} "
-                          "outside (0, 1]; the ILP may plan with at most the true SLA, so "
-                          "give fractions in (0, 1]")
 
 
 class _AdjustedIPA(IPAPolicy):

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from agents.runs.residual_config import (
+    DEFAULT_MARGIN_LEVELS,
+    DEFAULT_RATE_LEVELS,
+    ResidualPlannerConfig,
+    check_levels,
+)
 from agents.runs.validation_split import ValidationConfig, resolved_split, split_env_configs
 from envs.config.checks import FieldError, check_range
 from envs.config.errors import ConfigError
@@ -61,6 +67,16 @@ class AgentConfig:
         lagrange_init: The multiplier at the start of training (>= 0; assumed default).
         lagrange_max: Cap of the multiplier (assumed default: 10x the fixed default weight
             ``reward.sla_violation=10``).
+        residual: Train a residual agent: every training and validation env is
+            `agents.policies.residual_env.ResidualPlannerEnv`, whose action adjusts IPA's ILP
+            (planned rate, SLA margin, kept variants) instead of choosing the configuration;
+            it needs ``env.action_mode=absolute`` and a per-env vectorisation (not
+            ``run.vec_env=batched``). Evaluation plays such a run folder as ``residual``.
+        residual_rate_levels: Planned-rate multipliers of the residual action (> 0, 1.0
+            included; `agents.runs.residual_config.check_levels`).
+        residual_margin_levels: Latency margins of the residual action, as fractions of the
+            SLA (in (0, 1], 1.0 included).
+        residual_planner: The weights of the planner the residual agent adjusts.
     """
 
     masked: bool = False
@@ -84,6 +100,10 @@ class AgentConfig:
     lagrange_lr: float = 5.0
     lagrange_init: float = 1.0
     lagrange_max: float = 100.0
+    residual: bool = False
+    residual_rate_levels: tuple[float, ...] = DEFAULT_RATE_LEVELS
+    residual_margin_levels: tuple[float, ...] = DEFAULT_MARGIN_LEVELS
+    residual_planner: ResidualPlannerConfig = field(default_factory=ResidualPlannerConfig)
 
     def __post_init__(self) -> None:
         for name in ("learning_rate", "clip_range", "max_grad_norm"):
@@ -112,6 +132,16 @@ class AgentConfig:
                     fix="a Lagrange multiplier is non-negative")
         check_range("lagrange_max", self.lagrange_max, low=self.lagrange_init,
                     fix="the cap must be at least agent.lagrange_init")
+        try:
+            check_levels(self.residual_rate_levels, self.residual_margin_levels,
+                         keys=("residual_rate_levels", "residual_margin_levels"))
+        except ConfigError as err:
+            key, _, problem = str(err).partition(" ")
+            raise FieldError(key, problem) from None
+        if self.residual and self.masked:
+            raise FieldError("masked", "is true with agent.residual: every residual action "
+                                       "is valid, so there is nothing to mask; set "
+                                       "agent.masked=false")
 
 
 @dataclass(frozen=True)
@@ -213,6 +243,14 @@ class TrainConfig:
                 f"agent.violation_budget is set, so the Lagrange multiplier replaces the fixed "
                 f"env.reward.sla_violation weight ({self.env.reward.sla_violation:g}); set "
                 f"env.reward.sla_violation=0 (no reward_preset), or agent.violation_budget=null")
+        if self.agent.residual and self.env.action_mode != "absolute":
+            raise ConfigError(
+                f"agent.residual plans exact replica counts, which env.action_mode="
+                f"{self.env.action_mode} cannot apply; set env.action_mode=absolute")
+        if self.agent.residual and self.run.vec_env == "batched":
+            raise ConfigError(
+                "run.vec_env=batched cannot host agent.residual's planner (an ILP per env "
+                "and step); set run.vec_env=auto, dummy or subproc")
         split_env_configs(self.env, self.eval)  # the split's own cross-field checks
 
     @property

@@ -92,6 +92,9 @@ class TrainingCallback(BaseCallback):
             ``last_checkpoint_step``).
         extra_state: More entries for each checkpoint's ``state.json`` (e.g.
             `agents.training.lagrangian.LagrangianCallback.state`), called at each save.
+        wrap_policy: Turns the model's policy and the validation env into the policy that
+            plays the validation windows (a residual agent's `ResidualAgentPolicy`); None:
+            the model's policy plays them itself.
     """
 
     def __init__(self, run_dir: Path, log: MetricsLog, progress: Progress,
@@ -99,8 +102,10 @@ class TrainingCallback(BaseCallback):
                  eval_freq: int, checkpoint_freq: int, keep_checkpoints: int,
                  deterministic: bool = True, masked: bool = False,
                  state: Mapping[str, Any] | None = None,
-                 extra_state: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 extra_state: Callable[[], Mapping[str, Any]] | None = None,
+                 wrap_policy: Callable[[Any, Any], Any] | None = None) -> None:
         super().__init__(verbose=0)
+        self.wrap_policy = wrap_policy
         self.extra_state = extra_state
         self.run_dir, self.log, self.progress = run_dir, log, progress
         self.eval_env = make_eval_env()
@@ -153,6 +158,8 @@ class TrainingCallback(BaseCallback):
             The validation result (also kept as ``last_eval``).
         """
         policy = NormalizedPolicy(self.model, self.model.get_vec_normalize_env(), self.masked)
+        if self.wrap_policy is not None:
+            policy = self.wrap_policy(policy, self.eval_env)
         result = evaluate_windows(policy, self.eval_env, self.eval_starts, self.eval_seed,
                                   self.deterministic, use_masks=self.masked)
         step = self.model.num_timesteps

@@ -13,6 +13,10 @@ A run folder ``<output_dir>/<name>/`` holds::
     wandb/               the W&B run (offline runs upload with ``wandb sync``)
     wandb.json           its id (a resumed run continues it) and how far it is complete
 
+With ``agent.residual`` set, the agent adjusts IPA's ILP: each training env is a
+`ResidualPlannerEnv` (`agents.policies.residual_agent.make_training_env`) and validation
+plays the agent through `ResidualAgentPolicy` on the validation env, as evaluation does.
+
 With ``agent.violation_budget`` set, training is constrained PPO: a Lagrange multiplier on
 the SLA-violation term (`agents.training.lagrangian`), in ``state.json`` and
 ``summary.json`` as ``lagrange_multiplier``.
@@ -36,6 +40,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents.policies.residual_agent import ResidualAgentPolicy, make_training_env
 from agents.runs.checkpoints import CHECKPOINT_FIX, latest_checkpoint, read_state
 from agents.runs.run_files import load_algo
 from agents.runs.tracking import (
@@ -44,7 +49,7 @@ from agents.runs.tracking import (
     read_wandb_state,
     write_wandb_state,
 )
-from agents.runs.train_config import TrainConfig, with_run
+from agents.runs.train_config import AgentConfig, TrainConfig, with_run
 from agents.runs.validation_split import eval_window_starts, split_env_configs
 from agents.training.callbacks import TrainingCallback
 from agents.training.lagrangian import make_lagrangian_callback, penalty_replaced
@@ -106,7 +111,7 @@ def prepare(cfg: TrainConfig) -> PreparedRun:
         split_by_day(load_trace(w.trace_path, w.damping), cfg.eval.train_days,
                      cfg.eval.val_days, day_s=cfg.eval.day_s)
     with penalty_replaced(cfg.agent):
-        PipelineEnv(train_env).close()
+        make_training_env(train_env, cfg.agent).close()  # the residual planner's checks
         val = PipelineEnv(val_env)
     starts = eval_window_starts(len(val.trace), w.window_s, cfg.env.interval_s,
                                 cfg.run.n_eval_episodes)
@@ -255,7 +260,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
         eval_seed=cfg.run.seed + 10_000, eval_freq=cfg.run.eval_freq,
         checkpoint_freq=cfg.run.checkpoint_freq, keep_checkpoints=cfg.run.keep_checkpoints,
         deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state,
-        extra_state=lagrangian.state if lagrangian is not None else None)
+        extra_state=lagrangian.state if lagrangian is not None else None,
+        wrap_policy=(partial(_residual_policy, agent=cfg.agent) if cfg.agent.residual
+                     else None))
     # the multiplier is updated at a rollout's end, before the next rollout's checkpoint
     callbacks: BaseCallback = (callback if lagrangian is None
                                else CallbackList([lagrangian, callback]))
@@ -298,6 +305,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
             if exit_code != 1:
                 write_wandb_state(run_dir, wandb_run.id, model.num_timesteps)
     return TrainResult(run_dir, model.num_timesteps, interrupted, callback.last_eval)
+
+
+def _residual_policy(policy: Any, env: PipelineEnv, agent: AgentConfig) -> ResidualAgentPolicy:
+    return ResidualAgentPolicy(env, policy, agent)
 
 
 def _write_summary(run_dir: Path, num_timesteps: int, steps: int, wall_s: float,

@@ -1,6 +1,10 @@
 """The vectorised training envs of a PPO run: batched fluid, dummy or subprocess, under
 VecNormalize (restored from a checkpoint when a run resumes).
 
+With ``agent.residual`` set, each env is a `ResidualPlannerEnv` around a `PipelineEnv`
+(`agents.policies.residual_agent.make_training_env`); the batched env cannot host its
+planner, so ``auto`` picks ``dummy``.
+
 With ``agent.violation_budget`` set, `agents.training.lagrangian.LagrangianVecEnv` sits
 between the envs and VecNormalize, so VecNormalize normalises the penalised reward."""
 
@@ -20,6 +24,7 @@ from stable_baselines3.common.vec_env import (
 )
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
+from agents.policies.residual_agent import make_training_env
 from agents.runs.checkpoints import CHECKPOINT_FIX
 from agents.runs.run_files import load_normalizer
 from agents.runs.train_config import TrainConfig
@@ -27,7 +32,6 @@ from agents.training.lagrangian import LagrangianVecEnv
 from envs.batched import BatchedPipelineVecEnv, unsupported_reason
 from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
-from envs.pipeline_env import PipelineEnv
 
 __all__ = ["InfoSharingDummyVecEnv", "make_normalized_venv", "make_training_vec_env",
            "vec_env_kind"]
@@ -70,10 +74,13 @@ def vec_env_kind(cfg: TrainConfig, env_cfg: EnvConfig) -> str:
         The kind of vectorised env to build.
 
     Raises:
-        ConfigError: ``batched`` was asked for and the env config is one it cannot run.
+        ConfigError: ``batched`` was asked for and the env config is one it cannot run, or
+            the agent is residual (the batched env cannot host its planner).
     """
     kind = cfg.run.vec_env
     reason = unsupported_reason(env_cfg)
+    if cfg.agent.residual:
+        reason = "it cannot host agent.residual's planner (an ILP per env and step)"
     if kind == "auto":
         return "batched" if reason is None else "dummy"
     if kind == "batched" and reason is not None:
@@ -100,8 +107,9 @@ def make_training_vec_env(cfg: TrainConfig, env_cfg: EnvConfig, seed: int) -> Ve
         venv = VecMonitor(BatchedPipelineVecEnv(env_cfg, cfg.run.n_envs))
         venv.seed(seed)
         return venv
-    return make_vec_env(partial(PipelineEnv, env_cfg), n_envs=cfg.run.n_envs, seed=seed,
-                        vec_env_cls=InfoSharingDummyVecEnv if kind == "dummy" else SubprocVecEnv)
+    vec_cls = InfoSharingDummyVecEnv if kind == "dummy" else SubprocVecEnv
+    return make_vec_env(partial(make_training_env, env_cfg, cfg.agent), n_envs=cfg.run.n_envs,
+                        seed=seed, vec_env_cls=vec_cls)
 
 
 def make_normalized_venv(cfg: TrainConfig, env_cfg: EnvConfig, seed: int,
