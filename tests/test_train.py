@@ -324,7 +324,13 @@ def test_metrics_log_drops_lost_rows_on_resume_and_replays_them_to_wandb(tmp_pat
         ("128", "12.8"), ("256", "25.6"), ("384", "1.0")]
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
     (data,) = run_dir.glob("run-*.wandb")
+    # W&B's service process may still be writing the file when finish() returns (seen once
+    # in CI: only the header was there); wait for the records, at most 30 s
+    deadline = time.monotonic() + 30.0
     logged = data.read_bytes()  # protobuf records: keys and JSON values appear verbatim
+    while b"charts/episode_reward" not in logged and time.monotonic() < deadline:
+        time.sleep(0.2)
+        logged = data.read_bytes()
     assert b"charts/episode_reward" in logged and b"global_step" in logged
     assert b"25.6" in logged and b"1.0" in logged  # the replayed row and the new one
     assert b"12.8" not in logged  # W&B had the step-128 row already: not sent twice
