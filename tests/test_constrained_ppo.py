@@ -222,3 +222,20 @@ def test_unconstrained_training_logs_no_multiplier(profile: Path, tmp_path: Path
     assert math.isfinite(float(rows[-1]["charts/sla_violation_rate"]))
     assert "lagrange_multiplier" not in json.loads((tmp_path / "u/summary.json").read_text())
     assert "lagrange_multiplier" not in read_state(latest_checkpoint(tmp_path / "u"))
+
+
+def test_best_model_prefers_results_within_the_budget() -> None:
+    """`best/` in a constrained run: the reward no longer counts violations, so a result
+    within the budget beats any outside it; outside it, fewer violations win; without a
+    budget the reward alone ranks (today's rule)."""
+    from agents.training.lagrangian import selection_key
+
+    budget = 0.01
+    within_low = selection_key(-5.0, 0.009, budget)
+    within_high = selection_key(3.0, 0.01, budget)
+    outside_best_reward = selection_key(50.0, 0.2, budget)
+    outside_fewer = selection_key(-40.0, 0.05, budget)
+    assert within_high > within_low > outside_fewer > outside_best_reward
+    assert max([outside_best_reward, within_low, outside_fewer]) == within_low
+    assert selection_key(50.0, 0.2, None) > selection_key(3.0, 0.0, None)
+    assert selection_key(3.0, 0.5, None) == (1.0, 3.0)

@@ -23,6 +23,7 @@ from agents.runs.checkpoints import (
     CHECKPOINT_PREFIX,
     save_model_files,
 )
+from agents.training.lagrangian import selection_key
 from agents.training.metrics_log import MetricsLog
 from agents.training.progress import Progress
 from agents.training.stop import STOP_REQUESTED
@@ -103,8 +104,10 @@ class TrainingCallback(BaseCallback):
                  deterministic: bool = True, masked: bool = False,
                  state: Mapping[str, Any] | None = None,
                  extra_state: Callable[[], Mapping[str, Any]] | None = None,
-                 wrap_policy: Callable[[Any, Any], Any] | None = None) -> None:
+                 wrap_policy: Callable[[Any, Any], Any] | None = None,
+                 violation_budget: float | None = None) -> None:
         super().__init__(verbose=0)
+        self.violation_budget = violation_budget
         self.wrap_policy = wrap_policy
         self.extra_state = extra_state
         self.run_dir, self.log, self.progress = run_dir, log, progress
@@ -115,6 +118,7 @@ class TrainingCallback(BaseCallback):
         self.deterministic, self.masked = deterministic, masked
         state = dict(state or {})
         self.best_reward = state.get("best_reward", -math.inf)
+        self.best_key = tuple(state.get("best_key", (1.0, self.best_reward)))
         self.last_eval_step = state.get("last_eval_step", 0)
         self.last_checkpoint_step = state.get("last_checkpoint_step", 0)
         self.rollout_start_step = 0  # num_timesteps when the current rollout began
@@ -168,8 +172,10 @@ class TrainingCallback(BaseCallback):
         self.progress.show_eval(
             f"eval R={result.mean_reward:.2f} SLA={100 * result.sla_violation_rate:.1f}% "
             f"P={result.power_w:.0f}W")
-        if result.mean_reward > self.best_reward:
-            self.best_reward = result.mean_reward
+        key = selection_key(result.mean_reward, result.sla_violation_rate,
+                            self.violation_budget)
+        if key > self.best_key:
+            self.best_key, self.best_reward = key, result.mean_reward
             save_model_files(self.model, self.run_dir / "best",
                              {"num_timesteps": step, **result.metrics()}, "eval.json")
         return result
@@ -178,11 +184,14 @@ class TrainingCallback(BaseCallback):
         """What a resumed run needs besides the model and VecNormalize.
 
         Returns:
-            The step counter, best validation reward and last evaluation and checkpoint
-            steps (and ``extra_state``'s entries), as saved in a checkpoint's ``state.json``.
+            The step counter, best validation reward and its selection key
+            (`agents.training.lagrangian.selection_key`: a constrained run prefers results
+            within its violation budget), last evaluation and checkpoint steps (and
+            ``extra_state``'s entries), as saved in a checkpoint's ``state.json``.
         """
         extra = self.extra_state() if self.extra_state is not None else {}
         return {"num_timesteps": self.model.num_timesteps, "best_reward": self.best_reward,
+                "best_key": list(self.best_key),
                 "last_eval_step": self.last_eval_step,
                 "last_checkpoint_step": self.model.num_timesteps, **extra}
 

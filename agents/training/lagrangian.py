@@ -76,6 +76,28 @@ def dual_update(multiplier: float, violation_rate: float, budget: float, lr: flo
     return float(min(max(multiplier + lr * (violation_rate - budget), 0.0), cap))
 
 
+def selection_key(mean_reward: float, violation_rate: float, budget: float | None
+                  ) -> tuple[float, float]:
+    """How a validation result ranks for ``best/`` (larger is better).
+
+    Without a budget: the mean reward. With one, the reward no longer counts violations,
+    so a result within the budget beats every result outside it; among those within, the
+    higher reward wins, and among those outside, the lower violation rate.
+
+    Args:
+        mean_reward: The validation's mean episode return.
+        violation_rate: Its pooled SLA-violation rate.
+        budget: The run's violation budget, or None.
+
+    Returns:
+        ``(within the budget: 1 or 0, reward or minus the violation rate)``; ``(1,
+        reward)`` without a budget.
+    """
+    if budget is None or violation_rate <= budget:
+        return (1.0, mean_reward)
+    return (0.0, -violation_rate)
+
+
 class LagrangianVecEnv(VecEnvWrapper):
     """Rewards ``r - multiplier * info["reward_terms"]["sla_violation"]`` per env and step.
 

@@ -262,7 +262,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
         deterministic=cfg.eval.deterministic, masked=cfg.agent.masked, state=state,
         extra_state=lagrangian.state if lagrangian is not None else None,
         wrap_policy=(partial(_residual_policy, agent=cfg.agent) if cfg.agent.residual
-                     else None))
+                     else None),
+        violation_budget=cfg.agent.violation_budget)
     # the multiplier is updated at a rollout's end, before the next rollout's checkpoint
     callbacks: BaseCallback = (callback if lagrangian is None
                                else CallbackList([lagrangian, callback]))
