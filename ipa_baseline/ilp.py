@@ -42,7 +42,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
 from envs.config.errors import ConfigError
@@ -60,7 +59,6 @@ from ipa_baseline.candidates import (
     usable,
 )
 from ipa_baseline.continuous_candidates import continuous_candidates
-from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.lp_builder import INF, LpBuilder
 from ipa_baseline.product import ProductForm, add_product_objective
 
@@ -138,13 +136,7 @@ def solve_ipa(
         add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
                               len(pipeline.stages), alpha, product_form)
     nodes_col = add_powered_nodes(lp, cands, pipeline, delta, interval_s)
-    highs = lp.highs()
-    highs.run()
-    status = highs.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise InfeasibleError(
-            f"HiGHS returned {highs.modelStatusToString(status)} at {rate_rps:.1f} rps although "
-            "every stage has a feasible candidate; this is a bug, please report it", "solver")
+    highs = lp.solve(f"at {rate_rps:.1f} rps although every stage has a feasible candidate")
     solution = highs.getSolution()
     cols = np.asarray(solution.col_value)[: 2 * len(cands)]
     x, r = cols[0::2], np.rint(cols[1::2])

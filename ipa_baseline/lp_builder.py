@@ -1,5 +1,5 @@
 """A small sparse builder for HiGHS mixed-integer programs (columns, rows, one pass to a
-`highspy.HighsLp`). No model logic lives here."""
+`highspy.HighsLp`, solved to its optimum). No model logic lives here."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import highspy
 import numpy as np
+
+from ipa_baseline.errors import InfeasibleError
 
 INF = highspy.kHighsInf
 _OPTIONS = {"output_flag": False, "mip_rel_gap": 0.0, "mip_abs_gap": 1e-9,
@@ -116,4 +118,24 @@ class LpBuilder:
         for key, value in _OPTIONS.items():
             highs.setOptionValue(key, value)
         highs.passModel(lp)
+        return highs
+
+    def solve(self, where: str) -> highspy.Highs:
+        """Run HiGHS on a model whose feasibility was established beforehand.
+
+        Args:
+            where: What was solved, for the message (e.g. ``at 3.0 rps although ...``).
+
+        Returns:
+            The solver, at its optimum.
+
+        Raises:
+            InfeasibleError: HiGHS did not reach an optimum (a bug: the exact check passed).
+        """
+        highs = self.highs()
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise InfeasibleError(f"HiGHS returned {highs.modelStatusToString(status)} "
+                                  f"{where}; this is a bug, please report it", "solver")
         return highs

@@ -48,14 +48,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
 from envs.backends.base import ServingSettings
 from envs.config.errors import ConfigError
 from envs.model.spec import Decision, Pipeline
 from ipa_baseline.candidates import AccuracyMode, CoresMode, ReplicasMode, Restriction
-from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.ilp import check_solve_args
 from ipa_baseline.lp_builder import LpBuilder
 from ipa_baseline.mpc_model import (
@@ -199,14 +197,8 @@ def solve_mpc(
     groups = {group_of(c) for b in blocks for c in b.cands}
     cost = {g: delta * switch_cost_j(pipeline, settings, g) + switch_weight for g in groups}
     add_switching(lp, blocks, deployed(current), cost, scales)
-    highs = lp.highs()
-    highs.run()
-    status = highs.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise InfeasibleError(
-            f"HiGHS returned {highs.modelStatusToString(status)} for the MPC at rates {rates} "
-            "although every interval has a feasible candidate; this is a bug, please report it",
-            "solver")
+    highs = lp.solve(f"for the MPC at rates {rates} although every interval has a "
+                     "feasible candidate")
     solution = highs.getSolution()
     cols = np.asarray(solution.col_value)
     plan = tuple(_decision(block, cols) for block in blocks)

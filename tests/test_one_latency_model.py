@@ -12,52 +12,15 @@ import itertools
 import numpy as np
 import pytest
 
-from envs.backends.base import ServingSettings
+from benchmarks.one_latency_model import LOADS, SETTINGS, one_variant, serve
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
 from envs.model import continuous_perf
 from envs.model.profiles import load_pipeline
-from envs.model.spec import Decision, Pipeline, StageDecision
+from envs.model.spec import Decision, StageDecision
 from ipa_baseline import solve_ipa
 
 PROFILE = "llm_chat_h100_cb"
-LOADS = (0.25, 0.5, 0.9)
-SETTINGS = ServingSettings(interval_s=50, drop_limit_s=1e9, batch_timeout_ms=1e9)
-
-
-def one_variant(pipeline: Pipeline, v: int) -> Pipeline:
-    """The pipeline with only variant ``v`` in its stage, and no SLA to miss."""
-    stage = pipeline.stages[0]
-    only = dataclasses.replace(stage, variants=(stage.variants[v],))
-    return dataclasses.replace(pipeline, stages=(only,), sla_ms=1e12)
-
-
-def play(backend, rate: float, requests: int, seed: int
-         ) -> tuple[np.ndarray, float, float, float]:
-    """Serve ``requests`` at ``rate`` (Poisson counts per second); the first tenth warm up.
-
-    Returns:
-        Latencies (request simulator) or per-interval p99s (fluid), dynamic joules,
-        seconds counted, and the mean latency (request simulator) or the mean of the
-        per-interval medians (fluid, whose median stands on the stage's mean time).
-    """
-    rng = np.random.default_rng(seed)
-    intervals = max(20, round(requests / rate / SETTINGS.interval_s))
-    lat, dynamic_j, seconds, medians = [], 0.0, 0.0, []
-    for k in range(intervals):
-        counts = rng.poisson(rate, SETTINGS.interval_s).astype(float)
-        stats = backend.run_interval(counts if isinstance(backend, RequestBackend)
-                                     else np.full(SETTINGS.interval_s, rate))
-        if k >= intervals // 10:
-            lat.append(stats.latencies_ms if stats.latencies_ms is not None
-                       else np.array([stats.p99_ms]))
-            dynamic_j += stats.dynamic_j
-            seconds += SETTINGS.interval_s
-            medians.append(stats.p50_ms)
-    lat_all = np.concatenate(lat)
-    mean = float(lat_all.mean()) if isinstance(backend, RequestBackend) else float(
-        np.mean(medians))
-    return lat_all, dynamic_j, seconds, mean
 
 
 _STAGE = load_pipeline(PROFILE).stages[0]
@@ -78,16 +41,16 @@ def test_planner_fluid_and_request_simulator_agree(v: int, cap: int) -> None:
         idle_w = pipeline.hardware.device_idle_w * variant.base_cores
         request_sim = RequestBackend(pipeline, SETTINGS)
         request_sim.reset(decision, seed=v)
-        lat, req_j, secs, req_mean = play(request_sim, rate, requests, seed=v)
+        lat, req_w, req_mean = serve(request_sim, rate, requests, seed=v)
         fluid = FluidBackend(pipeline, SETTINGS)
         fluid.reset(decision)
-        fluid_p99, fluid_j, fluid_secs, fluid_mean = play(fluid, rate, requests, seed=v)
+        fluid_p99, fluid_w, fluid_mean = serve(fluid, rate, requests, seed=v)
         where = f"{variant.name} cap {cap} at {load:.0%}"
         assert np.percentile(lat, 99) == pytest.approx(planned_p99, rel=0.10), where
         assert fluid_p99.mean() == pytest.approx(planned_p99, rel=1e-9), where
         # power above idle: the planner's, the fluid's and the request simulator's
-        assert req_j / secs == pytest.approx(planned_w - idle_w, rel=0.05), where
-        assert fluid_j / fluid_secs == pytest.approx(req_j / secs, rel=0.05), where
+        assert req_w == pytest.approx(planned_w - idle_w, rel=0.05), where
+        assert fluid_w == pytest.approx(req_w, rel=0.05), where
         assert fluid_mean == pytest.approx(req_mean, rel=0.05), where
 
 
@@ -123,7 +86,7 @@ def test_several_replicas_see_the_planned_load(load: float) -> None:
     rate = 3 * load * continuous_perf.saturated_rps(variant, cap)
     sim = RequestBackend(pipeline, SETTINGS)
     sim.reset(Decision((StageDecision(0, cap, 3, variant.base_cores),)), seed=4)
-    lat, _, _, _ = play(sim, rate, 150_000, seed=4)
+    lat, _, _ = serve(sim, rate, 150_000, seed=4)
     assert np.percentile(lat, 99) == pytest.approx(
         continuous_perf.latency_ms(variant, cap, 3, rate), rel=0.10)
 

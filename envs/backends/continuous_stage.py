@@ -89,7 +89,10 @@ class ContinuousStage:
         hw = self.pipeline.hardware
         self.configs: dict[tuple[int, int], int] = {}
         self.limits: dict[tuple[int, int], int] = {}
-        rates, powers, self.lengths = [], [], []
+        rates, powers, cfg_variant = [], [], []
+        self.lengths = [TokenLengths.from_histogram(v.continuous.output_bins,
+                                                    v.continuous.output_counts, v.name)
+                        for v in stage.variants if v.continuous is not None]
         for v, variant in enumerate(stage.variants):
             serving = variant.continuous
             assert serving is not None
@@ -101,8 +104,8 @@ class ContinuousStage:
                 self.limits[(v, cap)] = curve.running_limit(cap)
                 rates.append(rate)
                 powers.append(power - power[0])
-                self.lengths.append(TokenLengths.from_histogram(
-                    serving.output_bins, serving.output_counts, variant.name))
+                cfg_variant.append(v)
+        self.cfg_variant = np.array(cfg_variant, dtype=np.int64)
         width = max(r.shape[0] for r in rates)
         self.rate = np.zeros((len(rates), width))
         self.dynamic_w = np.zeros((len(rates), width))
@@ -181,10 +184,11 @@ class ContinuousStage:
             ids[r, : s.running] = np.arange(offset, offset + s.running)
             offset += s.running
         waiting = all_origin[n_run:]
-        tokens = np.zeros((len(self.lengths), all_ready.shape[0]))
+        by_variant = np.zeros((len(self.lengths), all_ready.shape[0]))
         u = uniform_draws(waiting, LENGTH_STREAM + self.index, self.key)
-        for c, lengths in enumerate(self.lengths):
-            tokens[c, n_run:] = lengths.draw(u)[1]
+        for v, lengths in enumerate(self.lengths):  # one draw per variant, not per cap
+            by_variant[v, n_run:] = lengths.draw(u)[1]
+        tokens = by_variant[self.cfg_variant]
         route_u = np.zeros(all_ready.shape[0])
         route_u[n_run:] = uniform_draws(waiting, ROUTE_STREAM + self.index, self.key)
         running = np.array([s.running for s in states], dtype=np.int64)
