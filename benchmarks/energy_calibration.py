@@ -92,7 +92,9 @@ def feature_profile(doc: dict) -> dict:
     """The fragments profile with the power model set to count core-seconds: 1 J per
     allocated core-second (idle part), 1 J per busy core-second (dynamic), no static."""
     doc = yaml.safe_load(yaml.safe_dump(doc))
-    doc["hardware"].update(node_static_w=0.0, device_idle_w=1.0, fleet="fixed", fleet_nodes=1)
+    doc["pools"][0].update(node_static_w=0.0, device_idle_w=0.0, allocated_w=1.0, always_on=1,
+                           sources={"allocated_w": doc["pools"][0]["sources"].get(
+                               "allocated_w", "static")})
     for stage in doc["stages"]:
         for variant in stage["variants"]:
             for row in variant["rows"]:

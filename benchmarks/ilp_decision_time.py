@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs.config.cli import command_line, positive_int  # noqa: E402
 from envs.model.profile_doc import (  # noqa: E402
-    hardware_entry,
+    pool_entry,
     profile_document,
     synthetic_rows,
     variant_entry,
@@ -76,7 +76,8 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
         stages.append({"name": f"stage{s}", "variants": variants})
     return profile_document(
         f"synthetic{n_stages}x{n_variants}", sla_ms=150.0 * n_stages, batch_sizes=BATCHES,
-        hardware=hardware_entry("synthetic CPU", devices_per_node=64, device_idle_w=1.0),
+        pools=[pool_entry("cpu", "synthetic CPU", devices_per_node=64, nodes=8,
+                          allocated_w=1.0, sources={"allocated_w": "idle"})],
         sources={
             "static": {"kind": "assumed", "description": "no node static power"},
             "lat": {"kind": "estimated", "description": "generated for the benchmark"},

@@ -83,14 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     p99_err, power_err, fluid_err, mean_err = [], [], [], []
     for v, variant in enumerate(full.stages[0].variants):
         pipeline = one_variant(full, v)
-        idle_w = pipeline.hardware.device_idle_w * variant.base_cores
         for cap in full.stages[0].batch_sizes:
             decision = Decision((StageDecision(0, cap, 1, variant.base_cores),))
             for load in LOADS:
                 rate = load * continuous_perf.saturated_rps(variant, cap)
                 planned = continuous_perf.latency_ms(variant, cap, 1, rate)
-                planned_w = continuous_perf.stage_power_w(pipeline.hardware, variant, cap, 1,
-                                                          rate) - idle_w
+                planned_w = continuous_perf.stage_dynamic_w(pipeline, variant, cap, 1, rate)
                 req = RequestBackend(pipeline, SETTINGS)
                 req.reset(decision, seed=v)
                 requests = args.requests if load > 0.5 else args.requests // 10

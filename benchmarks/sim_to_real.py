@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         spec = subset(args.catalog)
         pipeline = measure_profile(spec, Path(tmp) / f"{spec.name}.yaml", args.profile_budget_s)
         print(f"# profiled {spec.name} in {time.monotonic() - started:.0f} s; "
-              f"idle {pipeline.hardware.device_idle_w:.3f} W/core; command: "
+              f"idle {pipeline.fleet.pools[0].device_idle_w:.3f} W/core; command: "
               f"python benchmarks/sim_to_real.py {' '.join(sys.argv[1:])}")
         settings = ServingSettings.for_pipeline(pipeline, args.interval_s, cold_start_s=0.5)
         plan = decisions(pipeline, args.per_phase)

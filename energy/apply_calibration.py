@@ -1,8 +1,11 @@
 """Apply a calibrated CPU power model to a profile: ``python -m energy.apply_calibration``.
 
 A calibration file (written by ``benchmarks/energy_calibration.py --out``) holds three
-fitted parameters: the node's static power, the idle power of an allocated core, and the
-power of a busy core. Applied to a CPU profile, the hardware entry takes the first two
+fitted parameters: the node's static power, the idle power of an allocated core (the file's
+``device_idle_w``), and the power of a busy core. Applied to a one-pool CPU profile, the
+pool takes the first two (``node_static_w`` and ``allocated_w``; ``device_idle_w`` 0: the
+package's idle is in the static power), the pool's nodes become ``--fleet-nodes`` always on
+of a pool of `FIXED_POOL_FACTOR` times as many,
 and every row's dynamic energy becomes ``busy_w_per_core x cores x mean batch latency``
 (a replica keeps all its cores busy while it computes a batch). Latencies are untouched.
 Every figure is labelled ``calibrated`` with the calibration's own description; where the
@@ -30,6 +33,7 @@ from envs.config.loader import from_dict
 from envs.config.yaml_io import read_yaml_file
 from envs.model import power
 from envs.model.profile_doc import write_profile
+from envs.model.profile_migrate import FIXED_POOL_FACTOR
 
 PROG = "python -m energy.apply_calibration"
 
@@ -85,22 +89,28 @@ def calibrated_profile(doc: dict[str, Any], calibration: Calibration, devices_pe
     Raises:
         ProfileError: ``doc`` is not a CPU profile.
     """
-    if doc.get("hardware", {}).get("device") != "cpu_core":
-        raise ProfileError("a CPU calibration applies only to profiles whose "
-                           "hardware.device is 'cpu_core'")
+    pools = doc.get("pools")
+    if not (isinstance(pools, list) and len(pools) == 1 and isinstance(pools[0], dict)
+            and pools[0].get("device") == "cpu_core"):
+        raise ProfileError("a CPU calibration applies only to profiles with one device pool "
+                           "whose device is 'cpu_core'")
     out = yaml.safe_load(yaml.safe_dump(doc))
-    if calibration.hardware != out["hardware"].get("name"):
+    pool = out["pools"][0]
+    if calibration.hardware != pool.get("device_name"):
         line = (f"Power model (node static, idle and busy power) calibrated on "
-                f"{calibration.hardware}, not on {out['hardware'].get('name')}, where the "
+                f"{calibration.hardware}, not on {pool.get('device_name')}, where the "
                 "latencies were measured (energy.apply_calibration).")
         notes = str(out.get("notes") or "")
         if line not in notes:
             out["notes"] = f"{notes} {line}".strip()
     source = f"{calibration.description} (parameters of {calibration.hardware})"
-    out["hardware"].update(
-        node_static_w=calibration.node_static_w, device_idle_w=calibration.device_idle_w,
-        static_source=CALIBRATED_STATIC, idle_source=CALIBRATED_IDLE,
-        devices_per_node=devices_per_node, fleet="fixed", fleet_nodes=fleet_nodes)
+    pool.update(
+        node_static_w=calibration.node_static_w, device_idle_w=0.0,
+        allocated_w=calibration.device_idle_w, devices_per_node=devices_per_node,
+        nodes=fleet_nodes * FIXED_POOL_FACTOR, always_on=fleet_nodes)
+    pool["sources"] = {**pool.get("sources", {}), "node_static_w": CALIBRATED_STATIC,
+                       "allocated_w": CALIBRATED_IDLE}
+    pool["sources"].pop("device_idle_w", None)
     out["sources"][CALIBRATED_STATIC] = {"kind": "calibrated", "description":
                                          f"node static power: {source}"}
     out["sources"][CALIBRATED_IDLE] = {"kind": "calibrated", "description":

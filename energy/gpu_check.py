@@ -72,8 +72,8 @@ def write_gpu_profile(
     import torch
 
     from energy.measure import Point, cpu_model, point_key
-    from energy.profile_writer import IDLE_SOURCE, STATIC_SOURCE, write_profile
-    from envs.model.profile_doc import hardware_entry
+    from energy.profile_writer import IDLE_SOURCE, write_profile
+    from envs.model.profile_doc import pool_entry
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 
@@ -98,15 +98,15 @@ def write_gpu_profile(
         )
         for r in rows
     }
-    hardware = hardware_entry(
-        f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})", device="gpu",
-        device_idle_w=round(idle_w, 3), static_source=STATIC_SOURCE, idle_source=IDLE_SOURCE)
+    pool = pool_entry(
+        "gpu", f"{gpu_name} (GPU 0, host {cpu_model()}, torch {torch.__version__})",
+        device="gpu", device_idle_w=round(idle_w, 3), sources={"device_idle_w": IDLE_SOURCE})
     latency = (f"wall-clock per batch (time.perf_counter) of {setup}, torch "
                f"{torch.__version__}, {reps[0]}-{reps[-1]} repetitions per batch size "
                "after warm-up")
     description = "nvml (nvmlDeviceGetTotalEnergyConsumption counter difference, GPU 0)"
     write_profile(spec, points, out, description, False, idle_w, (1,), batches,
-                  hardware=hardware, latency_description=latency,
+                  pool=pool, latency_description=latency,
                   idle_description="GPU idle power from NVML over a sleep window")
 
 

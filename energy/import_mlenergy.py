@@ -113,7 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices-per-node", type=positive_int,
                    help="GPUs per node, e.g. 8 (HGX H100)")
     p.add_argument("--fleet", choices=("elastic", "fixed"))
-    p.add_argument("--fleet-nodes", type=positive_int, help="nodes in the fleet")
+    p.add_argument("--fleet-nodes", type=positive_int, help="nodes in the fleet (the pool's "
+                   "size; all always on with --fleet fixed)")
+    p.add_argument("--pool-name", help="name of the device pool (default: --gpu, lower case)")
     p.add_argument("--load-gb-per-s", type=non_negative_float, default=0.0,
                    help="weights loading bandwidth (GB/s) for size-dependent cold starts")
     p.add_argument("--load-kind", choices=PROVENANCE_KINDS, default="assumed")

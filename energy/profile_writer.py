@@ -10,7 +10,7 @@ import torch
 
 from energy.measure import Point, cpu_model, point_key
 from envs.model import profile_doc
-from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.model.profile_doc import pool_entry, profile_document, variant_entry
 from models.catalog import CatalogPipeline
 
 LATENCY_SOURCE = "latency"
@@ -65,7 +65,7 @@ def write_profile(
     threads: tuple[int, ...],
     batch_sizes: tuple[int, ...],
     *,
-    hardware: dict[str, Any] | None = None,
+    pool: dict[str, Any] | None = None,
     latency_description: str | None = None,
     idle_description: str | None = None,
 ) -> None:
@@ -79,11 +79,12 @@ def write_profile(
         meter_description: The meter and its settings, for the sources.
         estimated: Whether the meter's readings are estimates.
         idle_w: Idle power of the whole machine over the sleep window (W); split evenly
-            over the logical CPUs as ``device_idle_w`` (unless ``hardware`` is given).
+            over the logical CPUs as ``device_idle_w``, which every core of a powered node
+            draws (unless ``pool`` is given).
         threads: Thread counts measured (the rows' ``cores``).
         batch_sizes: Batch sizes measured.
-        hardware: The hardware entry (`envs.model.profile_doc.hardware_entry`); default: this
-            CPU, its logical CPUs as the devices.
+        pool: The device pool (`envs.model.profile_doc.pool_entry`); default: this CPU, its
+            logical CPUs as the devices of one always-on node.
         latency_description: The latency source's text; default: the CPU profiler's
             (`cpu_latency_description`).
         idle_description: The idle power source's text; default: the meter's reading over
@@ -95,11 +96,11 @@ def write_profile(
     """
     cores_total = os.cpu_count() or 1
     reps = sorted({p.reps for p in points.values()})
-    if hardware is None:
-        hardware = hardware_entry(
-            f"{cpu_model()} ({cores_total} logical CPUs)", devices_per_node=cores_total,
-            device_idle_w=round(idle_w / cores_total, 4), static_source=STATIC_SOURCE,
-            idle_source=IDLE_SOURCE,
+    if pool is None:
+        pool = pool_entry(
+            "cpu", f"{cpu_model()} ({cores_total} logical CPUs)", devices_per_node=cores_total,
+            device_idle_w=round(idle_w / cores_total, 4),
+            sources={"device_idle_w": IDLE_SOURCE},
         )
     sources = _sources(
         meter_description, estimated,
@@ -126,6 +127,6 @@ def write_profile(
                 source=variant.accuracy_source, base_cores=variant.base_cores))
         stages.append({"name": stage.name, "variants": variants})
     doc = profile_document(spec.name, sla_ms=spec.sla_ms, batch_sizes=batch_sizes,
-                           notes=spec.notes, hardware=hardware, sources=sources,
+                           notes=spec.notes, pools=[pool], sources=sources,
                            stages=stages)
     profile_doc.write_profile(doc, out, style="inline", check=True)

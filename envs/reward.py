@@ -44,17 +44,18 @@ class RewardScales:
         """
         max_cores = 0.0
         busiest_w_per_core = 0.0
+        devices = [0.0] * len(pipeline.fleet.pools)
         for stage in pipeline.stages:
-            stage_cores = 0
+            largest = max(stage.variants, key=lambda v: v.base_cores)
             for v in stage.variants:
-                stage_cores = max(stage_cores, v.base_cores * max_replicas)
                 for b in stage.batch_sizes:
                     for c in v.profile.core_counts:
                         busiest_w_per_core = max(busiest_w_per_core,
                                                  power.busy_dynamic_power_w(v, b, c))
-            max_cores += stage_cores
+            max_cores += largest.base_cores * max_replicas
+            devices[largest.pool] += largest.base_cores * max_replicas
         # The power model over one second (joules = watts) with every core busy.
-        one_s = power.energy_parts(pipeline.hardware, [(1.0, max_cores)],
+        one_s = power.energy_parts(pipeline.fleet, [(1.0, tuple(devices))],
                                    busiest_w_per_core * max_cores)
         max_power_w = one_s.total_j
         return RewardScales(max_cores, max_power_w,

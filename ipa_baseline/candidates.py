@@ -17,7 +17,7 @@ from typing import Literal
 
 from envs.config.errors import ConfigError
 from envs.model import perf, power
-from envs.model.spec import Decision, Pipeline, Stage, StageDecision
+from envs.model.spec import Decision, ModelVariant, Pipeline, Stage, StageDecision
 from ipa_baseline.errors import InfeasibleError
 
 AccuracyMode = Literal["sum", "product"]
@@ -95,9 +95,13 @@ class Candidate:
         replicas_hi: Most replicas the model allows when chosen.
         accuracy: The accuracy term: rank-normalised accuracy (``sum``) or the accuracy
             as a fraction (``product``).
-        energy_fixed_j: Energy over the interval that does not scale with replicas.
+        energy_fixed_j: Energy over the interval that does not scale with replicas
+            (beyond the powered nodes: `ipa_baseline.ilp.add_powered_nodes`).
         energy_per_replica_j: Energy over the interval added by each replica.
         cores_per_replica: `perf.stage_cores` of one replica.
+        pool: Index of the device pool its replicas run on.
+        cost_per_replica: IPA's cost of one replica: its devices x its pool's price per
+            device-hour (the device count where the price is 1).
     """
 
     stage: int
@@ -112,6 +116,8 @@ class Candidate:
     energy_fixed_j: float
     energy_per_replica_j: float
     cores_per_replica: int
+    pool: int
+    cost_per_replica: float
 
     def choice(self, replicas: int) -> StageDecision:
         """The stage decision of this candidate with ``replicas`` replicas.
@@ -194,7 +200,6 @@ def stage_candidates(
         ConfigError: A bad accuracy mode (see `accuracy_terms`).
     """
     stage = pipeline.stages[stage_index]
-    hw = pipeline.hardware
     acc = accuracy_terms(stage, mode)
     fixed = restriction.fixed_replicas(stage_index)
     requests = rate_rps * interval_s
@@ -208,15 +213,16 @@ def stage_candidates(
                     continue
                 one = StageDecision(v, b, 1, c)
                 need = min_replicas(stage, one, rate_rps)
+                most = pool_replica_limit(pipeline, variant, perf.stage_cores(one), max_replicas)
                 if fixed is not None:
-                    lo, hi = (fixed, fixed) if need <= fixed else (need, fixed)
+                    lo, hi = (fixed, fixed) if need <= min(fixed, most) else (need, fixed)
                 elif replica_mode == "minimal":
-                    lo, hi = need, (need if need <= max_replicas else max_replicas)
+                    lo, hi = need, (need if need <= most else most)
                 else:
-                    lo, hi = need, max_replicas  # valid cut: the chosen r must reach the rate
-                e1 = power.stage_interval_energy_j(hw, stage, one, requests, interval_s,
+                    lo, hi = need, most  # valid cut: the chosen r must reach the rate
+                e1 = power.stage_interval_energy_j(pipeline, stage, one, requests, interval_s,
                                                   timeout_ms)
-                e2 = power.stage_interval_energy_j(hw, stage, StageDecision(v, b, 2, c),
+                e2 = power.stage_interval_energy_j(pipeline, stage, StageDecision(v, b, 2, c),
                                                   requests, interval_s, timeout_ms)
                 out.append(Candidate(
                     stage=stage_index, variant=v, batch=b, cores=c,
@@ -224,9 +230,42 @@ def stage_candidates(
                     latency_ms=perf.stage_latency_ms(variant, b, c, rate_rps, timeout_ms),
                     replicas_lo=lo, replicas_hi=hi, accuracy=acc[v],
                     energy_fixed_j=2.0 * e1 - e2, energy_per_replica_j=e2 - e1,
-                    cores_per_replica=perf.stage_cores(one),
+                    cores_per_replica=perf.stage_cores(one), pool=variant.pool,
+                    cost_per_replica=replica_cost(pipeline, variant, perf.stage_cores(one)),
                 ))
     return out
+
+
+def pool_replica_limit(pipeline: Pipeline, variant: ModelVariant, devices: int,
+                       max_replicas: int) -> int:
+    """The most replicas of ``devices`` each that one stage may hold: the replica limit,
+    and no more than its pool holds (``devices_per_node x nodes``).
+
+    Args:
+        pipeline: The pipeline (the variant's pool).
+        variant: The variant.
+        devices: Devices of one replica.
+        max_replicas: The replica limit per stage.
+
+    Returns:
+        The limit.
+    """
+    pool = pipeline.pool_of(variant)
+    return min(max_replicas, pool.devices_per_node * pool.nodes // devices)
+
+
+def replica_cost(pipeline: Pipeline, variant: ModelVariant, devices: int) -> float:
+    """IPA's cost of one replica: its devices x its pool's price per device-hour.
+
+    Args:
+        pipeline: The pipeline (the variant's pool).
+        variant: The variant.
+        devices: Devices of one replica.
+
+    Returns:
+        The cost (dollars per hour; devices where the price is 1).
+    """
+    return devices * pipeline.pool_of(variant).price_per_device_hour
 
 
 def reaches_rate(cand: Candidate) -> bool:
@@ -288,7 +327,7 @@ def check_feasible(
             fixed = restriction.fixed_replicas(s)
             limit = fixed if fixed is not None else max_replicas
             what = f"the fixed {fixed} replicas" if fixed is not None else (
-                f"max_replicas={max_replicas}")
+                f"max_replicas={max_replicas} and its device pool's size")
             raise InfeasibleError(
                 f"throughput: stage {stage.name!r} cannot serve {rate_rps:.1f} rps within "
                 f"{what}: its highest-throughput candidate {_name(pipeline, best)} serves "

@@ -4,16 +4,24 @@ count), because such a stage's latency depends on each replica's load.
 A candidate fixes its replica count (``replicas_lo == replicas_hi``), so the one-interval
 model stays linear: its latency is `envs.model.continuous_perf.latency_ms` at
 ``rate / replicas`` (the p99 the request-level simulator measures for that load), its
-interval energy `continuous_perf.stage_power_w` times the interval, all of it in
-``energy_fixed_j``. Configurations loaded at or above the tables' largest load (95 % of
-saturation) are left out (their latency is infinite).
+dynamic energy `continuous_perf.stage_dynamic_w` times the interval, all of it in
+``energy_fixed_j`` (its GPUs' idle power is the powered nodes', `ipa_baseline.ilp`).
+Configurations loaded at or above the tables' largest load (95 % of saturation) are left
+out (their latency is infinite).
 """
 
 from __future__ import annotations
 
-from envs.model import continuous_perf, perf
-from envs.model.spec import Pipeline, StageDecision
-from ipa_baseline.candidates import AccuracyMode, Candidate, Restriction, accuracy_terms
+from envs.model import continuous_perf
+from envs.model.spec import Pipeline
+from ipa_baseline.candidates import (
+    AccuracyMode,
+    Candidate,
+    Restriction,
+    accuracy_terms,
+    pool_replica_limit,
+    replica_cost,
+)
 
 
 def continuous_candidates(
@@ -37,7 +45,6 @@ def continuous_candidates(
         infeasibility check can name the stage.
     """
     stage = pipeline.stages[stage_index]
-    hw = pipeline.hardware
     acc = accuracy_terms(stage, mode)
     fixed = restriction.fixed_replicas(stage_index)
     out = []
@@ -46,16 +53,17 @@ def continuous_candidates(
         c = variant.base_cores
         for cap in stage.batch_sizes:
             need = continuous_perf.fewest_replicas(variant, cap, rate_rps)
-            counts = [fixed] if fixed is not None else range(need, max_replicas + 1)
+            most = pool_replica_limit(pipeline, variant, c, max_replicas)
+            counts = [fixed] if fixed is not None else range(need, most + 1)
             base = dict(stage=stage_index, variant=v, batch=cap, cores=c, accuracy=acc[v],
                         replica_rps=continuous_perf.planned_rps(variant, cap),
-                        energy_per_replica_j=0.0,
-                        cores_per_replica=perf.stage_cores(StageDecision(v, cap, 1, c)))
+                        energy_per_replica_j=0.0, cores_per_replica=c, pool=variant.pool,
+                        cost_per_replica=replica_cost(pipeline, variant, c))
             added = False
             for r in counts:
-                if r < need:
+                if r < need or r > most:
                     continue
-                watts = continuous_perf.stage_power_w(hw, variant, cap, r, rate_rps)
+                watts = continuous_perf.stage_dynamic_w(pipeline, variant, cap, r, rate_rps)
                 out.append(Candidate(
                     **base, replicas_lo=r, replicas_hi=r,
                     latency_ms=continuous_perf.latency_ms(variant, cap, r, rate_rps),
@@ -63,6 +71,6 @@ def continuous_candidates(
                 added = True
             if not added:
                 out.append(Candidate(**base, replicas_lo=need,
-                                     replicas_hi=min(need - 1, fixed or max_replicas),
+                                     replicas_hi=min(need - 1, fixed or most),
                                      latency_ms=float("inf"), energy_fixed_j=0.0))
     return out

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from envs.model import power
-from envs.model.profile_doc import hardware_entry, profile_document, variant_entry
+from envs.model.profile_doc import pool_entry, profile_document, variant_entry
+from envs.model.profile_migrate import FIXED_POOL_FACTOR
 
 BATCHES = (1, 2, 8)
 CORES = (1, 2, 4)  # rows at every core count, for IPA's base-allocation rule
@@ -158,8 +159,10 @@ def profile_doc(points: dict, accuracies: dict) -> tuple[dict, int, int]:
         "ipa_video_fragments",
         sla_ms=round(float(SLA_FACTOR * sum(b1_p99)), 1),
         batch_sizes=BATCHES,
-        hardware=hardware_entry("Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
-                                device_idle_w=round(IDLE_W_PER_CORE, 3)),
+        pools=[pool_entry("cpu", "Intel Xeon Gold 6126 (IPA's)", devices_per_node=12,
+                          nodes=FIXED_POOL_FACTOR, always_on=1,
+                          allocated_w=round(IDLE_W_PER_CORE, 3),
+                          sources={"allocated_w": "idle"})],
         sources={
             "static": {"kind": "assumed", "description": "idle package power is all "
                        "attributed to allocated cores in this benchmark"},

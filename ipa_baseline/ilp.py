@@ -11,15 +11,19 @@ Variables, per stage ``s`` and candidate ``k = (variant, batch, cores)`` of that
 
 Objective (maximised)::
 
-    alpha * A(x) - beta * sum_k cores_k r_k - gamma * sum_k batch_k x_k
+    alpha * A(x) - beta * sum_k price_k cores_k r_k - gamma * sum_k batch_k x_k
     - delta * sum_k (energy_fixed_k x_k + energy_per_replica_k r_k)
-    - delta * node_static_w * interval_s * n
+    - delta * sum_p node_floor_w_p * interval_s * n_p
 
-with an integer ``n`` (powered nodes) and ``devices_per_node * n >= sum_k cores_k r_k``
-(``n >= fleet_nodes`` in a fixed fleet) when ``delta > 0`` and nodes have static power:
-the power model's static term (`envs.model.power.powered_nodes`), so consolidation onto fewer
-nodes is worth what it saves. ``energy_fixed`` and ``energy_per_replica`` are the idle
-and dynamic terms (`envs.model.power.stage_interval_energy_j`).
+IPA's cost is the price-weighted devices ("IPA($)"; with every price 1 it is IPA's device
+count). Each device pool ``p`` holds at most ``devices_per_node_p * nodes_p`` devices
+(``sum_{k in p} cores_k r_k`` below it); when ``delta > 0`` and a powered node draws power,
+an integer ``n_p`` in ``[always_on_p, nodes_p]`` counts the pool's powered nodes, with
+``devices_per_node_p * n_p >= sum_{k in p} cores_k r_k``: the power model's static and
+idle terms (`envs.model.power.powered_nodes`; every device of a powered node draws its idle
+power), so consolidation onto fewer nodes and cheaper pools is worth what it saves.
+``energy_fixed`` and ``energy_per_replica`` are the allocated and dynamic terms
+(`envs.model.power.stage_interval_energy_j`).
 
 ``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
 over stages of the chosen variants' accuracies (as fractions), linearised exactly
@@ -135,8 +139,10 @@ def solve_ipa(
     if mode == "product" and alpha > 0:
         add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
                               len(pipeline.stages), alpha, product_form)
-    nodes_col = add_powered_nodes(lp, cands, pipeline, delta, interval_s)
-    highs = lp.solve(f"at {rate_rps:.1f} rps although every stage has a feasible candidate")
+    add_powered_nodes(lp, cands, pipeline, delta, interval_s)
+    highs = lp.solve(f"at {rate_rps:.1f} rps although every stage has a feasible candidate",
+                     "the stages together exceed a device pool (each fits alone): give the "
+                     "pool more nodes or lower the rate")
     solution = highs.getSolution()
     cols = np.asarray(solution.col_value)[: 2 * len(cands)]
     x, r = cols[0::2], np.rint(cols[1::2])
@@ -144,11 +150,11 @@ def solve_ipa(
     decision = Decision(tuple(cands[k].choice(int(r[k])) for k in
                               sorted(chosen, key=lambda k: cands[k].stage)))
     devices = float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands)))
-    nodes = (round(solution.col_value[nodes_col]) if nodes_col is not None
-             else power.powered_nodes(pipeline.hardware, devices))
     energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
                  for k, c in enumerate(cands))
-    energy += power.static_energy_j(pipeline.hardware, nodes * interval_s)
+    energy += sum(pool.node_floor_w * power.powered_nodes(pool, d) * interval_s
+                  for pool, d in zip(pipeline.fleet.pools,
+                                     power.devices_by_pool(pipeline, decision), strict=True))
     return IlpResult(
         decision=decision,
         objective=float(highs.getInfo().objective_function_value),
@@ -200,30 +206,36 @@ def planned_candidates(
 
 
 def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline,
-                      delta: float, interval_s: float) -> int | None:
-    """Add the powered-nodes column and its capacity row (see the module docstring).
+                      delta: float, interval_s: float) -> list[int | None]:
+    """Add each pool's capacity row and, where it can change the objective, its
+    powered-nodes column (see the module docstring).
 
     Args:
         lp: The model of `interval_model` (columns ``2k + 1`` are the replicas).
         cands: Its candidates.
-        pipeline: The pipeline (hardware).
+        pipeline: The pipeline (its fleet).
         delta: Weight of energy.
-        interval_s: Interval length (static energy).
+        interval_s: Interval length (node energy).
 
     Returns:
-        The column's index, or None where static power cannot change the objective.
+        Per pool, the nodes column's index, or None where the pool has only its capacity
+        row (no energy weight, or nodes that draw nothing).
     """
-    hw = pipeline.hardware
-    if delta <= 0 or hw.node_static_w <= 0:
-        return None
-    most = sum(c.cores_per_replica * c.replicas_hi for c in cands)
-    lower = float(hw.fleet_nodes) if hw.fleet == "fixed" else 0.0
-    upper = max(lower, float(math.ceil(most / hw.devices_per_node)))
-    nodes = lp.col(-delta * power.static_energy_j(hw, interval_s), lower, upper, True)
-    lp.row([(nodes, float(hw.devices_per_node))]
-           + [(2 * k + 1, -float(c.cores_per_replica)) for k, c in enumerate(cands)],
-           0.0, INF)
-    return nodes
+    columns: list[int | None] = []
+    for p, pool in enumerate(pipeline.fleet.pools):
+        replicas = [(2 * k + 1, -float(c.cores_per_replica)) for k, c in enumerate(cands)
+                    if c.pool == p]
+        capacity = float(pool.devices_per_node * pool.nodes)
+        if delta <= 0 or pool.node_floor_w <= 0:
+            if replicas:
+                lp.row(replicas, -capacity, INF)
+            columns.append(None)
+            continue
+        nodes = lp.col(-delta * pool.node_floor_w * interval_s, float(pool.always_on),
+                       float(pool.nodes), True)
+        lp.row([(nodes, float(pool.devices_per_node))] + replicas, 0.0, INF)
+        columns.append(nodes)
+    return columns
 
 
 def check_solve_args(pipeline: Pipeline, rate_rps: float, max_replicas: int,
@@ -287,7 +299,7 @@ def interval_model(cands: Sequence[Candidate], n_stages: int, rate_rps: float, s
         by_stage[c.stage].append(k)
         acc = alpha * c.accuracy if linear_accuracy else 0.0
         x = lp.col(acc - gamma * c.batch - delta * c.energy_fixed_j, 0.0, 1.0, True)
-        r = lp.col(-(beta * c.cores_per_replica + delta * c.energy_per_replica_j), 0.0,
+        r = lp.col(-(beta * c.cost_per_replica + delta * c.energy_per_replica_j), 0.0,
                    float(c.replicas_hi), True)
         if c.replicas_lo == c.replicas_hi:
             lp.row([(r, 1.0), (x, -float(c.replicas_hi))], 0.0, 0.0)

@@ -120,22 +120,23 @@ class LpBuilder:
         highs.passModel(lp)
         return highs
 
-    def solve(self, where: str) -> highspy.Highs:
-        """Run HiGHS on a model whose feasibility was established beforehand.
+    def solve(self, where: str, fix: str = "this is a bug, please report it") -> highspy.Highs:
+        """Run HiGHS on a model whose feasibility was established beforehand (up to ``fix``).
 
         Args:
             where: What was solved, for the message (e.g. ``at 3.0 rps although ...``).
+            fix: What the user should do if HiGHS finds no optimum.
 
         Returns:
             The solver, at its optimum.
 
         Raises:
-            InfeasibleError: HiGHS did not reach an optimum (a bug: the exact check passed).
+            InfeasibleError: HiGHS did not reach an optimum (the check beforehand passed).
         """
         highs = self.highs()
         highs.run()
         status = highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise InfeasibleError(f"HiGHS returned {highs.modelStatusToString(status)} "
-                                  f"{where}; this is a bug, please report it", "solver")
+                                  f"{where}; {fix}", "solver")
         return highs

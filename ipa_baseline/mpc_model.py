@@ -7,7 +7,7 @@ The intervals are then joined by switching columns (see `add_switching`). Nothin
 computes a latency, throughput or energy itself: candidates come from
 `ipa_baseline.candidates`, load times from `envs.backends.base.ServingSettings.cold_start_for`
 (the env's cold start: base start + `envs.model.perf.model_load_s`) and joules from
-`envs.model.power.idle_energy_j`.
+`envs.model.power.device_share_w`.
 """
 
 from __future__ import annotations
@@ -144,11 +144,12 @@ def deployed(decision: Decision | None) -> dict[Group, int]:
 
 
 def switch_cost_j(pipeline: Pipeline, settings: ServingSettings, group: Group) -> float:
-    """Energy one new replica of ``group`` spends loading: idle power of its devices over
-    the env's cold start (`ServingSettings.cold_start_for`).
+    """Energy one new replica of ``group`` spends loading: its devices' share of their
+    powered nodes (`envs.model.power.device_share_w`) over the env's cold start
+    (`ServingSettings.cold_start_for`).
 
     Args:
-        pipeline: The pipeline (hardware, variants).
+        pipeline: The pipeline (pools, variants).
         settings: The cold-start model (``cold_start_s``, ``model_load_scale``).
         group: ``(stage, variant, cores)``.
 
@@ -157,7 +158,8 @@ def switch_cost_j(pipeline: Pipeline, settings: ServingSettings, group: Group) -
     """
     stage, variant, cores = group
     load_s = settings.cold_start_for(pipeline, stage, variant)
-    return power.idle_energy_j(pipeline.hardware, cores * load_s)
+    pool = pipeline.pool_of(pipeline.stages[stage].variants[variant])
+    return power.device_share_w(pool) * cores * load_s
 
 
 def added_replicas(before: Decision | None, after: Decision) -> dict[Group, int]:

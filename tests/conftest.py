@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envs.model.profile_doc import (
-    hardware_entry,
+    pool_entry,
     profile_document,
     synthetic_rows,
     variant_entry,
@@ -40,7 +40,8 @@ def tiny_profile_doc(sla_ms: float = 1000.0) -> dict:
 
     return profile_document(
         "tiny", sla_ms=sla_ms, batch_sizes=[1, 2, 4],
-        hardware=hardware_entry("test CPU", devices_per_node=4, device_idle_w=1.0),
+        pools=[pool_entry("cpu", "test CPU", devices_per_node=4, nodes=8, always_on=1,
+                          allocated_w=1.0, sources={"allocated_w": "idle"})],
         sources={
             "static": {"kind": "assumed", "description": "no node static power, for tests"},
             "lat": {"kind": "cited", "description": "synthetic numbers for tests"},

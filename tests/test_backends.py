@@ -104,7 +104,7 @@ def test_idle_pipeline_spends_exactly_idle_energy(tiny_pipeline: Pipeline, backe
     stats = run(backend_cls, tiny_pipeline, d, np.zeros(10), 1)[0]
     assert stats.arrived == stats.served == 0
     assert stats.cores == 5
-    assert stats.energy_j == pytest.approx(tiny_pipeline.hardware.device_idle_w * 5 * 10)
+    assert stats.energy_j == pytest.approx(tiny_pipeline.fleet.pools[0].allocated_w * 5 * 10)
     assert stats.energy_estimated
 
 

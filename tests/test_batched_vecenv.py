@@ -199,10 +199,10 @@ def test_energy_per_request_matches_perf(tiny_pipeline: Pipeline) -> None:
 
 def test_powered_nodes_matches_perf(tiny_pipeline: Pipeline) -> None:
     devices = np.array([0, 1, 3, 4, 5, 8, 9, 40])
-    for fleet, nodes in (("fixed", 1), ("fixed", 3), ("elastic", 1)):
-        hw = replace(tiny_pipeline.hardware, fleet=fleet, fleet_nodes=nodes)
-        want = [power.powered_nodes(hw, float(d)) for d in devices]
-        assert array_perf.powered_nodes(hw, devices).tolist() == want
+    for always_on in (1, 3, 0):
+        pool = replace(tiny_pipeline.fleet.pools[0], always_on=always_on)
+        want = [power.powered_nodes(pool, float(d)) for d in devices]
+        assert array_perf.powered_nodes(pool, devices).tolist() == want
 
 
 def test_replicas_for_rate_matches_perf(tiny_pipeline: Pipeline) -> None:

@@ -58,7 +58,7 @@ def test_shipped_profile_has_a_continuous_block_with_a_table_per_cap() -> None:
         assert pipeline.sources[serving.points_source].kind == "measured"
         assert pipeline.sources[serving.tables_source].kind == "estimated"
         assert set(CAPS) <= {p.cap for p in serving.points}
-        idle_w = pipeline.hardware.device_idle_w * v.base_cores
+        idle_w = pipeline.fleet.pools[0].device_idle_w * v.base_cores
         for cap in CAPS:
             table = serving.table(cap)
             assert table.loads[0] == pytest.approx(0.05) and table.loads[-1] == pytest.approx(0.95)
@@ -113,7 +113,7 @@ def test_a_stored_table_is_a_fresh_simulation_at_the_stored_rounding() -> None:
     llama = pipeline.stages[0].variants[0]
     assert llama.name == "Llama-3.1-8B-Instruct"
     serving = llama.continuous
-    curve = serving.curve(pipeline.hardware.device_idle_w * llama.base_cores)
+    curve = serving.curve(pipeline.fleet.pools[0].device_idle_w * llama.base_cores)
     lengths = TokenLengths.from_histogram(serving.output_bins, serving.output_counts, "llama")
     fresh = load_table(curve, 8, lengths, requests=REQUESTS, seed=SEED)
     stored = serving.table(8)

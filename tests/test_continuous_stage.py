@@ -69,7 +69,7 @@ def test_one_replica_is_the_one_replica_simulator(pipeline: Pipeline) -> None:
     lengths = TokenLengths.from_histogram(variant.continuous.output_bins,
                                           variant.continuous.output_counts, "x")
     tokens = lengths.draw(uniform_draws(times, LENGTH_STREAM, key))[1]
-    idle_w = pipeline.hardware.device_idle_w * variant.base_cores
+    idle_w = pipeline.fleet.pools[0].device_idle_w * variant.base_cores
     alone = serve_replica(variant.continuous.curve(idle_w), cap, times, tokens)
     np.testing.assert_allclose(finish, alone.finished_s, rtol=1e-9)
     assert dynamic_j == pytest.approx(alone.energy_j - idle_w * (alone.seconds - 0.0), rel=1e-6)
@@ -134,7 +134,7 @@ def test_old_queued_requests_are_dropped(pipeline: Pipeline) -> None:
     served = ~dropped
     lengths = TokenLengths.from_histogram(variant.continuous.output_bins,
                                           variant.continuous.output_counts, "x")
-    idle_w = pipeline.hardware.device_idle_w * variant.base_cores
+    idle_w = pipeline.fleet.pools[0].device_idle_w * variant.base_cores
     curve = variant.continuous.curve(idle_w)
     limit = curve.running_limit(cap)
     slowest_rate = min(curve.tokens_per_s(k) / k for k in range(1, limit + 1))

@@ -48,12 +48,13 @@ def test_applied_calibration_by_hand(tiny_profile_path: Path) -> None:
     doc = yaml.safe_load(tiny_profile_path.read_text())
     cal = Calibration("hand CPU", 80.0, 0.5, 2.0, "by hand")
     out = calibrated_profile(doc, cal, devices_per_node=12, fleet_nodes=2)
-    hw = out["hardware"]
-    assert (hw["node_static_w"], hw["device_idle_w"], hw["fleet_nodes"]) == (80.0, 0.5, 2)
+    pool = out["pools"][0]
+    assert (pool["node_static_w"], pool["device_idle_w"], pool["allocated_w"]) == (80.0, 0.0, 0.5)
+    assert (pool["always_on"], pool["nodes"]) == (2, 16)  # 2 always on, of 8 x 2
     row = next(r for r in out["stages"][0]["variants"][0]["rows"] if r[1] == 2)
     assert row[4] == pytest.approx(2.0 * 2 * row[2] / 1e3)
     assert out["sources"][row[6]]["kind"] == "calibrated"
-    doc["hardware"]["device"] = "gpu"
+    doc["pools"][0]["device"] = "gpu"
     with pytest.raises(ProfileError, match="cpu_core"):
         calibrated_profile(doc, cal, 12, 1)
 
@@ -84,4 +85,4 @@ def test_zero_devices_per_node_leaves_the_profile_as_it_was(tmp_path: Path,
                           str(tiny_profile_path), "--calibration", str(cal)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert yaml.safe_load(tiny_profile_path.read_text())["hardware"]["node_static_w"] == 80.0
+    assert yaml.safe_load(tiny_profile_path.read_text())["pools"][0]["node_static_w"] == 80.0

@@ -163,11 +163,12 @@ def test_reward_power_scale_is_the_largest_decision_busy(tmp_path: Path) -> None
     from tests.conftest import tiny_profile_doc
 
     doc = tiny_profile_doc()
-    doc["hardware"]["node_static_w"] = 50.0
+    doc["pools"][0]["node_static_w"] = 50.0
+    doc["pools"][0]["sources"]["node_static_w"] = "static"
     pipeline = load_pipeline(write_profile(doc, tmp_path / "tiny.yaml"))
     scales = RewardScales.for_pipeline(pipeline, max_replicas=3)
     # By hand: 2 stages x 3 replicas x 1 core = 6 cores; 4 per node -> 2 nodes x 50 W
-    # static; 6 cores x (1 W idle + 3 W busy, the profile's dynamic power, rounded rows)
+    # static; 6 cores x (1 W allocated + 3 W busy, the profile's dynamic power, rounded rows)
     assert scales.max_cores == 6
     assert scales.max_power_w == pytest.approx(2 * 50.0 + 6 * (1.0 + 3.0), rel=1e-3)
     assert scales.max_batch == 4

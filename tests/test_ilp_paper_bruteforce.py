@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.model.profile_doc import hardware_entry, profile_document, variant_entry, write_profile
+from envs.model.profile_doc import pool_entry, profile_document, variant_entry, write_profile
 from envs.model.profiles import load_pipeline
 from envs.model.spec import Pipeline
 from ipa_baseline import InfeasibleError, solve_ipa
@@ -83,8 +83,8 @@ def make_instance(tmp_path: Path, n_stages: int, seed: int) -> tuple[Table, Pipe
         table.p99_ms.append(p99s)
     doc = profile_document(
         f"paper{n_stages}", sla_ms=1e6, batch_sizes=BATCHES,
-        hardware=hardware_entry("test", devices_per_node=64, device_idle_w=1.0,
-                                static_source="en", idle_source="en"),
+        pools=[pool_entry("cpu", "test", devices_per_node=64, nodes=8, always_on=1,
+                          allocated_w=1.0, sources={"allocated_w": "en"})],
         sources={"lat": {"kind": "cited", "description": "random, for tests"},
                  "en": {"kind": "estimated", "description": "random, for tests"}},
         stages=stages,

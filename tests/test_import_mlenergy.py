@@ -74,7 +74,8 @@ def test_written_rows_round_trip_to_measured_energy(tmp_path: Path, quality: Pat
     out = tmp_path / "p.yaml"
     assert main(_args([str(LLAMA)], out, quality)) == 0
     doc = yaml.safe_load(out.read_text())
-    assert doc["hardware"]["device"] == "gpu" and doc["hardware"]["device_idle_w"] == IDLE_W
+    (pool,) = doc["pools"]
+    assert pool["device"] == "gpu" and pool["device_idle_w"] == IDLE_W
     assert doc["sources"]["gpu_idle"]["kind"] == "assumed"
     measured = {c["max_num_seqs"]: c["energy_per_request_joules"]
                 for c in json.loads(LLAMA.read_text())["configurations"]
@@ -173,9 +174,9 @@ def test_t2i_batching_1_to_16_moves_energy_per_image_under_10_percent() -> None:
 @pytest.mark.parametrize("name", ["llm_chat_h100", "t2i_h100", "chat_to_image_h100"])
 def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
     doc = yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text())
-    hw = doc["hardware"]
-    assert hw["device"] == "gpu" and hw["idle_source"] in doc["sources"]
-    assert doc["sources"][hw["idle_source"]]["kind"] in ("cited", "assumed")
+    (pool,) = doc["pools"]
+    assert pool["device"] == "gpu" and pool["sources"]["device_idle_w"] in doc["sources"]
+    assert doc["sources"][pool["sources"]["device_idle_w"]]["kind"] in ("cited", "assumed")
     for stage in doc["stages"]:
         for v in stage["variants"]:
             assert v["accuracy_source"] and v["accuracy_metric"]
@@ -189,7 +190,7 @@ def test_shipped_gpu_profiles_are_consistent(name: str) -> None:
         assert len({v["accuracy_metric"].split(" (")[0] for v in stage["variants"]}) == 1
     # the SLA the notes justify: the slowest path at the smallest batch fits, and the SLA is
     # that path rounded up to the next 10 s
-    assert doc["format_version"] == 2
+    assert doc["format_version"] == 3
     knobs = {s["name"]: s.get("knob", "batch") for s in doc["stages"]}
     assert knobs == {s: "cap" if s == "chat" else "batch" for s in knobs}
     slowest = sum(max(r[3] for v in s["variants"] for r in v["rows"]
@@ -230,7 +231,7 @@ def test_shipped_gpu_profiles_load_with_the_new_loader() -> None:
 
     pipeline = load_pipeline(ROOT / "profiles" / "llm_chat_h100.yaml")
     assert [v.name for v in pipeline.stages[0].variants][0] == "Llama-3.1-8B-Instruct"
-    assert pipeline.hardware.device == "gpu"
+    assert pipeline.fleet.pools[0].device == "gpu"
     llama = pipeline.stages[0].variants[0]
     # the measured fact survives the idle split: per-request energy falls with the cap
     assert power.energy_per_request_j(llama, 64, 1) < 0.5 * power.energy_per_request_j(llama, 8, 1)

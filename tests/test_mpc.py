@@ -39,17 +39,21 @@ def objective(pipeline: Pipeline, decision: Decision, rate: float, *, alpha: flo
             - delta * power.interval_energy_j(pipeline, decision, rate * INTERVAL_S, INTERVAL_S))
 
 
-def load_j(pipeline: Pipeline, before: Decision, after: Decision, cold_start_s: float) -> float:
-    """Loading energy of the replicas ``after`` adds, by hand: idle W x GPUs x (cold start +
-    weights / bandwidth) per new replica (same variant and cores: kept; a batch change is free)."""
-    hw = pipeline.hardware
+def load_j(pipeline: Pipeline, before: Decision, after: Decision, cold_start_s: float,
+           load_scale: float = 1.0) -> float:
+    """Loading energy of the replicas ``after`` adds, by hand: a GPU's share of its node
+    (1000 W static + 8 x 75 W idle over 8 GPUs = 200 W) x GPUs x (cold start + weights /
+    bandwidth) per new replica (same variant and cores: kept; a batch change is free)."""
+    (pool,) = pipeline.fleet.pools
+    share_w = (1000.0 + 8 * 75.0) / 8
+    assert (pool.node_static_w, pool.device_idle_w, pool.devices_per_node) == (1000.0, 75.0, 8)
     total = 0.0
     for s, (old, new) in enumerate(zip(before.stages, after.stages, strict=True)):
         same = (old.variant, old.cores) == (new.variant, new.cores)
         added = new.replicas - old.replicas if same else new.replicas
         variant = pipeline.stages[s].variants[new.variant]
-        load_s = cold_start_s + variant.weights_gb / hw.load_gb_per_s
-        total += max(added, 0) * hw.device_idle_w * new.cores * load_s
+        load_s = cold_start_s + load_scale * variant.weights_gb / pool.load_gb_per_s
+        total += max(added, 0) * share_w * new.cores * load_s
     return total
 
 
@@ -100,20 +104,22 @@ def test_keeps_replicas_through_a_dip_when_reloading_costs_more(chat: Pipeline,
                                                                 cold_start_s: float) -> None:
     current, rates, myopic = keep_case(chat)
     image = 1
+    load_scale = 1.0 if cold_start_s > 0 else 0.0
     assert myopic[0].stages[image].replicas < current.stages[image].replicas  # IPA drops some
     assert myopic[1] == myopic[2] == current
-    # Holding a replica through the dip: 1 core (beta) + its idle GPU for the interval
-    # (1 node powered either way); dropping it: reloading it next interval.
-    keep = 1.0 + 0.01 * chat.hardware.device_idle_w * INTERVAL_S
+    # Holding a replica through the dip: 1 GPU (beta); its idle power is paid either way (1
+    # node powered, every GPU of it idling). Dropping it: reloading it next interval.
+    keep = 1.0
     variant = chat.stages[image].variants[current.stages[image].variant]
-    reload = 0.01 * chat.hardware.device_idle_w * (
-        cold_start_s + variant.weights_gb / chat.hardware.load_gb_per_s)
-    assert (reload > keep) == (cold_start_s > 0)  # 33.6 > 8.5 with a 40-s start; 3.6 without
-    mpc = solve_mpc(chat, rates, current, horizon=3, delta=0.01, cold_start_s=cold_start_s)
+    reload = 0.01 * 200.0 * (cold_start_s + load_scale * variant.weights_gb / 2.0)
+    assert (reload > keep) == (cold_start_s > 0)  # 2 x (40 + 4.8) = 89.6 > 1; 0 without
+    mpc = solve_mpc(chat, rates, current, horizon=3, delta=0.01, cold_start_s=cold_start_s,
+                    model_load_scale=load_scale)
 
     def total(plan: list[Decision]) -> float:
         before = [current, *plan[:-1]]
-        return sum(objective(chat, d, r, delta=0.01) - 0.01 * load_j(chat, b, d, cold_start_s)
+        return sum(objective(chat, d, r, delta=0.01)
+                   - 0.01 * load_j(chat, b, d, cold_start_s, load_scale)
                    for b, d, r in zip(before, plan, rates, strict=True))
 
     assert mpc.objective == pytest.approx(total(list(mpc.plan)))
@@ -126,22 +132,23 @@ def test_keeps_replicas_through_a_dip_when_reloading_costs_more(chat: Pipeline,
     else:
         assert mpc.decision == myopic[0]
         assert mpc.added_replicas[1] > 0
-        assert mpc.switch_energy_j[1] == pytest.approx(load_j(chat, myopic[0], myopic[1], 0.0))
+        assert mpc.switch_energy_j[1] == pytest.approx(load_j(chat, myopic[0], myopic[1], 0.0,
+                                                              0.0))
 
 
 def test_discount_and_switch_weight(chat: Pipeline) -> None:
     current, rates, myopic = keep_case(chat)
     # No load energy: switching is charged through switch_weight alone. Holding a replica
-    # through the dip costs 1 core + 7.5 J x delta = 8.5, reloading it costs the weight.
+    # through the dip costs 1 GPU (its node is powered either way), reloading it the weight.
     heavy = solve_mpc(chat, rates, current, horizon=3, delta=0.01, switch_weight=20.0,
                       **NO_LOAD)
     assert heavy.decision.stages[1].replicas == current.stages[1].replicas
-    light = solve_mpc(chat, rates, current, horizon=3, delta=0.01, switch_weight=2.0,
+    light = solve_mpc(chat, rates, current, horizon=3, delta=0.01, switch_weight=0.5,
                       **NO_LOAD)
     assert light.decision == myopic[0]
-    # Discounted, the reload one interval later costs 0.1 x 20 = 2 < 8.5: back to myopic.
+    # Discounted, the reload one interval later costs 0.02 x 20 = 0.4 < 1: back to myopic.
     steep = solve_mpc(chat, rates, current, horizon=3, delta=0.01, switch_weight=20.0,
-                      discount=0.1, **NO_LOAD)
+                      discount=0.02, **NO_LOAD)
     assert steep.decision == myopic[0]
 
 

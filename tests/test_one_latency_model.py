@@ -37,8 +37,7 @@ def test_planner_fluid_and_request_simulator_agree(v: int, cap: int) -> None:
         rate = load * saturated
         requests = 300_000 if load > 0.5 else 20_000  # a 90 %-load mean needs many
         planned_p99 = continuous_perf.latency_ms(variant, cap, 1, rate)
-        planned_w = continuous_perf.stage_power_w(pipeline.hardware, variant, cap, 1, rate)
-        idle_w = pipeline.hardware.device_idle_w * variant.base_cores
+        planned_w = continuous_perf.stage_dynamic_w(pipeline, variant, cap, 1, rate)
         request_sim = RequestBackend(pipeline, SETTINGS)
         request_sim.reset(decision, seed=v)
         lat, req_w, req_mean = serve(request_sim, rate, requests, seed=v)
@@ -49,7 +48,7 @@ def test_planner_fluid_and_request_simulator_agree(v: int, cap: int) -> None:
         assert np.percentile(lat, 99) == pytest.approx(planned_p99, rel=0.10), where
         assert fluid_p99.mean() == pytest.approx(planned_p99, rel=1e-9), where
         # power above idle: the planner's, the fluid's and the request simulator's
-        assert req_w == pytest.approx(planned_w - idle_w, rel=0.05), where
+        assert req_w == pytest.approx(planned_w, rel=0.05), where
         assert fluid_w == pytest.approx(req_w, rel=0.05), where
         assert fluid_mean == pytest.approx(req_mean, rel=0.05), where
 
@@ -101,7 +100,7 @@ def test_the_energy_floor_stays_a_lower_bound() -> None:
     pipeline = load_pipeline(PROFILE)
     stage = pipeline.stages[0]
     for v in stage.variants:
-        idle = pipeline.hardware.device_idle_w * v.base_cores
+        idle = pipeline.fleet.pools[0].device_idle_w * v.base_cores
         rows_min = min(power.energy_per_request_j(v, b, v.base_cores) for b in stage.batch_sizes)
         for cap in stage.batch_sizes:
             t = v.continuous.table(cap)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from envs.model import accuracy, perf, power
+from envs.model.fleet import DevicePool, Fleet
 from envs.model.profile_data import Profile, ProfileRow, Source
-from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+from envs.model.spec import Decision, ModelVariant, Pipeline, Stage, StageDecision
 
 SOURCES = {"hand": Source("hand", "cited", "hand-written test numbers")}
 
@@ -33,7 +34,9 @@ C = variant("c", 90.0, 1, {1: (40.0, 44.0), 4: (100.0, 120.0)})
 
 def pipeline() -> Pipeline:
     return Pipeline("hand", (Stage("one", (A, B, C), (1, 4)), Stage("two", (B,), (1, 4))), 1000.0,
-                    Hardware("test", "cpu_core", 4, 0.0, 1.0, "hand", "hand", "fixed", 1), SOURCES)
+                    Fleet((DevicePool("cpu", "test", "cpu_core", 4, nodes=8, always_on=1,
+                                      node_static_w=0.0, device_idle_w=0.0,
+                                      allocated_w=1.0),)), SOURCES)
 
 
 def test_batch_fill_delay() -> None:

@@ -196,15 +196,16 @@ def test_gpu_profile_writer_output_loads(tmp_path: Path) -> None:
     write_gpu_profile(out, rows, idle_w=70.0, gpu_name="Test GPU", sla_ms=500.0)
     pipeline = load_pipeline(out)
     assert pipeline.stages[0].batch_sizes == (1, 8, 32)
-    assert "Test GPU" in pipeline.hardware.name
-    assert pipeline.hardware.device_idle_w == 70.0
-    assert pipeline.hardware.device == "gpu"
+    (pool,) = pipeline.fleet.pools
+    assert "Test GPU" in pool.device_name
+    assert pool.device_idle_w == 70.0 and pool.allocated_w == 0.0
+    assert pool.device == "gpu"
     [variant] = pipeline.stages[0].variants
     assert variant.name == "resnet50"
     measured = [r for r in variant.profile.rows if r.latency_source != "interpolated"]
     assert [r.batch for r in measured] == [1, 8, 32]
     assert all(pipeline.sources[r.energy_source].kind == "measured" for r in measured)
-    assert pipeline.hardware.device == "gpu" and pipeline.hardware.devices_per_node == 1
+    assert pool.device == "gpu" and pool.devices_per_node == 1
     latency = pipeline.sources["latency"].description
     assert "torch.cuda.synchronize()" in latency and "set_num_threads" not in latency
     assert pipeline.sources["idle"].description.startswith("GPU idle power from NVML")

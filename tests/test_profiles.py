@@ -89,6 +89,9 @@ def test_shipped_profiles_load() -> None:
             assert len(stage.variants) >= 2
             for v in stage.variants:
                 assert v.accuracy_source
+                if v.continuous is not None:  # the simulators read its measured points
+                    assert pipeline.sources[v.continuous.points_source].kind == "measured"
+                    continue
                 for b in stage.batch_sizes:
                     row = v.profile.row(b, v.base_cores)
                     assert v.profile.sources[row.latency_source].kind in ("measured", "cited")

@@ -102,7 +102,7 @@ def test_trace_reader_gives_rates_or_a_package_error(tokens: list[str], sep: str
 
 def _mutations() -> st.SearchStrategy:
     paths = st.lists(st.sampled_from(["stages", 0, 1, "variants", "rows", "name", "batch_sizes",
-                                      "sla_ms", "hardware", "device_idle_w", "fleet", "sources",
+                                      "sla_ms", "pools", "device_idle_w", "always_on", "sources",
                                       "row_columns", 2, "accuracy", "base_cores"]),
                      min_size=1, max_size=5)
     return st.lists(st.tuples(paths, documents), max_size=3)

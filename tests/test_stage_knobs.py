@@ -20,11 +20,18 @@ from ipa_baseline import solve_ipa
 from tests.conftest import tiny_profile_doc
 from tests.test_cli_errors import REPO, run
 
+OLD_HARDWARE = {"name": "test CPU", "device": "cpu_core", "devices_per_node": 4,
+                "node_static_w": 0.0, "device_idle_w": 1.0, "static_source": "static",
+                "idle_source": "idle", "fleet": "fixed", "fleet_nodes": 1}
+"""The tiny profile's one-pool fleet as versions 1 and 2 wrote it (idle per allocated core)."""
+
 
 def version_1(doc: dict) -> dict:
     """The version-1 form of a document whose stages share one list."""
     old = {"batch_sizes": doc["stages"][0]["batch_sizes"]}
-    old.update((k, v) for k, v in doc.items() if k not in ("format_version", "stages"))
+    old.update((k, OLD_HARDWARE if k == "pools" else v) for k, v in doc.items()
+               if k not in ("format_version", "stages"))
+    old = {("hardware" if k == "pools" else k): v for k, v in old.items()}
     old["stages"] = [{k: v for k, v in s.items() if k != "batch_sizes"} for s in doc["stages"]]
     return old
 
@@ -97,8 +104,8 @@ def test_a_version_1_file_names_the_migration_command(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as info:
         load_pipeline(path)
     message = str(info.value)
-    assert message == (f"{path}: profile format version 1, this package reads version 2 "
-                       f"(batch sizes per stage); convert it with "
+    assert message == (f"{path}: profile format version 1, this package reads version 3 "
+                       f"(device pools, batch sizes per stage); convert it with "
                        f"'python -m envs.model.profile_migrate {path}'")
     # and a command given it stops with that one line and exit code 2
     out = run(["evaluate.py", f"env.pipeline={path}"], REPO)
@@ -110,10 +117,13 @@ def test_migration_is_exact_and_idempotent(tmp_path: Path, capsys) -> None:
     new = tiny_profile_doc()
     path = write(tmp_path, version_1(new), "old.yaml")
     assert migrate_main([str(path), "--cap-stage", "second"]) == 0
-    assert capsys.readouterr().out == f"{path}: converted to format version 2\n"
+    assert capsys.readouterr().out == f"{path}: converted to format version 3\n"
     converted = yaml.safe_load(path.read_text())
     want = copy.deepcopy(new)
     want["stages"][1]["knob"] = "cap"
+    # the old idle power per allocated core becomes allocated_w; the fixed fleet's node
+    # stays always on, in a pool of 8; the zero static power keeps its old source
+    want["pools"][0]["sources"] = {"node_static_w": "static", "allocated_w": "idle"}
     assert converted == want
     assert list(converted)[0] == "format_version"
     assert list(converted["stages"][1]) == ["name", "knob", "batch_sizes", "variants"]
@@ -123,7 +133,7 @@ def test_migration_is_exact_and_idempotent(tmp_path: Path, capsys) -> None:
     assert [s.batch_sizes for s in migrated.stages] == [(1, 2, 4), (1, 2, 4)]
     before = path.read_text()
     assert migrate_main([str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: already format version 2\n"
+    assert capsys.readouterr().out == f"{path}: already format version 3\n"
     assert path.read_text() == before
 
 

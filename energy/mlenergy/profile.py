@@ -19,7 +19,7 @@ from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config.errors import ConfigError, ProfileError
 from envs.config.loader import from_dict, read_yaml_file
 from envs.model.profile_data import FILE_SOURCE_KINDS, FileSourceKind
-from envs.model.profile_doc import hardware_entry, profile_document, stage_entry, variant_entry
+from envs.model.profile_doc import pool_entry, profile_document, stage_entry, variant_entry
 
 PROVENANCE_KINDS = FILE_SOURCE_KINDS
 
@@ -184,16 +184,19 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
         raise ConfigError("--continuous writes the continuous-batching block of LLM stages, "
                           "but no stage has only LLM files; drop --continuous or give LLM "
                           "files (lm-arena-chat, gpqa, sourcegraph-fim)")
-    hardware = hardware_entry(
-        args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
-        device="gpu", devices_per_node=args.devices_per_node, node_static_w=static.watts,
-        device_idle_w=idle.watts, static_source="node_static", idle_source="gpu_idle",
-        fleet=args.fleet, fleet_nodes=args.fleet_nodes,
-    )
+    pool_sources = {"node_static_w": "node_static", "device_idle_w": "gpu_idle"}
     if args.load_gb_per_s:
-        hardware.update(load_gb_per_s=args.load_gb_per_s, load_source="model_load")
+        pool_sources["load_gb_per_s"] = "model_load"
+    pool = pool_entry(
+        getattr(args, "pool_name", None) or args.gpu.lower(),
+        args.hardware_name or f"NVIDIA {args.gpu} (ML.ENERGY gpu_model)",
+        device="gpu", devices_per_node=args.devices_per_node, nodes=args.fleet_nodes,
+        always_on=args.fleet_nodes if args.fleet == "fixed" else 0,
+        node_static_w=static.watts, device_idle_w=idle.watts,
+        load_gb_per_s=float(args.load_gb_per_s or 0.0), sources=pool_sources,
+    )
     return profile_document(args.pipeline or Path(args.out).stem, sla_ms=float(args.sla_ms),
-                            notes=args.notes, hardware=hardware, sources=sources,
+                            notes=args.notes, pools=[pool], sources=sources,
                             stages=out_stages)
 
 

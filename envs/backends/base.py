@@ -76,7 +76,7 @@ class ServingSettings:
         start plus its weights' load time (`envs.model.perf.model_load_s`).
 
         Args:
-            pipeline: The pipeline (its hardware's load bandwidth).
+            pipeline: The pipeline (its pools' load bandwidth).
             stage: Stage index.
             variant: Variant index within the stage.
 
@@ -85,7 +85,7 @@ class ServingSettings:
         """
         chosen = pipeline.stages[stage].variants[variant]
         return self.cold_start_s + self.model_load_scale * perf.model_load_s(
-            pipeline.hardware, chosen)
+            pipeline, chosen)
 
 
 @dataclass(frozen=True)

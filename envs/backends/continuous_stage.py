@@ -27,6 +27,7 @@ import numpy as np
 from envs.backends.continuous_kernel import serve_continuous
 from envs.backends.crn import uniform_draws
 from envs.backends.replicas import ReplicaGroup
+from envs.model import continuous_perf
 from envs.model.spec import Pipeline
 from envs.workload.lengths import TokenLengths
 
@@ -86,7 +87,6 @@ class ContinuousStage:
 
     def __post_init__(self) -> None:
         stage = self.pipeline.stages[self.index]
-        hw = self.pipeline.hardware
         self.configs: dict[tuple[int, int], int] = {}
         self.limits: dict[tuple[int, int], int] = {}
         rates, powers, cfg_variant = [], [], []
@@ -96,7 +96,7 @@ class ContinuousStage:
         for v, variant in enumerate(stage.variants):
             serving = variant.continuous
             assert serving is not None
-            curve = serving.curve(hw.device_idle_w * variant.base_cores)
+            curve = serving.curve(continuous_perf.replica_idle_w(self.pipeline, variant))
             limit = max(curve.running_limit(cap) for cap in stage.batch_sizes)
             rate, power = curve.rate_table(limit)
             for cap in stage.batch_sizes:

@@ -116,7 +116,7 @@ class FluidBackend(SimulatedBackend):
         replicas = capacity / continuous_perf.saturated_rps(variant, g.batch)
         if replicas <= 0.0:
             return 0.0, 0.0, 0.0, 0.0
-        p99, mean, dyn_w = continuous_perf.replica_second(self.pipeline.hardware, variant,
+        p99, mean, dyn_w = continuous_perf.replica_second(self.pipeline, variant,
                                                           g.batch, served / replicas)
         return p99, mean, dyn_w, replicas
 

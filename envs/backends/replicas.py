@@ -119,12 +119,13 @@ def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> fl
 
 
 def allocation_segments(
-    stages: list[list[ReplicaGroup]], start: float, end: float
-) -> list[tuple[float, float]]:
-    """``(seconds, allocated devices)`` pieces of [start, end) between the moments a
-    group is allocated or released (what `envs.model.power.energy_parts` integrates).
+    pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float
+) -> list[tuple[float, power.DevicesByPool]]:
+    """``(seconds, allocated devices per pool)`` pieces of [start, end) between the moments
+    a group is allocated or released (what `envs.model.power.energy_parts` integrates).
 
     Args:
+        pipeline: The pipeline (each variant's pool).
         stages: Every stage's replica groups.
         start: Start of the window.
         end: Its end.
@@ -132,13 +133,17 @@ def allocation_segments(
     Returns:
         The pieces, in time order.
     """
-    groups = [g for stage in stages for g in stage]
-    cuts = sorted({start, end, *(t for g in groups for t in (g.allocated_s, g.until_s)
+    groups = [(pipeline.stages[s].variants[g.variant].pool, g)
+              for s, stage in enumerate(stages) for g in stage]
+    cuts = sorted({start, end, *(t for _, g in groups for t in (g.allocated_s, g.until_s)
                                  if start < t < end)})
     segments = []
     for t0, t1 in zip(cuts, cuts[1:], strict=False):
-        devices = sum(g.count * g.cores for g in groups if g.allocated_s <= t0 < g.until_s)
-        segments.append((t1 - t0, float(devices)))
+        devices = [0.0] * len(pipeline.fleet.pools)
+        for pool, g in groups:
+            if g.allocated_s <= t0 < g.until_s:
+                devices[pool] += g.count * g.cores
+        segments.append((t1 - t0, tuple(devices)))
     return segments
 
 
@@ -149,7 +154,7 @@ def interval_energy(
     """The power model over [start, end) for the groups held then.
 
     Args:
-        pipeline: The pipeline (its hardware's power model).
+        pipeline: The pipeline (its fleet's power model).
         stages: Every stage's replica groups.
         start: Start of the interval.
         end: Its end.
@@ -158,7 +163,7 @@ def interval_energy(
     Returns:
         The energy split into static, idle and dynamic parts.
     """
-    return power.energy_parts(pipeline.hardware, allocation_segments(stages, start, end),
+    return power.energy_parts(pipeline.fleet, allocation_segments(pipeline, stages, start, end),
                              dynamic_j)
 
 
@@ -171,8 +176,9 @@ def simulated_energy_method(pipeline: Pipeline) -> str:
     Returns:
         The description.
     """
-    return ("simulated with the profile's power model (static x powered nodes + idle x "
-            f"allocated devices + dynamic per batch; figures {'/'.join(pipeline.energy_kinds)})")
+    return ("simulated with the profile's power model ((static + idle x devices per node) x "
+            "powered nodes + allocated power x allocated devices + dynamic per batch; figures "
+            f"{'/'.join(pipeline.energy_kinds)})")
 
 
 class SimulatedBackend:

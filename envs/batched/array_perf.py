@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.model.spec import Hardware
+from envs.model.fleet import DevicePool
 
 
 def batch_fill_delay_ms(batch: np.ndarray, arrival_rps: np.ndarray, timeout_ms: float
@@ -92,21 +92,18 @@ def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np
     return e_k / k
 
 
-def powered_nodes(hardware: Hardware, devices: np.ndarray) -> np.ndarray:
+def powered_nodes(pool: DevicePool, devices: np.ndarray) -> np.ndarray:
     """`envs.model.power.powered_nodes` element-wise.
 
     Args:
-        hardware: Fleet mode, devices per node and fleet size.
-        devices: Allocated devices.
+        pool: The device pool (devices per node, nodes always on).
+        devices: Allocated devices of the pool.
 
     Returns:
         Nodes powered (int64).
     """
-    needed = np.where(devices > 0, np.ceil(devices / hardware.devices_per_node - 1e-9), 0.0)
-    needed = needed.astype(np.int64)
-    if hardware.fleet == "fixed":
-        return np.maximum(hardware.fleet_nodes, needed)
-    return needed
+    needed = np.where(devices > 0, np.ceil(devices / pool.devices_per_node - 1e-9), 0.0)
+    return np.maximum(pool.always_on, needed.astype(np.int64))
 
 
 def replicas_for_rate(throughput_rps: np.ndarray, rate_rps: np.ndarray) -> np.ndarray:

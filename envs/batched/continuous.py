@@ -22,7 +22,6 @@ class ContinuousTables:
         Args:
             pipeline: The pipeline (its continuously batched stages are read).
         """
-        hw = pipeline.hardware
         self.stages = [k for k, s in enumerate(pipeline.stages)
                        if continuous_perf.is_continuous(s)]
         self.configs: dict[tuple[int, int, int], tuple[float, np.ndarray, np.ndarray,
@@ -31,7 +30,7 @@ class ContinuousTables:
         for k in self.stages:
             stage = pipeline.stages[k]
             for v, variant in enumerate(stage.variants):
-                idle = hw.device_idle_w * variant.base_cores
+                idle = continuous_perf.replica_idle_w(pipeline, variant)
                 for bi, cap in enumerate(stage.batch_sizes):
                     t = continuous_perf.table(variant, cap)
                     self.configs[(k, v, bi)] = (

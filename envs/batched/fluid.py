@@ -272,15 +272,22 @@ class BatchedFluid:
         for k in range(self.n_stages):
             core_s = core_s + per_stage[:, k]
         old_devices = self.counts.sum(axis=-1) * c_old
-        rest = (np.where(self.retired, 0, old_devices) + self.n_new * c_cur).sum(axis=1)
-        gone = np.where(self.retired, old_devices, 0).sum(axis=1)
-        held = rest + (gone if cold > 0.0 else 0)
+        new_devices = self.n_new * c_cur
+        pool_cur = t.pool[s, self.cur_v]
+        pool_old = np.where(self.retired, t.pool[s, self.ret_v], pool_cur)
         cut = self.retired.any(axis=1) & (start < until) & (until < end)
         first_s = np.where(cut, until - start, end - start)
         second_s = np.where(cut, end - until, 0.0)
-        hw = self.pipeline.hardware
-        device_s = np.where(cut, first_s * held + second_s * rest, first_s * held)
-        node_s = np.where(cut, first_s * ap.powered_nodes(hw, held)
-                          + second_s * ap.powered_nodes(hw, rest),
-                          first_s * ap.powered_nodes(hw, held))
-        return core_s, (power.static_energy_j(hw, node_s), power.idle_energy_j(hw, device_s))
+        fleet = self.pipeline.fleet
+        node_s, device_s = [], []
+        for p, pool in enumerate(fleet.pools):
+            old_p = np.where(pool_old == p, old_devices, 0)
+            rest = (np.where(self.retired, 0, old_p)
+                    + np.where(pool_cur == p, new_devices, 0)).sum(axis=1)
+            held = rest + (np.where(self.retired, old_p, 0).sum(axis=1) if cold > 0.0 else 0)
+            device_s.append(np.where(cut, first_s * held + second_s * rest, first_s * held))
+            node_s.append(np.where(cut, first_s * ap.powered_nodes(pool, held)
+                                   + second_s * ap.powered_nodes(pool, rest),
+                                   first_s * ap.powered_nodes(pool, held)))
+        return core_s, (power.static_energy_j(fleet, node_s),
+                        power.idle_energy_j(fleet, node_s, device_s))

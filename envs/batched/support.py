@@ -51,7 +51,7 @@ def unsupported_reason(config: EnvConfig, pipeline: Pipeline | None = None) -> s
 
         pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes,
                                  config.fleet, config.idle_power_scale)
-    if config.model_load_scale > 0 and any(perf.model_load_s(pipeline.hardware, v) > 0
+    if config.model_load_scale > 0 and any(perf.model_load_s(pipeline, v) > 0
            for stage in pipeline.stages for v in stage.variants):
         return ("the profile's variants load their weights for a size-dependent time "
                 "(envs.model.perf.model_load_s), and the batched env has one cold start for all; "

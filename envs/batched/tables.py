@@ -17,7 +17,8 @@ class Tables:
     ``[stage, variant, batch index]`` (variants and batch indices padded to the widest
     stage; the action space never reaches the padding).
 
-    Cores per replica are each variant's base allocation (what `PipelineEnv` decodes).
+    Cores per replica are each variant's base allocation (what `PipelineEnv` decodes);
+    ``pool[stage, variant]`` is the variant's device pool.
     ``batch_sizes[stage, batch index]`` is the stage's batch size, ``n_batches[stage]``
     how many it has. ``capacity_rps`` is what a replica serves in the fluid model: the
     throughput, or for a continuously batched stage its saturated rate
@@ -30,6 +31,7 @@ class Tables:
     capacity_rps: np.ndarray
     n_variants: np.ndarray
     cores: np.ndarray
+    pool: np.ndarray
     rank: np.ndarray
     accuracy_frac: np.ndarray
     throughput_rps: np.ndarray
@@ -58,6 +60,7 @@ class Tables:
         shape = (n_s, n_v, n_b)
         tp, p99, mean, e_full, capacity = (np.ones(shape) for _ in range(5))
         cores = np.ones((n_s, n_v), dtype=np.int64)
+        pool = np.zeros((n_s, n_v), dtype=np.int64)
         rank, acc = np.zeros((n_s, n_v)), np.ones((n_s, n_v))
         by_batch = np.zeros((n_s * n_v, max_b + 1))
         for s, stage in enumerate(pipeline.stages):
@@ -65,6 +68,7 @@ class Tables:
             for v, variant in enumerate(stage.variants):
                 c = variant.base_cores
                 cores[s, v] = c
+                pool[s, v] = variant.pool
                 rank[s, v] = stage.accuracy_ranks[v]
                 acc[s, v] = variant.accuracy / 100.0
                 for bi, b in enumerate(stage.batch_sizes):
@@ -77,5 +81,5 @@ class Tables:
                 for k in range(1, variant.profile.max_batch(c) + 1):
                     by_batch[s * n_v + v, k] = power.batch_energy_j(variant, k, c)
         return Tables(sizes, np.array([len(s.batch_sizes) for s in pipeline.stages]), capacity,
-                      np.array([len(s.variants) for s in pipeline.stages]), cores, rank,
+                      np.array([len(s.variants) for s in pipeline.stages]), cores, pool, rank,
                       acc, tp, p99, mean, e_full, by_batch)

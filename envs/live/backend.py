@@ -76,7 +76,7 @@ class LiveBackend:
         self.meter = meter
         self.load_scale = load_scale
         self._carry = 0.0  # the fraction of a request the last interval left (scaled traces)
-        self.energy_model = CpuTimeEnergy(pipeline.hardware, dynamic_w_per_core)
+        self.energy_model = CpuTimeEnergy(pipeline.fleet, dynamic_w_per_core)
         self.energy_estimated = meter is None
         self.workers = workers
         self.startup_timeout_s = startup_timeout_s

@@ -23,8 +23,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from envs.config.errors import ConfigError
 from envs.model import power
-from envs.model.spec import Hardware
+from envs.model.fleet import Fleet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -59,14 +60,17 @@ class CpuTimeEnergy:
     """The utilisation-based energy estimate.
 
     Attributes:
-        hardware: The profile's hardware (its idle power per allocated core).
+        fleet: The profile's fleet: one pool, the machine the live pipeline runs on.
         dynamic_w_per_core: Extra power of one fully busy core.
     """
 
-    hardware: Hardware
+    fleet: Fleet
     dynamic_w_per_core: float = 3.0
 
     def __post_init__(self) -> None:
+        if len(self.fleet.pools) != 1:
+            raise ConfigError("the live pipeline runs on one machine: give it a profile with "
+                              f"one device pool, not {len(self.fleet.pools)}")
         if self.dynamic_w_per_core < 0:
             raise ValueError(f"dynamic_w_per_core must be >= 0, got {self.dynamic_w_per_core}")
 
@@ -84,7 +88,7 @@ class CpuTimeEnergy:
             Estimated static, idle and dynamic joules (the power model's split).
         """
         mean_cores = allocated_core_s / seconds if seconds > 0 else 0.0
-        return power.energy_parts(self.hardware, [(seconds, mean_cores)],
+        return power.energy_parts(self.fleet, [(seconds, (mean_cores,))],
                                   self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:
@@ -93,6 +97,8 @@ class CpuTimeEnergy:
         Returns:
             Its description with the figures used.
         """
-        return (f"estimated: {self.hardware.node_static_w:g} W per powered node + "
-                f"{self.hardware.device_idle_w:g} W per allocated core + "
+        pool = self.fleet.pools[0]
+        return (f"estimated: {pool.node_static_w:g} W per powered node + "
+                f"{pool.device_idle_w:g} W per device of a powered node + "
+                f"{pool.allocated_w:g} W per allocated core + "
                 f"{self.dynamic_w_per_core:g} W per busy core (replica CPU time from /proc)")

@@ -76,6 +76,8 @@ class ContinuousServing:
             load fraction); one per cap the stage offers.
         points_source: Source id (in the profile's ``sources``) of the points.
         tables_source: Source id of the tables.
+        max_running: The replica's admission limit under a per-token latency target
+            (`envs.model.llm_curve.LlmCurve.max_running`); None: none.
     """
 
     points: tuple[CapPoint, ...]
@@ -84,18 +86,19 @@ class ContinuousServing:
     tables: Mapping[int, LoadTable]
     points_source: str
     tables_source: str
+    max_running: int | None = None
 
     def curve(self, idle_w: float) -> LlmCurve:
         """The replica's curve R(n), P(n), ITL(n) from the measured points.
 
         Args:
             idle_w: Power of the replica with nothing running: its GPUs' idle power
-                (``hardware.device_idle_w`` x the variant's ``base_cores``), watts.
+                (its pool's ``device_idle_w`` x the variant's ``base_cores``), watts.
 
         Returns:
             The curve (`envs.model.llm_curve.LlmCurve`).
         """
-        return LlmCurve(self.points, idle_w)
+        return LlmCurve(self.points, idle_w, self.max_running)
 
     def table(self, cap: int) -> LoadTable:
         """The load table of one cap.

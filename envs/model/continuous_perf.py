@@ -18,7 +18,7 @@ import numpy as np
 
 from envs.config.errors import ProfileError
 from envs.model.load_table import LoadTable
-from envs.model.spec import Hardware, ModelVariant, Stage
+from envs.model.spec import ModelVariant, Pipeline, Stage
 
 
 def is_continuous(stage: Stage) -> bool:
@@ -101,14 +101,28 @@ def latency_ms(variant: ModelVariant, cap: int, replicas: int, rate_rps: float,
     return t.p99_at(per_replica) if quantile == "p99" else t.mean_at(per_replica)
 
 
-def stage_power_w(hw: Hardware, variant: ModelVariant, cap: int, replicas: int,
-                  rate_rps: float) -> float:
-    """Mean power of the stage's replicas, idle included: ``r x P_table(rate / r)``, the
-    table's power taken to the replicas' idle power at load 0 (linear below the first
-    load: a replica is idle the rest of the time).
+def replica_idle_w(pipeline: Pipeline, variant: ModelVariant) -> float:
+    """``P(0)`` of one replica: its GPUs' idle power (its pool's ``device_idle_w`` x GPUs).
 
     Args:
-        hw: The hardware (idle power per device).
+        pipeline: The pipeline (the variant's pool).
+        variant: The variant.
+
+    Returns:
+        Watts.
+    """
+    return pipeline.pool_of(variant).device_idle_w * variant.base_cores
+
+
+def stage_dynamic_w(pipeline: Pipeline, variant: ModelVariant, cap: int, replicas: int,
+                    rate_rps: float) -> float:
+    """Mean power of the stage's replicas above their GPUs' idle power (which the powered
+    nodes draw, `envs.model.power`): ``r x (P_table(rate / r) - P(0))``, the table's power
+    taken to the idle power at load 0 (linear below the first load: a replica is idle the
+    rest of the time).
+
+    Args:
+        pipeline: The pipeline (the variant's pool: its idle power per device).
         variant: The variant.
         cap: The cap in use.
         replicas: Replicas of the stage.
@@ -120,18 +134,17 @@ def stage_power_w(hw: Hardware, variant: ModelVariant, cap: int, replicas: int,
     t = table(variant, cap)
     if rate_rps / replicas / t.saturated_rps >= t.loads[-1]:
         return math.inf
-    dynamic_w = replica_second(hw, variant, cap, rate_rps / replicas)[2]
-    return replicas * (hw.device_idle_w * variant.base_cores + dynamic_w)
+    return replicas * replica_second(pipeline, variant, cap, rate_rps / replicas)[2]
 
 
-def replica_second(hw: Hardware, variant: ModelVariant, cap: int, per_replica_rps: float
+def replica_second(pipeline: Pipeline, variant: ModelVariant, cap: int, per_replica_rps: float
                    ) -> tuple[float, float, float]:
     """One replica's p99 and mean time in the stage and its power above idle at a request
     rate, the load clamped to the tables' largest (beyond it a fluid model's queue holds
     the excess and its backlog delay adds the wait).
 
     Args:
-        hw: The hardware (idle power per device).
+        pipeline: The pipeline (the variant's pool: its idle power per device).
         variant: The variant.
         cap: The cap in use.
         per_replica_rps: Requests per second one replica serves.
@@ -141,7 +154,7 @@ def replica_second(hw: Hardware, variant: ModelVariant, cap: int, per_replica_rp
     """
     t = table(variant, cap)
     load = min(max(per_replica_rps, 0.0) / t.saturated_rps, float(t.loads[-1]))
-    idle = hw.device_idle_w * variant.base_cores
+    idle = replica_idle_w(pipeline, variant)
     watts = float(np.interp(load, np.concatenate([[0.0], t.loads]),
                             np.concatenate([[idle], t.power_w])))
     return (float(np.interp(load, t.loads, t.p99_ms)), float(np.interp(load, t.loads, t.mean_ms)),

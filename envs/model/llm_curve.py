@@ -109,10 +109,14 @@ class LlmCurve:
     Attributes:
         points: Measured points, one per cap, sorted by cap (`merge_duplicate_caps`).
         idle_w: Power of the replica with nothing running (its GPUs' idle power, W).
+        max_running: Most requests the replica admits at once whatever its cap (a serving
+            system's admission limit that keeps a per-token latency target: the largest
+            ``n`` whose inter-token latency meets it, `tpot_running_limit`); None: no limit.
     """
 
     points: tuple[CapPoint, ...]
     idle_w: float
+    max_running: int | None = None
 
     def __post_init__(self) -> None:
         if not self.points:
@@ -128,6 +132,11 @@ class LlmCurve:
         if not (math.isfinite(self.idle_w) and 0 <= self.idle_w <= self.points[0].power_w):
             raise ProfileError(f"LLM idle power {self.idle_w} W must be between 0 and the "
                                f"smallest cap's power {self.points[0].power_w} W")
+        if self.max_running is not None and not (
+                isinstance(self.max_running, int) and not isinstance(self.max_running, bool)
+                and self.max_running >= 1):
+            raise ProfileError(f"LLM max_running must be an integer >= 1, got "
+                               f"{self.max_running!r}")
 
     @property
     def caps(self) -> tuple[int, ...]:
@@ -136,7 +145,8 @@ class LlmCurve:
 
     def running_limit(self, cap: int) -> int:
         """How many requests a replica with this cap runs at once: the measured mean
-        concurrency at saturation, rounded (memory, not the cap, binds above it).
+        concurrency at saturation, rounded (memory, not the cap, binds above it), and at
+        most `max_running`.
 
         Args:
             cap: One of the measured caps.
@@ -146,7 +156,9 @@ class LlmCurve:
         """
         for p in self.points:
             if p.cap == cap:
-                return max(1, round(p.concurrency))
+                measured = max(1, round(p.concurrency))
+                return measured if self.max_running is None else min(measured,
+                                                                     self.max_running)
         raise ProfileError(f"LLM cap {cap} was not measured; measured caps: {list(self.caps)}")
 
     def _between(self, n: float, name: str) -> float:
@@ -224,6 +236,31 @@ class LlmCurve:
                 out.append((p.cap, "tokens_per_s", 1.0 - p.tokens_per_s / best))
             best = max(best, p.tokens_per_s)
         return out
+
+
+def tpot_running_limit(curve: LlmCurve, tpot_ms: float, quantity: str = "median"
+                       ) -> int | None:
+    """The most requests a replica may run at once so that its inter-token latency stays
+    within ``tpot_ms``: the largest ``n`` up to the largest measured concurrency such that
+    every ``k <= n`` has ``itl_ms(k) <= tpot_ms`` (the curve's ITL is piecewise linear in
+    ``ln n`` and flat below the first point, so the search is over integers; where measured
+    ITL dips, a limit past the dip would let a replica run through counts that miss it).
+
+    Args:
+        curve: The replica's curve (its ``max_running`` is ignored).
+        tpot_ms: The per-token latency target.
+        quantity: Which ITL the target applies to (``median`` or ``p99``).
+
+    Returns:
+        The limit, or None where even the smallest measured concurrency misses the target
+        (the variant cannot meet it).
+    """
+    limit = None
+    for n in range(1, max(1, round(curve.points[-1].concurrency)) + 1):
+        if curve.itl_ms(n, quantity) > tpot_ms:
+            break
+        limit = n
+    return limit
 
 
 def leave_one_out(points: Sequence[CapPoint], idle_w: float) -> list[dict[str, float]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+from envs.model.spec import Decision, ModelVariant, Pipeline, Stage, StageDecision
 
 
 def batch_latency_mean_ms(variant: ModelVariant, batch: int, cores: int) -> float:
@@ -272,20 +272,21 @@ def cost_core_s(cores: float, seconds: float) -> float:
     return cores * seconds
 
 
-def model_load_s(hardware: Hardware, variant: ModelVariant) -> float:
+def model_load_s(pipeline: Pipeline, variant: ModelVariant) -> float:
     """Seconds a new replica of ``variant`` spends loading its weights:
-    weights size / load bandwidth (0 where the profile gives no bandwidth).
+    weights size / its pool's load bandwidth (0 where the pool gives no bandwidth).
 
     Args:
-        hardware: The pipeline's hardware (its ``load_gb_per_s``).
+        pipeline: The pipeline (the variant's pool and its ``load_gb_per_s``).
         variant: The variant (its ``weights_gb``).
 
     Returns:
         Seconds.
     """
-    if hardware.load_gb_per_s <= 0:
+    bandwidth = pipeline.pool_of(variant).load_gb_per_s
+    if bandwidth <= 0:
         return 0.0
-    return variant.weights_gb / hardware.load_gb_per_s
+    return variant.weights_gb / bandwidth
 
 
 LN_100 = math.log(100.0)

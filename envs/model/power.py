@@ -1,11 +1,13 @@
 """The power model: energy of batches, devices and nodes over an interval.
 
-The model (`envs.model.spec.Hardware`): a replica runs on ``cores`` CPU cores or GPUs; nodes
-draw static power while powered, each allocated device draws idle power, and each batch
-served adds the dynamic energy its profile row measured (partial batches under the
-batching timeout). Energy of an interval = static x powered nodes + idle x allocated
-devices + dynamic of the batches served; whether nodes without allocated devices power
-off is the fleet setting. Latency, throughput and cores are in `envs.model.perf`, which this
+The model (`envs.model.fleet`): a replica runs on ``cores`` CPU cores or GPUs of one device
+pool; replicas are packed per pool onto as few nodes as possible; a powered node draws its
+static (host) power and every device on it its idle power, allocated or not; an allocated
+device adds its pool's ``allocated_w`` (0 for GPUs); each batch served adds the dynamic
+energy its profile row measured (partial batches under the batching timeout). Energy of an
+interval = sum over pools of (static + devices per node x idle) x powered nodes +
+allocated_w x allocated devices, + dynamic of the batches served; a pool's ``always_on``
+nodes stay powered. Latency, throughput and cores are in `envs.model.perf`, which this
 module builds on; nothing else may re-derive these quantities.
 """
 
@@ -15,8 +17,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from envs.model.perf import batch_latency_mean_ms, cost_core_s, decision_cores, stage_cores
-from envs.model.spec import Decision, Hardware, ModelVariant, Pipeline, Stage, StageDecision
+from envs.model.fleet import DevicePool, Fleet
+from envs.model.perf import batch_latency_mean_ms, cost_core_s, stage_cores
+from envs.model.spec import Decision, ModelVariant, Pipeline, Stage, StageDecision
 
 
 def batch_energy_j(variant: ModelVariant, batch: int, cores: int) -> float:
@@ -79,63 +82,99 @@ def busy_dynamic_power_w(variant: ModelVariant, batch: int, cores: int) -> float
         batch_latency_mean_ms(variant, batch, cores) * cores)
 
 
-def powered_nodes(hardware: Hardware, devices: float) -> int:
-    """Nodes powered while ``devices`` are allocated.
+DevicesByPool = tuple[float, ...]
+"""Allocated devices of each pool of the fleet, in `Fleet.pools` order."""
 
-    Elastic fleet: just enough nodes for the devices (replicas are packed onto as few
-    nodes as possible), none when nothing is allocated. Fixed fleet: all
-    ``fleet_nodes``, or more if the allocation needs more.
+
+def powered_nodes(pool: DevicePool, devices: float) -> int:
+    """Nodes of a pool powered while ``devices`` of it are allocated.
+
+    Replicas are packed onto as few nodes as possible (a replica's devices divide a node's
+    in every shipped profile), and at least ``always_on`` nodes stay powered. A decision
+    beyond the pool's ``nodes`` powers what it needs (the planner never makes one).
 
     Args:
-        hardware: The fleet (devices per node, fleet mode and size).
-        devices: Devices allocated.
+        pool: The device pool.
+        devices: Devices of it allocated.
 
     Returns:
         Powered nodes.
     """
-    needed = math.ceil(devices / hardware.devices_per_node - 1e-9) if devices > 0 else 0
-    if hardware.fleet == "fixed":
-        return max(hardware.fleet_nodes, needed)
-    return needed
+    needed = math.ceil(devices / pool.devices_per_node - 1e-9) if devices > 0 else 0
+    return max(pool.always_on, needed)
 
 
-def node_seconds(hardware: Hardware, segments: Sequence[tuple[float, float]]) -> float:
-    """Powered node-seconds over ``segments`` of ``(seconds, allocated devices)``.
+def device_share_w(pool: DevicePool) -> float:
+    """What one allocated device costs at the least: its share of a powered node's static
+    and idle power (the node packed full), plus its ``allocated_w``.
 
     Args:
-        hardware: The fleet.
-        segments: ``(seconds, allocated devices)`` pieces.
+        pool: The device's pool.
 
     Returns:
-        Node-seconds.
+        Watts.
     """
-    return sum(seconds * powered_nodes(hardware, devices) for seconds, devices in segments)
+    return pool.node_floor_w / pool.devices_per_node + pool.allocated_w
 
 
-def static_energy_j(hardware: Hardware, node_s: float) -> float:
-    """Static energy of powered nodes: static power per node x node-seconds.
+def devices_by_pool(pipeline: Pipeline, decision: Decision) -> DevicesByPool:
+    """Devices a decision allocates in each pool.
 
     Args:
-        hardware: The power model (its ``node_static_w``).
-        node_s: Powered node-seconds.
+        pipeline: The pipeline (each variant's pool).
+        decision: One choice per stage.
+
+    Returns:
+        Devices per pool.
+    """
+    devices = [0.0] * len(pipeline.fleet.pools)
+    for stage, choice in zip(pipeline.stages, decision.stages, strict=True):
+        devices[stage.variants[choice.variant].pool] += stage_cores(choice)
+    return tuple(devices)
+
+
+def node_seconds(fleet: Fleet, segments: Sequence[tuple[float, DevicesByPool]]
+                 ) -> tuple[float, ...]:
+    """Powered node-seconds of each pool over ``segments`` of ``(seconds, devices)``.
+
+    Args:
+        fleet: The pools.
+        segments: ``(seconds, allocated devices per pool)`` pieces.
+
+    Returns:
+        Node-seconds per pool.
+    """
+    return tuple(sum(seconds * powered_nodes(pool, devices[p]) for seconds, devices in segments)
+                 for p, pool in enumerate(fleet.pools))
+
+
+def static_energy_j(fleet: Fleet, node_s: Sequence[float]) -> float:
+    """Static energy of powered nodes: each pool's static power per node x node-seconds.
+
+    Args:
+        fleet: The pools (their ``node_static_w``).
+        node_s: Powered node-seconds per pool.
 
     Returns:
         Joules.
     """
-    return hardware.node_static_w * node_s
+    return sum(pool.node_static_w * n for pool, n in zip(fleet.pools, node_s, strict=True))
 
 
-def idle_energy_j(hardware: Hardware, device_seconds: float) -> float:
-    """Idle energy of allocated devices: idle power per device x device-seconds.
+def idle_energy_j(fleet: Fleet, node_s: Sequence[float], device_s: Sequence[float]) -> float:
+    """Idle energy: every device of a powered node at its idle power, plus each allocated
+    device's ``allocated_w``.
 
     Args:
-        hardware: The power model (its ``device_idle_w``).
-        device_seconds: Allocated device-seconds.
+        fleet: The pools.
+        node_s: Powered node-seconds per pool.
+        device_s: Allocated device-seconds per pool.
 
     Returns:
         Joules.
     """
-    return hardware.device_idle_w * device_seconds
+    return sum(pool.device_idle_w * pool.devices_per_node * n + pool.allocated_w * d
+               for pool, n, d in zip(fleet.pools, node_s, device_s, strict=True))
 
 
 @dataclass(frozen=True)
@@ -144,7 +183,8 @@ class EnergyParts:
 
     Attributes:
         static_j: Powered nodes x static power x seconds.
-        idle_j: Allocated devices x idle power x seconds.
+        idle_j: Devices of powered nodes x idle power x seconds, and allocated devices x
+            their ``allocated_w`` x seconds.
         dynamic_j: Dynamic energy of the batches served.
     """
 
@@ -159,21 +199,23 @@ class EnergyParts:
 
 
 def energy_parts(
-    hardware: Hardware, segments: Sequence[tuple[float, float]], dynamic_j: float
+    fleet: Fleet, segments: Sequence[tuple[float, DevicesByPool]], dynamic_j: float
 ) -> EnergyParts:
     """The power model over one interval.
 
     Args:
-        hardware: The static and idle power model.
-        segments: ``(seconds, allocated devices)`` pieces covering the interval.
+        fleet: The pools.
+        segments: ``(seconds, allocated devices per pool)`` pieces covering the interval.
         dynamic_j: Dynamic energy of the batches served in it.
 
     Returns:
         The interval's static, idle and dynamic energy.
     """
-    device_s = sum(seconds * devices for seconds, devices in segments)
-    return EnergyParts(static_energy_j(hardware, node_seconds(hardware, segments)),
-                       idle_energy_j(hardware, device_s), dynamic_j)
+    node_s = node_seconds(fleet, segments)
+    device_s = tuple(sum(seconds * devices[p] for seconds, devices in segments)
+                     for p in range(len(fleet.pools)))
+    return EnergyParts(static_energy_j(fleet, node_s), idle_energy_j(fleet, node_s, device_s),
+                       dynamic_j)
 
 
 def expected_batch_size(batch: int, arrival_rps: float, timeout_ms: float = math.inf) -> float:
@@ -239,14 +281,15 @@ def dynamic_energy_j(
 
 
 def stage_interval_energy_j(
-    hardware: Hardware, stage: Stage, choice: StageDecision, requests: float, seconds: float,
+    pipeline: Pipeline, stage: Stage, choice: StageDecision, requests: float, seconds: float,
     timeout_ms: float = math.inf,
 ) -> float:
-    """Energy one stage adds over an interval: idle power of its devices + dynamic
-    energy of its batches (static power belongs to the nodes: `powered_nodes`).
+    """Energy one stage adds over an interval beyond its powered nodes: the
+    ``allocated_w`` of its devices + the dynamic energy of its batches (static and idle
+    power belong to the nodes: `powered_nodes`).
 
     Args:
-        hardware: The power model.
+        pipeline: The pipeline (its fleet's power model).
         stage: The stage.
         choice: Its decision.
         requests: Requests it serves in the interval.
@@ -258,9 +301,10 @@ def stage_interval_energy_j(
     """
     variant = stage.variants[choice.variant]
     rate = requests / seconds if seconds > 0 else 0.0
-    return idle_energy_j(hardware, cost_core_s(stage_cores(choice), seconds)) + (
-        dynamic_energy_j(variant, choice.batch, choice.cores, requests, rate, timeout_ms)
-    )
+    allocated_j = pipeline.pool_of(variant).allocated_w * cost_core_s(stage_cores(choice),
+                                                                      seconds)
+    return allocated_j + dynamic_energy_j(variant, choice.batch, choice.cores, requests, rate,
+                                          timeout_ms)
 
 
 def decision_dynamic_energy_j(
@@ -304,9 +348,9 @@ def interval_energy_parts(
     Returns:
         The static, idle and dynamic energy.
     """
-    segments = [(seconds, float(decision_cores(decision)))]
+    segments = [(seconds, devices_by_pool(pipeline, decision))]
     dynamic = decision_dynamic_energy_j(pipeline, decision, requests, seconds, timeout_ms)
-    return energy_parts(pipeline.hardware, segments, dynamic)
+    return energy_parts(pipeline.fleet, segments, dynamic)
 
 
 def interval_energy_j(

@@ -60,6 +60,10 @@ def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
                                f"{sorted(sources)}{did_you_mean(ref, sources)}; add it to "
                                "'sources:' or name an existing one")
     points = _points(where, spec, idle_w)
+    if spec.max_running is not None and not (isinstance(spec.max_running, int)
+                                             and spec.max_running >= 1):
+        raise ProfileError(f"{where}: continuous.max_running must be an integer >= 1 (the "
+                           f"most requests a replica runs at once), got {spec.max_running!r}")
     measured = {p.cap for p in points}
     tables = _tables(where, spec.tables, measured)
     for cap in batch_sizes:
@@ -79,7 +83,8 @@ def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
                            "(one more than counts, increasing, >= 0) and requests per bin "
                            "(>= 0, positive total)")
     return ContinuousServing(points, tuple(hist.bins), tuple(hist.counts),
-                             MappingProxyType(tables), spec.points_source, spec.tables_source)
+                             MappingProxyType(tables), spec.points_source, spec.tables_source,
+                             spec.max_running)
 
 
 def _points(where: str, spec: ContinuousFile, idle_w: float) -> tuple[CapPoint, ...]:

@@ -23,32 +23,42 @@ from envs.model.power import busy_batch_energy_j
 from envs.model.profile_format import FORMAT_VERSION, ROW_COLUMNS
 
 
-def hardware_entry(
-    name: str, *, device: str = "cpu_core", devices_per_node: int = 1,
-    node_static_w: float = 0.0, device_idle_w: float = 0.0, static_source: str = "static",
-    idle_source: str = "idle", fleet: str = "fixed", fleet_nodes: int = 1,
+def pool_entry(
+    name: str, device_name: str, *, device: str = "cpu_core", devices_per_node: int = 1,
+    nodes: int = 1, always_on: int = 1, node_static_w: float = 0.0,
+    device_idle_w: float = 0.0, allocated_w: float = 0.0, price_per_device_hour: float = 1.0,
+    boot_s: float = 0.0, hold_s: float = 0.0, load_gb_per_s: float = 0.0,
+    memory_gb: float = 0.0, sources: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``hardware`` mapping of a profile (see `envs.model.spec.Hardware` for each field).
+    """One entry of a profile's ``pools`` (see `envs.model.fleet.DevicePool` for each field).
 
     Args:
-        name: CPU or GPU model.
+        name: Pool id the variants name.
+        device_name: CPU or GPU model.
         device: ``cpu_core`` or ``gpu``: what a row's ``cores`` counts.
         devices_per_node: Devices one node holds.
-        node_static_w: Static power of a powered node, watts.
-        device_idle_w: Idle power of one allocated device, watts.
-        static_source: Source id of ``node_static_w``.
-        idle_source: Source id of ``device_idle_w``.
-        fleet: ``elastic`` or ``fixed``.
-        fleet_nodes: Nodes in the fleet.
+        nodes: The pool's size.
+        always_on: Nodes powered whatever the allocation.
+        node_static_w: Static (host) power of a powered node, watts.
+        device_idle_w: Idle power of every device of a powered node, watts.
+        allocated_w: Power of an allocated device beyond idle, watts.
+        price_per_device_hour: Dollars per device-hour.
+        boot_s: Node power-on time, seconds.
+        hold_s: Time a node with nothing allocated stays on, seconds.
+        load_gb_per_s: Weight loading bandwidth (0: none).
+        memory_gb: Memory per device (0: not checked).
+        sources: Figure name -> source id, for every non-zero figure.
 
     Returns:
-        The mapping, ready for a document's ``hardware`` key.
+        The mapping, ready for a document's ``pools`` list.
     """
     return {
-        "name": name, "device": device, "devices_per_node": devices_per_node,
+        "name": name, "device_name": device_name, "device": device,
+        "devices_per_node": devices_per_node, "nodes": nodes, "always_on": always_on,
         "node_static_w": node_static_w, "device_idle_w": device_idle_w,
-        "static_source": static_source, "idle_source": idle_source, "fleet": fleet,
-        "fleet_nodes": fleet_nodes,
+        "allocated_w": allocated_w, "price_per_device_hour": price_per_device_hour,
+        "boot_s": boot_s, "hold_s": hold_s, "load_gb_per_s": load_gb_per_s,
+        "memory_gb": memory_gb, "sources": dict(sources or {}),
     }
 
 
@@ -125,7 +135,8 @@ def load_table_entry(cap: int, table: LoadTable, digits: int = 4) -> dict[str, A
 
 def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
                      counts: Iterable[float], tables: list[dict[str, Any]], *,
-                     points_source: str, tables_source: str) -> dict[str, Any]:
+                     points_source: str, tables_source: str,
+                     max_running: int | None = None) -> dict[str, Any]:
     """A variant's ``continuous:`` block (`envs.model.profile_format`).
 
     Args:
@@ -136,15 +147,19 @@ def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
         tables: `load_table_entry` mappings, one per cap the stage offers.
         points_source: Source id of the points (measured).
         tables_source: Source id of the tables (estimated).
+        max_running: The replica's admission limit under a per-token target (left out
+            when None).
 
     Returns:
         The block.
     """
-    return {"points_source": points_source,
-            "points": [[p.cap, p.concurrency, p.tokens_per_s, p.power_w, p.itl_median_ms,
-                        p.itl_p99_ms] for p in points],
-            "output_lengths": {"bins": list(bins), "counts": list(counts)},
-            "tables_source": tables_source, "tables": tables}
+    block = {"points_source": points_source,
+             "points": [[p.cap, p.concurrency, p.tokens_per_s, p.power_w, p.itl_median_ms,
+                         p.itl_p99_ms] for p in points],
+             "output_lengths": {"bins": list(bins), "counts": list(counts)}}
+    if max_running is not None:
+        block["max_running"] = max_running
+    return {**block, "tables_source": tables_source, "tables": tables}
 
 
 def stage_entry(name: str, variants: list[dict[str, Any]], batch_sizes: Iterable[int],
@@ -167,7 +182,7 @@ def stage_entry(name: str, variants: list[dict[str, Any]], batch_sizes: Iterable
     return {**entry, "batch_sizes": sorted(batch_sizes), "variants": variants}
 
 
-def profile_document(name: str, *, sla_ms: float, hardware: dict[str, Any],
+def profile_document(name: str, *, sla_ms: float, pools: list[dict[str, Any]],
                      sources: dict[str, dict[str, str]], stages: list[dict[str, Any]],
                      batch_sizes: Iterable[int] | None = None, notes: str | None = None
                      ) -> dict[str, Any]:
@@ -176,7 +191,7 @@ def profile_document(name: str, *, sla_ms: float, hardware: dict[str, Any],
     Args:
         name: Pipeline name.
         sla_ms: End-to-end SLA, milliseconds.
-        hardware: The ``hardware`` mapping (`hardware_entry`).
+        pools: The device pools (`pool_entry` mappings).
         sources: Source id -> ``{"kind": ..., "description": ...}``.
         stages: `stage_entry` mappings, or ``{"name": ..., "variants": [...]}`` for
             stages that take ``batch_sizes``.
@@ -203,7 +218,7 @@ def profile_document(name: str, *, sla_ms: float, hardware: dict[str, Any],
                             "sla_ms": sla_ms}
     if notes is not None:
         head["notes"] = notes
-    return {**head, "hardware": hardware, "sources": sources, "row_columns": row_columns(),
+    return {**head, "pools": pools, "sources": sources, "row_columns": row_columns(),
             "stages": full}
 
 

@@ -1,11 +1,18 @@
 """The profile file format (what `energy.profiler` writes and `envs.model.profiles` loads)::
 
-    format_version: 2
+    format_version: 3
     pipeline: video
     sla_ms: 2000
-    hardware: {name: ..., device: cpu_core, devices_per_node: 12, node_static_w: 40.0,
-               device_idle_w: 0.5, static_source: static, idle_source: idle,
-               fleet: fixed, fleet_nodes: 1}
+    pools:                               # one per device type (envs.model.fleet.DevicePool)
+      - {name: cpu, device_name: ..., device: cpu_core, devices_per_node: 12,
+         nodes: 8, always_on: 1,         # pool size; nodes powered whatever the allocation
+         node_static_w: 84.1,            # per powered node (host)
+         device_idle_w: 0.0,             # every device of a powered node
+         allocated_w: 0.0,               # each allocated device, beyond idle (CPU calibration)
+         price_per_device_hour: 1.0,     # dollars (1: IPA's cost is the device count)
+         boot_s: 0, hold_s: 0,           # node power-on time; idle time before power-off
+         load_gb_per_s: 0, memory_gb: 0, # weight loading; device memory (0: not checked)
+         sources: {node_static_w: static, allocated_w: idle, price_per_device_hour: unit}}
     sources: {latency: {kind: measured, description: ...}, ...}
     row_columns: [batch, cores, latency_mean_ms, latency_p99_ms, energy_per_batch_j,
                   latency_source, energy_source]
@@ -15,7 +22,8 @@
         batch_sizes: [1, 2, 4, 8]        # what policies may choose; each must be measured
         variants:
           - {name: ..., accuracy: 21.3, accuracy_metric: ..., accuracy_source: ...,
-             base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...]}
+             base_cores: 1, rows: [[1, 1, 64.0, 70.1, 0.25, latency, energy], ...],
+             pool: cpu}                  # optional when the fleet has one pool
 
 A variant of a ``knob: cap`` stage may also say how it serves under continuous batching
 (`envs.model.continuous.ContinuousServing`; ``python -m energy.import_mlenergy --continuous``
@@ -26,14 +34,16 @@ writes it)::
               points: [[cap, concurrency, tokens_per_s, power_w, itl_median_ms,
                         itl_p99_ms], ...]  # one per cap, increasing (the replica's curve)
               output_lengths: {bins: [edges...], counts: [requests per bin...]}
+              max_running: 40              # optional: admission limit of a per-token target
               tables_source: <source id>   # estimated: simulated from the points
               tables:                      # one per cap in the stage's batch_sizes
                 - {cap: 8, saturated_rps: 2.7, loads: [0.05, ...], p99_ms: [...],
                    mean_ms: [...], power_w: [...]}
 
-A table's ``power_w`` is the replica's mean power, its idle power (``device_idle_w`` x
-``base_cores`` GPUs) included; the loader checks the block (`envs.model.profile_continuous`)
-and builds nothing else from it. The static ``rows`` stay (tools that read rows use them).
+A table's ``power_w`` is the replica's mean power, its idle power (its pool's
+``device_idle_w`` x ``base_cores`` GPUs) included; the loader checks the block
+(`envs.model.profile_continuous`) and builds nothing else from it. The static ``rows`` stay
+(tools that read rows use them).
 
 `ProfileFile` and its parts map the YAML one-to-one (through the strict loader,
 `envs.config.loader.from_dict`); `check_outline` first rejects a document of another format
@@ -41,7 +51,8 @@ version (naming the migration command), or one without stages, knob values, vari
 with a message naming the fix.
 
 Format history: version 1 (no ``format_version`` key) had one ``batch_sizes`` list for the
-whole pipeline; version 2 gives each stage its own (`envs.model.profile_migrate` converts).
+whole pipeline; version 2 gives each stage its own; version 3 replaces the one ``hardware``
+entry by device ``pools`` (`envs.model.profile_migrate` converts both).
 """
 
 from __future__ import annotations
@@ -59,7 +70,7 @@ RowTuple = tuple[int, int, float, float, float, str, str]
 POINT_COLUMNS = ("cap", "concurrency", "tokens_per_s", "power_w", "itl_median_ms",
                  "itl_p99_ms")
 PointTuple = tuple[int, float, float, float, float, float]
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MIGRATE_COMMAND = "python -m envs.model.profile_migrate"
 
 
@@ -70,18 +81,22 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
-class HardwareFile:
+class PoolFile:
     name: str
+    device_name: str
     device: Literal["cpu_core", "gpu"]
     devices_per_node: int
+    nodes: int
+    always_on: int
     node_static_w: float
     device_idle_w: float
-    static_source: str
-    idle_source: str
-    fleet: Literal["elastic", "fixed"]
-    fleet_nodes: int
+    price_per_device_hour: float
+    sources: dict[str, str]
+    allocated_w: float = 0.0
+    boot_s: float = 0.0
+    hold_s: float = 0.0
     load_gb_per_s: float = 0.0
-    load_source: str | None = None
+    memory_gb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,7 @@ class ContinuousFile:
     output_lengths: LengthsFile
     tables_source: str
     tables: tuple[LoadTableFile, ...]
+    max_running: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class VariantFile:
     rows: tuple[RowTuple, ...]
     weights_gb: float = 0.0
     continuous: ContinuousFile | None = None
+    pool: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +151,7 @@ class ProfileFile:
     format_version: int
     pipeline: str
     sla_ms: float
-    hardware: HardwareFile
+    pools: tuple[PoolFile, ...]
     sources: dict[str, SourceFile]
     row_columns: tuple[str, ...]
     stages: tuple[StageFile, ...]
@@ -162,12 +179,13 @@ def check_outline(path: Path, data: object) -> object:
     fix = "energy.profiler writes this format (python -m energy.profiler --pipeline NAME)"
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: not a profile (a YAML mapping with format_version, "
-                           f"pipeline, sla_ms, hardware, sources, row_columns and stages); "
+                           f"pipeline, sla_ms, pools, sources, row_columns and stages); "
                            f"{fix}")
     version = data.get("format_version", 1)
     if version != FORMAT_VERSION:
         raise ProfileError(f"{path}: profile format version {version!r}, this package reads "
-                           f"version {FORMAT_VERSION} (batch sizes per stage); convert it with "
+                           f"version {FORMAT_VERSION} (device pools, batch sizes per stage); "
+                           f"convert it with "
                            f"'{MIGRATE_COMMAND} {path}'")
     stages = data.get("stages")
     if not isinstance(stages, list) or not stages:

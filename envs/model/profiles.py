@@ -10,6 +10,7 @@ batching) is checked and stored by `envs.model.profile_continuous`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from envs.config.errors import ConfigError, ProfileError
@@ -18,17 +19,18 @@ from envs.config.suggest import did_you_mean
 from envs.config.yaml_io import read_yaml_file
 from envs.model import perf
 from envs.model.densify import RESERVED_SOURCES, densify_rows
+from envs.model.fleet import POOL_QUANTITIES, DevicePool, Fleet
 from envs.model.profile_continuous import continuous_serving
 from envs.model.profile_data import Profile, ProfileRow, Source
 from envs.model.profile_format import (
     ROW_COLUMNS,
-    HardwareFile,
+    PoolFile,
     ProfileFile,
     StageFile,
     VariantFile,
     check_outline,
 )
-from envs.model.spec import Hardware, ModelVariant, Pipeline, Stage
+from envs.model.spec import ModelVariant, Pipeline, Stage
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -78,8 +80,9 @@ def load_pipeline(
         sla_ms: Override of the file's SLA.
         batch_sizes: Override of the knob values policies may choose, for every stage
             (None: each stage's own list from the file).
-        fleet: Override of the file's fleet mode (``elastic`` or ``fixed``).
-        idle_power_scale: Factor on the device idle and node static power (the
+        fleet: Override of every pool's powered nodes: ``elastic`` (none always on) or
+            ``fixed`` (all always on).
+        idle_power_scale: Factor on the node static, device idle and allocated power (the
             sensitivity runs of an assumed idle power use 0.5 and 2).
 
     Returns:
@@ -101,50 +104,73 @@ def load_pipeline(
         if reserved.id in sources:
             raise ProfileError(f"{path}: source id {reserved.id!r} is reserved for the loader")
         sources[reserved.id] = reserved
-    hardware = _hardware(path, spec.hardware, sources, fleet, idle_power_scale)
+    pools = _fleet(path, spec.pools, sources, fleet, idle_power_scale)
     if batch_sizes is not None and not batch_sizes:
         raise ConfigError("batch_sizes override is empty; list the batch sizes policies may "
                           "choose (each must be profiled), or give none to use the profile's")
     override = tuple(sorted(batch_sizes)) if batch_sizes else None
-    stages = tuple(_stage(path, s, sources, override or s.batch_sizes, hardware)
+    stages = tuple(_stage(path, s, sources, override or s.batch_sizes, pools)
                    for s in spec.stages)
     pipeline = Pipeline(
         name=spec.pipeline, stages=stages, sla_ms=sla_ms if sla_ms is not None else spec.sla_ms,
-        hardware=hardware,
+        fleet=pools,
         sources=sources,
     )
     check_sla_feasible(pipeline)
     return pipeline
 
 
-def _hardware(path: Path, spec: HardwareFile, sources: dict[str, Source],
-              fleet: str | None, idle_power_scale: float) -> Hardware:
-    for key in ("static_source", "idle_source"):
-        ref = getattr(spec, key)
-        if ref not in sources:
-            raise ProfileError(f"{path}: hardware.{key} {ref!r} is not in sources "
-                               f"{sorted(sources)}{did_you_mean(ref, sources)}")
-    if spec.devices_per_node < 1 or spec.fleet_nodes < 1:
-        raise ProfileError(f"{path}: hardware.devices_per_node and hardware.fleet_nodes "
-                           "must be >= 1")
-    if spec.node_static_w < 0 or spec.device_idle_w < 0:
-        raise ProfileError(f"{path}: hardware.node_static_w and hardware.device_idle_w "
-                           "must be >= 0 watts")
-    if spec.load_gb_per_s < 0 or (spec.load_gb_per_s > 0 and spec.load_source not in sources):
-        raise ProfileError(f"{path}: hardware.load_gb_per_s must be >= 0 GB/s, and a positive "
-                           f"value needs hardware.load_source naming one of {sorted(sources)}")
-    if fleet not in (None, "elastic", "fixed"):
-        raise ConfigError(f"fleet must be 'elastic' or 'fixed', got {fleet!r}")
+def _fleet(path: Path, pools: tuple[PoolFile, ...], sources: dict[str, Source],
+           mode: str | None, idle_power_scale: float) -> Fleet:
+    if mode not in (None, "elastic", "fixed"):
+        raise ConfigError(f"fleet must be 'elastic' or 'fixed', got {mode!r}")
     if not idle_power_scale > 0:
         raise ConfigError(f"idle_power_scale must be > 0, got {idle_power_scale!r}")
-    return Hardware(
-        name=spec.name, device=spec.device, devices_per_node=spec.devices_per_node,
+    if not pools:
+        raise ProfileError(f"{path}: no device pools; list at least one under 'pools:'")
+    names = [p.name for p in pools]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: duplicate pool names {names}; give each pool its own name")
+    return Fleet(tuple(_pool(path, p, sources, mode, idle_power_scale) for p in pools))
+
+
+def _pool(path: Path, spec: PoolFile, sources: dict[str, Source], mode: str | None,
+          idle_power_scale: float) -> DevicePool:
+    where = f"{path}: pool {spec.name!r}"
+    if spec.devices_per_node < 1:
+        raise ProfileError(f"{where}: devices_per_node must be >= 1, got {spec.devices_per_node}")
+    if spec.nodes < 1:
+        raise ProfileError(f"{where}: nodes must be >= 1 (the pool's size), got {spec.nodes}; "
+                           "remove the pool or give it nodes")
+    if not 0 <= spec.always_on <= spec.nodes:
+        raise ProfileError(f"{where}: always_on must be between 0 and nodes ({spec.nodes}), "
+                           f"got {spec.always_on}")
+    for q in POOL_QUANTITIES + ("memory_gb",):
+        value = getattr(spec, q)
+        if not (math.isfinite(value) and value >= 0):
+            raise ProfileError(f"{where}: {q} must be a finite number >= 0, got {value!r}")
+    for q, ref in spec.sources.items():
+        if q not in POOL_QUANTITIES:
+            raise ProfileError(f"{where}: sources names {q!r}, which is not one of its "
+                               f"figures {list(POOL_QUANTITIES)}{did_you_mean(q, POOL_QUANTITIES)}")
+        if ref not in sources:
+            raise ProfileError(f"{where}: the source {ref!r} of {q} is not in sources "
+                               f"{sorted(sources)}{did_you_mean(ref, sources)}")
+    for q in POOL_QUANTITIES:
+        unit_price = q == "price_per_device_hour" and getattr(spec, q) == 1.0
+        if getattr(spec, q) > 0 and q not in spec.sources and not unit_price:
+            raise ProfileError(f"{where}: {q} = {getattr(spec, q)} has no provenance; name its "
+                               f"source under the pool's sources ({q}: <source id>)")
+    always_on = {None: spec.always_on, "elastic": 0, "fixed": spec.nodes}[mode]
+    return DevicePool(
+        name=spec.name, device_name=spec.device_name, device=spec.device,
+        devices_per_node=spec.devices_per_node, nodes=spec.nodes, always_on=always_on,
         node_static_w=spec.node_static_w * idle_power_scale,
         device_idle_w=spec.device_idle_w * idle_power_scale,
-        static_source=spec.static_source, idle_source=spec.idle_source,
-        fleet=fleet or spec.fleet,  # type: ignore[arg-type]
-        fleet_nodes=spec.fleet_nodes, load_gb_per_s=spec.load_gb_per_s,
-        load_source=spec.load_source or "",
+        allocated_w=spec.allocated_w * idle_power_scale,
+        price_per_device_hour=spec.price_per_device_hour, boot_s=spec.boot_s,
+        hold_s=spec.hold_s, load_gb_per_s=spec.load_gb_per_s, memory_gb=spec.memory_gb,
+        sources=dict(spec.sources),
     )
 
 
@@ -169,12 +195,12 @@ def check_sla_feasible(pipeline: Pipeline) -> None:
 
 def _stage(
     path: Path, spec: StageFile, sources: dict[str, Source], batch_sizes: tuple[int, ...],
-    hardware: Hardware,
+    fleet: Fleet,
 ) -> Stage:
     names = [v.name for v in spec.variants]
     if len(set(names)) != len(names):
         raise ProfileError(f"{path}: stage {spec.name!r} has duplicate variant names {names}")
-    variants = tuple(_variant(path, spec, v, sources, batch_sizes, hardware)
+    variants = tuple(_variant(path, spec, v, sources, batch_sizes, fleet)
                      for v in spec.variants)
     return Stage(spec.name, tuple(sorted(variants, key=lambda v: v.accuracy)),
                  tuple(batch_sizes), spec.knob)
@@ -182,9 +208,11 @@ def _stage(
 
 def _variant(
     path: Path, stage: StageFile, spec: VariantFile, sources: dict[str, Source],
-    batch_sizes: tuple[int, ...], hardware: Hardware,
+    batch_sizes: tuple[int, ...], fleet: Fleet,
 ) -> ModelVariant:
     where = f"{path}: {stage.name}/{spec.name}"
+    pool_index = _variant_pool(where, spec, fleet)
+    pool = fleet.pools[pool_index]
     rows = [ProfileRow(*r) for r in spec.rows]
     seen: set[tuple[int, int]] = set()
     for row in rows:
@@ -219,12 +247,34 @@ def _variant(
             )
     continuous = None if spec.continuous is None else continuous_serving(
         where, stage.knob, batch_sizes, spec.continuous, sources,
-        hardware.device_idle_w * spec.base_cores)
+        pool.device_idle_w * spec.base_cores)
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
         accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
         profile=Profile(tuple(densify_rows(rows)), sources), weights_gb=spec.weights_gb,
-        continuous=continuous,
+        continuous=continuous, pool=pool_index,
     )
+
+
+def _variant_pool(where: str, spec: VariantFile, fleet: Fleet) -> int:
+    """The index of the pool a variant runs on, after checking that its weights fit."""
+    names = [p.name for p in fleet.pools]
+    if spec.pool is None:
+        if len(names) > 1:
+            raise ProfileError(f"{where}: the fleet has pools {names}; say which one the "
+                               "variant runs on (pool: NAME)")
+        index = 0
+    elif spec.pool in names:
+        index = names.index(spec.pool)
+    else:
+        raise ProfileError(f"{where}: pool {spec.pool!r} is not a device pool of the profile"
+                           f"{did_you_mean(spec.pool, names)}; pools: {names}")
+    pool = fleet.pools[index]
+    if pool.memory_gb > 0 and spec.weights_gb > pool.memory_gb * spec.base_cores:
+        raise ProfileError(
+            f"{where}: its weights ({spec.weights_gb:g} GB) do not fit {spec.base_cores} x "
+            f"{pool.memory_gb:g} GB of pool {pool.name!r}; give it more devices per replica "
+            "(base_cores) or run it on a pool with more memory")
+    return index
 
 

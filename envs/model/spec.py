@@ -21,16 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from envs.config.errors import ActionError, ProfileError
 from envs.config.suggest import did_you_mean
 from envs.model.continuous import ContinuousServing
+from envs.model.fleet import POWER_QUANTITIES, DevicePool, Fleet
 from envs.model.profile_data import SOURCE_KINDS, Profile, Source
 
-DeviceKind = Literal["cpu_core", "gpu"]
 KnobKind = Literal["batch", "cap"]
-FleetMode = Literal["elastic", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,7 @@ class ModelVariant:
         continuous: How it serves under continuous batching (an LLM of a ``cap`` stage:
             measured points, output lengths, a load table per cap); None where the profile
             gives only static rows.
+        pool: Index of the `DevicePool` its replicas run on (`Pipeline.fleet`).
     """
 
     name: str
@@ -59,6 +57,7 @@ class ModelVariant:
     profile: Profile
     weights_gb: float = 0.0
     continuous: ContinuousServing | None = None
+    pool: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,53 +102,13 @@ class Stage:
     def accuracy_ranks(self) -> tuple[float, ...]:
         """IPA's rank-normalised accuracy of each variant: rank / (n - 1), in [0, 1]
         (1 for a single variant), as IPA's code computes it
-        (``Task.variants_accuracies_normalized``)."""
-        n = len(self.variants)
-        if n == 1:
-            return (1.0,)
-        order = np.argsort([v.accuracy for v in self.variants], kind="stable")
-        ranks = np.empty(n)
-        ranks[order] = np.arange(n) / (n - 1)
-        return tuple(float(r) for r in ranks)
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """What a replica runs on, and the static and idle parts of the power model.
-
-    Energy of an interval = powered nodes x ``node_static_w`` x seconds + allocated
-    devices x ``device_idle_w`` x seconds + the dynamic energy of the batches served
-    (`envs.model.power.interval_energy_parts`).
-
-    Attributes:
-        name: CPU or GPU model.
-        device: What a profile row's ``cores`` counts: ``cpu_core`` or ``gpu``.
-        devices_per_node: Devices one node holds (cores per socket, GPUs per server).
-        node_static_w: Power of a powered node beyond its devices' idle power (uncore,
-            DRAM, host, fans), in watts.
-        device_idle_w: Idle power of one allocated device, in watts.
-        static_source: Id of the `Source` of ``node_static_w``.
-        idle_source: Id of the `Source` of ``device_idle_w``.
-        fleet: ``elastic`` (nodes holding no allocated device are powered off) or
-            ``fixed`` (all ``fleet_nodes`` stay powered, as in IPA's cluster).
-        fleet_nodes: Nodes in the fleet: always powered when fixed, the most that can be
-            powered when elastic (more are powered if the allocation needs them).
-        load_gb_per_s: Bandwidth at which a new replica loads its weights (0: loading
-            takes no time beyond the env's base cold start).
-        load_source: Id of the `Source` of ``load_gb_per_s`` ("" when it is 0).
-    """
-
-    name: str
-    device: DeviceKind
-    devices_per_node: int
-    node_static_w: float
-    device_idle_w: float
-    static_source: str
-    idle_source: str
-    fleet: FleetMode
-    fleet_nodes: int
-    load_gb_per_s: float = 0.0
-    load_source: str = ""
+        (``Task.variants_accuracies_normalized``). Variants of equal accuracy (one model on
+        two device pools) share a rank, ``n`` counting distinct accuracies; without ties
+        this is IPA's rank exactly."""
+        distinct = sorted({v.accuracy for v in self.variants})
+        if len(distinct) == 1:
+            return tuple(1.0 for _ in self.variants)
+        return tuple(distinct.index(v.accuracy) / (len(distinct) - 1) for v in self.variants)
 
 
 @dataclass(frozen=True)
@@ -160,15 +119,26 @@ class Pipeline:
         name: Pipeline name (e.g. ``video``).
         stages: The stages in request order.
         sla_ms: End-to-end latency objective.
-        hardware: Idle-power model of the profiled machine.
-        sources: Every `Source` the profile rows and hardware refer to.
+        fleet: The device pools replicas run on, and their power model.
+        sources: Every `Source` the profile rows and pools refer to.
     """
 
     name: str
     stages: tuple[Stage, ...]
     sla_ms: float
-    hardware: Hardware
+    fleet: Fleet
     sources: Mapping[str, Source]
+
+    def pool_of(self, variant: ModelVariant) -> DevicePool:
+        """The pool a variant's replicas run on.
+
+        Args:
+            variant: A variant of one of the stages.
+
+        Returns:
+            Its `DevicePool`.
+        """
+        return self.fleet.pools[variant.pool]
 
     def stage_index(self, name: str) -> int:
         """Index of the stage called ``name``.
@@ -193,8 +163,8 @@ class Pipeline:
     def energy_kinds(self) -> tuple[str, ...]:
         """Provenance kinds of every number in the power model (static, idle, dynamic),
         in `SOURCE_KINDS` order."""
-        kinds = {self.sources[self.hardware.static_source].kind,
-                 self.sources[self.hardware.idle_source].kind}
+        kinds = {self.sources[ref].kind for pool in self.fleet.pools
+                 for q, ref in pool.sources.items() if q in POWER_QUANTITIES}
         for stage in self.stages:
             for variant in stage.variants:
                 kinds |= variant.profile.energy_kinds
