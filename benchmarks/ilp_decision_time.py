@@ -1,7 +1,10 @@
 """Decision time of IPA's ILP (HiGHS): median and p99 over many solves at varied rates.
 
-Two pipelines: the shipped video pipeline (``profiles/video.yaml``) and a synthetic one of
-9 stages x 9 variants (batch sizes 1, 2, 4, 8 at 1, 2 and 4 cores) generated here. A
+Three pipelines: the shipped video pipeline (``profiles/video.yaml``), a synthetic one of
+9 stages x 9 variants (batch sizes 1, 2, 4, 8 at 1, 2 and 4 cores) generated here, and the
+A100 + H100 chat fleet (``profiles/llm_chat_a100_h100_loose.yaml``: two device pools, every
+model on each, four concurrency caps, up to 32 replicas: one candidate per (variant, cap,
+replica count), and with an energy weight an integer powered-nodes column per pool). A
 decision is everything `solve_ipa` does: candidates from envs.model.perf, the HiGHS model, the
 solve and reading the decision back.
 
@@ -14,9 +17,11 @@ Both replica modes are timed: ``minimal`` (replicas fixed to the fewest that rea
 the default) and ``free`` (replicas are integer variables, IPA's own model). Product mode
 uses the exact product objective (`ipa_baseline.product`).
 
-Targets (median): minimal video <= 10 ms, 9x9 <= 200 ms; free video <= 5 ms, 9x9 <= 50 ms.
+Targets (median): minimal video <= 10 ms, 9x9 <= 200 ms; free video <= 5 ms, 9x9 <= 50 ms;
+fleet <= 50 ms (IPA($) and the energy-aware ILP alternate, product and sum modes alternate).
 The last lines are ``metric=value``: ``video_median_ms``, ``video_p99_ms``,
-``s9v9_median_ms``, ``video_free_median_ms``, ``video_free_p99_ms``, ``s9v9_free_median_ms``.
+``s9v9_median_ms``, ``video_free_median_ms``, ``video_free_p99_ms``, ``s9v9_free_median_ms``,
+``fleet_median_ms``, ``fleet_p99_ms``.
 """
 
 from __future__ import annotations
@@ -89,7 +94,8 @@ def synthetic_doc(n_stages: int = 9, n_variants: int = 9, seed: int = 0) -> dict
 
 
 def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
-                replica_mode: str = "minimal") -> np.ndarray:
+                replica_mode: str = "minimal", energy_weight: float = 0.01,
+                energy_every: int = 3) -> np.ndarray:
     """Decision times (ms) of ``solves`` solves at rates drawn up to 90 % of the peak.
 
     Args:
@@ -98,6 +104,8 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
         max_replicas: Largest replica count per stage.
         seed: Seed of the rates.
         replica_mode: ``minimal`` or ``free`` (`solve_ipa`).
+        energy_weight: ``delta`` of the solves that weigh energy.
+        energy_every: Every how many solves one weighs energy.
 
     Returns:
         One time per solve, milliseconds.
@@ -108,7 +116,7 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
     infeasible = 0
     for i, rate in enumerate(rates):
         mode = "product" if i % 2 else "sum"
-        delta = 0.01 if i % 3 == 0 else 0.0
+        delta = energy_weight if i % energy_every == 0 else 0.0
         start = time.perf_counter()
         try:
             solve_ipa(pipeline, float(rate), mode=mode, delta=delta, max_replicas=max_replicas,
@@ -117,7 +125,8 @@ def time_solves(pipeline: Pipeline, solves: int, max_replicas: int, seed: int,
             infeasible += 1
         times.append((time.perf_counter() - start) * 1e3)
     print(f"  {pipeline.name} ({replica_mode}): {solves} solves, rates 0..{rates.max():.1f} rps, "
-          f"{infeasible} infeasible; sum/product modes alternate, delta > 0 every third")
+          f"{infeasible} infeasible; sum/product modes alternate, delta = {energy_weight:g} "
+          f"every {energy_every}")
     return np.asarray(times)
 
 
@@ -128,26 +137,33 @@ def main() -> None:
     parser.add_argument("--video", default="video", help="shipped pipeline name or profile path")
     parser.add_argument("--solves", type=positive_int, default=500)
     parser.add_argument("--max-replicas", type=positive_int, default=8)
+    parser.add_argument("--fleet", default="llm_chat_a100_h100_loose",
+                        help="the two-pool fleet (shipped name or profile path)")
+    parser.add_argument("--fleet-max-replicas", type=positive_int, default=32)
     args = parser.parse_args()
 
     video = load_pipeline(args.video)
     with tempfile.TemporaryDirectory() as tmp:
         s9v9 = load_pipeline(write_profile(synthetic_doc(), Path(tmp) / "synthetic9x9.yaml"))
+    fleet = load_pipeline(args.fleet)
     solve_ipa(video, 1.0)  # warm-up: imports and HiGHS's first start
     print(f"command: python benchmarks/ilp_decision_time.py --video {args.video} "
-          f"--solves {args.solves} --max-replicas {args.max_replicas}")
+          f"--solves {args.solves} --max-replicas {args.max_replicas} --fleet {args.fleet} "
+          f"--fleet-max-replicas {args.fleet_max_replicas}")
     times = {
         "video": time_solves(video, args.solves, args.max_replicas, seed=1),
         "s9v9": time_solves(s9v9, args.solves, args.max_replicas, seed=2),
         "video_free": time_solves(video, args.solves, args.max_replicas, 1, "free"),
         "s9v9_free": time_solves(s9v9, args.solves, args.max_replicas, 2, "free"),
+        "fleet": time_solves(fleet, args.solves, args.fleet_max_replicas, 3,
+                             energy_weight=1e-5, energy_every=2),
     }
     for name, t in times.items():
         print(f"  {name}: median {np.median(t):.2f} ms, p99 {np.percentile(t, 99):.2f} ms, "
               f"max {t.max():.2f} ms")
-    for name in ("video", "s9v9", "video_free", "s9v9_free"):
+    for name in ("video", "s9v9", "video_free", "s9v9_free", "fleet"):
         print(f"{name}_median_ms={np.median(times[name]):.3f}")
-        if name.startswith("video"):
+        if name.startswith(("video", "fleet")):
             print(f"{name}_p99_ms={np.percentile(times[name], 99):.3f}")
 
 

@@ -99,6 +99,10 @@ class EnvConfig:
             devices power off) or ``fixed`` (all stay on). None keeps the profile's.
         idle_power_scale: Factor on the profile's node static and device idle power
             (sensitivity runs of an assumed idle power use 0.5 and 2).
+        node_boot_s: Override of every pool's node boot time (sensitivity runs of an
+            assumed boot time); None keeps the profile's.
+        node_hold_s: Override of every pool's hold time before an unneeded node powers off;
+            None keeps the profile's.
     """
 
     pipeline: str = "video"
@@ -123,6 +127,8 @@ class EnvConfig:
     reward_preset: str | None = None
     fleet: Literal["elastic", "fixed"] | None = None
     idle_power_scale: float = 1.0
+    node_boot_s: float | None = None
+    node_hold_s: float | None = None
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -165,6 +171,11 @@ class EnvConfig:
                     fix="1 loads weights at the profile's bandwidth, 0 instantly")
         check_range("cold_start_s", self.cold_start_s, low=0, unit="s",
                     fix="0 means a new replica serves at once")
+        check_range("node_boot_s", self.node_boot_s, low=0, unit="s",
+                    fix="0 means a node serves as soon as it is powered; null keeps the "
+                        "profile's")
+        check_range("node_hold_s", self.node_hold_s, low=0, unit="s",
+                    fix="0 powers an unneeded node off at once; null keeps the profile's")
         check_range("drop_limit_s", self.drop_limit_s, low=0, low_open=True, unit="s",
                     fix="null drops after 2 x SLA")
         check_range("batch_timeout_ms", self.batch_timeout_ms, low=0, low_open=True, unit="ms",

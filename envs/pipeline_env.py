@@ -14,7 +14,7 @@ from envs.backends.base import IntervalStats, ServingSettings
 from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
-from envs.model.profiles import load_pipeline
+from envs.env_pipeline import env_pipeline
 from envs.model.spec import Decision
 from envs.observation import OBS_CLIP, ObsLayout, history_bounds, observation
 from envs.reward import RewardScales, reward_terms, weighted_reward
@@ -134,8 +134,7 @@ class PipelineEnv(gym.Env):
         self.config = config_from_kwargs(config, overrides) if overrides else (
             config or EnvConfig())
         cfg = self.config
-        self.pipeline = load_pipeline(cfg.pipeline, cfg.sla_ms, cfg.batch_sizes, cfg.fleet,
-                                      cfg.idle_power_scale)
+        self.pipeline = env_pipeline(cfg)
         n_stages = len(self.pipeline.stages)
         check_core_budget(cfg.max_cores, self.pipeline)
         warn_suspicious_settings(cfg, self.pipeline)
@@ -308,6 +307,12 @@ class PipelineEnv(gym.Env):
     def series(self) -> np.ndarray:
         """The warm-up history followed by the playable trace (per-second rates)."""
         return self._series
+
+    def powered_nodes(self) -> tuple[int, ...] | None:
+        """Nodes powered per device pool now (booting, serving or held), for planners that
+        count what a boot costs; None on a backend without node states (the live one)."""
+        nodes = getattr(self.backend, "nodes", None)
+        return None if nodes is None else tuple(p.powered for p in nodes.pools)
 
     def upcoming_rates(self) -> np.ndarray:
         """The next interval's true rates (for oracle baselines only)."""

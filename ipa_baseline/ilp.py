@@ -23,7 +23,10 @@ an integer ``n_p`` in ``[always_on_p, nodes_p]`` counts the pool's powered nodes
 idle terms (`envs.model.power.powered_nodes`; every device of a powered node draws its idle
 power), so consolidation onto fewer nodes and cheaper pools is worth what it saves.
 ``energy_fixed`` and ``energy_per_replica`` are the allocated and dynamic terms
-(`envs.model.power.stage_interval_energy_j`).
+(`envs.model.power.stage_interval_energy_j`). Given the nodes powered now (``nodes_on``),
+each node beyond them also costs its boot: ``delta * node_floor_w_p * boot_s_p * b_p`` with
+``b_p >= n_p - nodes_on_p``, ``b_p >= 0`` (`envs.backends.nodes`: a booting node draws its
+static and idle power before it serves).
 
 ``A(x)`` is ``sum_k rank_k x_k`` in ``sum`` mode, and in ``product`` mode the true product
 over stages of the chosen variants' accuracies (as fractions), linearised exactly
@@ -79,7 +82,8 @@ class IlpResult:
             batch latency plus batch-fill delay.
         predicted_cores: Allocated cores.
         predicted_energy_j: Energy over the interval when every stage serves the rate:
-            static (powered nodes), idle and dynamic, as `envs.model.power.interval_energy_j`.
+            static (powered nodes), idle and dynamic, as `envs.model.power.interval_energy_j`,
+            and the boots of nodes beyond ``nodes_on``.
         solve_ms: Wall time of the decision (building the model and solving it).
     """
 
@@ -96,7 +100,7 @@ def solve_ipa(
     beta: float = 1.0, gamma: float = 1e-6, delta: float = 0.0, max_replicas: int = 8,
     interval_s: float = 10.0, timeout_ms: float = math.inf, cores: CoresMode = "base",
     replica_mode: ReplicasMode = "minimal", restriction: Restriction | None = None,
-    product_form: ProductForm = "auto",
+    product_form: ProductForm = "auto", nodes_on: Sequence[int] | None = None,
 ) -> IlpResult:
     """Solve IPA's ILP (plus an optional energy term) for one predicted rate.
 
@@ -118,6 +122,7 @@ def solve_ipa(
         restriction: Fixed variants (FA2) or replicas (RIM).
         product_form: How ``product`` mode is linearised: ``auto``, ``combinations``
             (IPA's, one binary per variant combination) or ``chain``.
+        nodes_on: Nodes powered now per pool (None: boots cost nothing).
 
     Returns:
         The optimal decision and the model's predictions for it.
@@ -139,7 +144,7 @@ def solve_ipa(
     if mode == "product" and alpha > 0:
         add_product_objective(lp, cands, [2 * k for k in range(len(cands))],
                               len(pipeline.stages), alpha, product_form)
-    add_powered_nodes(lp, cands, pipeline, delta, interval_s)
+    add_powered_nodes(lp, cands, pipeline, delta, interval_s, nodes_on)
     highs = lp.solve(f"at {rate_rps:.1f} rps although every stage has a feasible candidate",
                      "the stages together exceed a device pool (each fits alone): give the "
                      "pool more nodes or lower the rate")
@@ -152,9 +157,11 @@ def solve_ipa(
     devices = float(sum(c.cores_per_replica * r[k] for k, c in enumerate(cands)))
     energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
                  for k, c in enumerate(cands))
-    energy += sum(pool.node_floor_w * power.powered_nodes(pool, d) * interval_s
-                  for pool, d in zip(pipeline.fleet.pools,
-                                     power.devices_by_pool(pipeline, decision), strict=True))
+    for p, (pool, d) in enumerate(zip(pipeline.fleet.pools,
+                                      power.devices_by_pool(pipeline, decision), strict=True)):
+        nodes = power.powered_nodes(pool, d)
+        booted = 0 if nodes_on is None else max(nodes - nodes_on[p], 0)
+        energy += pool.node_floor_w * (nodes * interval_s + booted * pool.boot_s)
     return IlpResult(
         decision=decision,
         objective=float(highs.getInfo().objective_function_value),
@@ -206,7 +213,8 @@ def planned_candidates(
 
 
 def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipeline,
-                      delta: float, interval_s: float) -> list[int | None]:
+                      delta: float, interval_s: float,
+                      nodes_on: Sequence[int] | None = None) -> list[int | None]:
     """Add each pool's capacity row and, where it can change the objective, its
     powered-nodes column (see the module docstring).
 
@@ -216,6 +224,7 @@ def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipel
         pipeline: The pipeline (its fleet).
         delta: Weight of energy.
         interval_s: Interval length (node energy).
+        nodes_on: Nodes powered now per pool; each node beyond them costs its boot.
 
     Returns:
         Per pool, the nodes column's index, or None where the pool has only its capacity
@@ -234,6 +243,9 @@ def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipel
         nodes = lp.col(-delta * pool.node_floor_w * interval_s, float(pool.always_on),
                        float(pool.nodes), True)
         lp.row([(nodes, float(pool.devices_per_node))] + replicas, 0.0, INF)
+        if nodes_on is not None and pool.boot_s > 0:
+            boots = lp.col(-delta * pool.node_floor_w * pool.boot_s, 0.0, INF, False)
+            lp.row([(boots, 1.0), (nodes, -1.0)], -float(nodes_on[p]), INF)
         columns.append(nodes)
     return columns
 

@@ -16,15 +16,17 @@ from envs.env_config import EnvConfig
 POLICIES: tuple[str, ...] = (
     "ppo", "ipa", "ipa_tuned", "ipa_energy", "ilp_reward", "fa2_low", "fa2_high", "rim", "hpa",
     "ray_serve", "static_low", "static_high", "random", "ipa_oracle", "mpc", "residual",
+    "ipa_energy_matched",
 )
 LEARNED: tuple[str, ...] = ("ppo", "residual")
 """Policies played by ``--agent`` folders: ``ppo`` (an agent that chooses the configuration)
 and ``residual`` (one trained with ``agent.residual``: it adjusts IPA's ILP,
 `agents.policies.residual_agent`). A folder plays as the one its saved config says."""
-OPT_IN: tuple[str, ...] = ("ppo", "mpc", "residual")
-"""Policies a config must name: ``ppo`` and ``residual`` (need ``--agent``) and ``mpc`` (the
-receding-horizon planner, `agents.policies.mpc`; left out of the default list so committed
-reports keep their policy set)."""
+OPT_IN: tuple[str, ...] = ("ppo", "mpc", "residual", "ipa_energy_matched")
+"""Policies a config must name: ``ppo`` and ``residual`` (need ``--agent``), ``mpc`` (the
+receding-horizon planner, `agents.policies.mpc`) and ``ipa_energy_matched`` (the energy-aware
+ILP at IPA's accuracy, `agents.policies.matched`); left out of the default list so committed
+reports keep their policy set."""
 ORACLES: tuple[str, ...] = ("ipa_oracle",)
 """Policies that read the next interval's true rates by design (labelled in reports)."""
 

@@ -29,6 +29,7 @@ STYLE: dict[str, tuple[str, str]] = {
     "ipa": ("#1f77b4", "o"),
     "ipa_tuned": ("#17becf", "D"),
     "ipa_energy": ("#2ca02c", "s"),
+    "ipa_energy_matched": ("#006400", "s"),
     "ipa_oracle": ("#9467bd", "P"),
     "fa2_low": ("#8c564b", "v"),
     "fa2_high": ("#e377c2", "^"),

@@ -10,6 +10,7 @@ from agents.evaluation.config import LEARNED, EvalConfig
 from agents.policies.ilp_reward import RewardIlpPolicy
 from agents.policies.ipa import FA2Policy, IPAPolicy, RIMPolicy, default_rim_replicas
 from agents.policies.ipa_tuned import TunedIPAPolicy
+from agents.policies.matched import MatchedEnergyPolicy
 from agents.policies.mpc import MPCPolicy
 from agents.policies.rules import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolicy
 from envs.pipeline_env import PipelineEnv
@@ -65,6 +66,8 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
                                             delta=tuned.get("ipa_energy", w.delta),
                                             use_batch_timeout=True),
         "ipa_oracle": lambda env: IPAPolicy(env, **ipa_kwargs, forecast="oracle"),
+        "ipa_energy_matched": lambda env: MatchedEnergyPolicy(env, **ipa_kwargs,
+                                                              use_batch_timeout=True),
         "ilp_reward": lambda env: RewardIlpPolicy(env, rules=ipa_kwargs["rules"]),
         "fa2_low": lambda env: FA2Policy(env, "low", **ipa_kwargs),
         "fa2_high": lambda env: FA2Policy(env, "high", **ipa_kwargs),

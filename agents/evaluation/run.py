@@ -14,7 +14,7 @@ from agents.evaluation.report import write_report
 from agents.evaluation.windows import evaluation_windows, shared_seconds, training_peak
 from agents.runs.tracking import check_wandb_reachable
 from envs.config.loader import to_dict
-from envs.model.profiles import load_pipeline
+from envs.env_pipeline import env_pipeline
 
 __all__ = ["log_evaluation", "report_header", "run_evaluation", "tuned_values", "workload_table"]
 
@@ -36,8 +36,7 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
         IpaEnergyError: Anything the evaluation refuses (one line, names the fix).
     """
     env = config.env
-    pipeline = load_pipeline(env.pipeline, env.sla_ms, env.batch_sizes, env.fleet,
-                             env.idle_power_scale)  # a bad profile stops before the bar
+    pipeline = env_pipeline(env)  # a bad profile stops before the bar
     report_dir = Path(config.output_dir) / config.name
     report_dir.mkdir(parents=True, exist_ok=True)
     runs = len(config.policies) + max(len(agents) - 1, 0)

@@ -18,9 +18,11 @@ from envs.workload.traces import load_trace
 __all__ = ["EVALUATION_CONDITIONS", "agent_kind", "check_learned_policies",
            "eval_config_from_flags", "same_env"]
 
-EVALUATION_CONDITIONS = ("backend", "idle_power_scale", "model_load_scale", "fleet")
+EVALUATION_CONDITIONS = ("backend", "idle_power_scale", "model_load_scale", "fleet",
+                         "node_boot_s", "node_hold_s")
 """Env fields the evaluation sets over the agents' trained env: the backend and the
-sensitivity knobs (idle power, model load time, fleet mode) every policy is scored under."""
+sensitivity knobs (idle power, model load time, fleet mode, node boot and hold times) every
+policy is scored under."""
 
 
 def eval_config_from_flags(config_path: Path | None, trace: Path | None, agents: list[Path],

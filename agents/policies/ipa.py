@@ -148,7 +148,8 @@ class IPAPolicy(DecidingPolicy):
             self.last_result = solve_ipa(
                 self.plan_pipeline, self.forecast_rps(obs), mode=self.mode, **self.weights,
                 max_replicas=env.config.max_replicas, interval_s=env.config.interval_s,
-                timeout_ms=self.timeout_ms, restriction=self.restriction)
+                timeout_ms=self.timeout_ms, restriction=self.restriction,
+                nodes_on=env.powered_nodes())
             decision = self.last_result.decision
         except InfeasibleError as err:
             self.last_result, self.last_error = None, err

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.backends.base import IntervalStats, ServingSettings, weighted_quantile
-from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
+from envs.backends.replicas import SimulatedBackend, allocated_core_s
 from envs.backends.stats import interval_stats
 from envs.model import continuous_perf, perf, power
 from envs.model.continuous_perf import is_continuous
@@ -223,7 +223,7 @@ class FluidBackend(SimulatedBackend):
             if p99 > sla_ms:  # (perf.late_fraction is 0 otherwise: skip the call)
                 late += served * perf.late_fraction(p50, p99, sla_ms)
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
-        energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
+        energy = self.interval_energy(start, end, dynamic_j)
         return interval_stats(
             self.pipeline, decision, seconds=float(seconds), arrived=sum(rates),
             served=sum(served_out), dropped=sum(stage_dropped), late=late, core_s=core_s,

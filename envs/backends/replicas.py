@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 from envs.backends.base import ServingSettings
+from envs.backends.nodes import NodeStates
 from envs.model import power
 from envs.model.spec import Decision, Pipeline, StageDecision
 
@@ -147,24 +148,24 @@ def allocation_segments(
     return segments
 
 
-def interval_energy(
-    pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float,
-    dynamic_j: float,
-) -> power.EnergyParts:
-    """The power model over [start, end) for the groups held then.
+def allocated_by_pool(pipeline: Pipeline, stages: list[list[ReplicaGroup]], at: float
+                      ) -> power.DevicesByPool:
+    """Devices the groups hold at time ``at``, per pool.
 
     Args:
-        pipeline: The pipeline (its fleet's power model).
+        pipeline: The pipeline (each variant's pool).
         stages: Every stage's replica groups.
-        start: Start of the interval.
-        end: Its end.
-        dynamic_j: Dynamic energy of the batches served.
+        at: The time.
 
     Returns:
-        The energy split into static, idle and dynamic parts.
+        Devices per pool.
     """
-    return power.energy_parts(pipeline.fleet, allocation_segments(pipeline, stages, start, end),
-                             dynamic_j)
+    devices = [0.0] * len(pipeline.fleet.pools)
+    for s, groups in enumerate(stages):
+        for g in groups:
+            if g.allocated_s <= at < g.until_s:
+                devices[pipeline.stages[s].variants[g.variant].pool] += g.count * g.cores
+    return tuple(devices)
 
 
 def simulated_energy_method(pipeline: Pipeline) -> str:
@@ -200,6 +201,7 @@ class SimulatedBackend:
         self.now = 0.0
         self.decision: Decision | None = None
         self.groups: list[list[ReplicaGroup]] = []
+        self.nodes = NodeStates(pipeline.fleet)
         self.last_events: list[str] = []  # simulators have none; the live backend does
 
     def reset(self, decision: Decision, seed: int | None = None) -> None:
@@ -213,22 +215,52 @@ class SimulatedBackend:
         self.now = 0.0
         self.decision = decision
         self.groups = [warm_groups(c) for c in decision.stages]
+        self.nodes.reset(allocated_by_pool(self.pipeline, self.groups, 0.0))
         self._on_reset(seed)
 
     def apply(self, decision: Decision) -> None:
-        """Reconfigure at the current time; cold starts and rolling updates apply.
+        """Reconfigure at the current time; cold starts and rolling updates apply, and
+        replicas that need a node that is not on start their cold start once it has booted
+        (`envs.backends.nodes.NodeStates.make_room`).
 
         Args:
             decision: The new configuration.
         """
         self.pipeline.validate(decision)
         self.decision = decision
+        cold = [self.settings.cold_start_for(self.pipeline, s, c.variant)
+                for s, c in enumerate(decision.stages)]
+        planned = [apply_choice(groups, choice, self.now, c)
+                   for groups, choice, c in zip(self.groups, decision.stages, cold, strict=True)]
+        ready = self.nodes.make_room(allocated_by_pool(self.pipeline, planned, self.now),
+                                     self.now)
+        waits = [ready[stage.variants[c.variant].pool] - self.now
+                 for stage, c in zip(self.pipeline.stages, decision.stages, strict=True)]
         self.groups = [
-            apply_choice(groups, choice, self.now,
-                         self.settings.cold_start_for(self.pipeline, s, choice.variant))
-            for s, (groups, choice) in enumerate(zip(self.groups, decision.stages, strict=True))
-        ]
+            apply_choice(groups, choice, self.now, c + wait) if wait > 0 else plan
+            for groups, choice, c, wait, plan in zip(self.groups, decision.stages, cold, waits,
+                                                     planned, strict=True)]
         self._on_apply()
+
+    def interval_energy(self, start: float, end: float, dynamic_j: float) -> power.EnergyParts:
+        """The power model over [start, end) for the groups held then, with the nodes'
+        power states (booting and held nodes draw their static and idle power).
+
+        Args:
+            start: Start of the interval.
+            end: Its end.
+            dynamic_j: Dynamic energy of the batches served.
+
+        Returns:
+            The energy split into static, idle and dynamic parts.
+        """
+        segments = allocation_segments(self.pipeline, self.groups, start, end)
+        node_s = self.nodes.node_seconds(segments, start)
+        device_s = tuple(sum(seconds * devices[p] for seconds, devices in segments)
+                         for p in range(len(self.pipeline.fleet.pools)))
+        fleet = self.pipeline.fleet
+        return power.EnergyParts(power.static_energy_j(fleet, node_s),
+                                 power.idle_energy_j(fleet, node_s, device_s), dynamic_j)
 
     def _decision_in_force(self, method: str) -> Decision:
         """The decision in force; RuntimeError if ``method`` was called before `reset`."""

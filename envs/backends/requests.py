@@ -28,7 +28,7 @@ import numpy as np
 from envs.backends.base import IntervalStats, ServingSettings
 from envs.backends.continuous_stage import ContinuousStage
 from envs.backends.crn import crn_streams, service_draws
-from envs.backends.replicas import SimulatedBackend, allocated_core_s, interval_energy
+from envs.backends.replicas import SimulatedBackend, allocated_core_s
 from envs.backends.stats import interval_stats, latency_quantile_ms
 from envs.model import perf, power
 from envs.model.continuous_perf import is_continuous
@@ -268,7 +268,7 @@ class RequestBackend(SimulatedBackend):
         latencies_ms = (ready - origin) * 1e3
         late = int(np.count_nonzero(latencies_ms > self.pipeline.sla_ms))
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
-        energy = interval_energy(self.pipeline, self.groups, start, end, dynamic_j)
+        energy = self.interval_energy(start, end, dynamic_j)
         return interval_stats(
             self.pipeline, decision, seconds=end - start, arrived=new.shape[0],
             served=ready.shape[0], dropped=dropped, late=late, core_s=core_s,

@@ -1,9 +1,10 @@
 """Which env configs `envs.batched.BatchedPipelineVecEnv` runs exactly: the ``fluid``
-backend, the ``reactive`` predictor, ``cold_start_s <= interval_s <= 600`` and no
-size-dependent model loading."""
+backend, the ``reactive`` predictor, ``cold_start_s <= interval_s <= 600``, no
+size-dependent model loading and no node power states (boot or hold times)."""
 
 from __future__ import annotations
 
+from envs.backends.nodes import has_power_states
 from envs.env_config import EnvConfig
 from envs.model import perf
 from envs.model.spec import Pipeline
@@ -38,22 +39,25 @@ def unsupported_reason(config: EnvConfig, pipeline: Pipeline | None = None) -> s
     Args:
         config: The env config to check.
         pipeline: The config's pipeline, already loaded (None: loaded here, only if the
-            settings are supported and model loading is on).
+            settings are supported).
 
     Returns:
         The reason, naming the setting and what would make it runnable; None if it can.
     """
     reason = settings_reason(config)
-    if reason is not None or config.model_load_scale <= 0:
+    if reason is not None:
         return reason
     if pipeline is None:
-        from envs.model.profiles import load_pipeline
+        from envs.env_pipeline import env_pipeline
 
-        pipeline = load_pipeline(config.pipeline, config.sla_ms, config.batch_sizes,
-                                 config.fleet, config.idle_power_scale)
+        pipeline = env_pipeline(config)
     if config.model_load_scale > 0 and any(perf.model_load_s(pipeline, v) > 0
            for stage in pipeline.stages for v in stage.variants):
         return ("the profile's variants load their weights for a size-dependent time "
                 "(envs.model.perf.model_load_s), and the batched env has one cold start for all; "
                 "env.model_load_scale=0 turns loading off")
+    if has_power_states(pipeline.fleet):
+        return ("the profile's device pools boot or hold their nodes (boot_s, hold_s; "
+                "envs.backends.nodes), which the batched env does not simulate; set them to 0 "
+                "or train on the scalar envs")
     return None

@@ -10,6 +10,7 @@ batching) is checked and stored by `envs.model.profile_continuous`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -71,7 +72,8 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
 def load_pipeline(
     name_or_path: str | Path, sla_ms: float | None = None,
     batch_sizes: tuple[int, ...] | None = None, fleet: str | None = None,
-    idle_power_scale: float = 1.0,
+    idle_power_scale: float = 1.0, node_boot_s: float | None = None,
+    node_hold_s: float | None = None,
 ) -> Pipeline:
     """Load, validate and densify a profile into a `Pipeline`.
 
@@ -84,6 +86,8 @@ def load_pipeline(
             ``fixed`` (all always on).
         idle_power_scale: Factor on the node static, device idle and allocated power (the
             sensitivity runs of an assumed idle power use 0.5 and 2).
+        node_boot_s: Override of every pool's boot time (None: the file's).
+        node_hold_s: Override of every pool's hold time (None: the file's).
 
     Returns:
         The pipeline, with unmeasured batch sizes filled in and marked (`envs.model.densify`).
@@ -105,6 +109,10 @@ def load_pipeline(
             raise ProfileError(f"{path}: source id {reserved.id!r} is reserved for the loader")
         sources[reserved.id] = reserved
     pools = _fleet(path, spec.pools, sources, fleet, idle_power_scale)
+    if node_boot_s is not None or node_hold_s is not None:
+        pools = Fleet(tuple(dataclasses.replace(
+            p, boot_s=p.boot_s if node_boot_s is None else node_boot_s,
+            hold_s=p.hold_s if node_hold_s is None else node_hold_s) for p in pools.pools))
     if batch_sizes is not None and not batch_sizes:
         raise ConfigError("batch_sizes override is empty; list the batch sizes policies may "
                           "choose (each must be profiled), or give none to use the profile's")
