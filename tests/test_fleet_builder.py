@@ -472,3 +472,43 @@ def test_the_shipped_spec_reads() -> None:
     assert [p.name for p in spec.pools] == ["a100", "h100"]
     (stage,) = spec.stages
     assert stage.caps == (128, 192, 256, 320) and len(stage.variants) == 8
+
+
+# -- a v3 fleet (H100 + B200) ------------------------------------------------------------------
+
+V3 = SHARED / "mlenergy" / "v3"
+V3_SPEC = REPO / "configs" / "fleet" / "llm_chat_h100_b200.yaml"
+
+
+@pytest.mark.skipif(not ((V3 / "models").is_dir() and TRACE.is_file()),
+                    reason="ML.ENERGY v3 data or the Azure trace absent")
+def test_a_v3_fleet_reads_median_itl_and_both_gpus(tmp_path: Path) -> None:
+    """Llama-3.1-8B on one H100 and one B200 at cap 64, tpot 8 ms: each variant admits the
+    most running requests whose median ITL (linear in ln avg_batch_size between the v3
+    file's configurations of that GPU, flat below the first) is within 8 ms."""
+    doc = yaml.safe_load(V3_SPEC.read_text())
+    doc["stages"] = [{"name": "chat", "caps": [64], "variants": [
+        {"model": "meta-llama/Llama-3.1-8B-Instruct", "pool": p, "gpus": 1}
+        for p in ("h100", "b200")]}]
+    doc["targets"] = {"tight": {"tpot_ms": 8.0, "sla_ms": 62100.0}}
+    spec = tmp_path / "v3.yaml"
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = tmp_path / "v3_tight.yaml"
+    proc = run_cli(cli_args(spec, "tight", out, data=V3,
+                            quality=REPO / "profiles" / "quality" / "mlenergy_quality.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    raw = json.loads((V3 / "models" / "meta-llama__Llama-3.1-8B-Instruct__lm-arena-chat.json")
+                     .read_text())
+    built = variants_of(yaml.safe_load(out.read_text()))
+    for pool, gpu in (("h100", "H100"), ("b200", "B200")):
+        rows = sorted((c["avg_batch_size"], c["median_itl_ms"]) for c in raw["configurations"]
+                      if c["gpu_model"] == gpu and c["num_gpus"] == 1)
+        xs, ys = [r[0] for r in rows], [r[1] for r in rows]
+        feasible = None
+        for n in range(1, round(xs[-1]) + 1):
+            if in_log_n(xs, ys, max(n, xs[0])) > 8.0:
+                break
+            feasible = n
+        variant = built[f"Llama-3.1-8B-Instruct@{pool}"]
+        assert variant["continuous"]["max_running"] == feasible, pool
+        assert variant["pool"] == pool

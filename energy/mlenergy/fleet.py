@@ -1,10 +1,10 @@
 """Write a fleet profile: LLM variants on several GPU pools, served by continuous batching,
-from ML.ENERGY v2 measurements (A100-SXM4-40GB and H100).
+from ML.ENERGY measurements (v2: A100-SXM4-40GB and H100; v3: H100 and B200).
 
 Usage::
 
     python -m energy.mlenergy.fleet configs/fleet/llm_chat_a100_h100.yaml --target tight \\
-        --data ../shared/data/mlenergy/v2/data \\
+        --data ../shared/data/mlenergy/v2/data \\      (v3 fleets: ../shared/data/mlenergy/v3)
         --output-lengths ../shared/data/azure_llm_2023/AzureLLMInferenceTrace_conv.csv \\
         --quality profiles/quality/mlenergy_v2_quality.yaml \\
         --out profiles/llm_chat_a100_h100_tight.yaml
@@ -12,8 +12,8 @@ Usage::
 Per variant (a model on a pool with its GPUs per replica; named ``<model>@<pool>``):
 
 * **points** (measured): every measured cap of the model on that GPU and tensor-parallel
-  degree (`energy.mlenergy.v2_points`: concurrency, tokens/s, power; v2 gives only the
-  mean time per output token, used as the median and the p99 inter-token latency);
+  degree (`energy.mlenergy.fleet_data`: concurrency, tokens/s, power, inter-token latency;
+  v2 gives only the mean time per output token, used as the median and the p99);
 * **admission limit** (``max_running``, from the targets): the most requests a replica runs
   at once with its inter-token latency within ``tpot_ms``
   (`envs.model.llm_curve.tpot_running_limit`); a variant that misses the target even at its
@@ -47,9 +47,9 @@ from energy.mlenergy.continuous import (
     rounded_points,
     trace_histogram,
 )
+from energy.mlenergy.fleet_data import MeasuredLlm, dataset_gpu, measured_llm
 from energy.mlenergy.fleet_spec import FleetSpec, FleetVariant, pool_document, read_fleet_spec
 from energy.mlenergy.profile import QualityEntry, load_quality, slug
-from energy.mlenergy.v2_points import v2_points, v2_run_files, v2_weights_gb
 from envs.config.cli import argument_parser, command_line
 from envs.config.errors import ConfigError, ProfileError
 from envs.model.llm_curve import LlmCurve, tpot_running_limit
@@ -65,11 +65,6 @@ from envs.serving.load_table import load_table
 from envs.workload.lengths import TokenLengths
 
 PROG = "python -m energy.mlenergy.fleet"
-V2_GPU = {"A100-SXM4-40GB": "A100-40GB", "NVIDIA A100-SXM4-40GB": "A100-40GB",
-          "NVIDIA H100 80GB HBM3": "H100"}
-"""A pool's ``device_name`` -> the GPU's short name in `energy.mlenergy.v2_points`."""
-
-
 def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
                 quality: dict[str, QualityEntry]) -> dict[str, Any]:
     """The fleet profile as a YAML-ready mapping (module docstring).
@@ -77,7 +72,7 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
     Args:
         spec: The fleet spec.
         target: Which of its targets.
-        data: ML.ENERGY v2's ``data`` folder.
+        data: The dataset's folder (v2: its ``data``; v3: its root).
         lengths_csv: A trace with a ``GeneratedTokens`` column.
         quality: Model id -> published quality.
 
@@ -102,15 +97,13 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
         variants = []
         for v in stage.variants:
             pool = pools[v.pool]
-            gpu = V2_GPU.get(pool.device_name)
-            if gpu is None:
-                raise ProfileError(f"pool {pool.name!r}: no ML.ENERGY v2 data for device "
-                                   f"{pool.device_name!r}; v2 has {sorted(V2_GPU)}")
+            gpu = dataset_gpu(spec.dataset, pool.device_name)
             if v.model not in quality:
                 raise ProfileError(f"no quality entry for {v.model!r}; add its published score "
                                    "with the source to the --quality file")
-            measured = LlmCurve(tuple(v2_points(data, gpu, v.model, v.gpus)),
-                                pool.device_idle_w * v.gpus)
+            reading = measured_llm(spec.dataset, data, pool.device_name, v.model, v.gpus,
+                                   pool.device_idle_w, spec.release)
+            measured = reading.curve
             limit = tpot_running_limit(measured, goal.tpot_ms)
             name = f"{v.model.split('/')[-1]}@{v.pool}"
             if limit is None:
@@ -123,8 +116,8 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
                 raise ProfileError(f"{v.model} on {v.gpus} x {gpu} has no measured cap "
                                    f"{missing}; measured: {list(curve.caps)}; choose the "
                                    "stage's caps among every variant's")
-            variants.append(fleet_variant(spec, goal.tpot_ms, v, curve, trace,
-                                          quality[v.model], data, gpu, stage.caps, sources))
+            variants.append(fleet_variant(spec, goal.tpot_ms, v, curve, reading, trace,
+                                          quality[v.model], stage.caps, sources))
         if not variants:
             raise ProfileError(f"stage {stage.name!r}: every variant misses the per-token "
                                f"target {goal.tpot_ms:g} ms; loosen tpot_ms")
@@ -139,9 +132,8 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
 
 
 def fleet_variant(spec: FleetSpec, tpot_ms: float, v: FleetVariant, curve: LlmCurve,
-                  trace: TraceLengths,
-                  quality: QualityEntry, data: Path, gpu: str, caps: tuple[int, ...],
-                  sources: dict[str, Any]) -> dict[str, Any]:
+                  reading: MeasuredLlm, trace: TraceLengths, quality: QualityEntry,
+                  caps: tuple[int, ...], sources: dict[str, Any]) -> dict[str, Any]:
     """One variant's mapping, adding its sources to ``sources``.
 
     Args:
@@ -149,29 +141,24 @@ def fleet_variant(spec: FleetSpec, tpot_ms: float, v: FleetVariant, curve: LlmCu
         tpot_ms: The per-token target.
         v: The variant.
         curve: Its curve, points rounded, with its admission limit.
+        reading: Its measurements (description, weights).
         trace: The output lengths (`energy.mlenergy.continuous.trace_histogram`).
         quality: Its published quality.
-        data: ML.ENERGY v2's ``data`` folder.
-        gpu: The GPU's short name.
         caps: The stage's caps.
         sources: The profile's sources, extended in place.
 
     Returns:
         The variant mapping.
     """
-    sid = f"mlenergy_v2_{slug(v.model)}_{v.pool}"
+    sid = f"mlenergy_{spec.dataset}_{slug(v.model)}_{v.pool}"
     lengths = TokenLengths.from_histogram(trace.bins, trace.counts, "output lengths")
-    files = [p.name for p in v2_run_files(data, gpu, v.model, v.gpus)]
     sources[f"{sid}_points"] = {"kind": "measured", "description": (
-        f"{spec.release}: {v.model} on {v.gpus} x {gpu}, files {files}, as [cap, Avg BS, "
-        "Token tput, power = Energy/req x Token tput / Avg Output Tokens (all GPUs), mean "
-        "TPOT, mean TPOT] (energy.mlenergy.v2_points; v2 gives no ITL quantiles: the mean "
-        "stands for the median and the p99); output_lengths: " + trace.description)}
+        f"{reading.description}; output_lengths: {trace.description}")}
     sources[f"{sid}_tables"] = {"kind": "estimated", "description": (
         f"simulated, not measured: envs.serving.load_table.load_table(curve, cap, lengths, "
         f"requests={REQUESTS}, seed={SEED}) for caps {list(caps)}, curve = the points with "
         f"idle {curve.idle_w:g} W and admission limit max_running={curve.max_running} (the "
-        f"most running requests with mean TPOT <= {tpot_ms:g} ms, source "
+        f"most running requests with median inter-token latency <= {tpot_ms:g} ms, source "
         f"{spec.targets_source}); values at {TABLE_DIGITS} significant digits")}
     sources[f"{sid}_rows"] = {"kind": "estimated", "description": (
         "derived from the points (energy.mlenergy.fleet): at cap c with n running, rate = "
@@ -195,7 +182,7 @@ def fleet_variant(spec: FleetSpec, tpot_ms: float, v: FleetVariant, curve: LlmCu
                              max_running=curve.max_running)
     entry = variant_entry(f"{v.model.split('/')[-1]}@{v.pool}", quality.accuracy, rows,
                           metric=quality.accuracy_metric, source=quality.accuracy_source,
-                          base_cores=v.gpus, weights_gb=v2_weights_gb(data, v.model),
+                          base_cores=v.gpus, weights_gb=round(reading.weights_gb, 3),
                           continuous=block)
     entry["pool"] = v.pool
     return entry
@@ -213,7 +200,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argument_parser(PROG, __doc__)
     p.add_argument("spec", type=Path, help="the fleet spec (YAML)")
     p.add_argument("--target", required=True, help="which of the spec's targets")
-    p.add_argument("--data", type=Path, required=True, help="ML.ENERGY v2's data folder")
+    p.add_argument("--data", type=Path, required=True,
+                   help="the spec's dataset: ML.ENERGY v2's data folder, or v3's root")
     p.add_argument("--output-lengths", type=Path, required=True, metavar="CSV",
                    help="a trace with a GeneratedTokens column (e.g. Azure's 2023 trace)")
     p.add_argument("--quality", type=Path, required=True,

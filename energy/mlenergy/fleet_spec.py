@@ -4,6 +4,7 @@ a per-token latency target, and the (model, pool, GPUs per replica) variants of 
 Layout (every figure of a pool names its source, as in a profile's ``pools``)::
 
     pipeline: llm_chat_a100_h100              # the profile is <pipeline>_<target>
+    dataset: v2                               # v2 (A100-40GB, H100) or v3 (H100, B200)
     release: ML.ENERGY leaderboard v2 (...)   # written into every derived source
     targets:                                  # one profile per target (--target NAME)
       tight: {tpot_ms: 100, sla_ms: 62100}    # per-token (mean TPOT) and end-to-end p99
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from envs.config.errors import ConfigError
 from envs.config.loader import from_dict, read_yaml_file
@@ -87,6 +88,7 @@ class FleetSpec:
     Attributes:
         pipeline: Pipeline name (the profile is ``<pipeline>_<target>``).
         release: Dataset version, written into every derived source.
+        dataset: ``v2`` or ``v3`` (`energy.mlenergy.fleet_data`).
         targets: Target name -> its latency targets.
         targets_source: Source id of the targets.
         notes: Why these targets, what the rows mean, caveats.
@@ -103,6 +105,7 @@ class FleetSpec:
     sources: dict[str, SourceFile]
     pools: tuple[PoolFile, ...]
     stages: tuple[FleetStage, ...] = field(default_factory=tuple)
+    dataset: Literal["v2", "v3"] = "v2"
 
 
 def read_fleet_spec(path: Path) -> FleetSpec:
