@@ -512,3 +512,49 @@ def test_a_v3_fleet_reads_median_itl_and_both_gpus(tmp_path: Path) -> None:
         variant = built[f"Llama-3.1-8B-Instruct@{pool}"]
         assert variant["continuous"]["max_running"] == feasible, pool
         assert variant["pool"] == pool
+
+
+@pytest.mark.skipif(not ((V3 / "models").is_dir() and TRACE.is_file()),
+                    reason="ML.ENERGY v3 data or the Azure trace absent")
+def test_an_image_stage_has_the_measured_batches_of_each_pool(tmp_path: Path) -> None:
+    """SANA1.5 4.8B on one H100 and one B200, batches 1 and 2: each row's latency is the
+    file's batch latency and its dynamic energy the measured energy less the pool's idle
+    power over that latency (75 W for the H100 pool, 107 W for the B200 one)."""
+    doc = yaml.safe_load((REPO / "configs" / "fleet" / "chat_to_image_h100_b200.yaml")
+                         .read_text())
+    sana = "Efficient-Large-Model/SANA1.5_4.8B_1024px_diffusers"
+    doc["stages"] = [doc["stages"][0], {"name": "image", "knob": "batch", "caps": [1, 2],
+                                        "variants": [{"model": sana, "pool": p, "gpus": 1}
+                                                     for p in ("h100", "b200")]}]
+    doc["stages"][0]["variants"] = doc["stages"][0]["variants"][:1]
+    doc["stages"][0]["caps"] = [16]
+    spec = tmp_path / "c2i.yaml"
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = tmp_path / "c2i_tight.yaml"
+    proc = run_cli(cli_args(spec, "tight", out, data=V3,
+                            quality=REPO / "profiles" / "quality" / "mlenergy_quality.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    built = yaml.safe_load(out.read_text())
+    image = {v["name"]: v for v in built["stages"][1]["variants"]}
+    assert built["stages"][1].get("knob", "batch") == "batch"
+    raw = json.loads((V3 / "models" / f"{sana.replace('/', '__')}__text-to-image.json")
+                     .read_text())["configurations"]
+    for pool, gpu, idle in (("h100", "H100", 75.0), ("b200", "B200", 107.0)):
+        rows = {r[0]: r for r in image[f"SANA1.5_4.8B_1024px_diffusers@{pool}"]["rows"]}
+        for batch in (1, 2):
+            (c,) = [c for c in raw if c["gpu_model"] == gpu and c["num_gpus"] == 1
+                    and c["batch_size"] == batch]
+            latency_ms = c["batch_latency_s"] * 1000
+            assert rows[batch][2] == pytest.approx(latency_ms, rel=1e-6)
+            dynamic = c["energy_per_image_joules"] * batch - idle * latency_ms / 1000
+            assert rows[batch][4] == pytest.approx(dynamic, rel=1e-5)
+
+
+def test_an_image_stage_needs_v3(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", stages=[
+        {"name": "image", "knob": "batch", "caps": [1],
+         "variants": [{"model": "stabilityai/stable-diffusion-3.5-medium", "pool": "h100"}]}])
+    lengths = tmp_path / "lengths.csv"
+    lengths.write_text("ContextTokens,GeneratedTokens\n10,20\n30,40\n50,60\n")
+    proc = run_cli(cli_args(spec, "tight", tmp_path / "out.yaml", lengths=lengths))
+    assert proc.returncode == 2 and "set dataset: v3" in proc.stderr, proc.stderr

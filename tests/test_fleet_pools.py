@@ -201,3 +201,15 @@ def test_a_version_2_gpu_profile_becomes_a_one_pool_fleet(tmp_path: Path) -> Non
     assert new["pools"] == [pool]
     assert (pool["nodes"], pool["always_on"], pool["device_idle_w"], pool["allocated_w"]) == (
         4, 0, 75.0, 0.0)
+
+
+def test_a_scale_beyond_the_whole_fleet_stops_the_evaluation(tmp_path: Path) -> None:
+    """One node of 2 devices per pool serves at most 2 x 26.7 req/s: a window scaled far
+    beyond it stops before any tuning, with one line naming trace_scale."""
+    path = write_profile(two_pool_doc(1, nodes=1), tmp_path / "small.yaml")
+    out = run(["evaluate.py", f"env.pipeline={path}", "policies=[ipa]", "seeds=[0]",
+               "windows=[{name: big, pattern: steady_high, scale: 50.0}]",
+               f"output_dir={tmp_path}"], REPO)
+    assert out.returncode == 2, out.stderr
+    assert "exceeds what the whole fleet serves (53.3 req/s" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

@@ -16,11 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from agents.evaluation.config import LEARNED, EvalConfig
 from agents.evaluation.episode import Episode, run_episode
 from agents.evaluation.registry import PolicyFactory, policy_factories
 from agents.evaluation.windows import evaluation_windows, training_peak, tuning_windows, window_env
 from envs.config.errors import ConfigError
+from envs.env_pipeline import env_pipeline
+from envs.workload.day_split import fleet_capacity_rps
 
 
 def load_agents(agent_dirs: list[Path], which: str = "final",
@@ -179,6 +183,26 @@ def best_setting(scores: dict[float, tuple[float, float]]) -> float:
     return min(tied, key=lambda v: scores[v][1])
 
 
+def check_fleet_holds(config: EvalConfig, trace_path: Path | None) -> None:
+    """Refuse windows whose peak no configuration of the fleet can serve.
+
+    Args:
+        config: The evaluation config (its env's pipeline, pools and replica limit).
+        trace_path: The ``--trace`` file.
+
+    Raises:
+        ConfigError: The peak exceeds `envs.workload.day_split.fleet_capacity_rps`.
+    """
+    peak = max(float(np.max(w.rates)) for w in evaluation_windows(config, trace_path))
+    capacity = fleet_capacity_rps(env_pipeline(config.env), config.env.max_replicas)
+    if peak > capacity:
+        raise ConfigError(
+            f"the windows' peak {peak:.1f} req/s (after trace_scale {config.trace_scale:g} and "
+            f"each window's scale) exceeds what the whole fleet serves ({capacity:.1f} req/s "
+            f"with env.max_replicas={config.env.max_replicas} and the pools' sizes); lower "
+            "trace_scale or a window's scale, or give the pools more nodes")
+
+
 def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
              agent_dirs: list[Path], progress: Callable[[str], None] | None = None,
              tuned: dict[str, float] | None = None) -> Iterator[Episode]:
@@ -205,12 +229,13 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         raise ConfigError(f"policy {learned[0]!r} needs --agent runs/<name> (train.py run "
                           "folders, one per training seed)")
     agents = load_agents(agent_dirs, config.agent_model, learned) if learned else []
+    windows = evaluation_windows(config, trace_path)
     tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
     (report_dir / "tuning").mkdir(parents=True, exist_ok=True)
     (report_dir / "tuning" / "tuned.json").write_text(json.dumps(tuned, indent=2))
     peak = training_peak(config, trace_path)
     factories = policy_factories(config, tuned, peak.rps, config.policies)
-    for window in evaluation_windows(config, trace_path):
+    for window in windows:
         for seed in config.seeds:
             for name in config.policies:
                 runs = agents if name in LEARNED else [(0, factories[name])]

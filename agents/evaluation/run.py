@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agents.evaluation.compare import evaluate
+from agents.evaluation.compare import check_fleet_holds, evaluate
 from agents.evaluation.config import EvalConfig
 from agents.evaluation.report import write_report
 from agents.evaluation.windows import evaluation_windows, shared_seconds, training_peak
@@ -37,6 +37,7 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
     """
     env = config.env
     pipeline = env_pipeline(env)  # a bad profile stops before the bar
+    check_fleet_holds(config, trace)
     report_dir = Path(config.output_dir) / config.name
     report_dir.mkdir(parents=True, exist_ok=True)
     runs = len(config.policies) + max(len(agents) - 1, 0)

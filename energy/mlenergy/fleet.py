@@ -22,6 +22,8 @@ Per variant (a model on a pool with its GPUs per replica; named ``<model>@<pool>
   model writes the trace's lengths);
 * **load tables** (estimated): simulated per cap with the admission limit
   (`envs.serving.load_table.load_table`, as `energy.mlenergy.continuous` does);
+* **image stages** (``knob: batch``, v3): the measured batches of each model on each pool
+  (`energy.mlenergy.fleet_images`);
 * **rows** (estimated, kept for tools that read rows): at cap ``c`` with ``n`` running
   (`LlmCurve.running_limit`), request rate ``R(n) / mean length``, ``latency_mean = c /
   rate``, ``latency_p99 = ITL(n) x the lengths' p99``, dynamic energy ``(P(n) - P(0)) x
@@ -48,6 +50,7 @@ from energy.mlenergy.continuous import (
     trace_histogram,
 )
 from energy.mlenergy.fleet_data import MeasuredLlm, dataset_gpu, measured_llm
+from energy.mlenergy.fleet_images import image_stage
 from energy.mlenergy.fleet_spec import FleetSpec, FleetVariant, pool_document, read_fleet_spec
 from energy.mlenergy.profile import QualityEntry, load_quality, slug
 from envs.config.cli import argument_parser, command_line
@@ -94,6 +97,9 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
     left_out: list[str] = []
     stages = []
     for stage in spec.stages:
+        if stage.knob == "batch":
+            stages.append(image_stage(spec, stage, data, quality, sources))
+            continue
         variants = []
         for v in stage.variants:
             pool = pools[v.pool]

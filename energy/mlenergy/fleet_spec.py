@@ -54,17 +54,21 @@ class FleetVariant:
 
 @dataclass(frozen=True)
 class FleetStage:
-    """An LLM stage served by continuous batching.
+    """A stage: an LLM served by continuous batching (``knob: cap``) or a statically
+    batched image model (``knob: batch``, v3 only).
 
     Attributes:
         name: Stage name.
-        caps: The concurrency caps policies may choose (each measured for every variant).
+        caps: The knob values policies may choose: concurrency caps or batch sizes (each
+            measured for every variant).
         variants: The (model, pool) variants.
+        knob: ``cap`` or ``batch``.
     """
 
     name: str
     caps: tuple[int, ...]
     variants: tuple[FleetVariant, ...]
+    knob: Literal["cap", "batch"] = "cap"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from envs.config.errors import ConfigError
 from envs.model import perf
-from envs.model.spec import Pipeline
+from envs.model.spec import ModelVariant, Pipeline
 
 __all__ = [
     "DAY_S",
@@ -143,6 +143,28 @@ def capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
         Requests per second.
     """
     return min(max(perf.stage_throughput_rps(v, b, v.base_cores, max_replicas)
+                   for v in stage.variants for b in stage.batch_sizes)
+               for stage in pipeline.stages)
+
+
+def fleet_capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
+    """An upper bound on the rate the whole fleet serves: per stage its best replica
+    throughput (`perf.replica_throughput_rps` at its base cores and any knob value) times the
+    replicas its pool holds (at most ``max_replicas``), the bottleneck stage's (stages that
+    share a pool are each given all of it).
+
+    Args:
+        pipeline: The pipeline and its pools.
+        max_replicas: Replicas per stage.
+
+    Returns:
+        Requests per second.
+    """
+    def most(v: ModelVariant) -> int:
+        pool = pipeline.pool_of(v)
+        return min(max_replicas, pool.devices_per_node * pool.nodes // v.base_cores)
+
+    return min(max(perf.replica_throughput_rps(v, b, v.base_cores) * most(v)
                    for v in stage.variants for b in stage.batch_sizes)
                for stage in pipeline.stages)
 
