@@ -213,3 +213,32 @@ def test_a_scale_beyond_the_whole_fleet_stops_the_evaluation(tmp_path: Path) -> 
     assert out.returncode == 2, out.stderr
     assert "exceeds what the whole fleet serves (53.3 req/s" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_the_matched_policy_keeps_ipas_accuracy_and_spends_less(tmp_path: Path) -> None:
+    """Every interval, the energy-aware ILP at IPA($)'s accuracy runs the model IPA($)
+    chose (the stage's variants of equal accuracy: the same model on either pool) and
+    plans no more energy than IPA($)'s decision at the planned rate."""
+    import gymnasium
+
+    from agents.policies.ipa import IPAPolicy
+    from agents.policies.matched import MatchedEnergyPolicy
+
+    path = write_profile(two_pool_doc(1), tmp_path / "one.yaml")
+    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(path), workload="bursty",
+                         backend="fluid", max_replicas=8, **{"workload.scale": 0.5,
+                                                             "workload.window_s": 300})
+    pipeline = env.unwrapped.pipeline
+    ipa = IPAPolicy(env, beta=1.0, delta=0.0)
+    matched = MatchedEnergyPolicy(env, beta=1.0, delta=0.0)
+    obs, _ = env.reset(seed=1)
+    for _ in range(20):
+        rate = ipa.forecast_rps(obs)
+        mine, theirs = matched.decide(obs), ipa.decide(obs)
+        (a,), (b,) = mine.stages, theirs.stages
+        stage = pipeline.stages[0]
+        assert stage.variants[a.variant].accuracy == stage.variants[b.variant].accuracy
+        assert power.interval_energy_j(pipeline, mine, rate * 10, 10) <= (
+            power.interval_energy_j(pipeline, theirs, rate * 10, 10) + 1e-6)
+        obs, _, _, _, _ = env.step(env.unwrapped.encode(mine))
+    assert matched.matched == 20

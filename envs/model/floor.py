@@ -21,7 +21,9 @@ For ``requests`` arrivals over ``seconds`` (every request passes every stage):
 
 It ignores the SLA, cold starts, boots, the replica limit and switching, and it may pick a
 different variant at each stage for energy than for throughput, so it is a bound, not an
-achievable point. A policy that drops requests can go below it (its violations say so).
+achievable point. A policy that drops requests can go below it (its violations say so), and
+so can one by the energy of the requests still in flight when the window ends (never charged;
+measured: 0.2 % on llm_chat_h100's steady_high window).
 """
 
 from __future__ import annotations
