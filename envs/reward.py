@@ -10,7 +10,7 @@ import numpy as np
 
 from envs.backends.base import IntervalStats
 from envs.env_config import RewardWeights
-from envs.model import power
+from envs.model import node_power, power
 from envs.model.spec import Decision, Pipeline
 
 Term = TypeVar("Term", float, np.ndarray)
@@ -55,7 +55,7 @@ class RewardScales:
             max_cores += largest.base_cores * max_replicas
             devices[largest.pool] += largest.base_cores * max_replicas
         # The power model over one second (joules = watts) with every core busy.
-        one_s = power.energy_parts(pipeline.fleet, [(1.0, tuple(devices))],
+        one_s = node_power.energy_parts(pipeline.fleet, [(1.0, tuple(devices))],
                                    busiest_w_per_core * max_cores)
         max_power_w = one_s.total_j
         return RewardScales(max_cores, max_power_w,

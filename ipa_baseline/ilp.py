@@ -20,7 +20,7 @@ count). Each device pool ``p`` holds at most ``devices_per_node_p * nodes_p`` de
 (``sum_{k in p} cores_k r_k`` below it); when ``delta > 0`` and a powered node draws power,
 an integer ``n_p`` in ``[always_on_p, nodes_p]`` counts the pool's powered nodes, with
 ``devices_per_node_p * n_p >= sum_{k in p} cores_k r_k``: the power model's static and
-idle terms (`envs.model.power.powered_nodes`; every device of a powered node draws its idle
+idle terms (`envs.model.node_power.powered_nodes`; every device of a powered node draws its idle
 power), so consolidation onto fewer nodes and cheaper pools is worth what it saves.
 ``energy_fixed`` and ``energy_per_replica`` are the allocated and dynamic terms
 (`envs.model.power.stage_interval_energy_j`). Given the nodes powered now (``nodes_on``),
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.config.errors import ConfigError
-from envs.model import power
+from envs.model import node_power
 from envs.model.continuous_perf import is_continuous
 from envs.model.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
@@ -158,8 +158,8 @@ def solve_ipa(
     energy = sum(c.energy_fixed_j * x[k] + c.energy_per_replica_j * r[k]
                  for k, c in enumerate(cands))
     for p, (pool, d) in enumerate(zip(pipeline.fleet.pools,
-                                      power.devices_by_pool(pipeline, decision), strict=True)):
-        nodes = power.powered_nodes(pool, d)
+                                      node_power.devices_by_pool(pipeline, decision), strict=True)):
+        nodes = node_power.powered_nodes(pool, d)
         booted = 0 if nodes_on is None else max(nodes - nodes_on[p], 0)
         energy += pool.node_floor_w * (nodes * interval_s + booted * pool.boot_s)
     return IlpResult(

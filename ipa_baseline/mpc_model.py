@@ -7,7 +7,7 @@ The intervals are then joined by switching columns (see `add_switching`). Nothin
 computes a latency, throughput or energy itself: candidates come from
 `ipa_baseline.candidates`, load times from `envs.backends.base.ServingSettings.cold_start_for`
 (the env's cold start: base start + `envs.model.perf.model_load_s`) and joules from
-`envs.model.power.device_share_w`.
+`envs.model.node_power.device_share_w`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from envs.backends.base import ServingSettings
-from envs.model import power
+from envs.model import node_power
 from envs.model.spec import Decision, Pipeline
 from ipa_baseline.candidates import (
     AccuracyMode,
@@ -145,7 +145,7 @@ def deployed(decision: Decision | None) -> dict[Group, int]:
 
 def switch_cost_j(pipeline: Pipeline, settings: ServingSettings, group: Group) -> float:
     """Energy one new replica of ``group`` spends loading: its devices' share of their
-    powered nodes (`envs.model.power.device_share_w`) over the env's cold start
+    powered nodes (`envs.model.node_power.device_share_w`) over the env's cold start
     (`ServingSettings.cold_start_for`).
 
     Args:
@@ -159,7 +159,7 @@ def switch_cost_j(pipeline: Pipeline, settings: ServingSettings, group: Group) -
     stage, variant, cores = group
     load_s = settings.cold_start_for(pipeline, stage, variant)
     pool = pipeline.pool_of(pipeline.stages[stage].variants[variant])
-    return power.device_share_w(pool) * cores * load_s
+    return node_power.device_share_w(pool) * cores * load_s
 
 
 def added_replicas(before: Decision | None, after: Decision) -> dict[Group, int]:

@@ -21,7 +21,7 @@ from envs.batched.tables import Tables
 from envs.config.errors import ActionError, ConfigError
 from envs.env_config import EnvConfig
 from envs.env_kwargs import config_from_kwargs
-from envs.model import perf, power
+from envs.model import node_power, perf, power
 from envs.model.spec import Pipeline
 from envs.pipeline_env import PipelineEnv
 from tests.conftest import tiny_profile_doc
@@ -201,7 +201,7 @@ def test_powered_nodes_matches_perf(tiny_pipeline: Pipeline) -> None:
     devices = np.array([0, 1, 3, 4, 5, 8, 9, 40])
     for always_on in (1, 3, 0):
         pool = replace(tiny_pipeline.fleet.pools[0], always_on=always_on)
-        want = [power.powered_nodes(pool, float(d)) for d in devices]
+        want = [node_power.powered_nodes(pool, float(d)) for d in devices]
         assert array_perf.powered_nodes(pool, devices).tolist() == want
 
 

@@ -19,7 +19,7 @@ from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
 from envs.config.errors import ProfileError
 from envs.env_kwargs import config_from_kwargs
-from envs.model import power
+from envs.model import node_power, power
 from envs.model.profile_doc import pool_entry, profile_document, variant_entry, write_profile
 from envs.model.profile_migrate import migrated_document
 from envs.model.profiles import load_pipeline
@@ -79,7 +79,7 @@ def test_each_pool_powers_its_own_nodes(two_pools: Pipeline, backend_cls) -> Non
     100 W x 3 nodes x 10 s = 3000 J; idle (2 x 2 x 10 W + 1 x 2 x 20 W) x 10 s = 800 J."""
     decision = Decision((StageDecision(variant_index(two_pools, 0, "slow"), 1, 3, 1),
                          StageDecision(variant_index(two_pools, 1, "fast"), 1, 1, 1)))
-    assert power.devices_by_pool(two_pools, decision) == (3.0, 1.0)
+    assert node_power.devices_by_pool(two_pools, decision) == (3.0, 1.0)
     sim = backend_cls(two_pools, ServingSettings(interval_s=10, cold_start_s=0.0))
     sim.reset(decision, seed=0)
     stats = sim.run_interval(np.zeros(10))

@@ -16,7 +16,7 @@ import yaml
 from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
-from envs.model import perf, power
+from envs.model import node_power, perf, power
 from envs.model.profile_doc import pool_entry, row_columns
 from envs.model.profiles import load_pipeline
 from envs.model.spec import Decision, Pipeline, StageDecision
@@ -124,8 +124,8 @@ def test_rolling_update_powers_a_third_node(tmp_path: Path, backend_cls) -> None
 def test_powered_nodes_by_hand(tmp_path: Path) -> None:
     (elastic,) = power_pipeline(tmp_path, "elastic").fleet.pools
     (fixed,) = power_pipeline(tmp_path, "fixed", 3).fleet.pools
-    assert [power.powered_nodes(elastic, d) for d in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
-    assert [power.powered_nodes(fixed, d) for d in (0, 2, 6, 8)] == [3, 3, 3, 4]
+    assert [node_power.powered_nodes(elastic, d) for d in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
+    assert [node_power.powered_nodes(fixed, d) for d in (0, 2, 6, 8)] == [3, 3, 3, 4]
 
 
 def test_interval_prediction_matches_the_terms(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Node power states of each device pool, shared by both simulators.
 
 A pool's node is off, booting or on. Replicas are packed onto as few nodes as possible
-(`envs.model.power.powered_nodes`: the allocation needs ``ceil(devices / devices_per_node)``
+(`envs.model.node_power.powered_nodes`: the allocation needs ``ceil(devices / devices_per_node)``
 nodes, at least the pool's ``always_on``):
 
 * a decision that needs more nodes than are powered boots the difference: each booting node
@@ -10,7 +10,7 @@ nodes, at least the pool's ``always_on``):
 * a powered node the allocation no longer needs stays on for ``hold_s`` (drawing its static
   and idle power), then powers off; it serves again at once if needed before that;
 * with ``boot_s = hold_s = 0`` the powered nodes are exactly the nodes the allocation needs
-  (`envs.model.power.powered_nodes`), the model of profiles without power states.
+  (`envs.model.node_power.powered_nodes`), the model of profiles without power states.
 
 Nodes are interchangeable, so a pool's state is how many are powered, when the booting ones
 become ready and since when the unneeded ones have been idle.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from envs.model import power
+from envs.model import node_power
 from envs.model.fleet import DevicePool, Fleet
 
 
@@ -52,16 +52,16 @@ class NodeStates:
         self.fleet = fleet
         self.pools = [PoolNodes() for _ in fleet.pools]
 
-    def reset(self, devices: power.DevicesByPool) -> None:
+    def reset(self, devices: node_power.DevicesByPool) -> None:
         """Start warm: the nodes ``devices`` need are on and ready.
 
         Args:
             devices: Allocated devices per pool at time 0.
         """
-        self.pools = [PoolNodes(power.powered_nodes(p, d))
+        self.pools = [PoolNodes(node_power.powered_nodes(p, d))
                       for p, d in zip(self.fleet.pools, devices, strict=True)]
 
-    def make_room(self, devices: power.DevicesByPool, now: float) -> tuple[float, ...]:
+    def make_room(self, devices: node_power.DevicesByPool, now: float) -> tuple[float, ...]:
         """Power what an allocation needs at ``now``: held nodes first, then boots.
 
         Args:
@@ -74,7 +74,7 @@ class NodeStates:
         ready = []
         for pool, state, d in zip(self.fleet.pools, self.pools, devices, strict=True):
             self._expire(pool, state, now)
-            needed = power.powered_nodes(pool, d)
+            needed = node_power.powered_nodes(pool, d)
             busy = state.powered - len(state.idle_since)
             reuse = min(max(needed - busy, 0), len(state.idle_since))
             del state.idle_since[:reuse]
@@ -87,7 +87,7 @@ class NodeStates:
             ready.append(now if short <= 0 else state.ready_s[short - 1])
         return tuple(ready)
 
-    def node_seconds(self, segments: Sequence[tuple[float, power.DevicesByPool]],
+    def node_seconds(self, segments: Sequence[tuple[float, node_power.DevicesByPool]],
                      start: float) -> tuple[float, ...]:
         """Powered node-seconds per pool over consecutive segments from ``start``, and the
         states moved to the segments' end (nodes no longer needed are held, then off).
@@ -104,7 +104,7 @@ class NodeStates:
         for seconds, devices in segments:
             t1 = t0 + seconds
             for p, (pool, state) in enumerate(zip(self.fleet.pools, self.pools, strict=True)):
-                needed = power.powered_nodes(pool, devices[p])
+                needed = node_power.powered_nodes(pool, devices[p])
                 self._expire(pool, state, t0)
                 busy = state.powered - len(state.idle_since)
                 if needed < busy:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from envs.backends.base import ServingSettings
 from envs.backends.nodes import NodeStates
-from envs.model import power
+from envs.model import node_power
 from envs.model.spec import Decision, Pipeline, StageDecision
 
 _ids = itertools.count()
@@ -121,9 +121,9 @@ def allocated_core_s(groups: list[ReplicaGroup], start: float, end: float) -> fl
 
 def allocation_segments(
     pipeline: Pipeline, stages: list[list[ReplicaGroup]], start: float, end: float
-) -> list[tuple[float, power.DevicesByPool]]:
+) -> list[tuple[float, node_power.DevicesByPool]]:
     """``(seconds, allocated devices per pool)`` pieces of [start, end) between the moments
-    a group is allocated or released (what `envs.model.power.energy_parts` integrates).
+    a group is allocated or released (what `envs.model.node_power.energy_parts` integrates).
 
     Args:
         pipeline: The pipeline (each variant's pool).
@@ -149,7 +149,7 @@ def allocation_segments(
 
 
 def allocated_by_pool(pipeline: Pipeline, stages: list[list[ReplicaGroup]], at: float
-                      ) -> power.DevicesByPool:
+                      ) -> node_power.DevicesByPool:
     """Devices the groups hold at time ``at``, per pool.
 
     Args:
@@ -242,7 +242,7 @@ class SimulatedBackend:
                                                      planned, strict=True)]
         self._on_apply()
 
-    def interval_energy(self, start: float, end: float, dynamic_j: float) -> power.EnergyParts:
+    def interval_energy(self, start: float, end: float, dynamic_j: float) -> node_power.EnergyParts:
         """The power model over [start, end) for the groups held then, with the nodes'
         power states (booting and held nodes draw their static and idle power).
 
@@ -259,8 +259,8 @@ class SimulatedBackend:
         device_s = tuple(sum(seconds * devices[p] for seconds, devices in segments)
                          for p in range(len(self.pipeline.fleet.pools)))
         fleet = self.pipeline.fleet
-        return power.EnergyParts(power.static_energy_j(fleet, node_s),
-                                 power.idle_energy_j(fleet, node_s, device_s), dynamic_j)
+        return node_power.EnergyParts(node_power.static_energy_j(fleet, node_s),
+                                 node_power.idle_energy_j(fleet, node_s, device_s), dynamic_j)
 
     def _decision_in_force(self, method: str) -> Decision:
         """The decision in force; RuntimeError if ``method`` was called before `reset`."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from envs.backends.base import IntervalStats
-from envs.model import accuracy, power
+from envs.model import accuracy, node_power
 from envs.model.spec import Decision, Pipeline
 
 
@@ -31,7 +31,7 @@ def interval_stats(
     served: float, dropped: float, late: float, core_s: float,
     stage_utilisation: Sequence[float], stage_queue: Sequence[float],
     stage_dropped: Sequence[float], stage_p99_ms: Sequence[float],
-    energy: power.EnergyParts | None = None, energy_j: float = math.nan,
+    energy: node_power.EnergyParts | None = None, energy_j: float = math.nan,
     energy_estimated: bool, energy_method: str = "", errors: int = 0,
     latencies_ms: np.ndarray | None = None, p50_ms: float | None = None,
     p99_ms: float | None = None,

@@ -93,7 +93,7 @@ def energy_per_request_j(energy_by_batch: np.ndarray, row: np.ndarray, batch: np
 
 
 def powered_nodes(pool: DevicePool, devices: np.ndarray) -> np.ndarray:
-    """`envs.model.power.powered_nodes` element-wise.
+    """`envs.model.node_power.powered_nodes` element-wise.
 
     Args:
         pool: The device pool (devices per node, nodes always on).

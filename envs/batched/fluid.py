@@ -31,7 +31,7 @@ from envs.batched import array_perf as ap
 from envs.batched import kernels
 from envs.batched.continuous import ContinuousTables
 from envs.batched.tables import Tables
-from envs.model import perf, power
+from envs.model import node_power, perf
 from envs.model.spec import Pipeline
 
 
@@ -257,7 +257,7 @@ class BatchedFluid:
 
     def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Core-seconds and (static, idle) energy of the interval
-        (`allocated_core_s`, `allocation_segments`, `power.energy_parts`)."""
+        (`allocated_core_s`, `allocation_segments`, `node_power.energy_parts`)."""
         t, s = self.tables, self._stage
         cold = self.settings.cold_start_s
         start, end = self.now, self.now + seconds
@@ -289,5 +289,5 @@ class BatchedFluid:
             node_s.append(np.where(cut, first_s * ap.powered_nodes(pool, held)
                                    + second_s * ap.powered_nodes(pool, rest),
                                    first_s * ap.powered_nodes(pool, held)))
-        return core_s, (power.static_energy_j(fleet, node_s),
-                        power.idle_energy_j(fleet, node_s, device_s))
+        return core_s, (node_power.static_energy_j(fleet, node_s),
+                        node_power.idle_energy_j(fleet, node_s, device_s))

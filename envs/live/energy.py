@@ -1,13 +1,13 @@
 """Energy of live replicas estimated from their CPU time, for machines without counters.
 
-The model is the simulators' (`envs.model.power.energy_parts`): the static power of the nodes
+The model is the simulators' (`envs.model.node_power.energy_parts`): the static power of the nodes
 the allocated cores keep powered, the idle power of every allocated core for the time it is
 allocated, plus a dynamic power for every second a core is busy::
 
     energy_j = node_static_w * powered nodes * seconds
              + device_idle_w * allocated_core_s + dynamic_w_per_core * busy_cpu_s
 
-(powered nodes for the interval's mean allocation, `envs.model.power.powered_nodes`).
+(powered nodes for the interval's mean allocation, `envs.model.node_power.powered_nodes`).
 
 ``busy_cpu_s`` is the user + system CPU time of the replica processes (all their threads),
 read from ``/proc/<pid>/stat`` while they run and from ``wait4``'s resource usage once they
@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 
 from envs.config.errors import ConfigError
-from envs.model import power
+from envs.model import node_power
 from envs.model.fleet import Fleet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -75,7 +75,7 @@ class CpuTimeEnergy:
             raise ValueError(f"dynamic_w_per_core must be >= 0, got {self.dynamic_w_per_core}")
 
     def energy_parts(self, seconds: float, allocated_core_s: float, busy_cpu_s: float
-                     ) -> power.EnergyParts:
+                     ) -> node_power.EnergyParts:
         """Energy of an interval of ``seconds`` with ``allocated_core_s`` core-seconds
         allocated, of which ``busy_cpu_s`` were busy.
 
@@ -88,7 +88,7 @@ class CpuTimeEnergy:
             Estimated static, idle and dynamic joules (the power model's split).
         """
         mean_cores = allocated_core_s / seconds if seconds > 0 else 0.0
-        return power.energy_parts(self.fleet, [(seconds, (mean_cores,))],
+        return node_power.energy_parts(self.fleet, [(seconds, (mean_cores,))],
                                   self.dynamic_w_per_core * max(busy_cpu_s, 0.0))
 
     def describe(self) -> str:

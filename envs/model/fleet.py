@@ -1,7 +1,7 @@
 """The fleet: the device pools a pipeline's replicas run on, one per device type, with
 their nodes, power and price (the hardware half of the one model in `envs.model.spec`).
 
-Replicas are packed per pool onto as few nodes as possible (`envs.model.power.powered_nodes`);
+Replicas are packed per pool onto as few nodes as possible (`envs.model.node_power.powered_nodes`);
 what a powered node draws is in `envs.model.power`.
 """
 

@@ -32,7 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from envs.model import perf, power
+from envs.model import node_power, perf, power
 from envs.model.fleet import DevicePool
 from envs.model.spec import Pipeline
 
@@ -86,7 +86,7 @@ def energy_floor(pipeline: Pipeline, requests: float, seconds: float,
                    for k in range(1, v.profile.max_batch(c) + 1)]
         dynamic_j += requests * min(power.energy_per_request_j(v, k, c) for v, k, c in configs)
         throughput_j += requests * min(
-            power.device_share_w(pools[v.pool]) * c / perf.replica_throughput_rps(v, k, c)
+            node_power.device_share_w(pools[v.pool]) * c / perf.replica_throughput_rps(v, k, c)
             for v, k, c in configs)
         least: dict[int, int] = {}
         for v in variants:
