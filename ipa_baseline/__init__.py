@@ -14,11 +14,11 @@ live with every other policy in `agents.policies`.
 See ``ipa_baseline/README.md`` for where this differs from IPA's paper and code.
 """
 
-from ipa_baseline.candidates import Restriction
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.fallback import fallback_decision
 from ipa_baseline.ilp import IlpResult, solve_ipa
 from ipa_baseline.ipa_world import write_ipa_profile
+from ipa_baseline.restriction import Restriction
 from ipa_baseline.rules import IpaRules, preset
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from envs.model import perf
 from envs.model.spec import Decision, Pipeline, StageDecision
-from ipa_baseline.candidates import Restriction
+from ipa_baseline.restriction import Restriction
 
 __all__ = ["fallback_decision"]
 

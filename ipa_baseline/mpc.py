@@ -54,7 +54,7 @@ import numpy as np
 from envs.backends.base import ServingSettings
 from envs.config.errors import ConfigError
 from envs.model.spec import Decision, Pipeline
-from ipa_baseline.candidates import AccuracyMode, CoresMode, ReplicasMode, Restriction
+from ipa_baseline.candidates import AccuracyMode, CoresMode, ReplicasMode
 from ipa_baseline.ilp import check_solve_args
 from ipa_baseline.lp_builder import LpBuilder
 from ipa_baseline.mpc_model import (
@@ -68,6 +68,7 @@ from ipa_baseline.mpc_model import (
     switch_cost_j,
 )
 from ipa_baseline.product import ProductForm
+from ipa_baseline.restriction import Restriction
 
 __all__ = ["MpcResult", "check_mpc_args", "solve_mpc"]
 

@@ -34,11 +34,12 @@ from envs.config.errors import ConfigError
 from envs.model.spec import Decision, Pipeline, StageDecision
 from envs.pipeline_env import PipelineEnv
 from envs.workload.predictors import ReactivePredictor
-from ipa_baseline.candidates import AccuracyMode, Restriction, min_replicas
+from ipa_baseline.candidates import AccuracyMode, min_replicas
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.fallback import fallback_decision
 from ipa_baseline.ilp import IlpResult, solve_ipa
 from ipa_baseline.ipa_world import check_env_matches
+from ipa_baseline.restriction import Restriction
 from ipa_baseline.rules import (
     IPA_RIM_REPLICAS,
     IpaRules,

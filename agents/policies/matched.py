@@ -18,9 +18,9 @@ import numpy as np
 
 from agents.policies.ipa import IPAPolicy
 from envs.model.spec import Decision
-from ipa_baseline.candidates import Restriction
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.ilp import solve_ipa
+from ipa_baseline.restriction import Restriction
 
 ENERGY_WEIGHT = 1e-4
 """Weight of the interval's joules in the second solve (its only objective besides IPA's

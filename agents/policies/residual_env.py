@@ -9,7 +9,7 @@ env's action and applied:
 * a planned-rate multiplier: the ILP plans for ``multiplier x`` the planner's forecast;
 * a latency margin: the ILP plans with ``margin x`` the true SLA (the simulator still
   judges against the true SLA);
-* per stage, keep the variant deployed now (`ipa_baseline.candidates.Restriction`).
+* per stage, keep the variant deployed now (`ipa_baseline.restriction.Restriction`).
 
 `ResidualPlannerEnv.null_action` (multiplier 1, margin 1, keep nothing) reproduces the
 planner's decisions exactly (tested step by step against the bare env driven by the same
@@ -36,7 +36,8 @@ from agents.runs.residual_config import DEFAULT_MARGIN_LEVELS, DEFAULT_RATE_LEVE
 from envs.config.errors import ActionError, ConfigError
 from envs.model.spec import Decision, Pipeline
 from envs.pipeline_env import PipelineEnv
-from ipa_baseline.candidates import AccuracyMode, Restriction
+from ipa_baseline.candidates import AccuracyMode
+from ipa_baseline.restriction import Restriction
 from ipa_baseline.rules import IpaRules
 
 __all__ = ["DEFAULT_MARGIN_LEVELS", "DEFAULT_RATE_LEVELS", "Adjustment", "ResidualPlannerEnv",
