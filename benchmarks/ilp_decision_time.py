@@ -37,8 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs.config.cli import command_line, positive_int  # noqa: E402
+from envs.model.pool_doc import pool_entry  # noqa: E402
 from envs.model.profile_doc import (  # noqa: E402
-    pool_entry,
     profile_document,
     synthetic_rows,
     variant_entry,

@@ -73,7 +73,7 @@ def write_gpu_profile(
 
     from energy.measure import Point, cpu_model, point_key
     from energy.profile_writer import IDLE_SOURCE, write_profile
-    from envs.model.profile_doc import pool_entry
+    from envs.model.pool_doc import pool_entry
     from models.catalog import CatalogPipeline, CatalogStage
     from models.video import video_pipeline
 

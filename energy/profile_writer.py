@@ -10,7 +10,8 @@ import torch
 
 from energy.measure import Point, cpu_model, point_key
 from envs.model import profile_doc
-from envs.model.profile_doc import pool_entry, profile_document, variant_entry
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import profile_document, variant_entry
 from models.catalog import CatalogPipeline
 
 LATENCY_SOURCE = "latency"

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from envs.model import power
-from envs.model.profile_doc import pool_entry, profile_document, variant_entry
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import profile_document, variant_entry
 from envs.model.profile_migrate import FIXED_POOL_FACTOR
 
 BATCHES = (1, 2, 8)

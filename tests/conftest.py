@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from envs.model.pool_doc import pool_entry
 from envs.model.profile_doc import (
-    pool_entry,
     profile_document,
     synthetic_rows,
     variant_entry,

@@ -20,7 +20,8 @@ from envs.backends.requests import RequestBackend
 from envs.config.errors import ProfileError
 from envs.env_kwargs import config_from_kwargs
 from envs.model import node_power, power
-from envs.model.profile_doc import pool_entry, profile_document, variant_entry, write_profile
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import profile_document, variant_entry, write_profile
 from envs.model.profile_migrate import migrated_document
 from envs.model.profiles import load_pipeline
 from envs.model.spec import Decision, Pipeline, StageDecision

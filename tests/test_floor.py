@@ -10,7 +10,8 @@ import pytest
 
 import envs  # noqa: F401  (registers ipa/Pipeline-v1)
 from envs.model.floor import energy_floor, over_floor
-from envs.model.profile_doc import pool_entry, profile_document, variant_entry, write_profile
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import profile_document, variant_entry, write_profile
 from envs.model.profiles import load_pipeline
 
 ROWS_A = [[1, 1, 100.0, 120.0, 5.0, "lat", "en"], [2, 1, 150.0, 180.0, 8.0, "lat", "en"]]

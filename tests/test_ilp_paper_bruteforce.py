@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.model.profile_doc import pool_entry, profile_document, variant_entry, write_profile
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import profile_document, variant_entry, write_profile
 from envs.model.profiles import load_pipeline
 from envs.model.spec import Pipeline
 from ipa_baseline import InfeasibleError, solve_ipa

@@ -17,7 +17,8 @@ from envs.backends.base import ServingSettings
 from envs.backends.fluid import FluidBackend
 from envs.backends.requests import RequestBackend
 from envs.model import node_power, perf, power
-from envs.model.profile_doc import pool_entry, row_columns
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import row_columns
 from envs.model.profiles import load_pipeline
 from envs.model.spec import Decision, Pipeline, StageDecision
 

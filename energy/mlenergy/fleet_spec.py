@@ -158,7 +158,7 @@ def pool_document(pool: PoolFile) -> dict[str, Any]:
     Returns:
         The mapping.
     """
-    from envs.model.profile_doc import pool_entry
+    from envs.model.pool_doc import pool_entry
 
     return pool_entry(
         pool.name, pool.device_name, device=pool.device,

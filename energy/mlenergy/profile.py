@@ -18,8 +18,9 @@ from energy.mlenergy.files import ModelFile, read_model_file
 from energy.mlenergy.points import MeasuredPoint, dynamic_j, select_points
 from envs.config.errors import ConfigError, ProfileError
 from envs.config.loader import from_dict, read_yaml_file
+from envs.model.pool_doc import pool_entry
 from envs.model.profile_data import FILE_SOURCE_KINDS, FileSourceKind
-from envs.model.profile_doc import pool_entry, profile_document, stage_entry, variant_entry
+from envs.model.profile_doc import profile_document, stage_entry, variant_entry
 
 PROVENANCE_KINDS = FILE_SOURCE_KINDS
 

@@ -40,7 +40,8 @@ from typing import Any
 from envs.config.cli import argument_parser, command_line
 from envs.config.errors import ProfileError
 from envs.config.yaml_io import read_yaml_file
-from envs.model.profile_doc import ProfileStyle, pool_entry, stage_entry, write_profile
+from envs.model.pool_doc import pool_entry
+from envs.model.profile_doc import ProfileStyle, stage_entry, write_profile
 from envs.model.profile_format import FORMAT_VERSION, MIGRATE_COMMAND
 
 PROG = MIGRATE_COMMAND
