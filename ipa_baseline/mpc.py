@@ -59,6 +59,7 @@ from ipa_baseline.ilp import check_solve_args
 from ipa_baseline.lp_builder import LpBuilder
 from ipa_baseline.mpc_model import (
     IntervalBlock,
+    add_boots,
     add_switching,
     added_replicas,
     append_interval,
@@ -138,7 +139,7 @@ def solve_mpc(
     timeout_ms: float = math.inf, cores: CoresMode = "base", replica_mode: ReplicasMode = "free",
     restriction: Restriction | None = None, product_form: ProductForm = "auto",
     discount: float = 1.0, switch_weight: float = 0.0, cold_start_s: float = 2.0,
-    model_load_scale: float = 1.0,
+    model_load_scale: float = 1.0, nodes_on: Sequence[int] | None = None,
 ) -> MpcResult:
     """Plan ``horizon`` intervals with IPA's ILP and a switching cost (module docstring).
 
@@ -163,6 +164,9 @@ def solve_mpc(
         switch_weight: Objective cost per added replica, on top of its loading energy.
         cold_start_s: The env's base delay before a new replica serves.
         model_load_scale: The env's factor on the weights' load time.
+        nodes_on: Nodes powered now per pool: a node the plan powers beyond them, or beyond
+            the interval before, pays its boot (`ipa_baseline.mpc_model.add_boots`); None:
+            the first interval's boots are free.
 
     Returns:
         The plan; apply ``decision``.
@@ -199,6 +203,7 @@ def solve_mpc(
     groups = {group_of(c) for b in blocks for c in b.cands}
     cost = {g: delta * switch_cost_j(pipeline, settings, g) + switch_weight for g in groups}
     add_switching(lp, blocks, deployed(current), cost, scales)
+    add_boots(lp, pipeline, blocks, nodes_on, delta, scales)
     highs = lp.solve(f"for the MPC at rates {rates} although every interval has a "
                      "feasible candidate")
     solution = highs.getSolution()

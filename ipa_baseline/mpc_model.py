@@ -44,11 +44,14 @@ class IntervalBlock:
             ``offset + 2k + 1`` is ``r_k``).
         offset: Index of the block's first column.
         latency_row: Index of the block's latency row.
+        nodes: Per device pool, the index of its powered-nodes column in the horizon's
+            program (None where the pool has none: `ipa_baseline.ilp.add_powered_nodes`).
     """
 
     cands: tuple[Candidate, ...]
     offset: int
     latency_row: int
+    nodes: tuple[int | None, ...] = ()
 
 
 def interval_candidates(
@@ -112,9 +115,43 @@ def append_interval(
     if mode == "product" and weights[0] > 0:
         add_product_objective(block, cands, [2 * k for k in range(len(cands))], n_stages,
                               weights[0], product_form)
-    add_powered_nodes(block, cands, pipeline, weights[3], interval_s)
+    nodes = add_powered_nodes(block, cands, pipeline, weights[3], interval_s)
     offset, row_offset = lp.append(block, scale)
-    return IntervalBlock(tuple(cands), offset, row_offset + latency_row)
+    return IntervalBlock(tuple(cands), offset, row_offset + latency_row,
+                         tuple(None if n is None else offset + n for n in nodes))
+
+
+def add_boots(lp: LpBuilder, pipeline: Pipeline, blocks: Sequence[IntervalBlock],
+              nodes_on: Sequence[int] | None, delta: float, scales: Sequence[float]) -> None:
+    """Charge every node the plan powers beyond the interval before (the nodes on now for
+    the first, when given): ``b_{t,p} >= n_{t,p} - n_{t-1,p}``, ``b >= 0``, at
+    ``scale_t x delta x node_floor_w_p x boot_s_p`` each (`envs.backends.nodes`: a booting
+    node draws its host and idle power before it serves).
+
+    Args:
+        lp: The horizon's program.
+        pipeline: The pipeline (its pools' boot times and node power).
+        blocks: The intervals' blocks, in order.
+        nodes_on: Nodes powered now per pool (None: the first interval's boots are free).
+        delta: Weight of energy.
+        scales: Each interval's objective factor.
+    """
+    for p, pool in enumerate(pipeline.fleet.pools):
+        if pool.boot_s <= 0 or delta <= 0:
+            continue
+        previous: int | None = None
+        for t, block in enumerate(blocks):
+            now = block.nodes[p] if block.nodes else None
+            if now is None:
+                previous = None
+                continue
+            boots = lp.col(-scales[t] * delta * pool.node_floor_w * pool.boot_s, 0.0, INF,
+                           False)
+            if previous is not None:
+                lp.row([(boots, 1.0), (now, -1.0), (previous, 1.0)], 0.0, INF)
+            elif t == 0 and nodes_on is not None:
+                lp.row([(boots, 1.0), (now, -1.0)], -float(nodes_on[p]), INF)
+            previous = now
 
 
 def group_of(cand: Candidate) -> Group:

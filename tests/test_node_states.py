@@ -160,3 +160,30 @@ def test_an_env_override_sets_every_pools_boot_and_hold(tmp_path: Path) -> None:
     assert (pool.boot_s, pool.hold_s) == (120.0, 30.0)
     with pytest.raises(ConfigError, match="node_boot_s"):
         config_from_kwargs(None, {"pipeline": str(path), "node_boot_s": -1.0})
+
+
+def test_the_mpc_amortises_a_boot_over_its_horizon(tmp_path: Path) -> None:
+    """The two-pool stage at 15 req/s with a 1-s boot and only a slow node on: the fast
+    node saves 62.5 J per interval and costs 140 J to boot. Planning one interval, the boot
+    is not worth it (1587.5 + 140 > 1650); planning three, it is (3 x 1587.5 + 140 =
+    4902.5 < 3 x 1650 = 4950)."""
+    from ipa_baseline import solve_ipa
+    from ipa_baseline.mpc import solve_mpc
+    from tests.test_fleet_pools import two_pool_doc, variant_index
+
+    doc = two_pool_doc(1)
+    for pool in doc["pools"]:
+        pool.update(boot_s=1.0)
+        pool["sources"]["boot_s"] = "host"
+    pipeline = load_pipeline(write_profile(doc, tmp_path / "boot1.yaml"))
+    slow, fast = variant_index(pipeline, 0, "slow"), variant_index(pipeline, 0, "fast")
+    kwargs = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0, "delta": 1.0, "cold_start_s": 0.0,
+              "model_load_scale": 0.0, "nodes_on": (1, 0)}
+    one = solve_mpc(pipeline, [15.0], None, horizon=1, **kwargs)
+    assert one.decision.stages[0].variant == slow
+    ilp = solve_ipa(pipeline, 15.0, alpha=1.0, beta=0.0, gamma=0.0, delta=1.0,
+                    replica_mode="free", nodes_on=(1, 0))
+    assert one.objective == pytest.approx(ilp.objective)
+    three = solve_mpc(pipeline, [15.0] * 3, None, horizon=3, **kwargs)
+    assert [d.stages[0].variant for d in three.plan] == [fast] * 3
+    assert three.objective == pytest.approx(3 * 1.0 - 3 * 1587.5 - 140.0)

@@ -118,7 +118,7 @@ class MPCPolicy(IPAPolicy):
                 timeout_ms=self.timeout_ms, replica_mode=self.replica_mode,
                 restriction=self.restriction, discount=self.discount,
                 switch_weight=self.switch_weight, cold_start_s=settings.cold_start_s,
-                model_load_scale=settings.model_load_scale)
+                model_load_scale=settings.model_load_scale, nodes_on=env.powered_nodes())
         except InfeasibleError as err:
             self.last_plan, self.last_error = None, err
             self.myopic += 1
