@@ -24,11 +24,16 @@ r_{t-1,g}``, ``a >= 0``, where ``r_{t,g}`` sums ``r_{t,k}`` over the group's can
 ``r_{-1,g}`` is the deployed decision (a constant). Each added replica costs
 ``delta x E_g + switch_weight`` with ``E_g = share_w x cores x load_s``
 (`envs.model.node_power.device_share_w`: its devices' share of their nodes) while it loads,
-``load_s`` being
-the env's cold start (`ServingSettings.cold_start_for`: ``cold_start_s + model_load_scale x
+``load_s`` being the env's cold start (`ServingSettings.cold_start_for`: ``cold_start_s + model_load_scale x
 weights_gb / load_gb_per_s``, `envs.model.perf.model_load_s`)::
 
     max  sum_t discount^t (J_t - sum_g (delta E_g + switch_weight) a_{t,g})
+
+Node boots (`ipa_baseline.mpc_model.add_boots`, with ``delta > 0`` and pools that boot): a
+node interval ``t`` powers beyond interval ``t - 1``'s (beyond the nodes on now, given
+``nodes_on``, for ``t = 0``) pays ``delta x node_floor_w x boot_s`` once, discounted, so a
+boot can be amortised over the horizon; booting nodes are not modelled as unable to serve
+(the simulators delay their replicas; the plan does not).
 
 Only the first interval's decision is applied. With ``H = 1`` and no switching cost
 (``delta = 0`` or zero load time, and ``switch_weight = 0``) the program is `solve_ipa`'s,
