@@ -23,9 +23,10 @@ update onto new replicas). Per interval and group, a column ``a_{t,g} >= r_{t,g}
 r_{t-1,g}``, ``a >= 0``, where ``r_{t,g}`` sums ``r_{t,k}`` over the group's candidates and
 ``r_{-1,g}`` is the deployed decision (a constant). Each added replica costs
 ``delta x E_g + switch_weight`` with ``E_g = share_w x cores x load_s``
-(`envs.model.node_power.device_share_w`: its devices' share of their nodes) while it loads,
-``load_s`` being the env's cold start (`ServingSettings.cold_start_for`: ``cold_start_s + model_load_scale x
-weights_gb / load_gb_per_s``, `envs.model.perf.model_load_s`)::
+(`envs.model.node_power.device_share_w`: its devices' share of their nodes) while it
+loads, ``load_s`` being the env's cold start (`ServingSettings.cold_start_for`:
+``cold_start_s + model_load_scale x weights_gb / load_gb_per_s``,
+`envs.model.perf.model_load_s`)::
 
     max  sum_t discount^t (J_t - sum_g (delta E_g + switch_weight) a_{t,g})
 
