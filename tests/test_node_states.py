@@ -187,3 +187,22 @@ def test_the_mpc_amortises_a_boot_over_its_horizon(tmp_path: Path) -> None:
     three = solve_mpc(pipeline, [15.0] * 3, None, horizon=3, **kwargs)
     assert [d.stages[0].variant for d in three.plan] == [fast] * 3
     assert three.objective == pytest.approx(3 * 1.0 - 3 * 1587.5 - 140.0)
+
+
+@pytest.mark.parametrize("backend_cls", BACKENDS)
+def test_a_booting_node_released_before_it_is_ready_is_forgotten(tmp_path: Path,
+                                                                 backend_cls) -> None:
+    """Boot 30 s, hold 5 s. At 10 s a second node boots (ready at 40 s); at 20 s it is no
+    longer needed and is off at 25 s; at 30 s a switch to b that fits the first node (1 + 1
+    devices) starts its cold start at once: b serves at 32 s, not after the dead boot."""
+    pipeline = load_pipeline(states_profile(tmp_path, 30.0, 5.0))
+    sim = backend_cls(pipeline, SETTINGS)
+    sim.reset(replicas(1), seed=0)
+    sim.run_interval(np.zeros(10))
+    sim.apply(replicas(3))
+    sim.run_interval(np.zeros(10))
+    sim.apply(replicas(1))
+    assert node_seconds(sim.run_interval(np.zeros(10)), pipeline) == pytest.approx(15.0)
+    sim.apply(replicas(1, 1))
+    assert [g.online_s for g in sim.groups[0] if g.variant == 1] == [32.0]
+    assert node_seconds(sim.run_interval(np.zeros(10)), pipeline) == pytest.approx(10.0)

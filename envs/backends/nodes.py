@@ -118,10 +118,14 @@ class NodeStates:
 
     @staticmethod
     def _expire(pool: DevicePool, state: PoolNodes, t: float) -> None:
-        """Power off the held nodes whose hold time has passed by ``t``."""
+        """Power off the held nodes whose hold time has passed by ``t``; the nodes that are
+        still booting are the last powered, so they are the first released."""
         keep = [s for s in state.idle_since if s + pool.hold_s > t]
-        state.powered -= len(state.idle_since) - len(keep)
+        off = len(state.idle_since) - len(keep)
+        state.powered -= off
         state.idle_since = keep
+        booting = sorted(r for r in state.ready_s if r > t)
+        state.ready_s = booting[:max(len(booting) - off, 0)]
 
 
 def busy_s(state: PoolNodes, pool: DevicePool, t0: float, t1: float) -> float:
