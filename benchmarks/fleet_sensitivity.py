@@ -16,7 +16,9 @@ Usage (from the repository root; about 10 minutes here)::
     python benchmarks/fleet_sensitivity.py --trace ../shared/data/twitter/workload.txt
 
 The last lines are ``metric=value``: ``<setting>_ratio_median`` (median over the four
-windows of matched / IPA($) energy), ``<setting>_ratio_min`` and ``_max``.
+windows of matched / IPA($) energy), ``<setting>_ratio_min`` and ``_max``, and
+``<setting>_floor_over_ipa_min`` (the lowest window floor over IPA($)'s energy: what no
+policy goes below).
 """
 
 from __future__ import annotations
@@ -76,20 +78,23 @@ def edited_profile(source: Path, change: dict, out: Path) -> Path:
     return out
 
 
-def ratios(report: Path) -> dict[str, float]:
-    """Matched over IPA($) energy per window, from a report's summary.csv.
+def ratios(report: Path) -> dict[str, tuple[float, float]]:
+    """Matched over IPA($) energy per window, and the window's energy floor over IPA($)'s
+    energy (`envs.model.floor`, the report's ``floor_j``), from a report's summary.csv.
 
     Args:
         report: The report folder.
 
     Returns:
-        Window -> ratio.
+        Window -> (ratio, floor ratio).
     """
     with (report / "summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    energy = {(r["policy"], r["workload"]): float(r["energy_j"]) for r in rows}
+    by = {(r["policy"], r["workload"]): r for r in rows}
     windows = [r["workload"] for r in rows if r["policy"] == "ipa"]
-    return {w: energy[("ipa_energy_matched", w)] / energy[("ipa", w)] for w in windows}
+    ipa_j = {w: float(by[("ipa", w)]["energy_j"]) for w in windows}
+    return {w: (float(by[("ipa_energy_matched", w)]["energy_j"]) / ipa_j[w],
+                float(by[("ipa", w)]["floor_j"]) / ipa_j[w]) for w in windows}
 
 
 @command_line("python benchmarks/fleet_sensitivity.py")
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = yaml.safe_load(CONFIG.read_text())
     source = resolve_profile_path(config["env"]["pipeline"])
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="fleet-sens-") as tmp:
         for name in args.settings:
             change = SETTINGS[name]
@@ -124,16 +129,20 @@ def main(argv: list[str] | None = None) -> int:
             cfg = eval_config_from_flags(CONFIG, args.trace, [], overrides)
             report = run_evaluation(cfg, args.trace, [], "fleet_sensitivity").parent
             results[name] = ratios(report)
-            print(f"# {name}: " + ", ".join(f"{w} {r:.3f}" for w, r in results[name].items()),
-                  flush=True)
-    print("| setting | " + " | ".join(next(iter(results.values()))) + " |")
+            print(f"# {name}: " + ", ".join(f"{w} {r:.3f} (floor {f:.3f})"
+                                            for w, (r, f) in results[name].items()), flush=True)
+    print("| setting | " + " | ".join(next(iter(results.values()))) + " | floor / IPA($) |")
     for name, per_window in results.items():
-        print(f"| {name} | " + " | ".join(f"{r:.3f}" for r in per_window.values()) + " |")
+        floors = [f for _, f in per_window.values()]
+        print(f"| {name} | " + " | ".join(f"{r:.3f}" for r, _ in per_window.values())
+              + f" | {min(floors):.3f}-{max(floors):.3f} |")
     for name, per_window in results.items():
-        values = np.array(list(per_window.values()))
+        values = np.array([r for r, _ in per_window.values()])
+        floors = np.array([f for _, f in per_window.values()])
         print(f"{name}_ratio_median={np.median(values):.4f}")
         print(f"{name}_ratio_min={values.min():.4f}")
         print(f"{name}_ratio_max={values.max():.4f}")
+        print(f"{name}_floor_over_ipa_min={floors.min():.4f}")
     return 0
 
 

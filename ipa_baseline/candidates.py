@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from envs.config.errors import ConfigError
-from envs.model import perf, power
+from envs.model import node_power, perf, power
 from envs.model.spec import ModelVariant, Pipeline, Stage, StageDecision
 from ipa_baseline.errors import InfeasibleError
 from ipa_baseline.restriction import Restriction
@@ -159,7 +159,8 @@ def stage_candidates(
                     continue
                 one = StageDecision(v, b, 1, c)
                 need = min_replicas(stage, one, rate_rps)
-                most = pool_replica_limit(pipeline, variant, perf.stage_cores(one), max_replicas)
+                most = node_power.pool_replica_limit(pipeline, variant, perf.stage_cores(one),
+                                                     max_replicas)
                 if fixed is not None:
                     lo, hi = (fixed, fixed) if need <= min(fixed, most) else (need, fixed)
                 elif replica_mode == "minimal":
@@ -180,24 +181,6 @@ def stage_candidates(
                     cost_per_replica=replica_cost(pipeline, variant, perf.stage_cores(one)),
                 ))
     return out
-
-
-def pool_replica_limit(pipeline: Pipeline, variant: ModelVariant, devices: int,
-                       max_replicas: int) -> int:
-    """The most replicas of ``devices`` each that one stage may hold: the replica limit,
-    and no more than its pool holds (``devices_per_node x nodes``).
-
-    Args:
-        pipeline: The pipeline (the variant's pool).
-        variant: The variant.
-        devices: Devices of one replica.
-        max_replicas: The replica limit per stage.
-
-    Returns:
-        The limit.
-    """
-    pool = pipeline.pool_of(variant)
-    return min(max_replicas, pool.devices_per_node * pool.nodes // devices)
 
 
 def replica_cost(pipeline: Pipeline, variant: ModelVariant, devices: int) -> float:

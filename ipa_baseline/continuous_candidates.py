@@ -12,14 +12,13 @@ out (their latency is infinite).
 
 from __future__ import annotations
 
-from envs.model import continuous_perf
+from envs.model import continuous_perf, node_power
 from envs.model.spec import Pipeline
 from ipa_baseline.candidates import (
     AccuracyMode,
     Candidate,
     Restriction,
     accuracy_terms,
-    pool_replica_limit,
     replica_cost,
 )
 
@@ -53,7 +52,7 @@ def continuous_candidates(
         c = variant.base_cores
         for cap in stage.batch_sizes:
             need = continuous_perf.fewest_replicas(variant, cap, rate_rps)
-            most = pool_replica_limit(pipeline, variant, c, max_replicas)
+            most = node_power.pool_replica_limit(pipeline, variant, c, max_replicas)
             counts = [fixed] if fixed is not None else range(need, most + 1)
             base = dict(stage=stage_index, variant=v, batch=cap, cores=c, accuracy=acc[v],
                         replica_rps=continuous_perf.planned_rps(variant, cap),

@@ -161,7 +161,8 @@ def solve_ipa(
                                       node_power.devices_by_pool(pipeline, decision), strict=True)):
         nodes = node_power.powered_nodes(pool, d)
         booted = 0 if nodes_on is None else max(nodes - nodes_on[p], 0)
-        energy += pool.node_floor_w * (nodes * interval_s + booted * pool.boot_s)
+        energy += (pool.node_floor_w * nodes * interval_s
+                   + booted * node_power.boot_energy_j(pool))
     return IlpResult(
         decision=decision,
         objective=float(highs.getInfo().objective_function_value),
@@ -244,7 +245,7 @@ def add_powered_nodes(lp: LpBuilder, cands: Sequence[Candidate], pipeline: Pipel
                        float(pool.nodes), True)
         lp.row([(nodes, float(pool.devices_per_node))] + replicas, 0.0, INF)
         if nodes_on is not None and pool.boot_s > 0:
-            boots = lp.col(-delta * pool.node_floor_w * pool.boot_s, 0.0, INF, False)
+            boots = lp.col(-delta * node_power.boot_energy_j(pool), 0.0, INF, False)
             lp.row([(boots, 1.0), (nodes, -1.0)], -float(nodes_on[p]), INF)
         columns.append(nodes)
     return columns

@@ -145,7 +145,7 @@ def add_boots(lp: LpBuilder, pipeline: Pipeline, blocks: Sequence[IntervalBlock]
             if now is None:
                 previous = None
                 continue
-            boots = lp.col(-scales[t] * delta * pool.node_floor_w * pool.boot_s, 0.0, INF,
+            boots = lp.col(-scales[t] * delta * node_power.boot_energy_j(pool), 0.0, INF,
                            False)
             if previous is not None:
                 lp.row([(boots, 1.0), (now, -1.0), (previous, 1.0)], 0.0, INF)

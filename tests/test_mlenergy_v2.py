@@ -15,7 +15,6 @@ from energy.mlenergy.v2_points import (
     v2_cap_point,
     v2_points,
     v2_run_files,
-    v2_source_text,
     v2_weights_gb,
 )
 from envs.config.errors import ProfileError
@@ -103,19 +102,6 @@ def test_weights_from_models_json(v2: Path) -> None:
     assert v2_weights_gb(v2, GEMMA_27B) == 54.0
     with pytest.raises(ProfileError, match="did you mean 'google/gemma-2-27b-it'"):
         v2_weights_gb(v2, "google/gemma-2-27b")
-
-
-def test_source_text_names_the_numbers(v2: Path) -> None:
-    f = CHAT / V2_GPU_DIRS["H100"] / LLAMA_8B / "bs64+tp1+pp1.json"
-    text = v2_source_text(f, v2_cap_point(f), "ML.ENERGY v2 (commit c3af7f31)")
-    for part in ("ML.ENERGY v2 (commit c3af7f31)", "meta-llama/Meta-Llama-3.1-8B-Instruct/"
-                 "bs64+tp1+pp1.json", "H100 80GB HBM3", "Max BS 64", "82.59 J/request",
-                 "1784.7 tokens/s", "mean TPOT 35.05 ms", "mean output 482.8 tokens",
-                 "305.3 W", "no ITL quantiles"):
-        assert part in text
-    other = CHAT / V2_GPU_DIRS["H100"] / LLAMA_8B / "bs128+tp1+pp1.json"
-    with pytest.raises(ProfileError, match="cap 128 is not the file's Max BS 64"):
-        v2_source_text(f, v2_cap_point(other), "v2")
 
 
 def test_real_errors(v2: Path) -> None:

@@ -21,7 +21,13 @@ import numpy as np
 from agents.evaluation.config import LEARNED, EvalConfig
 from agents.evaluation.episode import Episode, run_episode
 from agents.evaluation.registry import PolicyFactory, policy_factories
-from agents.evaluation.windows import evaluation_windows, training_peak, tuning_windows, window_env
+from agents.evaluation.windows import (
+    Window,
+    evaluation_windows,
+    training_peak,
+    tuning_windows,
+    window_env,
+)
 from envs.config.errors import ConfigError
 from envs.env_pipeline import env_pipeline
 from envs.workload.day_split import fleet_capacity_rps
@@ -183,17 +189,17 @@ def best_setting(scores: dict[float, tuple[float, float]]) -> float:
     return min(tied, key=lambda v: scores[v][1])
 
 
-def check_fleet_holds(config: EvalConfig, trace_path: Path | None) -> None:
+def check_fleet_holds(config: EvalConfig, windows: list[Window]) -> None:
     """Refuse windows whose peak no configuration of the fleet can serve.
 
     Args:
         config: The evaluation config (its env's pipeline, pools and replica limit).
-        trace_path: The ``--trace`` file.
+        windows: The evaluation windows (`evaluation_windows`).
 
     Raises:
         ConfigError: The peak exceeds `envs.workload.day_split.fleet_capacity_rps`.
     """
-    peak = max(float(np.max(w.rates)) for w in evaluation_windows(config, trace_path))
+    peak = max(float(np.max(w.rates)) for w in windows)
     capacity = fleet_capacity_rps(env_pipeline(config.env), config.env.max_replicas)
     if peak > capacity:
         raise ConfigError(
@@ -205,7 +211,8 @@ def check_fleet_holds(config: EvalConfig, trace_path: Path | None) -> None:
 
 def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
              agent_dirs: list[Path], progress: Callable[[str], None] | None = None,
-             tuned: dict[str, float] | None = None) -> Iterator[Episode]:
+             tuned: dict[str, float] | None = None, windows: list[Window] | None = None,
+             ) -> Iterator[Episode]:
     """Yield one `Episode` per (window, simulator seed, policy, training seed).
 
     Args:
@@ -216,6 +223,7 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
             ``residual`` need them).
         progress: Called with a label before each episode.
         tuned: Tuned parameters (default: `tune_baselines`).
+        windows: The evaluation windows, if already read (default: `evaluation_windows`).
 
     Yields:
         Each `Episode` as soon as it has played.
@@ -229,7 +237,7 @@ def evaluate(config: EvalConfig, report_dir: Path, trace_path: Path | None,
         raise ConfigError(f"policy {learned[0]!r} needs --agent runs/<name> (train.py run "
                           "folders, one per training seed)")
     agents = load_agents(agent_dirs, config.agent_model, learned) if learned else []
-    windows = evaluation_windows(config, trace_path)
+    windows = evaluation_windows(config, trace_path) if windows is None else windows
     tuned = tune_baselines(config, report_dir, trace_path) if tuned is None else tuned
     (report_dir / "tuning").mkdir(parents=True, exist_ok=True)
     (report_dir / "tuning" / "tuned.json").write_text(json.dumps(tuned, indent=2))

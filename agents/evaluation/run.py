@@ -37,14 +37,16 @@ def run_evaluation(config: EvalConfig, trace: Path | None, agents: list[Path],
     """
     env = config.env
     pipeline = env_pipeline(env)  # a bad profile stops before the bar
-    check_fleet_holds(config, trace)
+    windows = evaluation_windows(config, trace)
+    check_fleet_holds(config, windows)
     report_dir = Path(config.output_dir) / config.name
     report_dir.mkdir(parents=True, exist_ok=True)
     runs = len(config.policies) + max(len(agents) - 1, 0)
     total = (len(config.windows) + config.heldout.windows) * len(config.seeds) * runs
     bar = tqdm(total=total, desc="evaluating", unit="episode")
     episodes = []
-    for episode in evaluate(config, report_dir, trace, agents, progress=bar.set_postfix_str):
+    for episode in evaluate(config, report_dir, trace, agents, progress=bar.set_postfix_str,
+                            windows=windows):
         episodes.append(episode)
         bar.update()
     bar.close()

@@ -102,6 +102,31 @@ def positive_number(entry: dict[str, Any], key: str, path: Path, where: str) -> 
     return float(value)
 
 
+def read_json_object(path: Path, missing: str, shape: str) -> dict[str, Any]:
+    """A JSON file that must hold an object, each problem one line.
+
+    Args:
+        path: The file.
+        missing: The message when it does not exist.
+        shape: What the object should hold, for the message when it is not one.
+
+    Returns:
+        The parsed object.
+
+    Raises:
+        ProfileError: A missing file, invalid JSON or another JSON value.
+    """
+    if not path.is_file():
+        raise ProfileError(missing)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ProfileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a JSON object with {shape}")
+    return data
+
+
 def read_model_file(path: str | Path) -> ModelFile:
     """Read and check one ML.ENERGY ``models/*.json`` file.
 
@@ -116,14 +141,8 @@ def read_model_file(path: str | Path) -> ModelFile:
             (the message names the file and the key).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ProfileError(f"ML.ENERGY file {path} does not exist; check the path")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ProfileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a JSON object with 'model_id' and 'configurations'")
+    data = read_json_object(path, f"ML.ENERGY file {path} does not exist; check the path",
+                            "'model_id' and 'configurations'")
     model_id = str(need(data, "model_id", path, "the file"))
     task = str(need(data, "task", path, "the file"))
     if task not in LLM_TASKS + IMAGE_TASKS:

@@ -52,7 +52,7 @@ from energy.mlenergy.continuous import (
 from energy.mlenergy.fleet_data import MeasuredLlm, dataset_gpu, measured_llm
 from energy.mlenergy.fleet_images import image_stage
 from energy.mlenergy.fleet_spec import FleetSpec, FleetVariant, pool_document, read_fleet_spec
-from energy.mlenergy.profile import QualityEntry, load_quality, slug
+from energy.mlenergy.profile import QualityEntry, load_quality, quality_entry, slug
 from envs.config.cli import argument_parser, command_line
 from envs.config.errors import ConfigError, ProfileError
 from envs.model.llm_curve import LlmCurve, tpot_running_limit
@@ -104,9 +104,7 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
         for v in stage.variants:
             pool = pools[v.pool]
             gpu = dataset_gpu(spec.dataset, pool.device_name)
-            if v.model not in quality:
-                raise ProfileError(f"no quality entry for {v.model!r}; add its published score "
-                                   "with the source to the --quality file")
+            q = quality_entry(quality, v.model)
             reading = measured_llm(spec.dataset, data, pool.device_name, v.model, v.gpus,
                                    pool.device_idle_w, spec.release)
             measured = reading.curve
@@ -122,8 +120,8 @@ def build_fleet(spec: FleetSpec, target: str, data: Path, lengths_csv: Path,
                 raise ProfileError(f"{v.model} on {v.gpus} x {gpu} has no measured cap "
                                    f"{missing}; measured: {list(curve.caps)}; choose the "
                                    "stage's caps among every variant's")
-            variants.append(fleet_variant(spec, goal.tpot_ms, v, curve, reading, trace,
-                                          quality[v.model], stage.caps, sources))
+            variants.append(fleet_variant(spec, goal.tpot_ms, v, curve, reading, trace, q,
+                                          stage.caps, sources))
         if not variants:
             raise ProfileError(f"stage {stage.name!r}: every variant misses the per-token "
                                f"target {goal.tpot_ms:g} ms; loosen tpot_ms")

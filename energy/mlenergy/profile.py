@@ -73,9 +73,29 @@ def load_quality(path: str | Path) -> dict[str, QualityEntry]:
     return {str(k): from_dict(QualityEntry, v, f"{path}: {k}") for k, v in data.items()}
 
 
+def quality_entry(quality: dict[str, QualityEntry], model_id: str) -> QualityEntry:
+    """A model's published quality from the ``--quality`` file.
+
+    Args:
+        quality: Model id -> entry (`load_quality`).
+        model_id: The model.
+
+    Returns:
+        Its entry.
+
+    Raises:
+        ProfileError: The file has none (names the fix).
+    """
+    if model_id not in quality:
+        raise ProfileError(f"no quality entry for {model_id!r}; add its published score with "
+                           "the source to the --quality file")
+    return quality[model_id]
+
+
 def measured_variant(f: ModelFile, points: list[MeasuredPoint], quality: QualityEntry,
-                  gpu: str, idle: PowerParam, release: str, sources: dict[str, Any],
-                  ) -> dict[str, Any]:
+                     gpu: str, idle_w: float, release: str, sources: dict[str, Any], *,
+                     source_prefix: str | None = None, idle_fix: str = "lower --idle-w",
+                     ) -> dict[str, Any]:
     """One variant of the profile, adding a source per row to ``sources``.
 
     Args:
@@ -83,9 +103,12 @@ def measured_variant(f: ModelFile, points: list[MeasuredPoint], quality: Quality
         points: Its measured points (`select_points`), ascending batch.
         quality: Its published quality score.
         gpu: GPU model as the files name it.
-        idle: Idle power of one allocated GPU, with its provenance.
+        idle_w: Idle power of one GPU (the profile's ``device_idle_w``).
         release: Dataset version, written into every source.
         sources: The profile's sources, extended in place.
+        source_prefix: Start of the rows' source ids (default ``mlenergy_<model>``; a fleet
+            gives each pool's its own).
+        idle_fix: How to fix an idle power above a row's measured power.
 
     Returns:
         The variant mapping of the profile (`envs.model.profile_doc.variant_entry`).
@@ -95,19 +118,19 @@ def measured_variant(f: ModelFile, points: list[MeasuredPoint], quality: Quality
     """
     rows = []
     for p in points:
-        dyn = dynamic_j(p.total_energy_j, idle.watts, p.num_gpus, p.latency_mean_ms)
+        dyn = dynamic_j(p.total_energy_j, idle_w, p.num_gpus, p.latency_mean_ms)
         if dyn < 0:
             raise ProfileError(
                 f"{f.path}: row batch {p.batch} on {p.num_gpus} x {gpu}: idle power "
-                f"{idle.watts:g} W x {p.num_gpus} GPUs exceeds the measured mean power "
-                f"{p.avg_power_w:.0f} W, so dynamic energy would be {dyn:.1f} J < 0; lower "
-                "--idle-w")
+                f"{idle_w:g} W x {p.num_gpus} GPUs exceeds the measured mean power "
+                f"{p.avg_power_w:.0f} W, so dynamic energy would be {dyn:.1f} J < 0; "
+                f"{idle_fix}")
         knob = "c" if f.is_llm else "b"
-        sid = f"mlenergy_{slug(f.model_id)}_{knob}{p.batch}"
+        sid = f"{source_prefix or 'mlenergy_' + slug(f.model_id)}_{knob}{p.batch}"
         sources[sid] = {"kind": "measured", "description": (
             f"{release}, file {f.path.name}, task {f.task}, {p.num_gpus} x {gpu}, {p.detail}; "
             f"dynamic = measured GPU energy x batch ({p.total_energy_j:.2f} J) minus "
-            f"device_idle_w {idle.watts:g} W x {p.num_gpus} GPU(s) x latency_mean")}
+            f"device_idle_w {idle_w:g} W x {p.num_gpus} GPU(s) x latency_mean")}
         rows.append([p.batch, p.num_gpus, round(p.latency_mean_ms, 4),
                      round(p.latency_p99_ms, 4), round(dyn, 6), sid, sid])
     return variant_entry(f.model_id.split("/")[-1], quality.accuracy, rows,
@@ -167,8 +190,8 @@ def build_profile(args: argparse.Namespace, stages: list[tuple[str, list[Path]]]
                 raise ProfileError(f"{path}: {f.model_id} on {gpus} x "
                                    f"{args.gpu} has no measured batch {missing} of --batches; "
                                    f"measured: {sorted(have)}")
-            variants.append(measured_variant(f, points, quality[f.model_id], args.gpu, idle,
-                                          args.release, sources))
+            variants.append(measured_variant(f, points, quality[f.model_id], args.gpu,
+                                             idle.watts, args.release, sources))
             llm_files.append((f, gpus))
         if getattr(args, "continuous", False) and all(llm):
             for variant, (f, gpus) in zip(variants, llm_files, strict=True):

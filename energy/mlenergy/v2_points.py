@@ -27,18 +27,17 @@ Only pipeline-parallel 1 files are read (in the ``pp2`` files ``Max BS`` is twic
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
+from energy.mlenergy.files import read_json_object
 from envs.config.errors import ProfileError
 from envs.config.suggest import did_you_mean
 from envs.model.llm_curve import CapPoint, merge_duplicate_caps
 
 V2_GPU_DIRS = {"A100-40GB": "A100-SXM4-40GB", "H100": "H100 80GB HBM3"}
-V2_RELEASE = "ML.ENERGY leaderboard v2 (github ml-energy/leaderboard-v2, data commit c3af7f31)"
 CHAT_DIR = ("llm_text_generation", "chat")
 BF16_BYTES_PER_PARAM = 2.0
 _NAME = re.compile(r"bs(\d+)\+tp(\d+)\+pp(\d+)\.json")
@@ -109,14 +108,8 @@ def read_v2_fields(path: Path) -> dict[str, float]:
     if pp != 1:
         raise ProfileError(f"{path}: pp{pp} files are not read (their Max BS is pp x bs); "
                            "use a pp1 file")
-    if not path.is_file():
-        raise ProfileError(f"ML.ENERGY v2 file {path} does not exist; check the path")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ProfileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a JSON object with the fields {list(_FIELDS)}")
+    data = read_json_object(path, f"ML.ENERGY v2 file {path} does not exist; check the path",
+                            f"the fields {list(_FIELDS)}")
     fields = {key: _positive(data, key, path) for key in _FIELDS}
     cap = fields["Max BS (reqs)"]
     if cap != int(cap) or int(cap) != bs:
@@ -237,48 +230,10 @@ def v2_weights_gb(root: Path, model_id: str) -> float:
             ``params`` not a finite number > 0.
     """
     path = v2_chat_dir(root) / "models.json"
-    if not path.is_file():
-        raise ProfileError(f"{path} does not exist; root must be the ML.ENERGY v2 'data' folder")
-    try:
-        models = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ProfileError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(models, dict) or not isinstance(models.get(model_id), dict):
-        known = sorted(models) if isinstance(models, dict) else []
+    models = read_json_object(path, f"{path} does not exist; root must be the ML.ENERGY v2 "
+                              "'data' folder", "one entry per model id")
+    if not isinstance(models.get(model_id), dict):
+        known = sorted(models)
         raise ProfileError(f"{path}: no model {model_id!r}{did_you_mean(model_id, known)}; "
                            f"models: {known}")
     return BF16_BYTES_PER_PARAM * _positive(models[model_id], "params", path)
-
-
-def v2_source_text(path: Path, point: CapPoint, release: str = V2_RELEASE) -> str:
-    """A provenance sentence for a profile's ``sources:`` entry of one v2 point.
-
-    Args:
-        path: The file the point was read from.
-        point: Its point (`v2_cap_point`).
-        release: Dataset version, written first.
-
-    Returns:
-        One sentence: release, file, GPU, TP, cap, J/request, tokens/s, mean TPOT, mean
-        output tokens, and how power and ITL were derived.
-
-    Raises:
-        ProfileError: As `read_v2_fields`, or a point whose cap is not the file's.
-    """
-    path = Path(path)
-    f = read_v2_fields(path)
-    tp = int(f["TP"])
-    if point.cap != int(f["Max BS (reqs)"]):
-        raise ProfileError(f"{path}: the point's cap {point.cap} is not the file's Max BS "
-                           f"{int(f['Max BS (reqs)'])}; pass the point read from this file")
-    gpu_dir = path.parents[2]
-    return (f"{release}, file {path.relative_to(gpu_dir).as_posix()} in "
-            f"llm_text_generation/chat/{gpu_dir.name}, {tp} x {gpu_dir.name} (tensor parallel "
-            f"{tp}, pipeline parallel 1), Max BS {point.cap} (the concurrency cap; mean running "
-            f"{point.concurrency:.2f}): {f['Energy/req (J)']:.2f} J/request, "
-            f"{point.tokens_per_s:.1f} tokens/s, mean TPOT {f['Avg TPOT (s)'] * 1000:.2f} ms, "
-            f"mean output {f['Avg Output Tokens']:.1f} tokens; power_w = Energy/req x Token "
-            f"tput / Avg Output Tokens = {point.power_w:.1f} W (J/request x requests/s: derived, "
-            f"the mean GPU power of the {tp} GPU(s) summed; GPU energy only, measured with "
-            "Zeus); itl_median_ms = itl_p99_ms = mean TPOT (v2 publishes no ITL quantiles: "
-            "an approximation, the p99 under-estimated)")

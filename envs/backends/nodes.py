@@ -80,9 +80,8 @@ class NodeStates:
             del state.idle_since[:reuse]
             boots = max(needed - state.powered, 0)
             state.powered += boots
-            state.ready_s = sorted([t for t in state.ready_s if t > now]
-                                   + [now + pool.boot_s] * boots)
-            state.ready_s = [t for t in state.ready_s if t > now]
+            fresh = [now + pool.boot_s] * boots if pool.boot_s > 0 else []
+            state.ready_s = sorted([t for t in state.ready_s if t > now] + fresh)
             short = needed - (state.powered - len(state.ready_s))
             ready.append(now if short <= 0 else state.ready_s[short - 1])
         return tuple(ready)

@@ -12,11 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from envs.config.errors import ProfileError
-from envs.config.suggest import did_you_mean
-
 DeviceKind = Literal["cpu_core", "gpu"]
-FleetMode = Literal["elastic", "fixed"]
 
 POOL_QUANTITIES = ("node_static_w", "device_idle_w", "allocated_w", "price_per_device_hour",
                    "boot_s", "hold_s", "load_gb_per_s")
@@ -86,24 +82,3 @@ class Fleet:
     """
 
     pools: tuple[DevicePool, ...]
-
-    def pool_index(self, name: str) -> int:
-        """Index of the pool called ``name``.
-
-        Args:
-            name: Pool id.
-
-        Returns:
-            Its index in `pools`.
-
-        Raises:
-            ProfileError: No such pool (with a "did you mean" hint).
-        """
-        names = [p.name for p in self.pools]
-        if name in names:
-            return names.index(name)
-        raise ProfileError(f"no device pool {name!r}{did_you_mean(name, names)}; pools: {names}")
-
-    def source_ids(self) -> set[str]:
-        """Ids of every `Source` the pools' figures cite."""
-        return {ref for pool in self.pools for ref in pool.sources.values()}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from envs.model.fleet import DevicePool, Fleet
 from envs.model.perf import stage_cores
-from envs.model.spec import Decision, Pipeline
+from envs.model.spec import Decision, ModelVariant, Pipeline
 
 DevicesByPool = tuple[float, ...]
 """Allocated devices of each pool of the fleet, in `Fleet.pools` order."""
@@ -148,3 +148,34 @@ def energy_parts(
                      for p in range(len(fleet.pools)))
     return EnergyParts(static_energy_j(fleet, node_s), idle_energy_j(fleet, node_s, device_s),
                        dynamic_j)
+
+
+def pool_replica_limit(pipeline: Pipeline, variant: ModelVariant, devices: int,
+                       max_replicas: int) -> int:
+    """The most replicas of ``devices`` each that one stage may hold: the replica limit,
+    and no more than its pool holds (``devices_per_node x nodes``).
+
+    Args:
+        pipeline: The pipeline (the variant's pool).
+        variant: The variant.
+        devices: Devices of one replica.
+        max_replicas: The replica limit per stage.
+
+    Returns:
+        The limit.
+    """
+    pool = pipeline.pool_of(variant)
+    return min(max_replicas, pool.devices_per_node * pool.nodes // devices)
+
+
+def boot_energy_j(pool: DevicePool) -> float:
+    """Energy one node spends booting: its host and every device's idle power for the boot
+    time (`envs.backends.nodes`: a booting node serves nothing).
+
+    Args:
+        pool: The node's pool.
+
+    Returns:
+        Joules.
+    """
+    return pool.node_floor_w * pool.boot_s

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.config.errors import ConfigError
-from envs.model import perf
-from envs.model.spec import ModelVariant, Pipeline
+from envs.model import node_power, perf
+from envs.model.spec import Pipeline
 
 __all__ = [
     "DAY_S",
@@ -160,11 +160,8 @@ def fleet_capacity_rps(pipeline: Pipeline, max_replicas: int) -> float:
     Returns:
         Requests per second.
     """
-    def most(v: ModelVariant) -> int:
-        pool = pipeline.pool_of(v)
-        return min(max_replicas, pool.devices_per_node * pool.nodes // v.base_cores)
-
-    return min(max(perf.replica_throughput_rps(v, b, v.base_cores) * most(v)
+    return min(max(perf.replica_throughput_rps(v, b, v.base_cores)
+                   * node_power.pool_replica_limit(pipeline, v, v.base_cores, max_replicas)
                    for v in stage.variants for b in stage.batch_sizes)
                for stage in pipeline.stages)
 
