@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         The parsed flags and ``overrides``.
     """
     parser = argparse.ArgumentParser(
-        description="Train PPO on ipa/Pipeline-v1 into runs/<name>/.",
+        description="Train PPO on ipa/Pipeline-v2 into runs/<name>/.",
         epilog="Overrides use the config's dotted keys, e.g. agent.learning_rate=1e-4 "
                "run.total_timesteps=50000 env.reward.energy=2.0 tracking.mode=disabled.")
     parser.add_argument("--config", type=Path, help="YAML TrainConfig (default: embedded)")

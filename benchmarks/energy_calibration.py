@@ -104,7 +104,7 @@ def feature_profile(doc: dict) -> dict:
 
 def simulate(profile: Path, window: Path, policy: str, slice_s: int) -> tuple[float, float]:
     """Mean allocated cores and mean busy cores of one policy on one window."""
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=str(window),
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), workload=str(window),
                          backend="requests", max_replicas=RULES.max_replicas or 24,
                          **{"workload.window_s": slice_s, "workload.warmup_s": 0})
     episode = run_episode(env.unwrapped, make_policy(policy, env.unwrapped), policy,

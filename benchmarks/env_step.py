@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mlenergy", type=Path, default=MLENERGY,
                         help="ML.ENERGY v3 models/ folder (default: ../shared's)")
     args = parser.parse_args(argv)
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline="video", workload="bursty",
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline="video", workload="bursty",
                          backend="fluid").unwrapped
     env.reset(seed=0)
     actions = [env.action_space.sample() for _ in range(256)]
@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> None:
           f"(dropped {stats.dropped}/{stats.arrived}); {requests} requests in "
           f"{elapsed:.2f} s -> {requests_per_s / 1e6:.2f} M simulated requests/s (one core)")
     llm_per_s = llm_requests_per_s(args.mlenergy)
-    made_us = made_step_us("ipa/Pipeline-v1", 256, pipeline="video", workload="bursty",
+    made_us = made_step_us("ipa/Pipeline-v2", 256, pipeline="video", workload="bursty",
                            backend="fluid")
     cartpole_us = made_step_us("CartPole-v1", 2048)
-    print(f"gymnasium.make: ipa/Pipeline-v1 (video, fluid) {made_us:.1f} us per step, "
+    print(f"gymnasium.make: ipa/Pipeline-v2 (video, fluid) {made_us:.1f} us per step, "
           f"CartPole-v1 {cartpole_us:.2f} us per step, same run")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"fluid_us_per_step={fluid_us:.2f}")

@@ -38,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402,F401  (registers ipa/Pipeline-v1)
+import envs  # noqa: E402,F401  (registers ipa/Pipeline-v2)
 from agents.evaluation.episode import run_episode  # noqa: E402
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy  # noqa: E402
 from envs.config.cli import command_line  # noqa: E402
@@ -85,7 +85,7 @@ def policies(rules: IpaRules) -> dict[str, Callable[[gymnasium.Env], IPAPolicy]]
 def make_env(profile: Path, window: str, backend: str, max_replicas: int) -> gymnasium.Env:
     trace = _DATA[0] / "twitter" / f"window_{window}_damped8.txt"
     # IPA played each 1200-s window file whole, from cold: no warm-up history
-    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=str(trace),
+    return gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), workload=str(trace),
                           backend=backend, max_replicas=max_replicas,
                           **{"workload.warmup_s": 0})
 

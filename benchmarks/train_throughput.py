@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py [--steps 16384] [--n-envs 1 4 8 16]
     python benchmarks/train_throughput.py --cartpole-only     # just the CartPole-v1 comparison
+    python benchmarks/train_throughput.py --fleet [--fleet-steps 4096]   # just the fleet part
 
 Uses the video pipeline when ``profiles/video.yaml`` exists, else a synthetic two-stage
 profile (the one the tests use). Prints env-only steps/s (one `PipelineEnv` with random
@@ -10,12 +11,27 @@ actions; the vectorised, normalised env without a policy), then training steps/s
 disabled, one evaluation (4 validation windows) and one checkpoint at the end. The last
 line of that part is ``steps_per_s=<best training configuration>``.
 
-It ends with the comparison against CartPole-v1, measured in the same process, twice,
+Then comes the comparison against CartPole-v1, measured in the same process, twice,
 alternating sides: PPO ``learn()`` steps/s with identical settings (the ``agent`` defaults,
 ``run.n_envs`` envs, VecNormalize, one torch thread) on the training vec env (the batched
 fluid env by default) and on CartPole-v1 (DummyVecEnv); then one env step: a batched step
 divided by ``n_envs`` against one CartPole-v1 step through ``gymnasium.make``. The last two
-lines are ``ppo_over_cartpole=`` and ``step_over_cartpole=`` (means over the repeats).
+lines of that part are ``ppo_over_cartpole=`` and ``step_over_cartpole=`` (means over the
+repeats).
+
+It ends with the fleet scenario (alone with ``--fleet``; under 3 minutes at the default
+``--fleet-steps 4096`` on 2 cores, 2.6 with other jobs on them, so it also runs by
+default): the A100 + H100 chat fleet (``profiles/llm_chat_a100_h100_tight``) on the
+request-level simulator, nodes booting in 120 s and held 60 s, up to 32 replicas,
+under IPA's Twitter trace damped by 8 and scaled by 4 (peak about 136 req/s;
+``../shared/data/twitter/workload.txt``, else the synthetic ``bursty`` pattern scaled to
+the same peak). With ``run.n_envs=2`` it measures PPO
+``learn()`` steps/s and env-only steps/s (random actions) with both envs in the main
+process (``run.vec_env=dummy``: 1 worker) and with one worker process per env
+(``run.vec_env=subproc``: 2 workers), alternating sides. The last six lines are
+``fleet_steps_per_s_dummy=``, ``fleet_steps_per_s_subproc=``, ``fleet_subproc_speedup=``
+(subproc over dummy; goal >= 1.6 on 2 free cores), ``fleet_env_steps_per_s_dummy=``,
+``fleet_env_steps_per_s_subproc=`` and ``fleet_env_subproc_speedup=``.
 
 With ``--run DIR`` (default: the committed agent in ``results/agents/``, when present) it
 also reports the time that run took to reach the energy-aware ILP's validation reward:
@@ -177,6 +193,112 @@ def cartpole_comparison(pipeline: str, n_envs: int, steps: int, repeats: int) ->
           "step_over_cartpole=nan (the training vec env is not the batched one)")
 
 
+FLEET_TRACE = ROOT.parent / "shared" / "data" / "twitter" / "workload.txt"
+FLEET_ENV = ["env.pipeline=llm_chat_a100_h100_tight", "env.backend=requests",
+             "env.node_boot_s=120", "env.node_hold_s=60", "env.max_replicas=32",
+             "env.rate_scale_rps=136"]
+
+
+def fleet_overrides(trace: Path) -> list[str]:
+    """Config overrides of the fleet scenario: the A100 + H100 chat fleet on the request
+    simulator under IPA's Twitter trace (damped by 8, scaled by 4), as
+    ``configs/eval/llm_chat_a100_h100_tight_windows.yaml``.
+
+    Args:
+        trace: The Twitter trace; when it is absent, the synthetic ``bursty`` pattern
+            (peak 34 req/s) scaled by 4 gives the same peak of about 136 req/s.
+
+    Returns:
+        ``section.key=value`` overrides for `load_train_config`.
+    """
+    if trace.is_file():
+        workload = ["env.workload.source=trace", f"env.workload.trace_path={trace}",
+                    "env.workload.damping=8.0", "env.workload.scale=4.0"]
+        print(f"fleet workload: Twitter trace {trace}, damped by 8, scaled by 4")
+    else:
+        workload = ["env.workload.source=synthetic", "env.workload.pattern=bursty",
+                    "env.workload.scale=4.0"]
+        print(f"fleet workload: {trace} not found; synthetic bursty pattern scaled by 4 "
+              "(peak about 136 req/s, as the scaled trace's)")
+    return FLEET_ENV + workload
+
+
+def fleet_comparison(steps: int, repeats: int, trace: Path = FLEET_TRACE) -> None:
+    """PPO ``learn()`` and env-only steps/s on the fleet scenario, 1 against 2 processes.
+
+    Both vec envs (``run.n_envs=2``; ``dummy``: both envs in the main process,
+    ``subproc``: one worker process each) are built once and warmed up (one rollout of
+    ``learn()`` and a few hundred env steps, so imports and numba compilation are done in
+    every process), then measured ``repeats`` times, alternating sides so both see the
+    same machine load. Each learn measurement is a new PPO model (the ``agent``
+    defaults, one torch thread) learning ``steps`` steps on the kept VecNormalize'd env;
+    each env-only measurement steps the monitored vec env (no VecNormalize, no policy)
+    ``steps`` times under pre-sampled random actions. Prints ``fleet_*`` metrics last.
+
+    Args:
+        steps: Env steps per measurement (both envs together).
+        repeats: Measurements per side.
+        trace: The Twitter trace (see `fleet_overrides`).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    torch.distributions.Distribution.set_default_validate_args(False)  # as ppo.train does
+    overrides = fleet_overrides(trace)
+    kinds = ("dummy", "subproc")
+    cfgs = {k: load_train_config(overrides=[*overrides, "run.n_envs=2", f"run.vec_env={k}"])
+            for k in kinds}
+    a = cfgs["dummy"].agent
+    print(f"fleet: {cfgs['dummy'].env.pipeline} on backend={cfgs['dummy'].env.backend}, "
+          f"n_envs=2, steps={steps} per measurement, {repeats} repeats alternating; PPO "
+          f"n_steps={a.n_steps} batch_size={a.batch_size} n_epochs={a.n_epochs} "
+          f"net_arch={list(a.net_arch)}, one torch thread")
+    venvs = {k: vec_envs.make_normalized_venv(c, c.env, seed=0, resume_from=None)
+             for k, c in cfgs.items()}
+    rng = np.random.default_rng(0)
+    nvec = venvs["dummy"].action_space.nvec
+    actions = [rng.integers(nvec, size=(2, len(nvec))) for _ in range(64)]
+
+    def learn(kind: str, n: int) -> float:
+        model = ppo.make_model(cfgs[kind], venvs[kind], None)
+        t0 = time.perf_counter()
+        model.learn(n)
+        return model.num_timesteps / (time.perf_counter() - t0)
+
+    def env_only(kind: str, n: int) -> float:
+        venv = venvs[kind].venv  # the monitored vec env under VecNormalize
+        venv.reset()
+        t0 = time.perf_counter()
+        for i in range(n // 2):
+            venv.step(actions[i % len(actions)])
+        return (n // 2) * 2 / (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    for kind in kinds:
+        learn(kind, 2 * a.n_steps)
+        env_only(kind, 512)
+    print(f"fleet warm-up: {time.perf_counter() - t0:.1f} s")
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    env_rates: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(repeats):
+        for kind in kinds if r % 2 == 0 else kinds[::-1]:
+            rates[kind].append(learn(kind, steps))
+            env_rates[kind].append(env_only(kind, steps))
+        print(f"repeat {r + 1}: PPO {rates['dummy'][-1]:.0f} steps/s dummy, "
+              f"{rates['subproc'][-1]:.0f} subproc; env only {env_rates['dummy'][-1]:.0f} "
+              f"dummy, {env_rates['subproc'][-1]:.0f} subproc")
+    for venv in venvs.values():
+        venv.close()
+    ppo_d, ppo_s = np.mean(rates["dummy"]), np.mean(rates["subproc"])
+    env_d, env_s = np.mean(env_rates["dummy"]), np.mean(env_rates["subproc"])
+    print(f"fleet_steps_per_s_dummy={ppo_d:.1f}")
+    print(f"fleet_steps_per_s_subproc={ppo_s:.1f}")
+    print(f"fleet_subproc_speedup={ppo_s / ppo_d:.3f}")
+    print(f"fleet_env_steps_per_s_dummy={env_d:.1f}")
+    print(f"fleet_env_steps_per_s_subproc={env_s:.1f}")
+    print(f"fleet_env_subproc_speedup={env_s / env_d:.3f}")
+
+
 DEFAULT_RUN = ROOT / "results" / "agents" / "video_mixed_e12_headroom_1m"
 
 
@@ -240,7 +362,14 @@ def main() -> None:
     parser.add_argument("--cartpole-steps", type=positive_int, default=16_384)
     parser.add_argument("--cartpole-n-envs", type=positive_int, default=8)
     parser.add_argument("--repeats", type=positive_int, default=2)
+    parser.add_argument("--fleet", action="store_true",
+                        help="run only the fleet scenario's 1- against 2-process comparison")
+    parser.add_argument("--fleet-steps", type=positive_int, default=4096,
+                        help="env steps per fleet measurement (e.g. 512 for a smoke run)")
     args = parser.parse_args()
+    if args.fleet:
+        fleet_comparison(args.fleet_steps, args.repeats)
+        return
     if args.cartpole_only:
         with tempfile.TemporaryDirectory() as tmp_name:
             cartpole_comparison(pipeline_arg(Path(tmp_name)), args.cartpole_n_envs,
@@ -268,6 +397,7 @@ def main() -> None:
         print(f"best: n_envs={best}")
         print(f"steps_per_s={rates[best]:.1f}")
         cartpole_comparison(pipeline, args.cartpole_n_envs, args.cartpole_steps, args.repeats)
+    fleet_comparison(args.fleet_steps, args.repeats)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,15 @@ or ``agents``.
 
 ``import envs`` registers the versioned env ids (lazily, "module:Class"):
 
-* ``ipa/Pipeline-v1``: `envs.pipeline_env.PipelineEnv`.
+* ``ipa/Pipeline-v2``: `envs.pipeline_env.PipelineEnv` (observation version 2);
+* ``ipa/Pipeline-v1``: the same env with observation version 1 (the committed agents').
 """
 
 from gymnasium.envs.registration import register, registry
 
-ENV_IDS = ("ipa/Pipeline-v1",)
+ENV_IDS = ("ipa/Pipeline-v2", "ipa/Pipeline-v1")
 
-if "ipa/Pipeline-v1" not in registry:
-    register(id="ipa/Pipeline-v1", entry_point="envs.pipeline_env:PipelineEnv")
+for _version, _env_id in ((2, "ipa/Pipeline-v2"), (1, "ipa/Pipeline-v1")):
+    if _env_id not in registry:
+        register(id=_env_id, entry_point="envs.pipeline_env:PipelineEnv",
+                 kwargs={"observation_version": _version})

@@ -11,6 +11,9 @@ from envs.config.errors import ConfigError
 from envs.config.suggest import did_you_mean
 from envs.workload.settings import WorkloadConfig
 
+OBSERVATION_VERSIONS = (1, 2)
+"""The observation layouts `envs.observation` builds (``env.observation_version``)."""
+
 
 @dataclass(frozen=True)
 class RewardWeights:
@@ -89,6 +92,10 @@ class EnvConfig:
             with an agent (its ``config.yaml``), never taken from an episode's workload.
             Assumed default 34 req/s: the peak of IPA's damped Twitter windows, the scale the
             committed video agents trained with.
+        observation_version: The observation's layout (`envs.observation`): 2 (default;
+            ``ipa/Pipeline-v2``) adds replicas loading, the oldest queued request's age and
+            nodes booting and powered per pool to version 1's (``ipa/Pipeline-v1``, what
+            the committed agents were trained on; their saved configs say so).
         action_mode: ``absolute``: the third action of a stage is replicas - 1;
             ``headroom``: it picks a factor from ``headroom_levels`` and the stage gets the
             fewest replicas that serve forecast x factor (`perf.replicas_for_rate`).
@@ -121,6 +128,7 @@ class EnvConfig:
     predictor_path: str | None = None
     history_intervals: int = 6
     rate_scale_rps: float = 34.0
+    observation_version: int = 2
     action_mode: Literal["absolute", "headroom"] = "absolute"
     headroom_levels: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
     reward: RewardWeights = field(default_factory=RewardWeights)
@@ -183,6 +191,10 @@ class EnvConfig:
         check_range("history_intervals", self.history_intervals, low=1)
         check_range("rate_scale_rps", self.rate_scale_rps, low=0, low_open=True, unit="req/s",
                     fix="a fixed scale of the observation's rates, saved with the agent")
+        if self.observation_version not in OBSERVATION_VERSIONS:
+            raise ConfigError(f"env.observation_version={self.observation_version!r} is not one "
+                              f"of {list(OBSERVATION_VERSIONS)}; use 2 (1: the committed "
+                              "agents' layout)")
 
     def with_workload(self, **changes: object) -> EnvConfig:
         """A copy with workload fields changed.

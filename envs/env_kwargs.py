@@ -1,4 +1,4 @@
-"""``gymnasium.make("ipa/Pipeline-v1", **kwargs)`` keywords merged into an `EnvConfig`."""
+"""``gymnasium.make("ipa/Pipeline-v2", **kwargs)`` keywords merged into an `EnvConfig`."""
 
 from __future__ import annotations
 

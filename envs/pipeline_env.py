@@ -47,35 +47,9 @@ class PipelineEnv(gym.Env):
     masks replica counts that cannot fit ``max_cores``; what still exceeds it is repaired
     (replicas removed) and counted in ``info["repairs"]``.
 
-    **Observation** ``Box(0, 10, (h + 2 + 10 n + 4,), float32)`` with ``h =
-    history_intervals`` and ``n`` stages; every value is clipped to [0, 10]; rates are
-    divided by the fixed ``rate_scale_rps`` (config, saved with an agent):
-
-    ==================  ===============================================================
-    index               value
-    ==================  ===============================================================
-    0 .. h-1            mean arrival rate of each of the last ``h`` intervals (oldest
-                        first; 0 before the history starts) / rate_scale_rps
-    h                   maximum per-second rate of the last interval / rate_scale_rps
-    h+1                 the predictor's forecast for the next interval / rate_scale_rps
-    h+2+10s+0           variant index / (variants - 1)
-    h+2+10s+1           index of the batch size / (number of batch sizes - 1)
-    h+2+10s+2           replicas / max_replicas
-    h+2+10s+3           stage capacity (req/s, `perf.stage_throughput_rps`) / rate_scale
-    h+2+10s+4           utilisation of the serving replicas, [0, 1]
-    h+2+10s+5           requests queued at the stage / (rate_scale x interval_s)
-    h+2+10s+6           requests dropped at the stage / arrivals of the interval
-    h+2+10s+7           allocated cores or GPUs / the largest decision's (all stages)
-    h+2+10s+8           IPA's rank accuracy of the variant, [0, 1]
-    h+2+10s+9           the stage's p99 latency / SLA
-    h+2+10n+0           end-to-end p99 latency / SLA
-    h+2+10n+1           SLA violation rate of the last interval, [0, 1]
-    h+2+10n+2           power (W) / the largest decision's power (`RewardScales`)
-    h+2+10n+3           mean rank accuracy of the decision, [0, 1]
-    ==================  ===============================================================
-
-    Before the first step the per-interval fields (utilisation, queue, drops, the p99s,
-    violation rate, power, accuracy) are 0.
+    **Observation** ``Box(0, 10, (size,), float32)``, every value clipped to [0, 10] and
+    rates divided by the fixed ``rate_scale_rps``; its layout (``observation_version``, 2 by
+    default) is tabulated in `envs.observation`.
 
     **Starting state** ``reset()`` picks a window of ``workload.window_s`` seconds (a
     random interval-aligned start, or ``options={"window_start": s}``) that begins after
@@ -106,6 +80,10 @@ class PipelineEnv(gym.Env):
 
     **Version history**
 
+    * v2 (``ipa/Pipeline-v2``, ``observation_version: 2``): the observation adds, per
+      stage, replicas that do not serve yet and the oldest queued request's age, and per
+      device pool the nodes booting and powered (`envs.observation`); the simulators keep
+      node power states (`envs.backends.nodes`). v1 stays registered with its layout.
     * v1 (``ipa/Pipeline-v1``): the observation divides rates by the configured
       ``rate_scale_rps`` (not the workload's own maximum, which leaked its peak); every
       episode starts after a warm-up history and from a decision sized on it; the power
@@ -149,7 +127,9 @@ class PipelineEnv(gym.Env):
                               f"workload.window_s={cfg.workload.window_s}; shorten the window")
         self.scales = RewardScales.for_pipeline(self.pipeline, cfg.max_replicas)
         # Fixed by config (saved with an agent), never from the workload: see EnvConfig.
-        self.layout = ObsLayout(cfg.history_intervals, n_stages, rate_scale=cfg.rate_scale_rps)
+        self.layout = ObsLayout(cfg.history_intervals, n_stages, rate_scale=cfg.rate_scale_rps,
+                                version=cfg.observation_version,
+                                n_pools=len(self.pipeline.fleet.pools))
         self.predictor: Predictor = (
             make_predictor("lstm", path=cfg.predictor_path) if cfg.predictor == "lstm"
             else make_predictor("reactive", window_s=cfg.interval_s))

@@ -13,7 +13,7 @@ from agents.policies import HpaPolicy, RandomPolicy, RayServePolicy, StaticPolic
 
 
 def make(profile: Path, workload: str = "bursty"):
-    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=workload,
+    return gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), workload=workload,
                           max_replicas=12, **{"workload.window_s": 600})
 
 

@@ -231,8 +231,6 @@ def test_weighted_quantile_kernel_matches_the_scalar() -> None:
 @pytest.mark.parametrize("change, words", [
     ({"backend": "requests"}, "backend"),
     ({"predictor": "lstm", "predictor_path": "missing.pt"}, "predictor"),
-    ({"cold_start_s": 12.0}, "cold_start_s"),
-    ({"pipeline": "chat_to_image_h100"}, "model_load_scale=0"),  # from the loaded profile
 ])
 def test_unsupported_configs_raise_config_error(change: dict, words: str) -> None:
     with pytest.raises(ConfigError, match=words) as err:
@@ -279,14 +277,43 @@ def test_action_masks_through_env_method() -> None:
     assert env.has_attr("action_masks")  # what sb3-contrib's MaskablePPO checks
 
 
-def test_size_dependent_model_load_is_refused_and_auto_falls_back() -> None:
-    """The GPU profiles load weights for a variant-dependent time: the batched env has
-    one cold start, so it refuses them (and ``auto`` then picks N PipelineEnvs)."""
-    from envs.batched.support import unsupported_reason
-    from envs.env_config import EnvConfig
+def test_forms_chosen_by_what_the_three_groups_cannot_hold() -> None:
+    """Three groups per stage where every added replica serves within the interval; per-env
+    groups for long cold starts, size-dependent loads and node power states."""
+    from envs.batched.fluid import BatchedFluid
+    from envs.batched.groups import BatchedGroupFluid
 
-    reason = unsupported_reason(EnvConfig(pipeline="chat_to_image_h100"))
-    assert reason is not None and "model_load_scale=0" in reason
-    assert unsupported_reason(EnvConfig(pipeline="chat_to_image_h100",
-                                        model_load_scale=0.0)) is None
-    assert unsupported_reason(EnvConfig(pipeline="video")) is None
+    def form(**change: object) -> type:
+        return type(BatchedPipelineVecEnv(replace(EnvConfig(), **change), 1).fluid)
+
+    assert form() is BatchedFluid
+    assert form(cold_start_s=12.0) is BatchedGroupFluid
+    assert form(pipeline="chat_to_image_h100") is BatchedGroupFluid  # loads its weights
+    assert form(pipeline="chat_to_image_h100", model_load_scale=0.0) is BatchedFluid
+    assert form(pipeline="chat_to_image_h100", model_load_scale=0.0,
+                node_boot_s=60.0) is BatchedGroupFluid
+
+
+@pytest.mark.parametrize("change", [
+    {"cold_start_s": 25.0, "workload": "bursty"},
+    {"pipeline": "chat_to_image_h100", "workload.scale": 0.03, "workload": "bursty"},
+])
+def test_matches_with_replicas_that_start_after_the_interval(change: dict) -> None:
+    """Cold starts of 25 s and the GPU weights' load times (4.5-32 s) span intervals."""
+    cfg = config_from_kwargs(None, dict(change))
+    assert play_both(cfg, steps=130) == N_ENVS
+
+
+@pytest.mark.parametrize(("boot", "hold", "mode"), [(60.0, 30.0, "absolute"),
+                                                    (0.0, 45.0, "headroom"),
+                                                    (240.0, 0.0, "absolute")])
+def test_matches_with_node_power_states(boot: float, hold: float, mode: str) -> None:
+    """The A100 + H100 fleet (two elastic pools) with nodes that boot and hold: replicas
+    wait for boots across many intervals, held nodes draw power, both as `FluidBackend`."""
+    cfg = config_from_kwargs(None, {"pipeline": "llm_chat_a100_h100_tight",
+                                    "workload": "bursty", "workload.scale": 4.0,
+                                    "max_replicas": 12, "node_boot_s": boot,
+                                    "node_hold_s": hold, "action_mode": mode})
+    ref = PipelineEnv(cfg)
+    assert any(p.boot_s == boot and p.hold_s == hold for p in ref.pipeline.fleet.pools)
+    assert play_both(cfg, steps=130) == N_ENVS

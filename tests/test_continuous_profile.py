@@ -113,7 +113,8 @@ def test_a_stored_table_is_a_fresh_simulation_at_the_stored_rounding() -> None:
     llama = pipeline.stages[0].variants[0]
     assert llama.name == "Llama-3.1-8B-Instruct"
     serving = llama.continuous
-    curve = serving.curve(pipeline.fleet.pools[0].device_idle_w * llama.base_cores)
+    assert serving.idle_w == pipeline.fleet.pools[0].device_idle_w * llama.base_cores == 75.0
+    curve = serving.curve()
     lengths = TokenLengths.from_histogram(serving.output_bins, serving.output_counts, "llama")
     fresh = load_table(curve, 8, lengths, requests=REQUESTS, seed=SEED)
     stored = serving.table(8)

@@ -70,7 +70,8 @@ def test_one_replica_is_the_one_replica_simulator(pipeline: Pipeline) -> None:
                                           variant.continuous.output_counts, "x")
     tokens = lengths.draw(uniform_draws(times, LENGTH_STREAM, key))[1]
     idle_w = pipeline.fleet.pools[0].device_idle_w * variant.base_cores
-    alone = serve_replica(variant.continuous.curve(idle_w), cap, times, tokens)
+    assert variant.continuous.idle_w == idle_w
+    alone = serve_replica(variant.continuous.curve(), cap, times, tokens)
     np.testing.assert_allclose(finish, alone.finished_s, rtol=1e-9)
     assert dynamic_j == pytest.approx(alone.energy_j - idle_w * (alone.seconds - 0.0), rel=1e-6)
 
@@ -135,7 +136,8 @@ def test_old_queued_requests_are_dropped(pipeline: Pipeline) -> None:
     lengths = TokenLengths.from_histogram(variant.continuous.output_bins,
                                           variant.continuous.output_counts, "x")
     idle_w = pipeline.fleet.pools[0].device_idle_w * variant.base_cores
-    curve = variant.continuous.curve(idle_w)
+    assert variant.continuous.idle_w == idle_w
+    curve = variant.continuous.curve()
     limit = curve.running_limit(cap)
     slowest_rate = min(curve.tokens_per_s(k) / k for k in range(1, limit + 1))
     longest_s = lengths.draw(uniform_draws(origin, LENGTH_STREAM, key))[1] / slowest_rate
@@ -155,10 +157,10 @@ def test_a_continuous_stage_feeds_a_batched_one_in_the_env(backend: str) -> None
     import gymnasium
     from gymnasium.utils.env_checker import check_env
 
-    import envs  # noqa: F401 - registers ipa/Pipeline-v1
+    import envs  # noqa: F401 - registers ipa/Pipeline-v2
 
     def make():
-        return gymnasium.make("ipa/Pipeline-v1", pipeline="chat_to_image_h100_cb",
+        return gymnasium.make("ipa/Pipeline-v2", pipeline="chat_to_image_h100_cb",
                               backend=backend, workload="bursty",
                               **{"workload.window_s": 300, "workload.scale": 0.05})
 

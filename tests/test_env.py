@@ -18,7 +18,7 @@ from envs.reward import weighted_reward
 def make(profile: Path, **kwargs):
     kwargs.setdefault("workload", "bursty")
     kwargs.setdefault("workload.window_s", 200)
-    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), **kwargs)
+    return gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), **kwargs)
 
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)
@@ -129,7 +129,7 @@ def test_bad_kwargs_are_clear(tiny_profile_path: Path) -> None:
 def test_trace_workload_by_path(tiny_profile_path: Path, tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text(" ".join(str(10 + i % 7) for i in range(400)))
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path),
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(tiny_profile_path),
                          workload=str(trace), **{"workload.window_s": 100,
                                                  "workload.warmup_s": 0})
     _, info = env.reset(seed=0, options={"window_start": 50})
@@ -175,11 +175,11 @@ def test_reward_power_scale_is_the_largest_decision_busy(tmp_path: Path) -> None
 
 
 def test_observed_queue_reads_back_as_the_rate_that_clears_it() -> None:
-    from envs.observation import STAGE_FIELDS, ObsLayout
+    from envs.observation import STAGE_FIELDS_V2, ObsLayout
 
     layout = ObsLayout(history_intervals=3, n_stages=2, rate_scale=20.0)
     obs = np.zeros(layout.size)
     # stage 1's queue sits after the history, the two forecast slots and stage 0's fields
-    obs[3 + 2 + len(STAGE_FIELDS) + STAGE_FIELDS.index("queue")] = 0.25
+    obs[3 + 2 + len(STAGE_FIELDS_V2) + STAGE_FIELDS_V2.index("queue")] = 0.25
     assert layout.queue_rps(obs, 1) == pytest.approx(5.0)  # 0.25 x 20 req/s
     assert layout.queue_rps(obs, 0) == 0.0

@@ -226,7 +226,7 @@ def test_the_matched_policy_keeps_ipas_accuracy_and_spends_less(tmp_path: Path) 
     from agents.policies.matched import MatchedEnergyPolicy
 
     path = write_profile(two_pool_doc(1), tmp_path / "one.yaml")
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(path), workload="bursty",
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(path), workload="bursty",
                          backend="fluid", max_replicas=8, **{"workload.scale": 0.5,
                                                              "workload.window_s": 300})
     pipeline = env.unwrapped.pipeline

@@ -8,7 +8,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers ipa/Pipeline-v1)
+import envs  # noqa: F401  (registers ipa/Pipeline-v2)
 from envs.model.floor import energy_floor, over_floor
 from envs.model.pool_doc import pool_entry
 from envs.model.profile_doc import profile_document, variant_entry, write_profile
@@ -83,7 +83,7 @@ def test_no_policy_goes_below_the_floor(tiny_profile_path: Path, backend: str) -
     """Random decisions on the tiny pipeline: every 10-s interval's energy is at least the
     floor of the requests it served."""
     pipeline = load_pipeline(str(tiny_profile_path))
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path), backend=backend,
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(tiny_profile_path), backend=backend,
                          workload="bursty", **{"workload.window_s": 300})
     ratios = []
     for seed in range(3):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-import envs  # noqa: F401  (registers ipa/Pipeline-v1)
+import envs  # noqa: F401  (registers ipa/Pipeline-v2)
 from agents.policies import FA2Policy, IPAPolicy, RIMPolicy
 from envs.config.errors import ConfigError, ProfileError
 from envs.model import perf
@@ -20,7 +20,7 @@ from tests.conftest import tiny_profile_doc
 
 def make_env(profile: Path, workload: str = "steady_low", backend: str = "fluid",
              **kwargs) -> gymnasium.Env:
-    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=workload,
+    return gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), workload=workload,
                           backend=backend, **kwargs)
 
 
@@ -252,7 +252,7 @@ def test_fa2_high_does_not_keep_a_configuration_outside_its_variants(
     from agents.policies.ipa import FA2Policy
     from ipa_baseline.rules import IpaRules
 
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path), sla_ms=60.0,
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(tiny_profile_path), sla_ms=60.0,
                          max_replicas=6, **{"workload.window_s": 100}).unwrapped
     obs, _ = env.reset(seed=0)
     policy = FA2Policy(env, level="high", rules=IpaRules(on_infeasible="keep"))
@@ -275,7 +275,7 @@ def test_the_ilp_on_the_agents_reward(tiny_profile_path: Path) -> None:
     from agents.policies.ilp_reward import RewardIlpPolicy, reward_ilp_weights
 
     def env_with(**reward: float):
-        return gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path),
+        return gymnasium.make("ipa/Pipeline-v2", pipeline=str(tiny_profile_path),
                               max_replicas=6, **{"workload.window_s": 100},
                               **{f"reward.{k}": v for k, v in reward.items()}).unwrapped
 

@@ -264,9 +264,9 @@ def _live_env_config(tiny_profile: Path, window_s: int = 3,
 def test_gymnasium_make_builds_the_live_backend(tiny_profile: Path) -> None:
     import gymnasium
 
-    import envs  # noqa: F401 - registers ipa/Pipeline-v1
+    import envs  # noqa: F401 - registers ipa/Pipeline-v2
 
-    env = gymnasium.make("ipa/Pipeline-v1", config=_live_env_config(tiny_profile),
+    env = gymnasium.make("ipa/Pipeline-v2", config=_live_env_config(tiny_profile),
                          backend="live")
     live = env.unwrapped.backend
     assert isinstance(live, LiveBackend) and env.unwrapped.config.backend == "live"
@@ -328,11 +328,11 @@ def test_killed_and_failing_servers_are_errors_restarted_and_nothing_is_lost(
         tiny_profile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gymnasium
 
-    import envs  # noqa: F401 - registers ipa/Pipeline-v1
+    import envs  # noqa: F401 - registers ipa/Pipeline-v2
 
     fault = tmp_path / "fault"
     monkeypatch.setenv("STAGE_FAULT_FILE", str(fault))  # the servers inherit it
-    env = gymnasium.make("ipa/Pipeline-v1", backend="live", config=_live_env_config(
+    env = gymnasium.make("ipa/Pipeline-v2", backend="live", config=_live_env_config(
         tiny_profile, window_s=4, batch_timeout_ms=400))
     live: LiveBackend = env.unwrapped.backend
     steps = []

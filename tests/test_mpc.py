@@ -8,7 +8,7 @@ from pathlib import Path
 import gymnasium
 import pytest
 
-import envs  # noqa: F401  (registers ipa/Pipeline-v1)
+import envs  # noqa: F401  (registers ipa/Pipeline-v2)
 from agents.policies import IPAPolicy
 from agents.policies.mpc import MPCPolicy
 from envs.config.errors import ConfigError
@@ -174,7 +174,7 @@ def test_infeasible_interval_is_named(chat: Pipeline) -> None:
 
 
 def make_env(profile: Path, workload: str = "bursty") -> gymnasium.Env:
-    return gymnasium.make("ipa/Pipeline-v1", pipeline=str(profile), workload=workload,
+    return gymnasium.make("ipa/Pipeline-v2", pipeline=str(profile), workload=workload,
                           backend="fluid")
 
 

@@ -117,10 +117,16 @@ def test_without_boot_or_hold_nodes_follow_the_allocation(tmp_path: Path) -> Non
     assert node_seconds(sim.run_interval(np.zeros(10)), pipeline) == pytest.approx(10.0)
 
 
-def test_the_batched_env_refuses_power_states(tmp_path: Path) -> None:
-    cfg = config_from_kwargs(None, {"pipeline": str(states_profile(tmp_path))})
-    with pytest.raises(ConfigError, match="boot or hold their nodes"):
-        BatchedPipelineVecEnv(cfg, 2)
+def test_the_batched_env_runs_power_states_on_replica_groups(tmp_path: Path) -> None:
+    """This module's profile (boots and holds) steps in the batched env on per-env replica
+    groups, equal to N `PipelineEnv`s (`tests.test_batched_vecenv.play_both`)."""
+    from envs.batched.groups import BatchedGroupFluid
+    from tests.test_batched_vecenv import N_ENVS, play_both
+
+    cfg = config_from_kwargs(None, {"pipeline": str(states_profile(tmp_path)),
+                                    "workload.window_s": 300})
+    assert isinstance(BatchedPipelineVecEnv(cfg, 2).fluid, BatchedGroupFluid)
+    assert play_both(cfg, steps=60) == 2 * N_ENVS
 
 
 def test_the_energy_aware_ilp_counts_a_boot(tmp_path: Path) -> None:

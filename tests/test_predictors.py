@@ -218,7 +218,7 @@ def test_fit_predictor_cli_then_the_env_uses_it(tmp_path, tiny_profile_path) -> 
     out = tmp_path / "lstm.pt"
     assert main(["--pattern", "fluctuating", "--days", "0.1", "--epochs", "2",
                  "--out", str(out)]) == 0
-    env = gymnasium.make("ipa/Pipeline-v1", pipeline=str(tiny_profile_path),
+    env = gymnasium.make("ipa/Pipeline-v2", pipeline=str(tiny_profile_path),
                          predictor="lstm", predictor_path=str(out))
     obs, _ = env.reset(seed=0)
     assert env.unwrapped.layout.forecast_rps(obs) > 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401  (registers ipa/Pipeline-v1)
+import envs  # noqa: F401  (registers ipa/Pipeline-v2)
 from agents.policies import IPAPolicy
 from agents.policies.residual_env import ResidualPlannerEnv
 from envs.config.errors import ActionError, ConfigError
@@ -25,7 +25,7 @@ CHAT: dict[str, Any] = {"pipeline": "chat_to_image_h100", "workload.scale": 0.06
 
 def make(backend: str = "fluid", window_s: int = 200, **kwargs: Any) -> gymnasium.Env:
     kwargs = {**VIDEO, **kwargs}
-    return gymnasium.make("ipa/Pipeline-v1", backend=backend,
+    return gymnasium.make("ipa/Pipeline-v2", backend=backend,
                           **{"workload.window_s": window_s, **kwargs})
 
 

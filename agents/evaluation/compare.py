@@ -15,7 +15,9 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import gymnasium as gym
 import numpy as np
 
 from agents.evaluation.config import LEARNED, EvalConfig
@@ -28,9 +30,12 @@ from agents.evaluation.windows import (
     tuning_windows,
     window_env,
 )
-from envs.config.errors import ConfigError
+from envs.config.errors import ConfigError, IpaEnergyError
 from envs.env_pipeline import env_pipeline
 from envs.workload.day_split import fleet_capacity_rps
+
+if TYPE_CHECKING:
+    from agents.policies.trained import NormalizedPolicy
 
 
 def load_agents(agent_dirs: list[Path], which: str = "final",
@@ -68,14 +73,41 @@ def load_agents(agent_dirs: list[Path], which: str = "final",
         cfg = load_train_config(folder / "config.yaml")
         policy = load_ppo_policy(folder, which)  # type: ignore[arg-type]
         if cfg.agent.residual:
-            out.append((cfg.run.seed, lambda env, p=policy, a=cfg.agent:
-                        ResidualAgentPolicy(env, p, a)))
+            out.append((cfg.run.seed, lambda env, p=policy, a=cfg.agent, f=folder:
+                        ResidualAgentPolicy(env, check_observation(p, env, f), a)))
         else:
-            out.append((cfg.run.seed, lambda env, p=policy: p))
+            out.append((cfg.run.seed, lambda env, p=policy, f=folder:
+                        check_observation(p, env, f)))
     seeds = [s for s, _ in out]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"agents share a training seed ({seeds}); pass one folder per seed")
     return out
+
+
+def check_observation(policy: NormalizedPolicy, env: gym.Env, folder: Path) -> NormalizedPolicy:
+    """``policy`` if its network reads the observations ``env`` gives, else one line.
+
+    Args:
+        policy: A loaded agent.
+        env: The episode's env.
+        folder: The agent's run folder (named in the error).
+
+    Returns:
+        The policy.
+
+    Raises:
+        IpaEnergyError: The observation shapes differ (e.g. a run saved before observation
+            version 2 whose config.yaml does not say ``observation_version: 1``).
+    """
+    want, got = policy.model.observation_space.shape, env.observation_space.shape
+    if want != got:
+        version = env.unwrapped.config.observation_version
+        raise IpaEnergyError(
+            f"the agent in {folder} reads observations of shape {want}, but the evaluated env "
+            f"(observation_version {version}) gives {got}; set env.observation_version in "
+            f"{folder / 'config.yaml'} to the version it was trained with (1 before "
+            "ipa/Pipeline-v2), or evaluate it on the pipeline it was trained on")
+    return policy
 
 
 TUNED_BOUNDS: dict[str, tuple[float, float, bool]] = {

@@ -1,14 +1,15 @@
 """A run's metrics: ``metrics.csv`` and the W&B run, fed by stable-baselines3's logger.
 
 Metric names are grouped: ``charts/`` (training episodes and domain metrics of the rollout),
-``losses/`` (PPO update), ``eval/`` (validation windows).
+``losses/`` (PPO update), ``heads/`` (the rollout policy's entropy per action head,
+`agents.training.head_stats`), ``eval/`` (validation windows).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ CSV_COLUMNS: tuple[str, ...] = (
 ``charts/p99_ms`` is the mean of a rollout's interval p99s (a diagnostic); ``eval/p99_ms``
 is `agents.evaluation.episode.episode_p99_ms` averaged over the validation windows.
 ``charts/lagrange_multiplier`` and ``charts/constraint_violation_rate`` are written by
-constrained runs only (`agents.training.lagrangian`); empty otherwise."""
+constrained runs only (`agents.training.lagrangian`); empty otherwise. The losses of the
+update after rollout k (``losses/explained_variance`` included) are dumped in rollout k+1's
+row, as sb3 dumps before it trains; the last update's are not written. A run adds its
+``heads/`` columns (`agents.training.head_stats.head_columns`) after these."""
 
 _SB3_NAMES = {
     "rollout/ep_rew_mean": "charts/episode_reward",
@@ -48,6 +52,8 @@ _SB3_NAMES = {
     "train/n_updates": "losses/n_updates",
 }
 
+_OWN_GROUPS = ("charts/", "losses/", "heads/")  # recorded under their final names
+
 
 class MetricsLog:
     """Writes metric rows to ``metrics.csv`` (flushed per row) and to a W&B run.
@@ -57,21 +63,23 @@ class MetricsLog:
             (they belong to the part of the killed run that the checkpoint lost).
         wandb_run: A ``wandb`` run, or None when tracking is disabled.
         resume_step: The checkpoint step a resumed run starts from (None: a fresh run).
+        extra_columns: Columns after `CSV_COLUMNS` (the run's ``heads/`` columns).
     """
 
     def __init__(self, csv_path: Path, wandb_run: Any | None = None,
-                 resume_step: int | None = None) -> None:
+                 resume_step: int | None = None, extra_columns: Sequence[str] = ()) -> None:
         self.wandb_run = wandb_run
+        columns = [*CSV_COLUMNS, *extra_columns]
         if resume_step is not None and csv_path.is_file():
             with csv_path.open(newline="") as f:
                 kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
             with csv_path.open("w", newline="") as f:
-                writer = csv.DictWriter(f, CSV_COLUMNS)
+                writer = csv.DictWriter(f, columns, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(kept)
         fresh = not csv_path.is_file()
         self._file = csv_path.open("a", newline="")
-        self._csv = csv.DictWriter(self._file, CSV_COLUMNS, extrasaction="ignore")
+        self._csv = csv.DictWriter(self._file, columns, extrasaction="ignore")
         if fresh:
             self._csv.writeheader()
             self._file.flush()
@@ -144,7 +152,7 @@ class LogWriter(KVWriter):
         """
         metrics = {}
         for key, value in key_values.items():
-            name = _SB3_NAMES.get(key, key if key.startswith(("charts/", "losses/")) else None)
+            name = _SB3_NAMES.get(key, key if key.startswith(_OWN_GROUPS) else None)
             if name is None or isinstance(value, str):
                 continue
             try:  # sb3 records Python, NumPy scalar and 0-d array values

@@ -5,7 +5,7 @@ A run folder ``<output_dir>/<name>/`` holds::
     config.yaml          resolved TrainConfig (load it back with load_train_config)
     command.txt          every command line that wrote to the folder, one a line
     git_commit.txt       git rev-parse HEAD at the first start ("unknown" outside git)
-    metrics.csv          charts/, losses/ and eval/ metrics by env step
+    metrics.csv          charts/, losses/, heads/ and eval/ metrics by env step
     model.zip            final model          vecnormalize.pkl  its VecNormalize stats
     best/                best validation model (model.zip, vecnormalize.pkl, eval.json)
     checkpoints/step_*/  model.zip, vecnormalize.pkl, state.json (step counter, ...)
@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
@@ -52,6 +52,7 @@ from agents.runs.tracking import (
 from agents.runs.train_config import AgentConfig, TrainConfig, with_run
 from agents.runs.validation_split import eval_window_starts, split_env_configs
 from agents.training.callbacks import TrainingCallback
+from agents.training.head_stats import HeadStatsCallback, head_columns, head_names
 from agents.training.lagrangian import make_lagrangian_callback, penalty_replaced
 from agents.training.metrics_log import LogWriter, MetricsLog
 from agents.training.progress import Progress
@@ -250,8 +251,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
     set_random_seed(cfg.run.seed + start_step)
     venv = make_normalized_venv(cfg, prepared.train_env, cfg.run.seed + start_step, checkpoint)
     model = make_model(cfg, venv, checkpoint)
+    heads = head_names(model.action_space.nvec, cfg.env.action_mode, cfg.agent.residual)
     log = MetricsLog(run_dir / "metrics.csv", wandb_run,
-                     resume_step=start_step if resume else None)
+                     resume_step=start_step if resume else None,
+                     extra_columns=head_columns(heads))
     model.set_logger(Logger(folder=None, output_formats=[LogWriter(log)]))
     progress = Progress(cfg.run.total_timesteps, start_step, cfg.run.progress_bar)
     lagrangian = make_lagrangian_callback(cfg.agent, venv, state)
@@ -265,8 +268,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, prepared: PreparedRun,
                      else None),
         violation_budget=cfg.agent.violation_budget)
     # the multiplier is updated at a rollout's end, before the next rollout's checkpoint
-    callbacks: BaseCallback = (callback if lagrangian is None
-                               else CallbackList([lagrangian, callback]))
+    callbacks = CallbackList([c for c in (lagrangian, callback, HeadStatsCallback(heads))
+                              if c is not None])
     if wandb_run is not None and resume:
         # A killed process loses what W&B had not flushed; replay it from metrics.csv.
         log.replay_to_wandb(after_step=read_wandb_state(run_dir).get("logged_until", 0))

@@ -209,7 +209,7 @@ def continuous_block(f: ModelFile, gpu: str, num_gpus: int, idle_w_per_gpu: floa
         f"included; values at {TABLE_DIGITS} significant digits; written by python -m "
         "energy.import_mlenergy ... --continuous (energy.mlenergy.continuous)")}
     return continuous_entry(curve.points, bins, counts, tables, points_source=points_id,
-                            tables_source=tables_id)
+                            tables_source=tables_id, idle_w=curve.idle_w)
 
 
 def _points_why(f: ModelFile, gpu: str, num_gpus: int, release: str, curve: LlmCurve,

@@ -183,6 +183,7 @@ def fleet_variant(spec: FleetSpec, tpot_ms: float, v: FleetVariant, curve: LlmCu
                      f"{sid}_rows", f"{sid}_rows"])
     block = continuous_entry(curve.points, trace.bins, trace.counts, tables,
                              points_source=f"{sid}_points", tables_source=f"{sid}_tables",
+                             idle_w=curve.idle_w,
                              max_running=curve.max_running)
     entry = variant_entry(f"{v.model.split('/')[-1]}@{v.pool}", quality.accuracy, rows,
                           metric=quality.accuracy_metric, source=quality.accuracy_source,

@@ -102,6 +102,11 @@ class IntervalStats:
     ``accuracy_rank_sum`` and ``accuracy_product`` are the accuracy of the decision in force
     in IPA's two modes (`envs.model.accuracy`): the sum over stages of the chosen variants'
     rank-normalised accuracies, and the product of their raw accuracies.
+    What waits at the interval's end (empty where a backend cannot tell, e.g. live servers):
+    ``stage_loading``, replicas allocated per stage that do not serve yet (cold start,
+    weights loading, or a node booting for them); ``stage_oldest_wait_s``, the age of the
+    oldest request queued at each stage since it reached it (`envs.backends.queue_age`);
+    ``pool_booting`` and ``pool_powered``, nodes booting and powered per device pool.
     """
 
     seconds: float
@@ -127,6 +132,10 @@ class IntervalStats:
     latencies_ms: np.ndarray | None = field(default=None, compare=False, repr=False)
     errors: int = 0
     energy_method: str = ""
+    stage_loading: tuple[int, ...] = ()
+    stage_oldest_wait_s: tuple[float, ...] = ()
+    pool_booting: tuple[int, ...] = ()
+    pool_powered: tuple[int, ...] = ()
 
     @property
     def sla_violation_rate(self) -> float:

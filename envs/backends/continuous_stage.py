@@ -27,7 +27,6 @@ import numpy as np
 from envs.backends.continuous_kernel import serve_continuous
 from envs.backends.crn import uniform_draws
 from envs.backends.replicas import ReplicaGroup
-from envs.model import continuous_perf
 from envs.model.spec import Pipeline
 from envs.workload.lengths import TokenLengths
 
@@ -64,6 +63,7 @@ class StageOutcome:
         dynamic_j: Dynamic energy of the interval.
         utilisation: Running-request seconds over limit x serving seconds.
         queued: Requests waiting at the end.
+        oldest_ready: When the oldest of them reached the stage (the interval's end if none).
     """
 
     ready: np.ndarray
@@ -72,6 +72,7 @@ class StageOutcome:
     dynamic_j: float
     utilisation: float
     queued: int
+    oldest_ready: float
 
 
 @dataclass
@@ -96,7 +97,7 @@ class ContinuousStage:
         for v, variant in enumerate(stage.variants):
             serving = variant.continuous
             assert serving is not None
-            curve = serving.curve(continuous_perf.replica_idle_w(self.pipeline, variant))
+            curve = serving.curve()
             limit = max(curve.running_limit(cap) for cap in stage.batch_sizes)
             rate, power = curve.rate_table(limit)
             for cap in stage.batch_sizes:
@@ -212,8 +213,10 @@ class ContinuousStage:
             s.queue = (all_ready[queued], all_origin[queued])
         self.pending = (all_ready[arrival:], all_origin[arrival:])
         decided = ~np.isinf(finish)
+        queues = [s.queue[0] for s in states] + [all_ready[arrival:]]
+        oldest = min((float(q.min()) for q in queues if q.shape[0]), default=end)
         serving_s = sum(s.limit * max(0.0, min(end, u_) - max(start, f)) for s, f, u_ in reps)
         return StageOutcome(all_ready[decided], all_origin[decided], finish[decided], energy,
                             min(float(busy.sum()) / serving_s, 1.0) if serving_s else 0.0,
                             int(sum(s.queue[0].shape[0] for s in states)
-                                + all_ready.shape[0] - arrival))
+                                + all_ready.shape[0] - arrival), oldest)

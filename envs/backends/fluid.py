@@ -10,7 +10,8 @@ and power come from its load tables at each second's load per replica
 (`envs.model.continuous_perf.replica_second`). SLA violations are drops plus the
 requests whose latency, interpolated between the second's p50 and p99, exceeds the SLA
 (`envs.model.perf.late_fraction`; the median's rule is
-`envs.model.perf.stage_median_latency_ms`).
+`envs.model.perf.stage_median_latency_ms`). The oldest queued request's age at the end is
+`envs.backends.queue_age.fluid_oldest_wait_s`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from envs.backends.base import IntervalStats, ServingSettings, weighted_quantile
+from envs.backends.queue_age import fluid_oldest_wait_s
 from envs.backends.replicas import SimulatedBackend, allocated_core_s
 from envs.backends.stats import interval_stats
 from envs.model import continuous_perf, perf, power
@@ -58,11 +60,13 @@ class FluidBackend(SimulatedBackend):
         """
         super().__init__(pipeline, settings)
         self.queues: list[float] = []
+        self.oldest_wait_s: list[float] = []
         self._rates: list[list[GroupRates]] = []
         self._cache: dict[tuple[str, int, int, int], tuple[float, float, float, float]] = {}
 
     def _on_reset(self, seed: int | None) -> None:
         self.queues = [0.0] * len(self.pipeline.stages)
+        self.oldest_wait_s = [0.0] * len(self.pipeline.stages)
         self._prepare()
 
     def _on_apply(self) -> None:
@@ -173,6 +177,7 @@ class FluidBackend(SimulatedBackend):
         stage_capacity = [0.0] * n_stages
         stage_lat99 = [[0.0] * seconds for _ in range(n_stages)]
         stage_out = [[0.0] * seconds for _ in range(n_stages)]
+        stage_in = np.zeros((n_stages, seconds))
         dynamic_j = 0.0
         queues = self.queues
         fill_delay = perf.batch_fill_delay_ms
@@ -185,6 +190,7 @@ class FluidBackend(SimulatedBackend):
             lat99 = lat50 = 0.0
             for s in range(n_stages):
                 cap, p99, mean, e_req, batch = per_second[s][j]
+                stage_in[s, j] = inflow
                 backlog = queues[s]
                 waiting = backlog + inflow
                 served = waiting if waiting < cap else cap
@@ -224,6 +230,8 @@ class FluidBackend(SimulatedBackend):
                 late += served * perf.late_fraction(p50, p99, sla_ms)
         core_s = sum(allocated_core_s(g, start, end) for g in self.groups)
         energy = self.interval_energy(start, end, dynamic_j)
+        self.oldest_wait_s = [fluid_oldest_wait_s(stage_in[s], queues[s], self.oldest_wait_s[s])
+                              for s in range(n_stages)]
         return interval_stats(
             self.pipeline, decision, seconds=float(seconds), arrived=sum(rates),
             served=sum(served_out), dropped=sum(stage_dropped), late=late, core_s=core_s,
@@ -235,5 +243,6 @@ class FluidBackend(SimulatedBackend):
             energy=energy, energy_estimated=self.energy_estimated,
             energy_method=self.energy_method,
             p50_ms=weighted_quantile(e2e_p50, served_out, 0.5),
-            p99_ms=weighted_quantile(e2e_p99, served_out, 0.99))
+            p99_ms=weighted_quantile(e2e_p99, served_out, 0.99), end_state=self.end_state(),
+            stage_oldest_wait_s=self.oldest_wait_s)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from envs.backends.base import ServingSettings
 from envs.backends.nodes import NodeStates
+from envs.backends.stats import EndState
 from envs.model import node_power
 from envs.model.spec import Decision, Pipeline, StageDecision
 
@@ -261,6 +262,18 @@ class SimulatedBackend:
         fleet = self.pipeline.fleet
         return node_power.EnergyParts(node_power.static_energy_j(fleet, node_s),
                                  node_power.idle_energy_j(fleet, node_s, device_s), dynamic_j)
+
+    def end_state(self) -> EndState:
+        """Replicas loading per stage and nodes booting and powered per pool, now.
+
+        Returns:
+            The state (`envs.backends.stats.EndState`).
+        """
+        now = self.now
+        loading = tuple(sum(g.count for g in groups if g.online_s > now and g.until_s > now)
+                        for groups in self.groups)
+        booting = tuple(sum(1 for t in p.ready_s if t > now) for p in self.nodes.pools)
+        return EndState(loading, booting, tuple(p.powered for p in self.nodes.pools))
 
     def _decision_in_force(self, method: str) -> Decision:
         """The decision in force; RuntimeError if ``method`` was called before `reset`."""

@@ -231,6 +231,7 @@ class RequestBackend(SimulatedBackend):
         dynamic_j = 0.0
         dropped = 0
         utilisation, queue, dropped_per_stage, stage_p99 = [], [], [], []
+        oldest_ready = []
         for s in range(len(self.pipeline.stages)):
             if s in self.continuous:
                 outcome = self.continuous[s].serve(ready, origin, self.groups[s], start, end,
@@ -238,6 +239,7 @@ class RequestBackend(SimulatedBackend):
                 dynamic_j += outcome.dynamic_j
                 utilisation.append(outcome.utilisation)
                 queue.append(float(outcome.queued))
+                oldest_ready.append(outcome.oldest_ready)
                 ready, origin, dropped_s, p99 = _passed_on(outcome.ready, outcome.origin,
                                                            outcome.finish)
                 dropped_per_stage.append(dropped_s)
@@ -259,6 +261,7 @@ class RequestBackend(SimulatedBackend):
                          for g in self.groups[s])
             utilisation.append(min(float(busy.sum()) / online, 1.0) if online else 0.0)
             queue.append(float(ready.shape[0] - stop))
+            oldest_ready.append(float(ready[stop]) if stop < ready.shape[0] else end)
             ready, origin, stage_drops, p99 = _passed_on(ready[:stop], origin[:stop],
                                                          finish[:stop])
             dropped_per_stage.append(stage_drops)
@@ -274,7 +277,9 @@ class RequestBackend(SimulatedBackend):
             served=ready.shape[0], dropped=dropped, late=late, core_s=core_s,
             stage_utilisation=utilisation, stage_queue=queue, stage_dropped=dropped_per_stage,
             stage_p99_ms=stage_p99, energy=energy, energy_estimated=self.energy_estimated,
-            energy_method=self.energy_method, latencies_ms=latencies_ms)
+            energy_method=self.energy_method, latencies_ms=latencies_ms,
+            end_state=self.end_state(),
+            stage_oldest_wait_s=[max(0.0, end - t) for t in oldest_ready])
 
     def _merge_pending(self, s: int, ready: np.ndarray, origin: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +35,8 @@ def interval_stats(
     energy: node_power.EnergyParts | None = None, energy_j: float = math.nan,
     energy_estimated: bool, energy_method: str = "", errors: int = 0,
     latencies_ms: np.ndarray | None = None, p50_ms: float | None = None,
-    p99_ms: float | None = None,
+    p99_ms: float | None = None, end_state: EndState | None = None,
+    stage_oldest_wait_s: Sequence[float] = (),
 ) -> IntervalStats:
     """One interval's `IntervalStats` from what a backend observed.
 
@@ -68,6 +70,9 @@ def interval_stats(
         latencies_ms: End-to-end latencies of the served requests (kept in the stats).
         p50_ms: The backend's own median latency; None: from ``latencies_ms``.
         p99_ms: The backend's own p99 latency; None: from ``latencies_ms``.
+        end_state: Replicas loading per stage and nodes booting and powered per pool at
+            the interval's end (simulators; None: unknown).
+        stage_oldest_wait_s: Per stage, the oldest queued request's age at the end.
 
     Returns:
         The interval's stats.
@@ -112,4 +117,23 @@ def interval_stats(
         latencies_ms=latencies_ms,
         errors=errors,
         energy_method=energy_method,
+        stage_loading=end_state.stage_loading if end_state else (),
+        stage_oldest_wait_s=tuple(stage_oldest_wait_s),
+        pool_booting=end_state.pool_booting if end_state else (),
+        pool_powered=end_state.pool_powered if end_state else (),
     )
+
+
+@dataclass(frozen=True)
+class EndState:
+    """What a simulator's replicas and nodes are doing when an interval ends.
+
+    Attributes:
+        stage_loading: Per stage, replicas allocated that do not serve yet.
+        pool_booting: Per device pool, nodes booting.
+        pool_powered: Per device pool, nodes powered (booting, serving or held).
+    """
+
+    stage_loading: tuple[int, ...]
+    pool_booting: tuple[int, ...]
+    pool_powered: tuple[int, ...]

@@ -30,7 +30,7 @@ class ContinuousTables:
         for k in self.stages:
             stage = pipeline.stages[k]
             for v, variant in enumerate(stage.variants):
-                idle = continuous_perf.replica_idle_w(pipeline, variant)
+                idle = variant.continuous.idle_w
                 for bi, cap in enumerate(stage.batch_sizes):
                     t = continuous_perf.table(variant, cap)
                     self.configs[(k, v, bi)] = (

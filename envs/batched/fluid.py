@@ -58,6 +58,10 @@ class BatchStats:
     stage_queue: np.ndarray
     stage_dropped: np.ndarray
     stage_p99_ms: np.ndarray
+    stage_loading: np.ndarray
+    stage_oldest_wait_s: np.ndarray
+    pool_booting: np.ndarray
+    pool_powered: np.ndarray
 
     @cached_property
     def sla_violation_rate(self) -> np.ndarray:
@@ -102,8 +106,8 @@ class BatchedFluid:
     Args:
         pipeline: The pipeline every env simulates.
         settings: Serving settings (as `FluidBackend`'s); ``0 <= cold_start_s <=
-            interval_s``, which `BatchedPipelineVecEnv` checks first
-            (`envs.batched.support.unsupported_reason`).
+            interval_s`` and no size-dependent loads or node power states, else
+            `envs.batched.groups.BatchedGroupFluid` (`envs.batched.support.needs_replica_groups`).
         n_envs: How many envs.
         max_replicas: Most replicas a stage can hold (bounds the number of groups).
     """
@@ -123,7 +127,9 @@ class BatchedFluid:
         self.ret_bi = np.zeros(shape, dtype=np.int64)
         self.n_new = np.zeros(shape, dtype=np.int64)
         self.queues = np.zeros(shape)
+        self.oldest_wait_s = np.zeros(shape)
         self.now = np.zeros(n_envs)
+        self._powered_end = np.zeros((n_envs, len(pipeline.fleet.pools)), dtype=np.int64)
         self._stage = np.arange(self.n_stages)
 
     def reset(self, envs: np.ndarray, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
@@ -141,6 +147,7 @@ class BatchedFluid:
         self.n_new[envs] = 0
         self.retired[envs] = False
         self.queues[envs] = 0.0
+        self.oldest_wait_s[envs] = 0.0
         self.now[envs] = 0.0
 
     def apply(self, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
@@ -229,6 +236,8 @@ class BatchedFluid:
             perf.stage_median_latency_ms(wait_ms, fill_ms, mean), self.pipeline.sla_ms)
         core_s, energy = self._allocation(seconds)
         static_j, idle_j = energy
+        self.oldest_wait_s = kernels.oldest_wait(inflow_a, self.queues, self.oldest_wait_s)
+        loading, booting, powered = self._end_state()
         total_j = static_j + idle_j + dynamic_j
         acc_sum = np.zeros(n)
         acc_prod = np.ones(n)
@@ -251,9 +260,21 @@ class BatchedFluid:
             stage_queue=self.queues.copy(),
             stage_dropped=np.rint(stage_dropped).astype(np.int64),
             stage_p99_ms=stage_p99_ms,
+            stage_loading=loading,
+            stage_oldest_wait_s=self.oldest_wait_s.copy(),
+            pool_booting=booting,
+            pool_powered=powered,
         )
         self._end_interval(seconds)
         return stats
+
+    def _end_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Replicas loading per stage, nodes booting and powered per pool at the interval's
+        end (`SimulatedBackend.end_state`): every added replica serves by then, and the
+        powered nodes are those the interval's last allocation needs."""
+        n_pools = self._powered_end.shape[1]
+        return (np.zeros((self.n_envs, self.n_stages), dtype=np.int64),
+                np.zeros((self.n_envs, n_pools), dtype=np.int64), self._powered_end.copy())
 
     def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Core-seconds and (static, idle) energy of the interval
@@ -286,8 +307,9 @@ class BatchedFluid:
                     + np.where(pool_cur == p, new_devices, 0)).sum(axis=1)
             held = rest + (np.where(self.retired, old_p, 0).sum(axis=1) if cold > 0.0 else 0)
             device_s.append(np.where(cut, first_s * held + second_s * rest, first_s * held))
-            node_s.append(np.where(cut, first_s * ap.powered_nodes(pool, held)
-                                   + second_s * ap.powered_nodes(pool, rest),
-                                   first_s * ap.powered_nodes(pool, held)))
+            nodes_held, nodes_rest = ap.powered_nodes(pool, held), ap.powered_nodes(pool, rest)
+            node_s.append(np.where(cut, first_s * nodes_held + second_s * nodes_rest,
+                                   first_s * nodes_held))
+            self._powered_end[:, p] = np.where(cut, nodes_rest, nodes_held)
         return core_s, (node_power.static_energy_j(fleet, node_s),
                         node_power.idle_energy_j(fleet, node_s, device_s))

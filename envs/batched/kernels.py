@@ -15,9 +15,11 @@ import math
 import numba
 import numpy as np
 
+from envs.backends import queue_age
 from envs.model import perf
 
 late_fraction = numba.njit(cache=True)(perf.late_fraction)
+fluid_oldest_wait_s = numba.njit(cache=True)(queue_age.fluid_oldest_wait_s)
 
 
 @numba.njit(cache=True)
@@ -202,3 +204,23 @@ def per_second(now: np.ndarray, cold_start_s: float, seconds: int, counts: np.nd
                 cap[e, k, j], p99[e, k, j], mean[e, k, j] = c_sum, p_sum, m_sum
                 e_req[e, k, j], batch[e, k, j] = e_sum, size
     return cap, p99, mean, e_req, batch
+
+
+@numba.njit(cache=True)
+def oldest_wait(inflow: np.ndarray, queues: np.ndarray, previous_s: np.ndarray) -> np.ndarray:
+    """`envs.backends.queue_age.fluid_oldest_wait_s` of every env and stage.
+
+    Args:
+        inflow: ``(env, stage, second)`` requests reaching each stage.
+        queues: ``(env, stage)`` the queues at the interval's end.
+        previous_s: ``(env, stage)`` the ages at the interval before.
+
+    Returns:
+        ``(env, stage)`` ages in seconds.
+    """
+    n, n_s, _ = inflow.shape
+    out = np.zeros((n, n_s))
+    for e in range(n):
+        for k in range(n_s):
+            out[e, k] = fluid_oldest_wait_s(inflow[e, k], queues[e, k], previous_s[e, k])
+    return out

@@ -92,14 +92,15 @@ class BatchedObservation:
         obs[:, : h + 2] = self.history[row, shown]
         forecast = self.last_max[row, shown]  # ReactivePredictor(window_s=interval_s)
         t, s = self.tables, np.arange(n_s)
-        fields = np.zeros((n_env, n_s, len(STAGE_FIELDS)))
+        width = len(layout.stage_fields)
+        fields = np.zeros((n_env, n_s, width))
         fields[..., 0] = v / np.maximum(t.n_variants - 1, 1)
         fields[..., 1] = bi / np.maximum(t.n_batches - 1, 1)
         fields[..., 2] = r / env.config.max_replicas
         fields[..., 3] = r * t.throughput_rps[s, v, bi] / scale
         fields[..., 7] = r * t.cores[s, v] / env.scales.max_cores
         fields[..., 8] = t.rank[s, v]
-        pos = h + 2 + len(STAGE_FIELDS) * n_s
+        pos = h + 2 + width * n_s
         if st is not None:
             has = has_stats[:, None]
             sla = env.pipeline.sla_ms
@@ -113,6 +114,13 @@ class BatchedObservation:
                              st.power_w / env.scales.max_power_w,
                              st.accuracy_rank_sum / n_s], axis=1)
             obs[:, pos: pos + 4] = np.where(has_stats[:, None], tail, 0.0)
+            if layout.version >= 2:
+                v1 = len(STAGE_FIELDS)
+                fields[..., v1] = np.where(has, st.stage_loading / env.config.max_replicas, 0.0)
+                fields[..., v1 + 1] = np.where(has, st.stage_oldest_wait_s * 1e3 / sla, 0.0)
+                nodes = np.array([pool.nodes for pool in env.pipeline.fleet.pools])
+                pools = np.stack([st.pool_booting / nodes, st.pool_powered / nodes], axis=-1)
+                obs[:, pos + 4:] = np.where(has_stats[:, None], pools.reshape(n_env, -1), 0.0)
         obs[:, h + 2: pos] = fields.reshape(n_env, -1)
         np.clip(obs, 0.0, OBS_CLIP, out=obs)
         return obs, forecast

@@ -8,7 +8,10 @@ simulation is `envs.batched.fluid.BatchedFluid`. The per-env Python work left is
 each env's ``info`` dict and the rare episode resets.
 
 What it supports (`envs.batched.support.unsupported_reason` says what is not): the
-``fluid`` backend, the ``reactive`` predictor, ``cold_start_s <= interval_s <= 600``.
+``fluid`` backend, the ``reactive`` predictor, ``interval_s <= 600``. Cold starts longer than
+an interval, size-dependent model loads and node power states run on per-env replica groups
+(`envs.batched.groups.BatchedGroupFluid`), the others on three groups per stage
+(`envs.batched.fluid.BatchedFluid`, faster).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from envs.backends.replicas import simulated_energy_method
 from envs.batched.actions import Decisions, decode_actions, repair_replicas
 from envs.batched.fluid import BatchedFluid, BatchStats
+from envs.batched.groups import BatchedGroupFluid
 from envs.batched.observation import BatchedObservation
-from envs.batched.support import settings_reason, unsupported_reason
+from envs.batched.support import needs_replica_groups, unsupported_reason
 from envs.config.errors import ConfigError
 from envs.env_config import EnvConfig
 from envs.pipeline_env import PipelineEnv
@@ -52,17 +56,16 @@ class BatchedPipelineVecEnv(VecEnv):
     """
 
     def __init__(self, config: EnvConfig, n_envs: int) -> None:
-        reason = settings_reason(config)
-        if reason is None:
-            if n_envs < 1:
-                raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
-            # A fluid template env: its loaded pipeline answers the rest of the question.
-            self.template = env = PipelineEnv(config)
-            reason = unsupported_reason(config, env.pipeline)
+        reason = unsupported_reason(config)
         if reason is not None:
             raise ConfigError(f"{reason}; use run.vec_env=dummy (N PipelineEnvs) for it")
+        if n_envs < 1:
+            raise ConfigError(f"n_envs must be >= 1, got {n_envs}")
+        self.template = env = PipelineEnv(config)
         self.config, self.pipeline, self.layout = env.config, env.pipeline, env.layout
-        self.fluid = BatchedFluid(env.pipeline, env.settings, n_envs, config.max_replicas)
+        form = (BatchedGroupFluid if needs_replica_groups(env.config, env.pipeline)
+                else BatchedFluid)
+        self.fluid = form(env.pipeline, env.settings, n_envs, config.max_replicas)
         super().__init__(n_envs, env.observation_space, env.action_space)
         self._interval = config.interval_s
         self._obs = BatchedObservation(env, self.fluid.tables)

@@ -76,6 +76,9 @@ class ContinuousServing:
             load fraction); one per cap the stage offers.
         points_source: Source id (in the profile's ``sources``) of the points.
         tables_source: Source id of the tables.
+        idle_w: The replica's idle power the curve's ``P(0)`` and the tables were built
+            with, watts; its dynamic power is measured above it whatever idle power the
+            pool is given (`envs.model.profile_format`).
         max_running: The replica's admission limit under a per-token latency target
             (`envs.model.llm_curve.LlmCurve.max_running`); None: none.
     """
@@ -86,19 +89,17 @@ class ContinuousServing:
     tables: Mapping[int, LoadTable]
     points_source: str
     tables_source: str
+    idle_w: float
     max_running: int | None = None
 
-    def curve(self, idle_w: float) -> LlmCurve:
-        """The replica's curve R(n), P(n), ITL(n) from the measured points.
-
-        Args:
-            idle_w: Power of the replica with nothing running: its GPUs' idle power
-                (its pool's ``device_idle_w`` x the variant's ``base_cores``), watts.
+    def curve(self) -> LlmCurve:
+        """The replica's curve R(n), P(n), ITL(n) from the measured points, ``P(0) =
+        idle_w``.
 
         Returns:
             The curve (`envs.model.llm_curve.LlmCurve`).
         """
-        return LlmCurve(self.points, idle_w, self.max_running)
+        return LlmCurve(self.points, self.idle_w, self.max_running)
 
     def table(self, cap: int) -> LoadTable:
         """The load table of one cap.

@@ -101,28 +101,15 @@ def latency_ms(variant: ModelVariant, cap: int, replicas: int, rate_rps: float,
     return t.p99_at(per_replica) if quantile == "p99" else t.mean_at(per_replica)
 
 
-def replica_idle_w(pipeline: Pipeline, variant: ModelVariant) -> float:
-    """``P(0)`` of one replica: its GPUs' idle power (its pool's ``device_idle_w`` x GPUs).
-
-    Args:
-        pipeline: The pipeline (the variant's pool).
-        variant: The variant.
-
-    Returns:
-        Watts.
-    """
-    return pipeline.pool_of(variant).device_idle_w * variant.base_cores
-
-
 def stage_dynamic_w(pipeline: Pipeline, variant: ModelVariant, cap: int, replicas: int,
                     rate_rps: float) -> float:
     """Mean power of the stage's replicas above their GPUs' idle power (which the powered
-    nodes draw, `envs.model.power`): ``r x (P_table(rate / r) - P(0))``, the table's power
-    taken to the idle power at load 0 (linear below the first load: a replica is idle the
+    nodes draw, `envs.model.power`): ``r x (P_table(rate / r) - idle_w)``, the table's power
+    taken to its ``idle_w`` at load 0 (linear below the first load: a replica is idle the
     rest of the time).
 
     Args:
-        pipeline: The pipeline (the variant's pool: its idle power per device).
+        pipeline: The pipeline (kept for the signature the planner and simulators share).
         variant: The variant.
         cap: The cap in use.
         replicas: Replicas of the stage.
@@ -141,10 +128,12 @@ def replica_second(pipeline: Pipeline, variant: ModelVariant, cap: int, per_repl
                    ) -> tuple[float, float, float]:
     """One replica's p99 and mean time in the stage and its power above idle at a request
     rate, the load clamped to the tables' largest (beyond it a fluid model's queue holds
-    the excess and its backlog delay adds the wait).
+    the excess and its backlog delay adds the wait). The power is measured above the
+    tables' own ``idle_w`` (`envs.model.continuous.ContinuousServing`), so it does not move
+    when the pool's idle power is edited.
 
     Args:
-        pipeline: The pipeline (the variant's pool: its idle power per device).
+        pipeline: The pipeline (kept for the signature the planner and simulators share).
         variant: The variant.
         cap: The cap in use.
         per_replica_rps: Requests per second one replica serves.
@@ -154,7 +143,8 @@ def replica_second(pipeline: Pipeline, variant: ModelVariant, cap: int, per_repl
     """
     t = table(variant, cap)
     load = min(max(per_replica_rps, 0.0) / t.saturated_rps, float(t.loads[-1]))
-    idle = replica_idle_w(pipeline, variant)
+    assert variant.continuous is not None  # table() raised otherwise
+    idle = variant.continuous.idle_w
     watts = float(np.interp(load, np.concatenate([[0.0], t.loads]),
                             np.concatenate([[idle], t.power_w])))
     return (float(np.interp(load, t.loads, t.p99_ms)), float(np.interp(load, t.loads, t.mean_ms)),

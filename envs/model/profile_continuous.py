@@ -3,9 +3,9 @@
 
 Each problem is one `ProfileError` line naming the file, the stage/variant, the field and
 the fix. The loader stores the block as it is: the tables were simulated by the importer
-(`energy.mlenergy.continuous`) at the file's idle power, and nothing is rebuilt here, so
-with ``load_pipeline(..., idle_power_scale=s)`` a table's ``power_w`` still holds the file's
-idle power (the curve, `ContinuousServing.curve`, takes the scaled one from its caller).
+(`energy.mlenergy.continuous`) at the block's ``idle_w``, and nothing is rebuilt here; with
+``load_pipeline(..., idle_power_scale=s)`` or an edited pool, the stage's dynamic power stays
+what it was above ``idle_w`` (`envs.model.continuous_perf.replica_second`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ REGENERATE = "regenerate it with python -m energy.import_mlenergy ... --continuo
 
 
 def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
-                       spec: ContinuousFile, sources: Mapping[str, Source],
-                       idle_w: float) -> ContinuousServing:
+                       spec: ContinuousFile, sources: Mapping[str, Source]
+                       ) -> ContinuousServing:
     """Check one variant's ``continuous:`` block and build its record.
 
     Args:
@@ -39,8 +39,6 @@ def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
             and a table).
         spec: The block as read.
         sources: The profile's sources.
-        idle_w: The replica's idle power (``device_idle_w`` x ``base_cores``), watts: the
-            curve's ``P(0)``, which must not exceed the smallest cap's measured power.
 
     Returns:
         The record.
@@ -59,7 +57,12 @@ def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
             raise ProfileError(f"{where}: continuous.{key} {ref!r} is not in sources "
                                f"{sorted(sources)}{did_you_mean(ref, sources)}; add it to "
                                "'sources:' or name an existing one")
-    points = _points(where, spec, idle_w)
+    if not (isinstance(spec.idle_w, int | float) and math.isfinite(spec.idle_w)
+            and spec.idle_w >= 0):
+        raise ProfileError(f"{where}: continuous.idle_w must be a finite power >= 0 W (the "
+                           f"replica's idle power its tables were simulated with), got "
+                           f"{spec.idle_w!r}; {REGENERATE}")
+    points = _points(where, spec, float(spec.idle_w))
     if spec.max_running is not None and not (isinstance(spec.max_running, int)
                                              and spec.max_running >= 1):
         raise ProfileError(f"{where}: continuous.max_running must be an integer >= 1 (the "
@@ -84,7 +87,7 @@ def continuous_serving(where: str, knob: str, batch_sizes: Sequence[int],
                            "(>= 0, positive total)")
     return ContinuousServing(points, tuple(hist.bins), tuple(hist.counts),
                              MappingProxyType(tables), spec.points_source, spec.tables_source,
-                             spec.max_running)
+                             float(spec.idle_w), spec.max_running)
 
 
 def _points(where: str, spec: ContinuousFile, idle_w: float) -> tuple[CapPoint, ...]:

@@ -96,7 +96,7 @@ def load_table_entry(cap: int, table: LoadTable, digits: int = 4) -> dict[str, A
 
 def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
                      counts: Iterable[float], tables: list[dict[str, Any]], *,
-                     points_source: str, tables_source: str,
+                     points_source: str, tables_source: str, idle_w: float,
                      max_running: int | None = None) -> dict[str, Any]:
     """A variant's ``continuous:`` block (`envs.model.profile_format`).
 
@@ -108,6 +108,8 @@ def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
         tables: `load_table_entry` mappings, one per cap the stage offers.
         points_source: Source id of the points (measured).
         tables_source: Source id of the tables (estimated).
+        idle_w: The replica's idle power the curve and the tables were built with (its
+            GPUs' idle power), watts: what their power is measured above.
         max_running: The replica's admission limit under a per-token target (left out
             when None).
 
@@ -120,7 +122,7 @@ def continuous_entry(points: Iterable[CapPoint], bins: Iterable[float],
              "output_lengths": {"bins": list(bins), "counts": list(counts)}}
     if max_running is not None:
         block["max_running"] = max_running
-    return {**block, "tables_source": tables_source, "tables": tables}
+    return {**block, "idle_w": idle_w, "tables_source": tables_source, "tables": tables}
 
 
 def stage_entry(name: str, variants: list[dict[str, Any]], batch_sizes: Iterable[int],

@@ -35,14 +35,18 @@ writes it)::
                         itl_p99_ms], ...]  # one per cap, increasing (the replica's curve)
               output_lengths: {bins: [edges...], counts: [requests per bin...]}
               max_running: 40              # optional: admission limit of a per-token target
+              idle_w: 75.0                 # the replica's idle power the curve and tables use
               tables_source: <source id>   # estimated: simulated from the points
               tables:                      # one per cap in the stage's batch_sizes
                 - {cap: 8, saturated_rps: 2.7, loads: [0.05, ...], p99_ms: [...],
                    mean_ms: [...], power_w: [...]}
 
-A table's ``power_w`` is the replica's mean power, its idle power (its pool's
-``device_idle_w`` x ``base_cores`` GPUs) included; the loader checks the block
-(`envs.model.profile_continuous`) and builds nothing else from it. The static ``rows`` stay
+A table's ``power_w`` is the replica's mean power, its idle power ``idle_w`` (its pool's
+``device_idle_w`` x ``base_cores`` GPUs when imported) included; the loader checks the block
+(`envs.model.profile_continuous`) and builds nothing else from it. The stage's dynamic power
+is measured above ``idle_w``, whatever idle power the pool is later given (a sensitivity
+run): the replica's power is ``idle in force + (P - idle_w)``, as the rows' dynamic energy
+is fixed. The static ``rows`` stay
 (tools that read rows use them).
 
 `ProfileFile` and its parts map the YAML one-to-one (through the strict loader,
@@ -122,6 +126,7 @@ class ContinuousFile:
     output_lengths: LengthsFile
     tables_source: str
     tables: tuple[LoadTableFile, ...]
+    idle_w: float
     max_running: int | None = None
 
 

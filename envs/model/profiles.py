@@ -220,7 +220,6 @@ def _variant(
 ) -> ModelVariant:
     where = f"{path}: {stage.name}/{spec.name}"
     pool_index = _variant_pool(where, spec, fleet)
-    pool = fleet.pools[pool_index]
     rows = [ProfileRow(*r) for r in spec.rows]
     seen: set[tuple[int, int]] = set()
     for row in rows:
@@ -254,8 +253,7 @@ def _variant(
                 f"or remove them from the stage's batch_sizes"
             )
     continuous = None if spec.continuous is None else continuous_serving(
-        where, stage.knob, batch_sizes, spec.continuous, sources,
-        pool.device_idle_w * spec.base_cores)
+        where, stage.knob, batch_sizes, spec.continuous, sources)
     return ModelVariant(
         name=spec.name, accuracy=spec.accuracy, accuracy_metric=spec.accuracy_metric,
         accuracy_source=spec.accuracy_source, base_cores=spec.base_cores,
