@@ -268,3 +268,27 @@ def test_bad_tuning_grids_are_one_line(tmp_path: Path, tiny_profile_path: Path,
     result = run_evaluate(tmp_path, "--config", str(config), override)
     assert result.returncode == 2, result.stderr[-2000:]
     assert match in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_mpc_switching_weight_is_tuned_after_the_energy_weight(
+        tmp_path: Path, tiny_profile_path: Path) -> None:
+    """The MPC's cost per added replica is tuned like the other baselines, on top of
+    ipa_energy's tuned weight; a grid of one value is used as it is, unplayed."""
+    import json
+
+    from agents.evaluation.compare import tune_baselines
+    from agents.evaluation.config import EvalConfig, TuningConfig
+    from envs.config.loader import from_dict
+
+    config = from_dict(EvalConfig, yaml.safe_load(tiny_config(
+        tmp_path, tiny_profile_path, ["ipa_energy", "mpc"], ipa_energy_deltas=[0.01, 0.05],
+        mpc_switch_weights=[0.0, 5.0]).read_text()))
+    config = replace(config, tuning=TuningConfig(seeds=(0,), max_extensions=0))
+    tuned = tune_baselines(config, tmp_path, None)
+    played = json.loads((tmp_path / "tuning" / "grids.json").read_text())["grids"]
+    assert tuned["ipa_energy"] in (0.01, 0.05) and tuned["mpc"] in (0.0, 5.0)
+    assert played["mpc"]["grid"] == [0.0, 5.0]
+    fixed = replace(config, mpc_switch_weights=(2.0,), policies=("mpc",))
+    assert tune_baselines(fixed, tmp_path / "fixed", None) == {"mpc": 2.0}
+    grids = json.loads((tmp_path / "fixed" / "tuning" / "grids.json").read_text())["grids"]
+    assert grids["mpc"] == {"grid": [2.0], "chosen": 2.0, "at_edge": False}

@@ -112,7 +112,8 @@ def check_observation(policy: NormalizedPolicy, env: gym.Env, folder: Path) -> N
 
 TUNED_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "hpa": (0.0, 1.0, True), "ray_serve": (0.0, math.inf, True),
-    "ipa_tuned": (1.0, math.inf, False), "ipa_energy": (0.0, math.inf, False)}
+    "ipa_tuned": (1.0, math.inf, False), "ipa_energy": (0.0, math.inf, False),
+    "mpc": (0.0, math.inf, False)}
 """Valid range of each tuned parameter: ``(low, high, low excluded)``; HPA's utilisation
 target is a fraction of a replica's capacity, Ray Serve's target is positive, ipa_tuned's
 headroom at least 1 (below it plans for less than the forecast), the energy weight at
@@ -141,14 +142,15 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
         ``{policy name: chosen value}`` for the tuned policies the config evaluates.
     """
     grids = {"hpa": config.hpa_targets, "ray_serve": config.ray_targets,
-             "ipa_tuned": config.ipa_headrooms, "ipa_energy": config.ipa_energy_deltas}
+             "ipa_tuned": config.ipa_headrooms, "ipa_energy": config.ipa_energy_deltas,
+             "mpc": config.mpc_switch_weights}
     windows = tuning_windows(config, trace_path)
     base = replace(config.env, action_mode="absolute")
     tuned: dict[str, float] = {}
     played: dict[str, dict[str, object]] = {}
 
     def score(name: str, value: float) -> tuple[float, float]:
-        make = policy_factories(config, {name: value}, 0.0, (name,))[name]
+        make = policy_factories(config, {**tuned, name: value}, 0.0, (name,))[name]
         reward, energy = 0.0, 0.0
         for window in windows:
             for seed in config.tuning.seeds:
@@ -161,6 +163,10 @@ def tune_baselines(config: EvalConfig, work_dir: Path, trace_path: Path | None
 
     for name, grid in grids.items():
         if name not in config.policies:
+            continue
+        if len(grid) == 1:  # nothing to choose: the value as configured
+            tuned[name] = grid[0]
+            played[name] = {"grid": list(grid), "chosen": grid[0], "at_edge": False}
             continue
         scores = {value: score(name, value) for value in grid}
         grown = {"low": 0, "high": 0}

@@ -161,7 +161,7 @@ class EvalConfig:
             video's capacity (fractions kept).
         policies: Policy names to run (default: all but `OPT_IN`; ``ppo`` and ``residual``
             need ``--agent`` folders of their kind; ``mpc`` plans 3 intervals with
-            ``ipa_energy``'s tuned weight).
+            ``ipa_energy``'s tuned weight and its own tuned switching weight).
         seeds: Simulator seeds; every policy runs on the same ones.
         ipa: Weights of the IPA objective.
         hpa_targets: Utilisation targets tried when tuning HPA on validation windows.
@@ -169,6 +169,10 @@ class EvalConfig:
         ipa_headrooms: Headroom factors tried when tuning ipa_tuned.
         ipa_energy_deltas: Energy weights (per joule) tried when tuning ipa_energy; the
             scale depends on the pipeline's joules per interval (GPU pipelines need ~1e-4).
+        mpc_switch_weights: The MPC's objective cost per added replica
+            (`agents.policies.mpc.MPCPolicy`'s ``switch_weight``, in the objective's units:
+            IPA's cost weight x dollars per hour), tuned after ``ipa_energy``; one value
+            is used as it is (default 0: loading energy only).
         tuning_seed: Seed of the synthetic validation windows (synthetic evaluations) and
             of the training trace that sizes the static baselines and RIM.
         tuning: How the baselines are tuned (`TuningConfig`).
@@ -197,6 +201,7 @@ class EvalConfig:
     ray_targets: tuple[float, ...] = (1.0, 2.0, 4.0)
     ipa_headrooms: tuple[float, ...] = (1.0, 1.1, 1.25, 1.5)
     ipa_energy_deltas: tuple[float, ...] = (0.01, 0.05, 0.2)
+    mpc_switch_weights: tuple[float, ...] = (0.0,)
     tuning_seed: int = 7
     tuning: TuningConfig = field(default_factory=TuningConfig)
     days: DaySplit = field(default_factory=DaySplit)
@@ -213,7 +218,8 @@ class EvalConfig:
                                   f"choose from {list(POLICIES)}")
         if not self.seeds:
             raise ConfigError("seeds must not be empty")
-        for key in ("hpa_targets", "ray_targets", "ipa_headrooms", "ipa_energy_deltas"):
+        for key in ("hpa_targets", "ray_targets", "ipa_headrooms", "ipa_energy_deltas",
+                    "mpc_switch_weights"):
             if not getattr(self, key):  # the loader has checked each value is a finite number
                 raise ConfigError(f"{key} must list one or more values to tune over, got []")
         if not (math.isfinite(self.trace_scale) and self.trace_scale > 0):

@@ -79,8 +79,11 @@ def policy_factories(config: EvalConfig, tuned: dict[str, float], peak_rps: floa
         "static_high": lambda env: StaticPolicy(env, "highest", peak_rps=peak_rps),
         "random": lambda env: RandomPolicy(env, seed=0),
         # the energy-aware ILP (same tuned delta and batch timeout) planned 3 intervals ahead
-        # (horizon assumed, not tuned: with one forecast held over it, longer changes little)
+        # (horizon assumed, not tuned: with one forecast held over it, longer changes little),
+        # its cost per added replica tuned (mpc_switch_weights)
         "mpc": lambda env: MPCPolicy(env, **ipa_kwargs, delta=tuned.get("ipa_energy", w.delta),
-                                     horizon=3, use_batch_timeout=True),
+                                     horizon=3, use_batch_timeout=True,
+                                     switch_weight=tuned.get("mpc",
+                                                             config.mpc_switch_weights[0])),
     }
     return {name: factories[name] for name in names if name not in LEARNED}
