@@ -191,8 +191,20 @@ class BatchedFluid:
         now = np.stack([x[cur] for x in tables] + [t.batch_sizes[s, self.cur_bi]])
         before = np.stack([x[prev] for x in tables] + [t.batch_sizes[s, self.ret_bi]])
         old = np.where(self.retired, before, now)
-        return kernels.per_second(self.now, self.settings.cold_start_s, seconds, self.counts,
-                                  self.retired, self.n_new, old, now)
+        # The groups in force, then the new one (`FluidBackend`'s order): a retired group
+        # serves until the new one is ready, the new one from then on.
+        ready = (self.now + self.settings.cold_start_s)[:, None, None]
+        n_old = self.counts.shape[-1]
+        count = np.concatenate([self.counts, self.n_new[..., None]], axis=-1)
+        rates = np.concatenate([np.repeat(old[..., None], n_old, axis=-1), now[..., None]],
+                               axis=-1)
+        until = np.where(self.retired[..., None], ready, np.inf)
+        window = np.stack([
+            np.concatenate([np.full(self.counts.shape, -np.inf),
+                            np.broadcast_to(ready, (*self.n_new.shape, 1))], axis=-1),
+            np.concatenate([np.broadcast_to(until, self.counts.shape),
+                            np.full((*self.n_new.shape, 1), np.inf)], axis=-1)])
+        return kernels.per_second_groups(self.now, seconds, count.astype(float), rates, window)
 
     def run_interval(self, arrivals_rps: np.ndarray) -> BatchStats:
         """Serve one interval of per-second arrivals ``(envs, seconds)`` in every env.

@@ -6,8 +6,9 @@ Each env keeps its replica groups and its pools' node states in a `SimulatedBack
 bookkeeping both scalar simulators use (`envs.backends.replicas.apply_choice`,
 `envs.backends.nodes.NodeStates`), so the rule is not re-typed; the allocation's energy is
 `SimulatedBackend.interval_energy` of each env. Only the serving math runs in arrays: each
-second's capacity-weighted rates of the groups serving then (`per_second_groups`, the loop of
-`FluidBackend._per_second`), then the queues, latencies and sums of `BatchedFluid`.
+second's capacity-weighted rates of the groups serving then (`kernels.per_second_groups`,
+the loop of `FluidBackend._per_second`), then the queues, latencies and sums of
+`BatchedFluid`.
 
 The per-env Python work is one `apply_choice` per changed stage and one energy integral per
 interval, so this form is slower than the three-group one; `BatchedPipelineVecEnv` uses it
@@ -16,11 +17,11 @@ only where it is needed (`envs.batched.support.needs_replica_groups`).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from envs.backends.base import ServingSettings
 from envs.backends.replicas import SimulatedBackend, allocated_core_s
+from envs.batched import kernels
 from envs.batched.actions import Decisions
 from envs.batched.fluid import BatchedFluid
 from envs.model.spec import Decision, Pipeline
@@ -47,11 +48,11 @@ class BatchedGroupFluid(BatchedFluid):
                              for s in pipeline.stages]
 
     def reset(self, envs: np.ndarray, v: np.ndarray, bi: np.ndarray, r: np.ndarray) -> None:
-        """Start ``envs`` over at time 0 with the given decision warm.
+        """`BatchedFluid.reset`, and each reset env's groups and nodes warm on its decision.
 
         Args:
             envs: Indices of the envs to reset.
-            v: Their ``(stages,)`` (or ``(envs, stages)``) variant indices.
+            v: Their variant indices.
             bi: Their batch-size indices.
             r: Their replicas.
         """
@@ -96,7 +97,7 @@ class BatchedGroupFluid(BatchedFluid):
                                          t.mean_ms[k, group.variant, b],
                                          t.energy_full_j[k, group.variant, b], group.batch)
                     window[:, e, k, g] = group.online_s, group.until_s
-        return per_second_groups(self.now, seconds, count, rates, window)
+        return kernels.per_second_groups(self.now, seconds, count, rates, window)
 
     def _allocation(self, seconds: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Core-seconds and (static, idle) energy of each env's interval, from its groups
@@ -120,49 +121,3 @@ class BatchedGroupFluid(BatchedFluid):
     def _end_interval(self, seconds: int) -> None:
         """The clock moves on; the groups live in the books."""
         self.now = self.now + seconds
-
-
-@numba.njit(cache=True)
-def per_second_groups(now: np.ndarray, seconds: int, count: np.ndarray, rates: np.ndarray,
-                      window: np.ndarray) -> tuple[np.ndarray, ...]:
-    """`FluidBackend._per_second` of every env and stage over arbitrary replica groups.
-
-    Args:
-        now: ``(env,)`` the interval's start.
-        seconds: Length of the interval.
-        count: ``(env, stage, group)`` replicas of each group (0: no group).
-        rates: ``(5, env, stage, group)`` one replica's throughput, the p99, mean and J per
-            request (full batches) and the batch size of each group's configuration.
-        window: ``(2, env, stage, group)`` when each group starts and stops serving.
-
-    Returns:
-        ``(env, stage, second)`` capacity, p99 ms, mean ms, J per request, batch size.
-    """
-    n, n_s, n_g = count.shape
-    cap = np.zeros((n, n_s, seconds))
-    p99, mean, e_req = np.zeros_like(cap), np.zeros_like(cap), np.zeros_like(cap)
-    batch = np.ones((n, n_s, seconds), dtype=np.int64)
-    for e in range(n):
-        for k in range(n_s):
-            for j in range(seconds):
-                t0 = now[e] + j
-                t1 = t0 + 1.0
-                c_sum = p_sum = m_sum = e_sum = 0.0
-                size = 1
-                for g in range(n_g):
-                    if count[e, k, g] == 0:
-                        continue
-                    frac = min(t1, window[1, e, k, g]) - max(t0, window[0, e, k, g])
-                    if frac <= 0.0:
-                        continue
-                    c = (count[e, k, g] * rates[0, e, k, g]) * min(frac, 1.0)
-                    c_sum += c
-                    p_sum += c * rates[1, e, k, g]
-                    m_sum += c * rates[2, e, k, g]
-                    e_sum += c * rates[3, e, k, g]
-                    size = int(rates[4, e, k, g])
-                if c_sum > 0.0:
-                    p_sum, m_sum, e_sum = p_sum / c_sum, m_sum / c_sum, e_sum / c_sum
-                cap[e, k, j], p99[e, k, j], mean[e, k, j] = c_sum, p_sum, m_sum
-                e_req[e, k, j], batch[e, k, j] = e_sum, size
-    return cap, p99, mean, e_req, batch

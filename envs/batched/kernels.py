@@ -147,58 +147,44 @@ def interval_sums(arrivals: np.ndarray, served: np.ndarray, dropped: np.ndarray,
 
 
 @numba.njit(cache=True)
-def per_second(now: np.ndarray, cold_start_s: float, seconds: int, counts: np.ndarray,
-               retired: np.ndarray, n_new: np.ndarray, old: np.ndarray, cur: np.ndarray
-               ) -> tuple[np.ndarray, ...]:
-    """`FluidBackend._per_second` of every env and stage: the serving groups' capacity
-    and their capacity-weighted p99, mean and J per request, and the batch size.
+def per_second_groups(now: np.ndarray, seconds: int, count: np.ndarray, rates: np.ndarray,
+                      window: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`FluidBackend._per_second` of every env and stage over arbitrary replica groups.
 
     Args:
         now: ``(env,)`` the interval's start.
-        cold_start_s: Delay before a new group serves (and a retired one stops).
         seconds: Length of the interval.
-        counts: ``(env, stage, group)`` replicas of the groups in force before the
-            decision, oldest first (0: no group).
-        retired: ``(env, stage)`` those groups were retired by the decision.
-        n_new: ``(env, stage)`` replicas the decision added.
-        old: ``(5, env, stage)`` throughput, p99, mean, J per request and batch size of
-            the older groups' configuration.
-        cur: ``(5, env, stage)`` the same for the decision's configuration.
+        count: ``(env, stage, group)`` replicas of each group (0: no group).
+        rates: ``(5, env, stage, group)`` one replica's throughput, the p99, mean and J per
+            request (full batches) and the batch size of each group's configuration.
+        window: ``(2, env, stage, group)`` when each group starts and stops serving.
 
     Returns:
         ``(env, stage, second)`` capacity, p99 ms, mean ms, J per request, batch size.
     """
-    n, n_s, n_g = counts.shape
+    n, n_s, n_g = count.shape
     cap = np.zeros((n, n_s, seconds))
     p99, mean, e_req = np.zeros_like(cap), np.zeros_like(cap), np.zeros_like(cap)
     batch = np.ones((n, n_s, seconds), dtype=np.int64)
     for e in range(n):
-        ready = now[e] + cold_start_s
         for k in range(n_s):
             for j in range(seconds):
                 t0 = now[e] + j
                 t1 = t0 + 1.0
                 c_sum = p_sum = m_sum = e_sum = 0.0
                 size = 1
-                frac = (ready if ready < t1 else t1) - t0 if retired[e, k] else t1 - t0
-                if frac > 0.0:
-                    for g in range(n_g):
-                        if counts[e, k, g] == 0:
-                            continue
-                        c = (counts[e, k, g] * old[0, e, k]) * min(frac, 1.0)
-                        c_sum += c
-                        p_sum += c * old[1, e, k]
-                        m_sum += c * old[2, e, k]
-                        e_sum += c * old[3, e, k]
-                        size = int(old[4, e, k])
-                frac = t1 - (t0 if t0 > ready else ready)
-                if n_new[e, k] > 0 and frac > 0.0:
-                    c = (n_new[e, k] * cur[0, e, k]) * min(frac, 1.0)
+                for g in range(n_g):
+                    if count[e, k, g] == 0:
+                        continue
+                    frac = min(t1, window[1, e, k, g]) - max(t0, window[0, e, k, g])
+                    if frac <= 0.0:
+                        continue
+                    c = (count[e, k, g] * rates[0, e, k, g]) * min(frac, 1.0)
                     c_sum += c
-                    p_sum += c * cur[1, e, k]
-                    m_sum += c * cur[2, e, k]
-                    e_sum += c * cur[3, e, k]
-                    size = int(cur[4, e, k])
+                    p_sum += c * rates[1, e, k, g]
+                    m_sum += c * rates[2, e, k, g]
+                    e_sum += c * rates[3, e, k, g]
+                    size = int(rates[4, e, k, g])
                 if c_sum > 0.0:
                     p_sum, m_sum, e_sum = p_sum / c_sum, m_sum / c_sum, e_sum / c_sum
                 cap[e, k, j], p99[e, k, j], mean[e, k, j] = c_sum, p_sum, m_sum
