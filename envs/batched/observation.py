@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.batched.fluid import BatchStats
+from envs.batched.batch_stats import BatchStats
 from envs.batched.tables import Tables
 from envs.observation import OBS_CLIP, STAGE_FIELDS, history_bounds
 from envs.pipeline_env import PipelineEnv

@@ -29,7 +29,8 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from envs.backends.replicas import simulated_energy_method
 from envs.batched.actions import Decisions, decode_actions, repair_replicas
-from envs.batched.fluid import BatchedFluid, BatchStats
+from envs.batched.batch_stats import BatchStats
+from envs.batched.fluid import BatchedFluid
 from envs.batched.groups import BatchedGroupFluid
 from envs.batched.observation import BatchedObservation
 from envs.batched.support import needs_replica_groups, unsupported_reason
