@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.evaluation.statistics import mean_ci95  # noqa: E402
 from envs.config.cli import command_line  # noqa: E402
 from envs.config.errors import ConfigError  # noqa: E402
 
@@ -86,16 +85,13 @@ def totals(cells: dict[Cell, np.ndarray], keep: set[Cell] | None = None) -> np.n
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and Student-t 95 % CI over independent units (nan CI for one unit).
+    """Mean and Student-t 95 % CI over independent units (`mean_ci95`; nan CI for one).
 
     Args:
         values: One value per unit.
     """
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return float(x.mean()), math.nan, math.nan
-    half = scipy_stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+    mean, half = mean_ci95(values)
+    return mean, mean - half, mean + half
 
 
 def floors_over(report: Path, planner: str) -> list[float]:

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             for load in LOADS:
                 rate = load * continuous_perf.saturated_rps(variant, cap)
                 planned = continuous_perf.latency_ms(variant, cap, 1, rate)
-                planned_w = continuous_perf.stage_dynamic_w(pipeline, variant, cap, 1, rate)
+                planned_w = continuous_perf.stage_dynamic_w(variant, cap, 1, rate)
                 req = RequestBackend(pipeline, SETTINGS)
                 req.reset(decision, seed=v)
                 requests = args.requests if load > 0.5 else args.requests // 10

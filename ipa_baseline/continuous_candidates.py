@@ -62,7 +62,7 @@ def continuous_candidates(
             for r in counts:
                 if r < need or r > most:
                     continue
-                watts = continuous_perf.stage_dynamic_w(pipeline, variant, cap, r, rate_rps)
+                watts = continuous_perf.stage_dynamic_w(variant, cap, r, rate_rps)
                 out.append(Candidate(
                     **base, replicas_lo=r, replicas_hi=r,
                     latency_ms=continuous_perf.latency_ms(variant, cap, r, rate_rps),

@@ -129,6 +129,19 @@ def test_the_batched_env_runs_power_states_on_replica_groups(tmp_path: Path) -> 
     assert play_both(cfg, steps=60) == 2 * N_ENVS
 
 
+def booting_two_pools(tmp_path: Path, boot_s: float) -> tuple[Pipeline, int, int]:
+    """The two-pool stage of test_fleet_pools with nodes that boot in ``boot_s``: the
+    pipeline and its slow and fast variants' indices."""
+    from tests.test_fleet_pools import two_pool_doc, variant_index
+
+    doc = two_pool_doc(1)
+    for pool in doc["pools"]:
+        pool.update(boot_s=boot_s)
+        pool["sources"]["boot_s"] = "host"
+    pipeline = load_pipeline(write_profile(doc, tmp_path / f"boot{boot_s:g}.yaml"))
+    return pipeline, variant_index(pipeline, 0, "slow"), variant_index(pipeline, 0, "fast")
+
+
 def test_the_energy_aware_ilp_counts_a_boot(tmp_path: Path) -> None:
     """The two-pool stage of test_fleet_pools at 15 req/s: the fast pool's node costs
     10 x 140 + 150 x 1.25 = 1587.5 J, the slow pool's 10 x 120 + 150 x 3 = 1650 J. With a
@@ -136,14 +149,7 @@ def test_the_energy_aware_ilp_counts_a_boot(tmp_path: Path) -> None:
     ILP stays on slow; with a fast node on, it takes fast; with none on, booting a slow
     node (120 W x 60 s = 7200 J) is the cheaper start."""
     from ipa_baseline import solve_ipa
-    from tests.test_fleet_pools import two_pool_doc, variant_index
-
-    doc = two_pool_doc(1)
-    for pool in doc["pools"]:
-        pool.update(boot_s=60.0)
-        pool["sources"]["boot_s"] = "host"
-    pipeline = load_pipeline(write_profile(doc, tmp_path / "boot.yaml"))
-    slow, fast = variant_index(pipeline, 0, "slow"), variant_index(pipeline, 0, "fast")
+    pipeline, slow, fast = booting_two_pools(tmp_path, 60.0)
     kwargs = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0, "delta": 1.0}
     stay = solve_ipa(pipeline, 15.0, nodes_on=(1, 0), **kwargs)
     assert stay.decision.stages[0].variant == slow
@@ -175,14 +181,7 @@ def test_the_mpc_amortises_a_boot_over_its_horizon(tmp_path: Path) -> None:
     4902.5 < 3 x 1650 = 4950)."""
     from ipa_baseline import solve_ipa
     from ipa_baseline.mpc import solve_mpc
-    from tests.test_fleet_pools import two_pool_doc, variant_index
-
-    doc = two_pool_doc(1)
-    for pool in doc["pools"]:
-        pool.update(boot_s=1.0)
-        pool["sources"]["boot_s"] = "host"
-    pipeline = load_pipeline(write_profile(doc, tmp_path / "boot1.yaml"))
-    slow, fast = variant_index(pipeline, 0, "slow"), variant_index(pipeline, 0, "fast")
+    pipeline, slow, fast = booting_two_pools(tmp_path, 1.0)
     kwargs = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0, "delta": 1.0, "cold_start_s": 0.0,
               "model_load_scale": 0.0, "nodes_on": (1, 0)}
     one = solve_mpc(pipeline, [15.0], None, horizon=1, **kwargs)

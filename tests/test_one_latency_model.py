@@ -37,7 +37,7 @@ def test_planner_fluid_and_request_simulator_agree(v: int, cap: int) -> None:
         rate = load * saturated
         requests = 300_000 if load > 0.5 else 20_000  # a 90 %-load mean needs many
         planned_p99 = continuous_perf.latency_ms(variant, cap, 1, rate)
-        planned_w = continuous_perf.stage_dynamic_w(pipeline, variant, cap, 1, rate)
+        planned_w = continuous_perf.stage_dynamic_w(variant, cap, 1, rate)
         request_sim = RequestBackend(pipeline, SETTINGS)
         request_sim.reset(decision, seed=v)
         lat, req_w, req_mean = serve(request_sim, rate, requests, seed=v)

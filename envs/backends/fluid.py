@@ -120,8 +120,7 @@ class FluidBackend(SimulatedBackend):
         replicas = capacity / continuous_perf.saturated_rps(variant, g.batch)
         if replicas <= 0.0:
             return 0.0, 0.0, 0.0, 0.0
-        p99, mean, dyn_w = continuous_perf.replica_second(self.pipeline, variant,
-                                                          g.batch, served / replicas)
+        p99, mean, dyn_w = continuous_perf.replica_second(variant, g.batch, served / replicas)
         return p99, mean, dyn_w, replicas
 
     def _per_second(self, s: int, seconds: int) -> list[tuple[float, float, float, float, int]]:
@@ -177,7 +176,7 @@ class FluidBackend(SimulatedBackend):
         stage_capacity = [0.0] * n_stages
         stage_lat99 = [[0.0] * seconds for _ in range(n_stages)]
         stage_out = [[0.0] * seconds for _ in range(n_stages)]
-        stage_in = np.zeros((n_stages, seconds))
+        stage_in = [[0.0] * seconds for _ in range(n_stages)]
         dynamic_j = 0.0
         queues = self.queues
         fill_delay = perf.batch_fill_delay_ms
@@ -190,7 +189,7 @@ class FluidBackend(SimulatedBackend):
             lat99 = lat50 = 0.0
             for s in range(n_stages):
                 cap, p99, mean, e_req, batch = per_second[s][j]
-                stage_in[s, j] = inflow
+                stage_in[s][j] = inflow
                 backlog = queues[s]
                 waiting = backlog + inflow
                 served = waiting if waiting < cap else cap

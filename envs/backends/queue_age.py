@@ -13,14 +13,15 @@ interval before (the oldest of that queue, which FIFO serves first).
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
 
-def fluid_oldest_wait_s(inflow: np.ndarray, queue: float, previous_s: float) -> float:
+def fluid_oldest_wait_s(inflow: Sequence[float], queue: float, previous_s: float) -> float:
     """Seconds the oldest request of a fluid FIFO queue has waited at the interval's end.
 
     Args:
-        inflow: Requests that reached the stage in each second of the interval.
+        inflow: Requests that reached the stage in each second of the interval (a list, or
+            an array in the batched env's compiled copy).
         queue: Requests waiting at its end.
         previous_s: What this function returned for the stage at the interval before (0 at
             the first).
@@ -31,7 +32,7 @@ def fluid_oldest_wait_s(inflow: np.ndarray, queue: float, previous_s: float) -> 
     if queue <= 0.0:
         return 0.0
     left = queue
-    n = inflow.shape[0]
+    n = len(inflow)
     for j in range(n - 1, -1, -1):
         if inflow[j] >= left:
             return (n - 1 - j) + left / inflow[j]

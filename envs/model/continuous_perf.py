@@ -18,7 +18,7 @@ import numpy as np
 
 from envs.config.errors import ProfileError
 from envs.model.load_table import LoadTable
-from envs.model.spec import ModelVariant, Pipeline, Stage
+from envs.model.spec import ModelVariant, Stage
 
 
 def is_continuous(stage: Stage) -> bool:
@@ -101,15 +101,13 @@ def latency_ms(variant: ModelVariant, cap: int, replicas: int, rate_rps: float,
     return t.p99_at(per_replica) if quantile == "p99" else t.mean_at(per_replica)
 
 
-def stage_dynamic_w(pipeline: Pipeline, variant: ModelVariant, cap: int, replicas: int,
-                    rate_rps: float) -> float:
+def stage_dynamic_w(variant: ModelVariant, cap: int, replicas: int, rate_rps: float) -> float:
     """Mean power of the stage's replicas above their GPUs' idle power (which the powered
     nodes draw, `envs.model.power`): ``r x (P_table(rate / r) - idle_w)``, the table's power
     taken to its ``idle_w`` at load 0 (linear below the first load: a replica is idle the
     rest of the time).
 
     Args:
-        pipeline: The pipeline (kept for the signature the planner and simulators share).
         variant: The variant.
         cap: The cap in use.
         replicas: Replicas of the stage.
@@ -121,10 +119,10 @@ def stage_dynamic_w(pipeline: Pipeline, variant: ModelVariant, cap: int, replica
     t = table(variant, cap)
     if rate_rps / replicas / t.saturated_rps >= t.loads[-1]:
         return math.inf
-    return replicas * replica_second(pipeline, variant, cap, rate_rps / replicas)[2]
+    return replicas * replica_second(variant, cap, rate_rps / replicas)[2]
 
 
-def replica_second(pipeline: Pipeline, variant: ModelVariant, cap: int, per_replica_rps: float
+def replica_second(variant: ModelVariant, cap: int, per_replica_rps: float
                    ) -> tuple[float, float, float]:
     """One replica's p99 and mean time in the stage and its power above idle at a request
     rate, the load clamped to the tables' largest (beyond it a fluid model's queue holds
@@ -133,7 +131,6 @@ def replica_second(pipeline: Pipeline, variant: ModelVariant, cap: int, per_repl
     when the pool's idle power is edited.
 
     Args:
-        pipeline: The pipeline (kept for the signature the planner and simulators share).
         variant: The variant.
         cap: The cap in use.
         per_replica_rps: Requests per second one replica serves.

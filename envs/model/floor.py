@@ -154,7 +154,7 @@ def continuous_per_request(pipeline: Pipeline, stage: Stage, variants: Sequence[
         for cap in stage.batch_sizes:
             t = continuous_perf.table(v, cap)
             for rps in (*(t.loads * t.saturated_rps).tolist(), t.saturated_rps):
-                watts = continuous_perf.replica_second(pipeline, v, cap, rps)[2]
+                watts = continuous_perf.replica_second(v, cap, rps)[2]
                 dynamic = min(dynamic, float(watts) / rps)
             device_j = min(device_j, share_w / t.saturated_rps)
         curve = serving.curve()
